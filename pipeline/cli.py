@@ -1,0 +1,41 @@
+"""The `docextract` command: parse arguments, build the config, call the library, print, exit.
+
+Each command is short and has a library function behind it. Exit codes: 0 done, 1 some documents
+failed beyond the allowed rate, 2 usage or configuration error, 3 the engine could not start.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from pipeline import __version__
+
+app = typer.Typer(
+    name="docextract",
+    help="Turn folders of PDFs and scans into typed Parquet with a vision-language model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_ENGINE = 0, 1, 2, 3
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"docextract {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Turn folders of PDFs and scans into typed Parquet with a vision-language model."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,209 @@
+"""The one configuration object, built from defaults, a TOML file, DOCEXTRACT_* variables and
+command-line flags (later sources win), validated once and frozen.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline.errors import ConfigError
+
+# One visual token is 32x32 pixels; 1280 tokens caps an A4 page at 150 dpi near 1,300 tokens.
+TOKEN_PIXELS = 32 * 32
+DEFAULT_MAX_PIXELS = 1280 * TOKEN_PIXELS
+DEFAULT_MIN_PIXELS = 64 * TOKEN_PIXELS
+DEFAULT_MODEL = "Qwen/Qwen3-VL-30B-A3B-Instruct-FP8"
+DEFAULT_LOCAL_MODEL = "Qwen/Qwen3-VL-2B-Instruct"
+
+EngineName = Literal["auto", "sglang", "openai", "transformers", "null"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RenderConfig(_Frozen):
+    """How pages become images."""
+
+    dpi: float = Field(150.0, gt=0, le=1200, description="Render resolution before the budget.")
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0, description="Pixel cap per page image.")
+    min_pixels: int = Field(DEFAULT_MIN_PIXELS, gt=0, description="Pixel floor per page image.")
+    max_page_area_pt2: float = Field(
+        14_400.0 * 14_400.0, gt=0, description="Largest PDF page area accepted, in points²."
+    )
+    max_image_pixels: int = Field(
+        200_000_000, gt=0, description="Largest decoded image accepted (decompression-bomb guard)."
+    )
+    timeout_s: float = Field(120.0, gt=0, description="Per-file render time limit.")
+    workers: int = Field(0, ge=0, description="Render processes; 0 means one per CPU core.")
+    passwords: tuple[str, ...] = Field((), description="Passwords tried on encrypted PDFs.")
+
+    @model_validator(mode="after")
+    def _budget_is_ordered(self) -> RenderConfig:
+        if self.min_pixels > self.max_pixels:
+            raise ValueError("min_pixels must not exceed max_pixels")
+        return self
+
+
+class SGLangConfig(_Frozen):
+    """In-process sglang.Engine settings (see DESIGN.md §2)."""
+
+    attention_backend: str | None = Field(None, description="None picks fa3 on Hopper.")
+    mm_attention_backend: str | None = Field(None, description="None picks fa3 on Hopper.")
+    tp_size: int = Field(1, ge=1)
+    dp_size: int | None = Field(None, ge=1, description="None means one replica per GPU.")
+    mem_fraction_static: float | None = Field(None, gt=0, lt=1)
+    context_length: int | None = Field(None, gt=0)
+    max_running_requests: int | None = Field(None, gt=0)
+    load_format: str | None = Field(None, description='"dummy" loads random weights.')
+    log_level: str = "error"
+
+
+class OpenAIConfig(_Frozen):
+    """OpenAI-compatible server (sglang.launch_server or sglang-router)."""
+
+    base_url: str = "http://127.0.0.1:30000/v1"
+    api_key_env: str = Field("OPENAI_API_KEY", description="Variable holding the API key.")
+    concurrency: int = Field(64, ge=1)
+    timeout_s: float = Field(300.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    backoff_s: float = Field(1.0, ge=0)
+
+
+class TransformersConfig(_Frozen):
+    """Local transformers engine."""
+
+    device: str = Field("auto", description="auto, cpu, cuda or mps.")
+    dtype: str = Field("auto", description="auto, float32, bfloat16 or float16.")
+    batch_size: int = Field(4, ge=1)
+
+
+class EngineConfig(_Frozen):
+    """Which model backend answers, and how it decodes."""
+
+    name: EngineName = "auto"
+    model: str | None = Field(None, description="None means the engine's default model.")
+    max_new_tokens: int = Field(2048, gt=0)
+    seed: int = 0
+    sglang: SGLangConfig = SGLangConfig()
+    openai: OpenAIConfig = OpenAIConfig()
+    transformers: TransformersConfig = TransformersConfig()
+
+
+class RunConfig(_Frozen):
+    """Everything a run needs. Built once by `load_config`, then passed down read-only."""
+
+    inputs: tuple[Path, ...] = ()
+    schema_ref: str = Field("invoice", description="Built-in name, file.py:Model, module:Model or .json.")
+    out: Path = Path("out")
+    render: RenderConfig = RenderConfig()
+    engine: EngineConfig = EngineConfig()
+    max_pages: int = Field(8, ge=1, description="Pages per request; longer documents fail or go --per-page.")
+    per_page: bool = False
+    retries: int = Field(2, ge=0, description="Re-asks after an invalid or truncated answer.")
+    force: bool = False
+    retry_errors: bool = False
+    wait: bool = False
+    shard: tuple[int, int] = (0, 1)
+    max_failure_rate: float = Field(0.0, ge=0, le=1)
+    dry_run: bool = False
+    log_format: Literal["auto", "rich", "plain", "json"] = "auto"
+    part_rows: int = Field(256, ge=1, description="Rows per Parquet part file.")
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> RunConfig:
+        index, count = self.shard
+        if count < 1 or not 0 <= index < count:
+            raise ValueError(f"shard must be I/N with 0 <= I < N, got {index}/{count}")
+        return self
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'1/4' -> (1, 4)."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError as exc:
+        raise ConfigError(f"--shard must look like I/N, got {text!r}") from exc
+    return index, count
+
+
+def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_layer(env: Mapping[str, str]) -> dict[str, Any]:
+    """DOCEXTRACT_ENGINE__NAME=openai -> {"engine": {"name": "openai"}}."""
+    layer: dict[str, Any] = {}
+    for key, value in env.items():
+        if not key.startswith("DOCEXTRACT_") or key == "DOCEXTRACT_CONFIG":
+            continue
+        path = key.removeprefix("DOCEXTRACT_").lower().split("__")
+        node = layer
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return layer
+
+
+def _toml_layer(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def load_config(
+    flags: Mapping[str, Any] | None = None,
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> RunConfig:
+    """Build the frozen RunConfig: defaults < TOML file < DOCEXTRACT_* variables < flags.
+
+    `flags` uses the RunConfig shape (nested dicts for sections); None values are ignored so
+    a flag the user did not give never overrides a file. The TOML file defaults to
+    $DOCEXTRACT_CONFIG, then ./docextract.toml when it exists.
+    """
+    env = os.environ if env is None else env
+    if config_file is None:
+        named = env.get("DOCEXTRACT_CONFIG")
+        config_file = Path(named) if named else None
+        if config_file is None and Path("docextract.toml").is_file():
+            config_file = Path("docextract.toml")
+    layers = _merge(_toml_layer(config_file), _env_layer(env))
+    layers = _merge(layers, _drop_none(flags or {}))
+    try:
+        return RunConfig.model_validate(layers)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc
+
+
+def _drop_none(flags: Mapping[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for key, value in flags.items():
+        if isinstance(value, Mapping):
+            inner = _drop_none(value)
+            if inner:
+                cleaned[key] = inner
+        elif value is not None:
+            cleaned[key] = value
+    return cleaned

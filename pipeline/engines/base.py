@@ -1,0 +1,101 @@
+"""The engine contract: typed requests in, one typed result or failure per request out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from pipeline.errors import ErrorCode
+from pipeline.records import Page
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingConfig:
+    """Decoding settings for one request. `max_new_tokens` is always explicit."""
+
+    max_new_tokens: int = 2048
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EngineRequest:
+    """One model call: a shared text prefix, then the page images in page order.
+
+    `prefix` is identical for every document of a schema (instructions, compact schema, field
+    notes), so a prefix cache computes it once; `suffix` is a short text after the images.
+    `json_schema` is the engine-safe schema (no string-length keywords) as a dict.
+    """
+
+    request_id: str
+    system: str
+    prefix: str
+    images: tuple[Page, ...]
+    suffix: str
+    json_schema: dict[str, Any]
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+
+    def messages(self, image_part: Any = None) -> list[dict[str, Any]]:
+        """Chat messages in the order the model sees them: system, prefix, images, suffix.
+
+        `image_part(page)` builds each image entry; by default `{"type": "image"}`, the
+        placeholder form a Hugging Face processor's chat template expects.
+        """
+        make = image_part or (lambda page: {"type": "image"})
+        content: list[dict[str, Any]] = [{"type": "text", "text": self.prefix}]
+        content += [make(page) for page in self.images]
+        if self.suffix:
+            content.append({"type": "text", "text": self.suffix})
+        return [
+            {"role": "system", "content": [{"type": "text", "text": self.system}]},
+            {"role": "user", "content": content},
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineResult:
+    """A model answer. `finish_reason` is "stop", "length" or "abort"."""
+
+    request_id: str
+    text: str
+    finish_reason: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    latency_s: float = 0.0
+    logprobs: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineFailure:
+    """A request the engine could not answer; its neighbours are unaffected."""
+
+    request_id: str
+    code: ErrorCode
+    message: str
+
+
+EngineOutcome = EngineResult | EngineFailure
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What the orchestrator needs from a model backend.
+
+    Contract:
+    - `generate` takes a batch and returns exactly one outcome per request, in request order.
+      A request that fails becomes an `EngineFailure`; it never raises for its neighbours.
+    - `max_in_flight` is how many requests the orchestrator should keep outstanding to keep
+      the backend's batches full.
+    - `close` releases the backend (GPU memory, worker processes, HTTP pools); idempotent.
+    """
+
+    name: str
+    model: str
+    max_in_flight: int
+
+    async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]: ...
+
+    def close(self) -> None: ...

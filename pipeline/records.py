@@ -1,0 +1,100 @@
+"""Typed records that flow between the stages.
+
+Records are frozen dataclasses: cheap to pickle across the render pool, and impossible to
+mutate behind another stage's back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ErrorCode, Stage
+
+
+class FileKind(StrEnum):
+    """Document kinds, detected from content."""
+
+    PDF = "pdf"
+    PNG = "png"
+    JPEG = "jpeg"
+    TIFF = "tiff"
+    WEBP = "webp"
+    BMP = "bmp"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """One input document. `sha256` of the content is the document id."""
+
+    path: Path
+    sha256: str
+    size: int
+    kind: FileKind
+
+    @property
+    def doc_id(self) -> str:
+        return self.sha256
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One rendered page, exactly as the model will see it: RGB, 8 bits, no alpha.
+
+    `pixels` holds `width * height * 3` bytes, row-major. `dpi` is the effective resolution
+    after the pixel budget was applied (None for images without a physical size).
+    """
+
+    doc_id: str
+    index: int
+    width: int
+    height: int
+    pixels: bytes = field(repr=False)
+    dpi: float | None = None
+    source_width: int = 0
+    source_height: int = 0
+
+    @property
+    def visual_tokens(self) -> int:
+        """Qwen3-VL visual tokens: one per 32x32 pixels."""
+        return (self.width // 32) * (self.height // 32)
+
+    def to_pil(self) -> Any:
+        from PIL import Image
+
+        return Image.frombuffer("RGB", (self.width, self.height), self.pixels, "raw", "RGB", 0, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRecord:
+    """One row of the errors table: a file, page or answer that failed, and why."""
+
+    doc_id: str
+    path: str
+    stage: Stage
+    code: ErrorCode
+    message: str
+    page: int | None = None
+    attempts: int = 0
+    raw: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WarningRecord:
+    """A non-fatal finding kept with a document (e.g. a repaired xref, a rule warning)."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedDocument:
+    """The result of rendering one source file: its pages, or the error that stopped it."""
+
+    source: SourceFile
+    pages: tuple[Page, ...] = ()
+    page_count: int = 0
+    error: ErrorRecord | None = None
+    warnings: tuple[WarningRecord, ...] = ()
