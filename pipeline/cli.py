@@ -1,7 +1,8 @@
 """The `docextract` command: parse arguments, build the config, call the library, print, exit.
 
 Each command is short and has a library function behind it. Exit codes: 0 done, 1 some documents
-failed beyond the allowed rate, 2 usage or configuration error, 3 the engine could not start.
+failed beyond the allowed rate, 2 usage or configuration error, 3 the engine could not start,
+4 another run holds the output folder.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from pipeline import __version__
+from pipeline.cli_run import run_command
 
 app = typer.Typer(
     name="docextract",
@@ -17,8 +19,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_ENGINE = 0, 1, 2, 3
 
 
 def _version(value: bool) -> None:
@@ -34,6 +34,9 @@ def _root(
     ),
 ) -> None:
     """Turn folders of PDFs and scans into typed Parquet with a vision-language model."""
+
+
+app.command("run")(run_command)
 
 
 def main() -> None:

@@ -114,7 +114,8 @@ class RunConfig(_Frozen):
     max_failure_rate: float = Field(0.0, ge=0, le=1)
     dry_run: bool = False
     log_format: Literal["auto", "rich", "plain", "json"] = "auto"
-    part_rows: int = Field(256, ge=1, description="Rows per Parquet part file.")
+    part_rows: int = Field(256, ge=1, description="Rows per Parquet part file, at most.")
+    flush_s: float = Field(10.0, gt=0, description="Commit a part at least this often.")
 
     @model_validator(mode="after")
     def _shard_in_range(self) -> RunConfig:

@@ -1,0 +1,128 @@
+"""`docextract run`: flags to RunConfig, the run, a summary, an exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from pipeline.config import load_config, parse_shard
+from pipeline.errors import (
+    ConfigError,
+    DocextractError,
+    EngineUnavailable,
+    OutputLocked,
+    SchemaNotFound,
+)
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_ENGINE, EXIT_LOCKED = 0, 1, 2, 3, 4
+
+
+def run_command(
+    inputs: list[Path] = typer.Argument(..., help="Files, folders (recursive) or globs."),
+    schema: str = typer.Option(None, "--schema", "-s", help="Built-in name, file.py:Model, module:Model or a .json schema."),
+    out: Path = typer.Option(None, "--out", "-o", help="Output folder (Parquet tables, ledger)."),
+    engine: str = typer.Option(None, "--engine", "-e", help="auto, sglang, openai, transformers or null."),
+    model: str = typer.Option(None, "--model", help="Model id or local folder."),
+    config_file: Path = typer.Option(None, "--config", help="TOML file (default ./docextract.toml)."),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server for --engine openai."),
+    dpi: float = typer.Option(None, "--dpi", help="Render resolution before the pixel budget."),
+    max_pixels: int = typer.Option(None, "--max-pixels", help="Pixel cap per page image."),
+    min_pixels: int = typer.Option(None, "--min-pixels", help="Pixel floor per page image."),
+    password: list[str] = typer.Option(None, "--password", help="Password for encrypted PDFs (repeatable)."),
+    passwords_file: Path = typer.Option(None, "--passwords-file", help="File with one password per line."),
+    workers: int = typer.Option(None, "--workers", help="Render processes (0: one per core)."),
+    max_pages: int = typer.Option(None, "--max-pages", help="Pages per document request."),
+    per_page: bool = typer.Option(None, "--per-page/--per-document", help="One row per page."),
+    max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Answer length cap."),
+    retries: int = typer.Option(None, "--retries", help="Re-asks after an invalid answer."),
+    force: bool = typer.Option(None, "--force", help="Redo documents already extracted."),
+    retry_errors: bool = typer.Option(None, "--retry-errors", help="Redo documents that failed."),
+    wait: bool = typer.Option(None, "--wait", help="Wait for another run on OUT to finish."),
+    shard: str = typer.Option(None, "--shard", help="I/N: take the I-th of N content-hash shards."),
+    max_failure_rate: float = typer.Option(None, "--max-failure-rate", help="Exit 1 above this failed fraction."),
+    dry_run: bool = typer.Option(None, "--dry-run", help="List what would run, with a token estimate."),
+    log_format: str = typer.Option(None, "--log-format", help="auto, rich, plain or json."),
+) -> None:
+    """Extract typed data from every document under INPUTS into Parquet under OUT."""
+    try:
+        passwords = list(password or []) + _read_passwords(passwords_file)
+        flags = {
+            "inputs": [str(p) for p in inputs], "schema_ref": schema, "out": out,
+            "max_pages": max_pages, "per_page": per_page, "retries": retries, "force": force,
+            "retry_errors": retry_errors, "wait": wait, "max_failure_rate": max_failure_rate,
+            "dry_run": dry_run, "log_format": log_format,
+            "shard": parse_shard(shard) if shard else None,
+            "render": {"dpi": dpi, "max_pixels": max_pixels, "min_pixels": min_pixels,
+                       "workers": workers, "passwords": passwords or None},
+            "engine": {"name": engine, "model": model, "max_new_tokens": max_new_tokens,
+                       "openai": {"base_url": base_url}},
+        }
+        config = load_config(flags, config_file)
+        from pipeline.run import run_extraction
+
+        report = run_extraction(config)
+    except (ConfigError, SchemaNotFound) as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except EngineUnavailable as exc:
+        _fail(str(exc), EXIT_ENGINE)
+    except OutputLocked as exc:
+        _fail(str(exc), EXIT_LOCKED)
+    except DocextractError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    _print_summary(report, config.log_format)
+    if report.failure_rate > config.max_failure_rate:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+def _read_passwords(path: Path | None) -> list[str]:
+    if path is None:
+        return []
+    try:
+        return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read passwords file: {exc.strerror}") from exc
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"docextract: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _print_summary(report, log_format: str) -> None:  # type: ignore[no-untyped-def]
+    if log_format == "json":
+        typer.echo(json.dumps(report.to_dict(), default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, width=100)
+    if report.dry_run:
+        table = Table("file", "kind", "pages", "visual tokens", "problem", title="would extract")
+        for entry in report.planned:
+            table.add_row(entry["path"], entry["kind"], str(entry["pages"] or "?"),
+                          str(entry["visual_tokens"] or "?"), entry["problem"] or "")
+        console.print(table)
+        total = sum(e["visual_tokens"] or 0 for e in report.planned)
+        console.print(f"{len(report.planned)} documents, ~{total} visual tokens; "
+                      f"{report.skipped} already done")
+        return
+    table = Table(title=f"run {report.run_id} · {report.schema} · {report.engine} {report.model}")
+    table.add_column("")
+    table.add_column("count", justify="right")
+    for label, value in [
+        ("files", report.files), ("duplicates", report.duplicates),
+        ("already done", report.skipped), ("other shards", report.other_shards),
+        ("extracted", report.extracted), ("  with warnings", report.with_warnings),
+        ("failed", report.failed), ("pages", report.pages), ("retries", report.retries),
+        ("prompt tokens", report.prompt_tokens), ("output tokens", report.completion_tokens),
+    ]:
+        table.add_row(label, str(value))
+    for code, count in sorted(report.errors_by_code.items()):
+        table.add_row(f"  {code}", str(count))
+    console.print(table)
+    if report.attempted == 0:
+        console.print("nothing new to extract")
+    console.print(f"{report.elapsed_s:.1f}s, {report.pages_per_s:.2f} pages/s → {report.out}")

@@ -1,0 +1,60 @@
+"""One run at a time per output folder: an advisory lock on OUT/.lock.
+
+The lock is held by an open file descriptor, so the kernel releases it when the process dies,
+even by SIGKILL: a killed run never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+
+from pipeline.errors import OutputLocked
+
+
+class OutputLock:
+    """Exclusive lock on an output folder; `wait` blocks until it is free (up to `timeout_s`)."""
+
+    def __init__(self, out: Path, wait: bool = False, timeout_s: float | None = None) -> None:
+        self.path = out / ".lock"
+        self.wait = wait
+        self.timeout_s = timeout_s
+        self._fd: int | None = None
+
+    def __enter__(self) -> OutputLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not self.wait or (deadline is not None and time.monotonic() > deadline):
+                    holder = _read_holder(self.path)
+                    os.close(fd)
+                    raise OutputLocked(
+                        f"{self.path.parent}: another docextract run{holder} is writing here;"
+                        " pass --wait to queue behind it"
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _read_holder(path: Path) -> str:
+    try:
+        pid = path.read_text().strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid else ""

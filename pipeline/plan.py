@@ -1,0 +1,92 @@
+"""Deciding what a run must do: discovered files, minus other shards, minus committed work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipeline.config import RunConfig
+from pipeline.discover import discover_sources, shard_of
+from pipeline.ledger import ItemKey, Ledger
+from pipeline.records import ErrorRecord, SourceFile
+from pipeline.report import RunReport
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What makes an extraction the same as a committed one."""
+
+    schema: str
+    prompt_hash: str
+    model: str
+
+    def key(self, item_id: str) -> ItemKey:
+        return ItemKey(item_id, self.schema, self.prompt_hash, self.model)
+
+
+@dataclass
+class WorkPlan:
+    """Sources to extract, discovery errors to record, and the other paths of duplicates."""
+
+    sources: list[SourceFile] = field(default_factory=list)
+    errors: list[ErrorRecord] = field(default_factory=list)
+    also_at: dict[str, list[str]] = field(default_factory=dict)
+
+
+def error_item_id(record: ErrorRecord) -> str:
+    """Files without a content hash (unreadable) are identified by path."""
+    return record.doc_id or f"path:{record.path}"
+
+
+def plan_work(
+    config: RunConfig, ledger: Ledger, identity: Identity, report: RunReport
+) -> WorkPlan:
+    """Discover the inputs and keep what this shard has not committed yet.
+
+    Committed successes are skipped unless --force; committed failures unless --retry-errors
+    or --force. With --per-page a document's pages are checked after rendering instead.
+    """
+    discovery = discover_sources(list(config.inputs))
+    index, count = config.shard
+    plan = WorkPlan()
+    for duplicate, first in discovery.duplicates:
+        plan.also_at.setdefault(str(first), []).append(str(duplicate))
+    report.files = len(discovery.sources) + len(discovery.errors) + len(discovery.duplicates)
+    report.duplicates = len(discovery.duplicates)
+
+    candidates = [s for s in discovery.sources if shard_of(s.sha256, count) == index]
+    errors = [e for e in discovery.errors if _error_shard(e, count) == index]
+    report.other_shards = (len(discovery.sources) - len(candidates)) + (
+        len(discovery.errors) - len(errors)
+    )
+    report.documents = len(candidates)
+
+    done = ledger.status_of(
+        [identity.key(s.sha256) for s in candidates]
+        + [identity.key(error_item_id(e)) for e in errors]
+    )
+    for source in candidates:
+        if config.per_page or not is_done(done.get(identity.key(source.sha256)), config):
+            plan.sources.append(source)
+        else:
+            report.skipped += 1
+    for error in errors:
+        if is_done(done.get(identity.key(error_item_id(error))), config):
+            report.skipped += 1
+        else:
+            plan.errors.append(error)
+    return plan
+
+
+def is_done(status: str | None, config: RunConfig) -> bool:
+    """Whether an item with this committed status is skipped under this config."""
+    if status is None or config.force:
+        return False
+    return not (status == "error" and config.retry_errors)
+
+
+def _error_shard(record: ErrorRecord, count: int) -> int:
+    if record.doc_id:
+        return shard_of(record.doc_id, count)
+    import hashlib
+
+    return shard_of(hashlib.sha256(record.path.encode()).hexdigest(), count)

@@ -1,0 +1,68 @@
+"""What a run did, as one object: the CLI prints it, cron reads its JSON, CI gates on it."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class RunReport:
+    """Counts and figures of one run. `failure_rate` is over the items attempted this run."""
+
+    run_id: str
+    schema: str
+    out: str
+    engine: str = ""
+    model: str = ""
+    prompt_hash: str = ""
+    dry_run: bool = False
+    files: int = 0
+    documents: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    other_shards: int = 0
+    extracted: int = 0
+    with_warnings: int = 0
+    failed: int = 0
+    pages: int = 0
+    visual_tokens: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    retries: int = 0
+    elapsed_s: float = 0.0
+    errors_by_code: Counter = field(default_factory=Counter)
+    reconciled: dict = field(default_factory=dict)
+    planned: list = field(default_factory=list)
+
+    @property
+    def attempted(self) -> int:
+        return self.extracted + self.failed
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failed / self.attempted if self.attempted else 0.0
+
+    @property
+    def pages_per_s(self) -> float:
+        return self.pages / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["errors_by_code"] = dict(sorted(self.errors_by_code.items()))
+        data["failure_rate"] = round(self.failure_rate, 4)
+        data["pages_per_s"] = round(self.pages_per_s, 3)
+        data["elapsed_s"] = round(self.elapsed_s, 3)
+        return data
+
+    def write_json(self, folder: Path) -> Path:
+        """Write the summary as OUT/runs/<run_id>.json (atomically) and return its path."""
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{self.run_id}.json"
+        tmp = folder / f".{self.run_id}.json.tmp"
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str))
+        tmp.replace(final)
+        return final

@@ -1,0 +1,68 @@
+"""Table rows for the documents and errors tables, built from a run's records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pipeline.records import ErrorRecord, WarningRecord
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from pipeline.engines.base import EngineResult
+    from pipeline.run import Extraction, WorkItem
+
+
+def _provenance(run: Extraction, attempts: int, raw: str | None) -> dict[str, Any]:
+    return {
+        "schema": run.spec.name,
+        "prompt_hash": run.template.prompt_hash,
+        "model": run.identity.model,
+        "engine": run.engine.name,
+        "attempts": attempts,
+        "raw_answer": raw,
+        "run_id": run.report.run_id,
+        "created_at": datetime.now(UTC),
+    }
+
+
+def document_row(run: Extraction, item: WorkItem, result: EngineResult, instance: BaseModel,
+                 warnings: list[WarningRecord]) -> dict[str, Any]:
+    """One documents-table row: the typed data as a struct, with provenance and costs."""
+    from pipeline.arrow import to_arrow_value
+
+    source = item.rendered.source
+    return {
+        "item_id": item.item_id,
+        "doc_id": source.sha256,
+        "page": item.page,
+        "source_path": str(source.path),
+        "also_at": run.also_at.get(str(source.path), []),
+        "page_count": item.rendered.page_count,
+        "status": "warning" if warnings else "ok",
+        "data": to_arrow_value(instance),
+        "warnings": [{"code": w.code, "message": w.message} for w in warnings],
+        "visual_tokens": sum(p.visual_tokens for p in item.pages),
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "cached_tokens": result.cached_tokens,
+        "latency_s": result.latency_s,
+        **_provenance(run, item.attempts, result.text),
+    }
+
+
+def error_row(run: Extraction, record: ErrorRecord, item_id: str, page: int | None, raw: str,
+              attempts: int) -> dict[str, Any]:
+    """One errors-table row: which file, which stage, a stable code and a readable message."""
+    return {
+        "item_id": item_id,
+        "doc_id": record.doc_id or None,
+        "page": page if page is not None else record.page,
+        "source_path": record.path,
+        "also_at": run.also_at.get(record.path, []),
+        "stage": str(record.stage),
+        "code": str(record.code),
+        "message": record.message,
+        **_provenance(run, attempts or record.attempts, raw or record.raw),
+    }

@@ -1,0 +1,366 @@
+"""The orchestrator: the only module that knows the order of the stages.
+
+discover -> render (process pool, own thread) -> request -> engine (async, many in flight)
+-> validate (with bounded retries) -> write (part files, ledger commit, in a thread).
+Stages are joined by bounded queues, so memory stays flat however large the input folder is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.catalog import SchemaSpec, resolve_schema
+from pipeline.config import RunConfig
+from pipeline.engine_schema import engine_json_schema
+from pipeline.engines.base import Engine, EngineFailure, EngineOutcome, EngineResult, SamplingConfig
+from pipeline.errors import ErrorCode, Stage
+from pipeline.estimate import estimate_plan
+from pipeline.ledger import Ledger
+from pipeline.lock import OutputLock
+from pipeline.plan import Identity, WorkPlan, error_item_id, is_done, plan_work
+from pipeline.progress import Reporter, make_reporter
+from pipeline.prompt import PromptTemplate, build_prompt, build_request
+from pipeline.records import ErrorRecord, Page, RenderedDocument, WarningRecord
+from pipeline.renderpool import RenderPool, RenderTask
+from pipeline.report import RunReport
+from pipeline.rows import document_row, error_row
+from pipeline.sink import PartWriter, documents_schema, errors_schema, reconcile, table_metadata
+from pipeline.validate import validate_answer
+
+RETRYABLE = {ErrorCode.INVALID_JSON, ErrorCode.SCHEMA_VIOLATION, ErrorCode.TRUNCATED_OUTPUT}
+TEMPERATURE_LADDER = (0.3, 0.6, 0.9)
+_DONE = object()
+
+
+@dataclass
+class WorkItem:
+    """One request's worth of work: a document, or one page of it with --per-page."""
+
+    item_id: str
+    rendered: RenderedDocument
+    pages: tuple[Page, ...]
+    page: int | None
+    attempts: int = 0
+    max_new_tokens: int = 0
+    temperature: float = 0.0
+
+    @property
+    def path(self) -> str:
+        return str(self.rendered.source.path)
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def run_extraction(
+    config: RunConfig, engine: Engine | None = None, reporter: Reporter | None = None
+) -> RunReport:
+    """Extract every document under `config.inputs` into OUT; return what happened.
+
+    The engine is built from `config.engine` only when there is work to do (and closed after),
+    unless one is passed in, which the caller then owns. Raises OutputLocked, ConfigError,
+    SchemaNotFound or EngineUnavailable; bad documents never raise, they become error rows.
+    """
+    reporter = reporter or make_reporter(config.log_format)
+    spec = resolve_schema(config.schema_ref)
+    template = build_prompt(spec)
+    json_schema = engine_json_schema(spec.model)
+    report = RunReport(new_run_id(), spec.name, str(config.out), prompt_hash=template.prompt_hash,
+                       dry_run=config.dry_run)
+    started = time.monotonic()
+    with OutputLock(config.out, wait=config.wait), Ledger(config.out) as ledger:
+        report.reconciled = reconcile(config.out, spec.name, ledger)
+        engine_name, model = _engine_identity(config, engine)
+        report.engine, report.model = engine_name, model
+        identity = Identity(spec.name, template.prompt_hash, model)
+        plan = plan_work(config, ledger, identity, report)
+        if config.dry_run:
+            report.planned = estimate_plan(plan, config)
+        elif plan.sources or plan.errors:
+            owned = engine is None
+            if engine is None:
+                from pipeline.engines import build_engine
+
+                engine = build_engine(config.engine)
+            ledger.start_run(report.run_id)
+            try:
+                extraction = Extraction(config, spec, template, json_schema, engine, ledger,
+                                        identity, report, reporter)
+                asyncio.run(extraction.execute(plan))
+            finally:
+                ledger.finish_run(report.run_id, "finished")
+                if owned:
+                    engine.close()
+        else:
+            reporter.note("nothing to do: every document is already extracted",
+                          skipped=report.skipped)
+        report.elapsed_s = time.monotonic() - started
+        if not config.dry_run:
+            report.write_json(config.out / "runs")
+    return report
+
+
+def _engine_identity(config: RunConfig, engine: Engine | None) -> tuple[str, str]:
+    if engine is not None:
+        return engine.name, engine.model
+    from pipeline.engines import engine_model_name, resolve_engine_name
+
+    name, _reason = resolve_engine_name(config.engine)
+    return name, engine_model_name(config.engine, name)
+
+
+class Extraction:
+    """One run's moving parts, joined by queues inside one event loop."""
+
+    def __init__(self, config: RunConfig, spec: SchemaSpec, template: PromptTemplate,
+                 json_schema: dict[str, Any], engine: Engine, ledger: Ledger,
+                 identity: Identity, report: RunReport, reporter: Reporter) -> None:
+        self.config = config
+        self.spec = spec
+        self.template = template
+        self.json_schema = json_schema
+        self.engine = engine
+        self.ledger = ledger
+        self.identity = identity
+        self.report = report
+        self.reporter = reporter
+        metadata = table_metadata(spec.name, json_schema, template.prompt_hash)
+        from pipeline.arrow import arrow_type_for
+
+        schemas = {
+            "documents": documents_schema(arrow_type_for(spec.model), metadata),
+            "errors": errors_schema(metadata),
+        }
+        self.writer = BufferedWriter(
+            PartWriter(config.out, spec.name, schemas, ledger, report.run_id),
+            config.part_rows, config.flush_s,
+        )
+        self.also_at: dict[str, list[str]] = {}
+        self.batch = max(1, int(getattr(engine, "preferred_batch", 1)))
+        self.lanes = max(1, engine.max_in_flight // self.batch)
+
+    async def execute(self, plan: WorkPlan) -> None:
+        self.also_at = plan.also_at
+        self.reporter.start(self.report, len(plan.sources) + len(plan.errors))
+        stop = threading.Event()
+        try:
+            for record in plan.errors:
+                await self._fail(record, error_item_id(record), None, "", 0)
+            rendered: asyncio.Queue = asyncio.Queue(maxsize=self._render_workers() * 2)
+            requests: asyncio.Queue = asyncio.Queue(maxsize=self.batch * 2 + 8)
+            loop = asyncio.get_running_loop()
+            producer = threading.Thread(
+                target=self._produce, args=(loop, rendered, plan, stop), daemon=True
+            )
+            producer.start()
+            lanes = [asyncio.create_task(self._serve(requests)) for _ in range(self.lanes)]
+            await self._dispatch(rendered, requests)
+            await asyncio.gather(*lanes)
+        finally:
+            stop.set()
+            await self.writer.flush()
+            self.reporter.finish(self.report)
+
+    def _render_workers(self) -> int:
+        return self.config.render.workers or os.cpu_count() or 1
+
+    def _tasks(self, plan: WorkPlan) -> Iterator[RenderTask]:
+        window = None if self.config.per_page else self.config.max_pages
+        for source in plan.sources:
+            yield RenderTask(source, 0, window)
+
+    def _produce(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue, plan: WorkPlan,
+                 stop: threading.Event) -> None:
+        """Render-pool thread: feeds rendered documents into the loop, blocking when full."""
+
+        def put(item: object) -> None:
+            future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+            while not stop.is_set():
+                try:
+                    future.result(timeout=0.5)
+                    return
+                except TimeoutError:
+                    continue
+            future.cancel()
+
+        try:
+            with RenderPool(self.config.render, self._render_workers()) as pool:
+                for document in pool.render(self._tasks(plan)):
+                    if stop.is_set():
+                        return
+                    put(document)
+        except BaseException as exc:  # the pool itself failed: end the run, say why
+            put(exc)
+        finally:
+            put(_DONE)
+
+    async def _dispatch(self, rendered: asyncio.Queue, requests: asyncio.Queue) -> None:
+        while (document := await rendered.get()) is not _DONE:
+            if isinstance(document, BaseException):
+                raise document
+            for item in self._items_of(document):
+                if isinstance(item, ErrorRecord):
+                    pages = len(document.pages)
+                    await self._fail(item, document.source.sha256, None, "", 0, pages)
+                else:
+                    await requests.put(item)
+        for _ in range(self.lanes):
+            await requests.put(_DONE)
+
+    def _items_of(self, document: RenderedDocument) -> list[WorkItem | ErrorRecord]:
+        if document.error is not None:
+            return [document.error]
+        source = document.source
+        if not self.config.per_page:
+            if document.page_count > self.config.max_pages:
+                return [ErrorRecord(
+                    source.sha256, str(source.path), Stage.RENDER, ErrorCode.TOO_MANY_PAGES,
+                    f"{source.path}: {document.page_count} pages, more than --max-pages "
+                    f"{self.config.max_pages}; raise --max-pages or run with --per-page",
+                )]
+            return [WorkItem(source.sha256, document, document.pages, None)]
+        items = [WorkItem(f"{source.sha256}:p{p.index + 1}", document, (p,), p.index + 1)
+                 for p in document.pages]
+        done = self.ledger.status_of([self.identity.key(i.item_id) for i in items])
+        kept = [i for i in items if not is_done(done.get(self.identity.key(i.item_id)),
+                                                self.config)]
+        self.report.skipped += len(items) - len(kept)
+        return list(kept)
+
+    async def _serve(self, requests: asyncio.Queue) -> None:
+        """One lane: take up to `batch` items, ask the engine, retry what may be retried."""
+        while (first := await requests.get()) is not _DONE:
+            batch = [first]
+            while len(batch) < self.batch and not requests.empty():
+                item = requests.get_nowait()
+                if item is _DONE:
+                    requests.put_nowait(_DONE)
+                    break
+                batch.append(item)
+            pending = batch
+            while pending:
+                outcomes = await self._generate(pending)
+                pending = [item for item, outcome in zip(pending, outcomes, strict=True)
+                           if not await self._settle(item, outcome)]
+                self.report.retries += len(pending)
+
+    async def _generate(self, items: list[WorkItem]) -> list[EngineOutcome]:
+        requests = [self._request(item) for item in items]
+        try:
+            outcomes = await self.engine.generate(requests)
+        except Exception as exc:  # an engine breaking its contract fails this batch only
+            outcomes = [EngineFailure(r.request_id, ErrorCode.ENGINE_ERROR, f"{exc!r}")
+                        for r in requests]
+        if len(outcomes) != len(requests):
+            outcomes = [EngineFailure(r.request_id, ErrorCode.ENGINE_ERROR,
+                                      "engine returned a wrong number of results")
+                        for r in requests]
+        return outcomes
+
+    def _request(self, item: WorkItem) -> Any:
+        if not item.max_new_tokens:
+            item.max_new_tokens = self.config.engine.max_new_tokens
+        sampling = SamplingConfig(
+            max_new_tokens=item.max_new_tokens,
+            temperature=item.temperature,
+            seed=self.config.engine.seed + item.attempts,
+        )
+        request_id = f"{item.item_id}#{item.attempts}"
+        return build_request(self.template, item.pages, self.json_schema, sampling, request_id)
+
+    async def _settle(self, item: WorkItem, outcome: EngineOutcome) -> bool:
+        """Record the outcome, or prepare a retry (returns False)."""
+        item.attempts += 1
+        may_retry = item.attempts <= self.config.retries
+        if isinstance(outcome, EngineFailure):
+            if may_retry:
+                return False
+            record = self._error(item, Stage.ENGINE, outcome.code, outcome.message)
+            await self._fail(record, item.item_id, item.page, "", item.attempts, len(item.pages))
+            return True
+        assert isinstance(outcome, EngineResult)
+        self._count_tokens(outcome)
+        checked = validate_answer(outcome.text, self.spec.model, outcome.finish_reason)
+        if checked.error_code in RETRYABLE and may_retry:
+            self._escalate(item, checked.error_code)
+            return False
+        if checked.error_code is not None:
+            record = self._error(item, Stage.VALIDATE, checked.error_code, checked.message or "")
+            await self._fail(record, item.item_id, item.page, outcome.text, item.attempts,
+                             len(item.pages))
+            return True
+        warnings = list(item.rendered.warnings) + [
+            WarningRecord(f.code, f.message) for f in checked.warnings
+        ]
+        row = document_row(self, item, outcome, checked.instance, warnings)
+        await self.writer.add("documents", row)
+        self.report.extracted += 1
+        self.report.with_warnings += bool(warnings)
+        self.report.pages += len(item.pages)
+        self.report.visual_tokens += sum(p.visual_tokens for p in item.pages)
+        self.reporter.item_done(item.path, len(item.pages), outcome.completion_tokens, None, "")
+        return True
+
+    def _escalate(self, item: WorkItem, code: ErrorCode) -> None:
+        """Next attempt: more room after a cut-off answer, else a little more temperature."""
+        if code is ErrorCode.TRUNCATED_OUTPUT:
+            item.max_new_tokens = min(item.max_new_tokens * 2,
+                                      self.config.engine.max_new_tokens * 4)
+        else:
+            step = min(item.attempts, len(TEMPERATURE_LADDER)) - 1
+            item.temperature = TEMPERATURE_LADDER[step]
+
+    def _count_tokens(self, outcome: EngineResult) -> None:
+        self.report.prompt_tokens += outcome.prompt_tokens
+        self.report.completion_tokens += outcome.completion_tokens
+        self.report.cached_tokens += outcome.cached_tokens
+
+    def _error(self, item: WorkItem, stage: Stage, code: ErrorCode, message: str) -> ErrorRecord:
+        return ErrorRecord(item.rendered.source.sha256, item.path, stage, code,
+                           f"{item.path}: {message}", page=item.page, attempts=item.attempts)
+
+    async def _fail(self, record: ErrorRecord, item_id: str, page: int | None, raw: str,
+                    attempts: int, pages: int = 0) -> None:
+        await self.writer.add("errors", error_row(self, record, item_id, page, raw, attempts))
+        self.report.failed += 1
+        self.report.errors_by_code[str(record.code)] += 1
+        self.reporter.item_done(record.path, pages, 0, str(record.code), record.message)
+
+
+class BufferedWriter:
+    """Collects rows and commits a part when `part_rows` rows wait or `flush_s` passed.
+
+    Parquet writing and the ledger commit run in a worker thread, one flush at a time, so the
+    engine keeps being fed while a part is written.
+    """
+
+    def __init__(self, parts: PartWriter, part_rows: int, flush_s: float) -> None:
+        self.parts = parts
+        self.part_rows = part_rows
+        self.flush_s = flush_s
+        self._rows: dict[str, list[dict[str, Any]]] = {"documents": [], "errors": []}
+        self._lock = asyncio.Lock()
+        self._last = time.monotonic()
+
+    async def add(self, table: str, row: dict[str, Any]) -> None:
+        self._rows[table].append(row)
+        due = time.monotonic() - self._last >= self.flush_s
+        if len(self._rows[table]) >= self.part_rows or due:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            self._last = time.monotonic()
+            for table in ("documents", "errors"):
+                rows, self._rows[table] = self._rows[table], []
+                if rows:
+                    await asyncio.to_thread(self.parts.write_parts, table, rows)

@@ -1,0 +1,221 @@
+"""Parquet output: typed part files written atomically, and reconciliation after a kill.
+
+Layout under OUT, per schema:
+    OUT/<schema>/documents/part-<run>-<seq>.parquet   one row per extracted item
+    OUT/<schema>/errors/part-<run>-<seq>.parquet      one row per failed item
+A part is written to a hidden temporary name, flushed to disk and renamed, so a reader never sees
+half a file; the ledger then records it. `reconcile` repairs whatever a kill left in between.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import __version__
+from pipeline.ledger import CommittedItem, ItemKey, Ledger
+
+TABLES = ("documents", "errors")
+_KEY_COLUMNS = ("item_id", "prompt_hash", "model")
+
+WARNING_TYPE = pa.struct([("code", pa.string()), ("message", pa.string())])
+_COMMON = [
+    ("item_id", pa.string()),
+    ("doc_id", pa.string()),
+    ("page", pa.int32()),
+    ("source_path", pa.string()),
+    ("also_at", pa.list_(pa.string())),
+]
+_PROVENANCE = [
+    ("schema", pa.string()),
+    ("prompt_hash", pa.string()),
+    ("model", pa.string()),
+    ("engine", pa.string()),
+    ("attempts", pa.int32()),
+    ("raw_answer", pa.string()),
+    ("run_id", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+]
+
+
+def documents_schema(data_type: pa.DataType, metadata: Mapping[str, str]) -> pa.Schema:
+    """Columns of the documents table; `data` holds the typed extraction as a struct."""
+    fields = _COMMON + [
+        ("page_count", pa.int32()),
+        ("status", pa.string()),
+        ("data", data_type),
+        ("warnings", pa.list_(WARNING_TYPE)),
+        ("visual_tokens", pa.int64()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("cached_tokens", pa.int64()),
+        ("latency_s", pa.float64()),
+    ] + _PROVENANCE
+    return pa.schema(fields, metadata=_encode(metadata))
+
+
+def errors_schema(metadata: Mapping[str, str]) -> pa.Schema:
+    """Columns of the errors table: what failed, where, and why (a stable code)."""
+    fields = _COMMON + [
+        ("stage", pa.string()),
+        ("code", pa.string()),
+        ("message", pa.string()),
+    ] + _PROVENANCE
+    return pa.schema(fields, metadata=_encode(metadata))
+
+
+def table_metadata(schema_name: str, json_schema: Mapping[str, Any], prompt_hash: str) -> dict:
+    return {
+        "docextract.version": __version__,
+        "docextract.schema": schema_name,
+        "docextract.json_schema": json.dumps(json_schema, sort_keys=True),
+        "docextract.prompt_hash": prompt_hash,
+        "pyarrow.version": pa.__version__,
+    }
+
+
+def _encode(metadata: Mapping[str, str]) -> dict[bytes, bytes]:
+    return {k.encode(): v.encode() for k, v in metadata.items()}
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(table: pa.Table, final: Path) -> None:
+    """Write `table` to `final` via a hidden temporary file, fsync, rename."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+
+
+def _fault_point(name: str) -> None:
+    """Crash-test hook: SIGKILL this process at a named point when DOCEXTRACT_KILL_AT says so."""
+    if os.environ.get("DOCEXTRACT_KILL_AT") == name:
+        os.kill(os.getpid(), 9)
+
+
+class PartWriter:
+    """Writes part files for one schema and commits them to the ledger."""
+
+    def __init__(
+        self,
+        out: Path,
+        schema_name: str,
+        schemas: Mapping[str, pa.Schema],
+        ledger: Ledger,
+        run_id: str,
+    ) -> None:
+        self.out = out
+        self.schema_name = schema_name
+        self.schemas = schemas
+        self.ledger = ledger
+        self.run_id = run_id
+        self._seq = 0
+
+    def write_parts(self, table_name: str, rows: Sequence[dict[str, Any]]) -> str | None:
+        """Write `rows` as one part of `table_name` and commit it; returns the part path."""
+        if not rows:
+            return None
+        self._seq += 1
+        relative = f"{self.schema_name}/{table_name}/part-{self.run_id}-{self._seq:05d}.parquet"
+        table = pa.Table.from_pylist(list(rows), schema=self.schemas[table_name])
+        write_atomic(table, self.out / relative)
+        _fault_point("after-part-rename")
+        status = "ok" if table_name == "documents" else "error"
+        self.ledger.commit_part(relative, _items(rows, self.schema_name, status), self.run_id)
+        _fault_point("after-ledger-commit")
+        return relative
+
+
+def _items(rows: Sequence[Mapping[str, Any]], schema_name: str, status: str) -> list:
+    return [
+        CommittedItem(
+            ItemKey(row["item_id"], schema_name, row["prompt_hash"], row["model"]),
+            status,
+            row["source_path"],
+        )
+        for row in rows
+    ]
+
+
+def reconcile(out: Path, schema_name: str, ledger: Ledger) -> dict[str, int]:
+    """Repair what a killed run left under OUT/<schema>: call with the output lock held.
+
+    - temporary files are removed (their rows were never committed);
+    - a renamed part the ledger does not list is adopted: its rows whose items are not
+      committed elsewhere are kept and committed, the others dropped;
+    - rows that a later commit superseded (--force, --retry-errors) are removed from old parts.
+    Every step is idempotent, so a kill during reconciliation is repaired by the next one.
+    """
+    counts = {"temporary_removed": 0, "parts_adopted": 0, "rows_adopted": 0, "rows_removed": 0}
+    known = ledger.known_parts()
+    for table_name in TABLES:
+        folder = out / schema_name / table_name
+        if not folder.is_dir():
+            continue
+        for tmp in folder.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+            counts["temporary_removed"] += 1
+        for path in sorted(folder.glob("part-*.parquet")):
+            relative = path.relative_to(out).as_posix()
+            if relative not in known:
+                counts["rows_adopted"] += _adopt(out, relative, table_name, schema_name, ledger)
+                counts["parts_adopted"] += 1
+    for relative in ledger.superseded_rows():
+        counts["rows_removed"] += _drop_rows(out, relative, ledger)
+    return counts
+
+
+def _adopt(out: Path, relative: str, table_name: str, schema_name: str, ledger: Ledger) -> int:
+    path = out / relative
+    table = pq.read_table(path)
+    rows = table.select(list(_KEY_COLUMNS)).to_pylist()
+    keys = [ItemKey(r["item_id"], schema_name, r["prompt_hash"], r["model"]) for r in rows]
+    committed = ledger.status_of(keys)
+    keep = [i for i, key in enumerate(keys) if key not in committed]
+    if len(keep) < len(keys):
+        table = table.take(keep)
+        if keep:
+            write_atomic(table, path)
+        else:
+            path.unlink()
+            return 0
+    status = "ok" if table_name == "documents" else "error"
+    ledger.commit_part(relative, _items(table.to_pylist(), schema_name, status), "reconcile")
+    return len(keep)
+
+
+def _drop_rows(out: Path, relative: str, ledger: Ledger) -> int:
+    """Rewrite `relative` keeping only the rows the ledger still places there."""
+    path = out / relative
+    if not path.exists():
+        ledger.clear_superseded(relative, 0)
+        return 0
+    table = pq.read_table(path)
+    live = ledger.items_in(relative)
+    rows = table.select(list(_KEY_COLUMNS)).to_pylist()
+    keep = [i for i, r in enumerate(rows) if (r["item_id"], r["prompt_hash"], r["model"]) in live]
+    removed = len(rows) - len(keep)
+    if removed:
+        if keep:
+            write_atomic(table.take(keep), path)
+        else:
+            path.unlink()
+            _fsync_dir(path.parent)
+    ledger.clear_superseded(relative, len(keep))
+    return removed
