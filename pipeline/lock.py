@@ -1,7 +1,11 @@
-"""One run at a time per output folder: an advisory lock on OUT/.lock.
+"""Advisory locks on the output folder.
 
-The lock is held by an open file descriptor, so the kernel releases it when the process dies,
-even by SIGKILL: a killed run never leaves a stale lock behind.
+- `OutputLock`: one run at a time per output folder and shard (OUT/.lock, or
+  OUT/.lock-shard-I-of-N), so shards may share a folder while a repeated run waits or leaves.
+- `RunMark`: held by every live run (OUT/.runs/<run_id>.lock), so reconciliation never touches
+  the files of a run that is still writing.
+Locks are held by open file descriptors: the kernel releases them when the process dies, even by
+SIGKILL, so a killed run never leaves a stale lock behind.
 """
 
 from __future__ import annotations
@@ -17,8 +21,15 @@ from pipeline.errors import OutputLocked
 class OutputLock:
     """Exclusive lock on an output folder; `wait` blocks until it is free (up to `timeout_s`)."""
 
-    def __init__(self, out: Path, wait: bool = False, timeout_s: float | None = None) -> None:
-        self.path = out / ".lock"
+    def __init__(
+        self,
+        out: Path,
+        wait: bool = False,
+        timeout_s: float | None = None,
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
+        index, count = shard
+        self.path = out / (".lock" if count == 1 else f".lock-shard-{index}-of-{count}")
         self.wait = wait
         self.timeout_s = timeout_s
         self._fd: int | None = None
@@ -58,3 +69,39 @@ def _read_holder(path: Path) -> str:
     except OSError:
         return ""
     return f" (pid {pid})" if pid else ""
+
+
+class RunMark:
+    """Marks a run as alive for as long as the process holds it."""
+
+    def __init__(self, out: Path, run_id: str) -> None:
+        self.path = out / ".runs" / f"{run_id}.lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunMark:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+
+def is_run_live(out: Path, run_id: str) -> bool:
+    """Whether another process still holds the RunMark of `run_id`."""
+    path = out / ".runs" / f"{run_id}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

@@ -24,7 +24,8 @@ from pipeline.engines.base import Engine, EngineFailure, EngineOutcome, EngineRe
 from pipeline.errors import ErrorCode, Stage
 from pipeline.estimate import estimate_plan
 from pipeline.ledger import Ledger
-from pipeline.lock import OutputLock
+from pipeline.faults import fault_point
+from pipeline.lock import OutputLock, RunMark, is_run_live
 from pipeline.plan import Identity, WorkPlan, error_item_id, is_done, plan_work
 from pipeline.progress import Reporter, make_reporter
 from pipeline.prompt import PromptTemplate, build_prompt, build_request
@@ -77,8 +78,15 @@ def run_extraction(
     report = RunReport(new_run_id(), spec.name, str(config.out), prompt_hash=template.prompt_hash,
                        dry_run=config.dry_run)
     started = time.monotonic()
-    with OutputLock(config.out, wait=config.wait), Ledger(config.out) as ledger:
-        report.reconciled = reconcile(config.out, spec.name, ledger)
+    out = config.out
+    with (
+        OutputLock(out, wait=config.wait, shard=config.shard),
+        RunMark(out, report.run_id),
+        Ledger(out) as ledger,
+    ):
+        report.reconciled = reconcile(
+            out, spec.name, ledger, lambda run_id: run_id != report.run_id and is_run_live(out, run_id)
+        )
         engine_name, model = _engine_identity(config, engine)
         report.engine, report.model = engine_name, model
         identity = Identity(spec.name, template.prompt_hash, model)
@@ -197,6 +205,7 @@ class Extraction:
                 for document in pool.render(self._tasks(plan)):
                     if stop.is_set():
                         return
+                    fault_point("after-render")
                     put(document)
         except BaseException as exc:  # the pool itself failed: end the run, say why
             put(exc)
@@ -255,6 +264,7 @@ class Extraction:
 
     async def _generate(self, items: list[WorkItem]) -> list[EngineOutcome]:
         requests = [self._request(item) for item in items]
+        fault_point("before-generate")
         try:
             outcomes = await self.engine.generate(requests)
         except Exception as exc:  # an engine breaking its contract fails this batch only

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import __version__
+from pipeline.faults import fault_point
 from pipeline.ledger import CommittedItem, ItemKey, Ledger
 
 TABLES = ("documents", "errors")
@@ -103,12 +104,6 @@ def write_atomic(table: pa.Table, final: Path) -> None:
     _fsync_dir(final.parent)
 
 
-def _fault_point(name: str) -> None:
-    """Crash-test hook: SIGKILL this process at a named point when DOCEXTRACT_KILL_AT says so."""
-    if os.environ.get("DOCEXTRACT_KILL_AT") == name:
-        os.kill(os.getpid(), 9)
-
-
 class PartWriter:
     """Writes part files for one schema and commits them to the ledger."""
 
@@ -135,10 +130,10 @@ class PartWriter:
         relative = f"{self.schema_name}/{table_name}/part-{self.run_id}-{self._seq:05d}.parquet"
         table = pa.Table.from_pylist(list(rows), schema=self.schemas[table_name])
         write_atomic(table, self.out / relative)
-        _fault_point("after-part-rename")
+        fault_point("after-part-rename")
         status = "ok" if table_name == "documents" else "error"
         self.ledger.commit_part(relative, _items(rows, self.schema_name, status), self.run_id)
-        _fault_point("after-ledger-commit")
+        fault_point("after-ledger-commit")
         return relative
 
 
@@ -153,9 +148,19 @@ def _items(rows: Sequence[Mapping[str, Any]], schema_name: str, status: str) -> 
     ]
 
 
-def reconcile(out: Path, schema_name: str, ledger: Ledger) -> dict[str, int]:
-    """Repair what a killed run left under OUT/<schema>: call with the output lock held.
+def run_of(path: Path) -> str:
+    """The run id in a part file's name: part-<run_id>-<seq>.parquet (or its .tmp)."""
+    stem = path.name.lstrip(".").removesuffix(".tmp").removesuffix(".parquet")
+    return stem.removeprefix("part-").rsplit("-", 1)[0]
 
+
+def reconcile(
+    out: Path, schema_name: str, ledger: Ledger, is_live: Callable[[str], bool] = lambda _: False
+) -> dict[str, int]:
+    """Repair what a killed run left under OUT/<schema>.
+
+    Files of runs that are still alive (`is_live(run_id)`, e.g. another shard writing into the
+    same folder) are left alone; for the others:
     - temporary files are removed (their rows were never committed);
     - a renamed part the ledger does not list is adopted: its rows whose items are not
       committed elsewhere are kept and committed, the others dropped;
@@ -169,11 +174,13 @@ def reconcile(out: Path, schema_name: str, ledger: Ledger) -> dict[str, int]:
         if not folder.is_dir():
             continue
         for tmp in folder.glob(".*.tmp"):
+            if is_live(run_of(tmp)):
+                continue
             tmp.unlink(missing_ok=True)
             counts["temporary_removed"] += 1
         for path in sorted(folder.glob("part-*.parquet")):
             relative = path.relative_to(out).as_posix()
-            if relative not in known:
+            if relative not in known and not is_live(run_of(path)):
                 counts["rows_adopted"] += _adopt(out, relative, table_name, schema_name, ledger)
                 counts["parts_adopted"] += 1
     for relative in ledger.superseded_rows():

@@ -1,0 +1,1 @@
+"""Developer benchmarks: `make bench` prints every figure next to a baseline from the same run."""

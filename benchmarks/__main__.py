@@ -1,0 +1,42 @@
+"""`python -m benchmarks` (make bench): every figure printed beside its baseline and target."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from benchmarks.pipeline import (
+    bench_engine_feeding,
+    bench_help_startup,
+    bench_host_ceiling,
+    bench_memory,
+    bench_tokens_and_prefix,
+)
+from benchmarks.render import bench_render
+
+
+def main() -> int:
+    started = time.perf_counter()
+    results: dict[str, dict] = {}
+    for name, bench in [
+        ("render", bench_render),
+        ("host_ceiling", bench_host_ceiling),
+        ("engine_feeding", bench_engine_feeding),
+        ("memory", bench_memory),
+        ("help_startup", bench_help_startup),
+        ("tokens_and_prefix", bench_tokens_and_prefix),
+    ]:
+        print(f"== {name}", flush=True)
+        figures = bench()
+        results[name] = figures
+        for key, value in figures.items():
+            print(f"   {key:<34} {value}", flush=True)
+    print(f"== total {time.perf_counter() - started:.1f}s")
+    if "--json" in sys.argv:
+        print(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

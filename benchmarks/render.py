@@ -1,0 +1,117 @@
+"""Render-stage speed against a plain PyMuPDF loop at the same pixel size.
+
+`python -m benchmarks.render` prints the figures. The render stage (budget arithmetic, direct
+rasterisation at the budget size, RGB bytes) should stay at 0.9x or better of the bare loop.
+Two baselines: the bare loop that drops each pixmap (MuPDF reuses the same warm buffer every
+page) and the same loop keeping each page's bytes, as any consumer of the pixels must; the
+difference between them is the cost of fresh memory for the pixels, not of rendering.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from pipeline.config import RenderConfig
+from pipeline.discover import discover_sources
+from pipeline.render import render_document
+from pipeline.renderpool import RenderPool, RenderTask
+
+WINDOW = 4  # pages per pool task
+
+
+def build_document(path: Path, pages: int) -> Path:
+    """A realistic A4 document: header, address block, a ruled table of 40 lines, footer."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    for number in range(pages):
+        page = doc.new_page(width=595, height=842)
+        page.insert_text((56, 70), f"ACME Supplies GmbH  -  Invoice 2024-{number:04d}", fontsize=16)
+        page.insert_text((56, 100), "Musterstrasse 12, 10115 Berlin  VAT DE123456789", fontsize=9)
+        page.draw_rect(pymupdf.Rect(56, 120, 539, 180), color=(0.2, 0.2, 0.2), width=0.8)
+        page.insert_text((64, 140), "Bill to: Example Customer SARL, 4 rue de la Paix, Paris", fontsize=10)
+        for row in range(40):
+            y = 210 + row * 14
+            page.insert_text((60, y), f"{row + 1:>3}  Item {row * 37 % 101:03d} description", fontsize=8)
+            page.insert_text((420, y), f"{(row + 1) * 12.5:>10.2f} EUR", fontsize=8)
+            page.draw_line((56, y + 3), (539, y + 3), color=(0.7, 0.7, 0.7), width=0.4)
+        page.insert_text((56, 800), f"Page {number + 1} of {pages}  -  IBAN DE00 1234 5678", fontsize=8)
+    doc.save(path)
+    doc.close()
+    return path
+
+
+def _best(seconds: list[float]) -> float:
+    return min(seconds)
+
+
+def bench_render(pages: int = 40, repeats: int = 3) -> dict:
+    """Pages per second of render_document, the RenderPool and a bare get_pixmap loop."""
+    import pymupdf
+
+    config = RenderConfig()
+    workers = min(4, os.cpu_count() or 1)
+    with tempfile.TemporaryDirectory() as folder:
+        path = build_document(Path(folder) / "bench.pdf", pages)
+        source = discover_sources([path]).sources[0]
+        probe = render_document(source, config, 0, 1).pages[0]
+        width, height = probe.width, probe.height
+
+        plain, plain_kept, inproc, pooled = [], [], [], []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            with pymupdf.open(path) as doc:
+                for page in doc:
+                    matrix = pymupdf.Matrix(width / page.rect.width, height / page.rect.height)
+                    pix = page.get_pixmap(matrix=matrix, alpha=False)
+                    assert (pix.width, pix.height) == (width, height)
+            plain.append(time.perf_counter() - started)
+
+            started = time.perf_counter()
+            kept = []
+            with pymupdf.open(path) as doc:
+                for page in doc:
+                    matrix = pymupdf.Matrix(width / page.rect.width, height / page.rect.height)
+                    kept.append(page.get_pixmap(matrix=matrix, alpha=False).samples)
+            plain_kept.append(time.perf_counter() - started)
+            del kept
+
+            started = time.perf_counter()
+            result = render_document(source, config)
+            assert result.error is None and len(result.pages) == pages
+            inproc.append(time.perf_counter() - started)
+
+        with RenderPool(config, workers) as pool:
+            list(pool.render([RenderTask(source, 0, 1)] * workers))  # workers warmed up
+            for _ in range(repeats):
+                started = time.perf_counter()
+                tasks = (RenderTask(source, first, WINDOW) for first in range(0, pages, WINDOW))
+                rendered = sum(len(doc.pages) for doc in pool.render(tasks))
+                assert rendered == pages
+                pooled.append(time.perf_counter() - started)
+
+    plain_rate = pages / _best(plain)
+    kept_rate = pages / _best(plain_kept)
+    inproc_rate = pages / _best(inproc)
+    pool_rate = pages / _best(pooled)
+    return {
+        "pages": pages,
+        "page_size": f"{width}x{height}",
+        "plain_pymupdf_pages_per_s": round(plain_rate, 1),
+        "plain_pymupdf_keeping_bytes_pages_per_s": round(kept_rate, 1),
+        "render_document_pages_per_s": round(inproc_rate, 1),
+        "render_pool_pages_per_s": round(pool_rate, 1),
+        "pool_workers": workers,
+        "render_vs_plain": round(inproc_rate / plain_rate, 3),
+        "render_vs_plain_keeping_bytes": round(inproc_rate / kept_rate, 3),
+        "pool_vs_plain": round(pool_rate / plain_rate, 3),
+        "target_render_vs_plain": 0.9,
+    }
+
+
+if __name__ == "__main__":
+    for key, value in bench_render().items():
+        print(f"{key:<30} {value}")

@@ -1,0 +1,42 @@
+"""Deterministic synthetic documents with ground truth, for examples, tests and benchmarks.
+
+Each generator draws a realistic document with PyMuPDF (or renders it to an image) and returns a
+`GeneratedDocument`: the bytes, the file suffix and the truth as a dict in the field names of the
+matching built-in schema (amounts as strings like "1234.56", dates ISO). A seed fixes everything.
+"""
+
+from __future__ import annotations
+
+from pipeline.docgen.cii import build_cii_xml, embed_cii_xml
+from pipeline.docgen.common import GeneratedDocument, cn_amount_words, cn_id_check
+from pipeline.docgen.invoice import make_invoice
+from pipeline.docgen.others import make_bank_statement, make_cn_vat_invoice, make_receipt
+from pipeline.docgen.scan import degrade_image, make_id_card, render_images, to_scan
+from pipeline.docgen.sets import (
+    build_examples,
+    generate_examples,
+    generate_workload,
+    iter_workload,
+    write_document,
+)
+
+__all__ = [
+    "GeneratedDocument",
+    "build_cii_xml",
+    "build_examples",
+    "cn_amount_words",
+    "cn_id_check",
+    "degrade_image",
+    "embed_cii_xml",
+    "generate_examples",
+    "generate_workload",
+    "iter_workload",
+    "make_bank_statement",
+    "make_cn_vat_invoice",
+    "make_id_card",
+    "make_invoice",
+    "make_receipt",
+    "render_images",
+    "to_scan",
+    "write_document",
+]

@@ -1,0 +1,65 @@
+"""Two runs on one output folder never corrupt it; shards split the work exactly once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pipeline.lock import OutputLock
+from tests.run_helpers import ROOT, make_inbox, paths_accounted, read_table, run_cli
+
+ARGS = ["--schema", "invoice", "--engine", "null", "--dpi", "40", "--workers", "1",
+        "--log-format", "json"]
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    root = tmp_path_factory.mktemp("concurrency") / "inbox"
+    made = make_inbox(root, pdfs=8)
+    return root, [str(p) for group in made.values() for p in group]
+
+
+def test_locked_output_exits_4_or_waits(inbox, tmp_path: Path) -> None:
+    root, _ = inbox
+    out = tmp_path / "out"
+    with OutputLock(out):
+        busy = run_cli(["run", str(root), "--out", str(out), *ARGS])
+        assert busy.returncode == 4
+        assert "another docextract run" in busy.stderr and "--wait" in busy.stderr
+        started = time.monotonic()
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "run", str(root), "--out", str(out), *ARGS,
+             "--wait"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        assert waiting.poll() is None  # still queued behind the lock
+    waiting.communicate(timeout=120)
+    assert waiting.returncode == 1 and time.monotonic() - started >= 1.5
+    assert len(read_table(out, "invoice", "documents")) == 11
+
+
+@pytest.mark.slow
+def test_two_overlapping_runs_and_two_shards(inbox, tmp_path: Path) -> None:
+    root, every_input = inbox
+
+    def launch(out: Path, *extra: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "run", str(root), "--out", str(out), *ARGS, *extra],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    same = tmp_path / "same"
+    first, second = launch(same, "--wait"), launch(same, "--wait")
+    for process in (first, second):
+        process.communicate(timeout=180)
+    assert sorted([first.returncode, second.returncode]) == [0, 1]  # one did it, one found it done
+    assert Counter(paths_accounted(same, "invoice")) == Counter(every_input)
+
+    shared = tmp_path / "shards"
+    shard0, shard1 = launch(shared, "--shard", "0/2"), launch(shared, "--shard", "1/2")
+    outputs = [p.communicate(timeout=180) for p in (shard0, shard1)]
+    assert all(p.returncode in (0, 1) for p in (shard0, shard1)), outputs
+    assert Counter(paths_accounted(shared, "invoice")) == Counter(every_input)

@@ -1,0 +1,147 @@
+"""`docextract run` end to end on CPU: real files, real rendering, real Parquet and SQLite."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from tests.run_helpers import ledger_items, make_inbox, make_unique_pdf, paths_accounted, read_table
+
+runner = CliRunner()
+FAST = ["--engine", "null", "--dpi", "50", "--workers", "2", "--log-format", "plain"]
+
+
+def _run(*args: str):
+    return runner.invoke(app, ["run", *args, *FAST])
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> dict[str, list[Path]]:
+    return make_inbox(tmp_path / "inbox")
+
+
+def test_every_input_lands_in_exactly_one_table(inbox, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _run(str(tmp_path / "inbox"), "--schema", "invoice", "--out", str(out))
+    assert result.exit_code == 1, result.output  # broken files fail; the default rate is 0
+    every_input = [str(p) for group in inbox.values() for p in group]
+    assert len(every_input) == 20
+    assert Counter(paths_accounted(out, "invoice")) == Counter(every_input)
+
+    docs = duckdb.sql(
+        f"SELECT source_path, also_at, page_count, status, data.grand_total AS total "
+        f"FROM read_parquet('{out}/invoice/documents/*.parquet')"
+    ).fetchall()
+    assert len(docs) == 15  # 12 PDFs, the TIFF and two images; the duplicate once
+    by_path = {row[0]: row for row in docs}
+    first = str(inbox["good"][0])
+    assert by_path[first][1] == [str(inbox["duplicate"][0])]
+    assert by_path[str(tmp_path / "inbox" / "fax.tif")][2] == 3
+    errors = dict(duckdb.sql(
+        f"SELECT source_path, code FROM read_parquet('{out}/invoice/errors/*.parquet')"
+    ).fetchall())
+    inbox_dir = tmp_path / "inbox"
+    assert errors[str(inbox_dir / "locked.pdf")] == "encrypted"
+    assert errors[str(inbox_dir / "empty.pdf")] == "empty_file"
+    assert errors[str(inbox_dir / "notes.pdf")] == "not_a_document"
+    assert errors[str(inbox_dir / "truncated.pdf")] in {"truncated", "corrupt"}
+    assert "error " in result.output and "locked.pdf" in result.output
+
+
+def test_rerun_extracts_nothing_and_a_new_file_only_itself(inbox, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _run(str(tmp_path / "inbox"), "--schema", "invoice", "--out", str(out))
+    before = read_table(out, "invoice", "documents")
+    again = _run(str(tmp_path / "inbox"), "--schema", "invoice", "--out", str(out))
+    assert again.exit_code == 0, again.output
+    assert "nothing to do" in again.output
+    assert read_table(out, "invoice", "documents") == before
+
+    make_unique_pdf(tmp_path / "inbox" / "late.pdf", 1, "LATE")
+    third = _run(str(tmp_path / "inbox"), "--schema", "invoice", "--out", str(out),
+                 "--log-format", "json")
+    assert third.exit_code == 0, third.output
+    summary = json.loads(third.stdout.strip().splitlines()[-1])
+    assert summary["extracted"] == 1 and summary["failed"] == 0
+    assert summary["skipped"] == 19
+    rows = read_table(out, "invoice", "documents")
+    assert len(rows) == len(before) + 1
+    assert {r["source_path"] for r in rows} - {r["source_path"] for r in before} == {
+        str(tmp_path / "inbox" / "late.pdf")
+    }
+
+
+def test_force_and_retry_errors_keep_each_item_once(inbox, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = [str(tmp_path / "inbox"), "--schema", "invoice", "--out", str(out)]
+    _run(*args)
+    forced = _run(*args, "--force")
+    assert forced.exit_code == 1
+    retried = _run(*args, "--retry-errors")
+    assert retried.exit_code == 1  # the same four files are still broken
+    documents = read_table(out, "invoice", "documents")
+    errors = read_table(out, "invoice", "errors")
+    assert len(documents) == 15 and len(errors) == 4
+    items = ledger_items(out)
+    assert items["ok"] == {r["item_id"] for r in documents}
+    assert items["error"] == {r["item_id"] for r in errors}
+
+
+def test_rows_carry_types_provenance_and_metadata(tmp_path: Path) -> None:
+    make_unique_pdf(tmp_path / "in" / "a.pdf", 2, "A") if (tmp_path / "in").mkdir() is None else 0
+    out = tmp_path / "out"
+    result = _run(str(tmp_path / "in"), "--schema", "invoice", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    import pyarrow.parquet as pq
+
+    part = next((out / "invoice" / "documents").glob("part-*.parquet"))
+    table = pq.read_table(part)
+    schema = table.schema
+    assert str(schema.field("data").type.field("issue_date").type) == "date32[day]"
+    assert str(schema.field("data").type.field("grand_total").type).startswith("decimal128")
+    assert b"docextract.json_schema" in schema.metadata
+    row = table.to_pylist()[0]
+    assert row["page_count"] == 2 and row["engine"] == "null" and row["attempts"] == 1
+    assert len(row["prompt_hash"]) == 16 and row["visual_tokens"] > 0
+    summaries = list((out / "runs").glob("*.json"))
+    assert len(summaries) == 1
+    assert json.loads(summaries[0].read_text())["extracted"] == 1
+
+
+def test_too_many_pages_says_what_to_do_and_per_page_splits(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    make_unique_pdf(tmp_path / "in" / "long.pdf", 3, "LONG")
+    out = tmp_path / "out"
+    result = _run(str(tmp_path / "in"), "--schema", "invoice", "--out", str(out),
+                  "--max-pages", "2")
+    assert result.exit_code == 1
+    (error,) = read_table(out, "invoice", "errors")
+    assert error["code"] == "too_many_pages" and "--per-page" in error["message"]
+    per_page = _run(str(tmp_path / "in"), "--schema", "invoice", "--out", str(tmp_path / "pp"),
+                    "--max-pages", "2", "--per-page")
+    assert per_page.exit_code == 0, per_page.output
+    rows = read_table(tmp_path / "pp", "invoice", "documents")
+    assert sorted(r["page"] for r in rows) == [1, 2, 3]
+
+
+def test_dry_run_lists_work_and_writes_nothing(inbox, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _run(str(tmp_path / "inbox"), "--schema", "invoice", "--out", str(out), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "visual tokens" in result.output and "doc00.pdf" in result.output
+    assert not (out / "invoice").exists()
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    result = _run(str(tmp_path), "--schema", "no_such_schema", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2
+    assert "no_such_schema" in result.output
+    bad_shard = _run(str(tmp_path), "--schema", "invoice", "--out", str(tmp_path / "o"),
+                     "--shard", "3/2")
+    assert bad_shard.exit_code == 2 and "shard" in bad_shard.output
