@@ -1,6 +1,6 @@
 """Write the example documents and their truth: `python -m examples.generate [DIR] [--seed N]`.
 
-DIR is the examples folder or its `documents` subfolder (default: this folder). Documents land in
+DIR is the examples folder (default: this folder). Documents land in
 DIR/documents/<schema>/<name>.<ext>, truth in DIR/truth/<schema>/<name>.json.
 """
 
@@ -17,8 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("dir", nargs="?", type=Path, default=Path(__file__).parent)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    root = args.dir.parent if args.dir.name == "documents" else args.dir
-    for path in generate_examples(root, seed=args.seed):
+    for path in generate_examples(args.dir, seed=args.seed):
         print(path)
 
 

@@ -1,0 +1,219 @@
+"""OpenAI-compatible client engine: an SGLang server, a router fleet, or any such endpoint.
+
+Each request becomes one POST to `{base_url}/chat/completions` with the page images as data
+URIs in page order and the JSON schema as `response_format`. Concurrency is bounded; 429, 5xx
+and connection errors are retried with exponential backoff and jitter (honouring Retry-After).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import os
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from pipeline.config import DEFAULT_MODEL, EngineConfig
+from pipeline.engines.base import EngineFailure, EngineOutcome, EngineRequest, EngineResult
+from pipeline.errors import ErrorCode
+from pipeline.records import Page
+
+_RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+_MAX_RETRY_AFTER_S = 120.0
+
+
+def encode_image_part(page: Page, image_format: str = "png", quality: int = 90) -> dict[str, Any]:
+    """An OpenAI `image_url` content part holding the page as a base64 data URI."""
+    buffer = io.BytesIO()
+    image = page.to_pil()
+    if image_format == "jpeg":
+        image.save(buffer, format="JPEG", quality=quality)
+        mime = "image/jpeg"
+    else:
+        image.save(buffer, format="PNG", compress_level=1)
+        mime = "image/png"
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}}
+
+
+def build_body(request: EngineRequest, model: str, image_format: str = "png") -> dict[str, Any]:
+    """The chat-completions JSON body for one request."""
+    sampling = request.sampling
+    return {
+        "model": model,
+        "messages": request.messages(lambda page: encode_image_part(page, image_format)),
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "extraction", "schema": request.json_schema, "strict": True},
+        },
+        "max_tokens": sampling.max_new_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "seed": sampling.seed,
+    }
+
+
+def parse_response(request_id: str, payload: Any, elapsed_s: float) -> EngineOutcome:
+    """A chat-completions response as an outcome."""
+    try:
+        choice = payload["choices"][0]
+        text = choice["message"]["content"] or ""
+    except (KeyError, IndexError, TypeError):
+        message = f"malformed response: {payload!r}"[:500]
+        return EngineFailure(request_id, ErrorCode.ENGINE_ERROR, message)
+    reason = choice.get("finish_reason") or "stop"
+    usage = payload.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or {}
+    return EngineResult(
+        request_id=request_id,
+        text=text,
+        finish_reason="length" if reason == "length" else "abort" if reason == "abort" else "stop",
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        cached_tokens=int(details.get("cached_tokens") or 0),
+        latency_s=elapsed_s,
+    )
+
+
+def retry_delay(attempt: int, backoff_s: float, retry_after: str | None) -> float:
+    """Seconds to wait before retry `attempt` (1-based): Retry-After when the server gave
+    one, else exponential backoff with full jitter."""
+    if retry_after:
+        try:
+            return min(_MAX_RETRY_AFTER_S, max(0.0, float(retry_after)))
+        except ValueError:
+            pass
+    ceiling = backoff_s * (2 ** (attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class OpenAIEngine:
+    """Client of an OpenAI-compatible chat-completions endpoint."""
+
+    name = "openai"
+
+    def __init__(self, config: EngineConfig, image_format: str = "png") -> None:
+        self.config = config
+        self.settings = config.openai
+        self.model = config.model or DEFAULT_MODEL
+        self.max_in_flight = self.settings.concurrency
+        self.image_format = image_format
+        self.url = self.settings.base_url.rstrip("/") + "/chat/completions"
+        self._client: httpx.AsyncClient | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(self.settings.api_key_env, "")
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _ensure_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            limits = httpx.Limits(
+                max_connections=self.settings.concurrency,
+                max_keepalive_connections=self.settings.concurrency,
+            )
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.settings.timeout_s),
+                limits=limits,
+                headers=self._headers(),
+            )
+            self._slots = asyncio.Semaphore(self.settings.concurrency)
+            self._loop = loop
+        assert self._slots is not None
+        return self._client, self._slots
+
+    async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]:
+        client, slots = self._ensure_client()
+        outcomes = await asyncio.gather(
+            *(self._generate_one(client, slots, request) for request in requests),
+            return_exceptions=True,
+        )
+        return [
+            outcome
+            if not isinstance(outcome, BaseException)
+            else EngineFailure(
+                request.request_id, ErrorCode.ENGINE_ERROR, f"{type(outcome).__name__}: {outcome}"
+            )
+            for request, outcome in zip(requests, outcomes, strict=True)
+        ]
+
+    async def _generate_one(
+        self, client: httpx.AsyncClient, slots: asyncio.Semaphore, request: EngineRequest
+    ) -> EngineOutcome:
+        body = await asyncio.to_thread(build_body, request, self.model, self.image_format)
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            retry_after: str | None = None
+            async with slots:
+                try:
+                    response = await client.post(self.url, json=body)
+                except httpx.ConnectTimeout as exc:
+                    failure = EngineFailure(
+                        request.request_id,
+                        ErrorCode.ENGINE_UNAVAILABLE,
+                        f"cannot connect to {self.url}: {type(exc).__name__}",
+                    )
+                except httpx.TimeoutException as exc:
+                    failure = EngineFailure(
+                        request.request_id,
+                        ErrorCode.ENGINE_TIMEOUT,
+                        f"no answer from {self.url} within {self.settings.timeout_s:g}s "
+                        f"({type(exc).__name__})",
+                    )
+                    return failure
+                except httpx.TransportError as exc:
+                    failure = EngineFailure(
+                        request.request_id,
+                        ErrorCode.ENGINE_UNAVAILABLE,
+                        f"cannot reach {self.url}: {type(exc).__name__}: {exc}",
+                    )
+                else:
+                    elapsed = time.perf_counter() - started
+                    if response.status_code == 200:
+                        try:
+                            payload = response.json()
+                        except ValueError:
+                            payload = response.text
+                        return parse_response(request.request_id, payload, elapsed)
+                    retry_after = response.headers.get("retry-after")
+                    failure = EngineFailure(
+                        request.request_id,
+                        ErrorCode.ENGINE_ERROR,
+                        f"HTTP {response.status_code} from {self.url}: {response.text[:300]}",
+                    )
+                    if response.status_code not in _RETRY_STATUS:
+                        return failure
+            if attempt > self.settings.max_retries:
+                return failure
+            await asyncio.sleep(retry_delay(attempt, self.settings.backoff_s, retry_after))
+
+    def close(self) -> None:
+        """Close the HTTP pool; safe to call twice and from outside the event loop."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        loop = self._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None and running is loop:
+            running.create_task(client.aclose())
+        elif loop is not None and not loop.is_closed() and not loop.is_running():
+            loop.run_until_complete(client.aclose())
+        # A closed loop already dropped the sockets; nothing is left to release.
+
+    async def aclose(self) -> None:
+        """Close the HTTP pool from inside the event loop."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()

@@ -1,0 +1,4 @@
+POSITIONAL_FIELD_ORDER = (
+    "model_path",
+    "log_level",
+)

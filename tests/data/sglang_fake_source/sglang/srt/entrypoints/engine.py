@@ -1,0 +1,15 @@
+class Engine:
+    def generate(self, prompt=None, sampling_params=None, image_data=None):
+        pass
+
+    async def async_generate(
+        self,
+        prompt=None,
+        sampling_params=None,
+        # Renamed on purpose: the adapter passes image_data.
+        images=None,
+        stream: bool = False,
+        *,
+        cache_salt=None,
+    ):
+        pass

@@ -1,0 +1,130 @@
+"""Choosing and starting an engine: `auto`, clear start failures, no heavy imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import pipeline.engines as engines
+import pipeline.engines.sglang as sglang_adapter
+from pipeline.config import EngineConfig
+from pipeline.engines import build_engine, engine_model_name, resolve_engine_name
+from pipeline.engines.null import NullEngine
+from pipeline.engines.openai import OpenAIEngine
+from pipeline.errors import EngineUnavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pretend(monkeypatch, gpu: bool, sglang_installed: bool) -> None:
+    monkeypatch.setattr(sglang_adapter, "has_cuda_gpu", lambda: gpu)
+    real_find_spec = engines.importlib.util.find_spec
+    monkeypatch.setattr(
+        engines.importlib.util, "find_spec",
+        lambda name, *a: (object() if sglang_installed else None) if name == "sglang"
+        else real_find_spec(name, *a),
+    )
+
+
+@pytest.mark.parametrize(("gpu", "installed", "expected"), [
+    (True, True, "sglang"), (True, False, "transformers"),
+    (False, True, "transformers"), (False, False, "transformers"),
+])
+def test_auto_resolution(monkeypatch, gpu, installed, expected):
+    _pretend(monkeypatch, gpu, installed)
+    name, reason = resolve_engine_name(EngineConfig(name="auto"))
+    assert name == expected and reason
+    if gpu and not installed:
+        assert "docextract[sglang]" in reason
+
+
+def test_explicit_names_are_kept(monkeypatch):
+    _pretend(monkeypatch, False, False)
+    for name in ("sglang", "openai", "transformers", "null"):
+        assert resolve_engine_name(EngineConfig(name=name))[0] == name
+
+
+def test_light_engines_build(tmp_path):
+    assert isinstance(build_engine(EngineConfig(name="null")), NullEngine)
+    engine = build_engine(EngineConfig(name="openai"))
+    assert isinstance(engine, OpenAIEngine)
+    engine.close()
+    assert engine_model_name(EngineConfig(), "transformers") == "Qwen/Qwen3-VL-2B-Instruct"
+    assert engine_model_name(EngineConfig(), "sglang") == "Qwen/Qwen3-VL-30B-A3B-Instruct-FP8"
+    assert engine_model_name(EngineConfig(model=str(tmp_path)), "openai") == str(tmp_path)
+
+
+def test_sglang_not_installed_says_how_to_install(monkeypatch):
+    _pretend(monkeypatch, True, False)
+    with pytest.raises(EngineUnavailable, match=r"pip install 'docextract\[sglang\]'"):
+        build_engine(EngineConfig(name="sglang"))
+
+
+def test_sglang_without_gpu_says_what_to_use(monkeypatch):
+    _pretend(monkeypatch, False, True)
+    with pytest.raises(EngineUnavailable, match="--engine transformers"):
+        build_engine(EngineConfig(name="sglang"))
+
+
+def test_missing_weights_offline_stop_fast_without_torch(tmp_path):
+    """The check runs before torch is imported, so a machine without weights stops at once."""
+    code = (
+        "import sys, time\n"
+        "from pipeline.config import EngineConfig\n"
+        "from pipeline.engines import build_engine\n"
+        "from pipeline.errors import EngineUnavailable\n"
+        "t = time.perf_counter()\n"
+        "try:\n"
+        "    build_engine(EngineConfig(name='transformers', model='Nobody/no-such-model'))\n"
+        "except EngineUnavailable as exc:\n"
+        "    print('MESSAGE', exc)\n"
+        "print('TORCH', 'torch' in sys.modules, 'transformers' in sys.modules)\n"
+        "print('SECONDS', time.perf_counter() - t)\n"
+    )
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120, check=True)
+    out = done.stdout
+    assert "huggingface-cli download Nobody/no-such-model" in out and "--model" in out
+    assert "TORCH False False" in out
+    assert float(out.split("SECONDS")[1]) < 5
+
+
+def test_local_folder_without_model_is_refused(tmp_path):
+    started = time.perf_counter()
+    with pytest.raises(EngineUnavailable, match="config.json"):
+        build_engine(EngineConfig(name="transformers", model=str(tmp_path)))
+    assert time.perf_counter() - started < 5
+
+
+def test_importing_the_engines_stays_light():
+    code = (
+        "import sys\n"
+        "import pipeline.engines, pipeline.engines.sglang, pipeline.engines.transformers\n"
+        "import pipeline.engines.openai, pipeline.engines.null, pipeline.engines.simulated\n"
+        "import pipeline.engines.contract\n"
+        "heavy = [m for m in ('torch', 'transformers', 'sglang', 'xgrammar', 'qwen_vl_utils')\n"
+        "         if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert "HEAVY []" in done.stdout
+
+
+@pytest.mark.parametrize(("visible", "expected"), [("0,1,2", 3), ("", 0), ("-1", 0), ("3", 1)])
+def test_visible_gpu_count_honours_cuda_visible_devices(monkeypatch, visible, expected):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    monkeypatch.setattr(sglang_adapter, "_driver_present", lambda: True)
+    assert sglang_adapter.visible_gpu_count() == expected
+
+
+def test_no_driver_means_no_gpu(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setattr(sglang_adapter, "_driver_present", lambda: False)
+    assert sglang_adapter.visible_gpu_count() == 0
+    assert sglang_adapter.has_cuda_gpu() is False
