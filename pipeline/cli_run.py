@@ -100,7 +100,10 @@ def _print_summary(report, log_format: str) -> None:  # type: ignore[no-untyped-
 
     console = Console(file=sys.stdout, width=100)
     if report.dry_run:
-        table = Table("file", "kind", "pages", "visual tokens", "problem", title="would extract")
+        table = Table(title="would extract")
+        table.add_column("file", overflow="fold")
+        for column in ("kind", "pages", "visual tokens", "problem"):
+            table.add_column(column)
         for entry in report.planned:
             table.add_row(entry["path"], entry["kind"], str(entry["pages"] or "?"),
                           str(entry["visual_tokens"] or "?"), entry["problem"] or "")

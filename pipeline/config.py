@@ -144,11 +144,15 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+# DOCEXTRACT_* variables that are not configuration fields.
+_NOT_FIELDS = {"DOCEXTRACT_CONFIG", "DOCEXTRACT_CACHE", "DOCEXTRACT_KILL_AT"}
+
+
 def _env_layer(env: Mapping[str, str]) -> dict[str, Any]:
     """DOCEXTRACT_ENGINE__NAME=openai -> {"engine": {"name": "openai"}}."""
     layer: dict[str, Any] = {}
     for key, value in env.items():
-        if not key.startswith("DOCEXTRACT_") or key == "DOCEXTRACT_CONFIG":
+        if not key.startswith("DOCEXTRACT_") or key in _NOT_FIELDS:
             continue
         path = key.removeprefix("DOCEXTRACT_").lower().split("__")
         node = layer

@@ -84,9 +84,11 @@ def run_extraction(
         RunMark(out, report.run_id),
         Ledger(out) as ledger,
     ):
-        report.reconciled = reconcile(
-            out, spec.name, ledger, lambda run_id: run_id != report.run_id and is_run_live(out, run_id)
-        )
+
+        def is_other_live(run_id: str) -> bool:
+            return run_id != report.run_id and is_run_live(out, run_id)
+
+        report.reconciled = reconcile(out, spec.name, ledger, is_other_live)
         engine_name, model = _engine_identity(config, engine)
         report.engine, report.model = engine_name, model
         identity = Identity(spec.name, template.prompt_hash, model)
@@ -104,6 +106,8 @@ def run_extraction(
                 extraction = Extraction(config, spec, template, json_schema, engine, ledger,
                                         identity, report, reporter)
                 asyncio.run(extraction.execute(plan))
+                # Rows this run superseded (--force, --retry-errors) leave the old parts now.
+                reconcile(out, spec.name, ledger, is_other_live)
             finally:
                 ledger.finish_run(report.run_id, "finished")
                 if owned:

@@ -153,4 +153,4 @@ def test_simulated_engine_receives_three_pages():
     engine = SimulatedEngine(latency_s=0.0, max_batch=2, per_token_s=0.001)
     outcome = asyncio.run(engine.generate([_request({"type": "boolean"}, pages)]))[0]
     assert isinstance(outcome, EngineResult) and outcome.text == "false"
-    assert [p.height for p in engine.seen[0].images] == [64, 96, 64]
+    assert engine.images_per_request == [3]

@@ -18,7 +18,7 @@ FAST = ["--engine", "null", "--dpi", "50", "--workers", "2", "--log-format", "pl
 
 
 def _run(*args: str):
-    return runner.invoke(app, ["run", *args, *FAST])
+    return runner.invoke(app, ["run", *FAST, *args])
 
 
 @pytest.fixture

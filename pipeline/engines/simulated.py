@@ -29,7 +29,7 @@ class SimulatedEngine:
         self.per_token_s = per_token_s
         self.max_in_flight = max_batch * 2
         self.served = 0
-        self.seen: list[EngineRequest] = []
+        self.images_per_request: list[int] = []
         self._slots: asyncio.Semaphore | None = None
         self._active = 0
         self._first: float | None = None
@@ -43,7 +43,8 @@ class SimulatedEngine:
         now = time.perf_counter()
         if self._first is None:
             self._first = now
-        self.seen.extend(requests)
+        # Counts only: holding the requests would hold every page image of the run.
+        self.images_per_request.extend(len(request.images) for request in requests)
         return list(await asyncio.gather(*(self._serve(request) for request in requests)))
 
     async def _serve(self, request: EngineRequest) -> EngineOutcome:
