@@ -1,0 +1,47 @@
+"""The whole run on CPU with the tiny real Qwen3-VL-MoE model through the transformers engine."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from tests.run_helpers import make_inbox, paths_accounted
+
+SCHEMA = str(Path(__file__).parent / "data" / "bounded_schema.py") + ":Bounded"
+
+
+@pytest.mark.slow
+def test_twenty_mixed_files_through_the_tiny_model(tiny_model_dir: Path, tmp_path: Path) -> None:
+    made = make_inbox(tmp_path / "inbox")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [
+        "run", str(tmp_path / "inbox"), "--schema", SCHEMA, "--out", str(out),
+        "--engine", "transformers", "--model", str(tiny_model_dir),
+        "--dpi", "30", "--max-pixels", str(8 * 32 * 32), "--min-pixels", str(4 * 32 * 32),
+        "--max-new-tokens", "160", "--workers", "2", "--log-format", "plain",
+        "--max-failure-rate", "0.25",
+    ])
+    assert result.exit_code == 0, result.output
+    every_input = [str(p) for group in made.values() for p in group]
+    assert Counter(paths_accounted(out, "bounded")) == Counter(every_input)
+
+    documents = duckdb.sql(
+        f"SELECT source_path, also_at, data.name, data.score, len(data.lines), prompt_tokens,"
+        f" completion_tokens, engine FROM read_parquet('{out}/bounded/documents/*.parquet')"
+    ).fetchall()
+    errors = duckdb.sql(
+        f"SELECT source_path, code FROM read_parquet('{out}/bounded/errors/*.parquet')"
+    ).fetchall()
+    assert len(documents) + len(errors) == 19  # 20 files, the duplicate extracted once
+    assert {code for path, code in errors if path.endswith(("locked.pdf", "notes.pdf"))} == {
+        "encrypted", "not_a_document"}
+    assert len(documents) >= 12  # grammar-constrained answers of random weights still validate
+    for _path, _also, name, score, lines, prompt_tokens, completion_tokens, engine in documents:
+        assert name.isalpha() and name.islower() and 0 <= score <= 10 and lines <= 2
+        assert prompt_tokens > 0 and completion_tokens > 0 and engine == "transformers"
+    assert sum(len(row[1]) for row in documents) == 1  # the duplicate's path, on its twin
