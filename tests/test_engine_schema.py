@@ -126,7 +126,9 @@ def test_length_bounds_removed_but_patterns_and_bounds_kept(compiler: xgr.Gramma
 
     schema = engine_json_schema(Bounded)
     assert schema["properties"]["code"] == {
-        "description": "A code.", "pattern": "^[A-Z]+$", "type": "string"
+        "description": "A code.",
+        "pattern": "^[A-Z]+$",
+        "type": "string",
     }
     assert schema["properties"]["count"]["maximum"] == 9
     assert schema["properties"]["tags"]["maxItems"] == 3
@@ -162,3 +164,15 @@ def test_time_fields_accept_what_the_validator_reads(compiler: xgr.GrammarCompil
     assert '"time": "08:15:00"' in good
     assert _accepts(compiled, good.replace('"08:15:00"', '"08:15"'))
     assert not _accepts(compiled, good.replace('"08:15:00"', '"8.15 Uhr"'))
+
+
+def test_code_patterns_reach_the_grammar(compiler: xgr.GrammarCompiler) -> None:
+    schema = engine_json_schema(BUILTIN_SCHEMAS["cn_vat_invoice"])
+    for field in ("invoice_code", "invoice_number", "buyer_tax_id", "seller_tax_id"):
+        assert "pattern" in schema["properties"][field], field
+    compiled = compiler.compile_json_schema(json.dumps(schema), any_whitespace=False)
+    good = _canonical_answer("cn_vat_invoice")
+    assert '"invoice_code": "044031900111"' in good
+    assert _accepts(compiled, good)
+    assert not _accepts(compiled, good.replace('"044031900111"', '"0440 3190 0111"'))
+    assert not _accepts(compiled, good.replace('"044031900111"', '"04403190011"'))

@@ -1,0 +1,124 @@
+"""Commercial invoices and credit notes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, BeforeValidator, Field
+
+from schemas.rules import RuleFinding, differs, error, total, warning
+from schemas.types import (
+    Code,
+    CurrencyCode,
+    DocDate,
+    Money,
+    OptCode,
+    OptDate,
+    OptMoney,
+    OptText,
+    Text,
+    lenient_enum,
+)
+
+
+class InvoiceKind(StrEnum):
+    """Whether the document bills the buyer or refunds them."""
+
+    invoice = "invoice"
+    credit_note = "credit_note"
+
+
+_KIND_SYNONYMS = {
+    "tax invoice": "invoice", "bill": "invoice", "rechnung": "invoice", "facture": "invoice",
+    "factura": "invoice", "fattura": "invoice", "发票": "invoice", "請求書": "invoice",
+    "credit": "credit_note", "credit memo": "credit_note", "credit note": "credit_note",
+    "gutschrift": "credit_note", "rechnungskorrektur": "credit_note", "avoir": "credit_note",
+    "nota de crédito": "credit_note", "nota di credito": "credit_note", "红字发票": "credit_note",
+}  # fmt: skip
+
+
+class Party(BaseModel):
+    """A seller or buyer as printed on the invoice."""
+
+    name: Text = Field(description="Legal or trading name.")
+    address: OptText = Field(None, description="Postal address on one line.")
+    vat_id: OptCode = Field(None, description="VAT identification number, e.g. DE123456789.")
+    tax_id: OptCode = Field(None, description="Other tax number (national tax id), if printed.")
+    iban: OptCode = Field(None, description="IBAN for payment, without spaces.")
+
+
+class InvoiceLine(BaseModel):
+    """One billed line."""
+
+    description: Text = Field(description="What was sold, as printed.")
+    quantity: OptMoney = Field(None, description="Quantity billed.")
+    unit: OptText = Field(None, description="Unit of the quantity, e.g. pcs, h, kg.")
+    unit_price: OptMoney = Field(None, description="Net price of one unit.")
+    line_total: Money = Field(description="Net amount of the line (before tax).")
+    tax_rate: OptMoney = Field(None, description="Tax rate in percent, e.g. 19 for 19 %.")
+
+
+class Invoice(BaseModel):
+    """A commercial invoice or credit note: parties, lines and totals."""
+
+    prompt_notes: ClassVar[tuple[str, ...]] = (
+        "kind is credit_note only when the document says so (credit note, Gutschrift, avoir).",
+        "net_total is the sum before tax, tax_total the sum of all taxes, grand_total what the "
+        "document totals including tax; amount_due is the amount still to pay if printed apart.",
+        "Copy VAT ids and IBANs exactly, without spaces.",
+    )
+
+    invoice_number: Code = Field(description="Invoice number as printed.")
+    kind: Annotated[InvoiceKind, BeforeValidator(lenient_enum(InvoiceKind, _KIND_SYNONYMS))] = (
+        Field(description="invoice or credit_note.")
+    )
+    issue_date: DocDate = Field(description="Date the invoice was issued.")
+    due_date: OptDate = Field(None, description="Payment due date, if printed.")
+    seller: Party = Field(description="The party issuing the invoice.")
+    buyer: Party = Field(description="The party billed.")
+    currency: CurrencyCode = Field(description="ISO 4217 code of the amounts, e.g. EUR.")
+    line_items: list[InvoiceLine] = Field(
+        default_factory=list, description="Billed lines, in order."
+    )
+    net_total: Money = Field(description="Total before tax.")
+    tax_total: Money = Field(description="Total tax.")
+    grand_total: Money = Field(description="Total including tax.")
+    amount_due: OptMoney = Field(None, description="Amount still to pay, if printed.")
+    payment_terms: OptText = Field(None, description="Payment terms as printed.")
+
+    def check_rules(self) -> list[RuleFinding]:
+        """Line totals add up to the net total, net plus tax to the grand total, dates in order."""
+        findings: list[RuleFinding] = []
+        if self.line_items:
+            lines = total(line.line_total for line in self.line_items)
+            tolerance = Decimal("0.01") * len(self.line_items)
+            signs_match = not differs(lines, self.net_total, tolerance)
+            refund_match = self.kind is InvoiceKind.credit_note and not differs(
+                -lines, self.net_total, tolerance
+            )
+            if not (signs_match or refund_match):
+                findings.append(error(
+                    "invoice.line_sum_mismatch",
+                    f"line totals sum to {lines}, net_total is {self.net_total}",
+                ))  # fmt: skip
+        if differs(self.net_total + self.tax_total, self.grand_total, "0.02"):
+            findings.append(error(
+                "invoice.total_mismatch",
+                f"net_total {self.net_total} + tax_total {self.tax_total} != "
+                f"grand_total {self.grand_total}",
+            ))  # fmt: skip
+        if self.due_date is not None and self.due_date < self.issue_date:
+            findings.append(error(
+                "invoice.due_before_issue",
+                f"due_date {self.due_date} is before issue_date {self.issue_date}",
+            ))  # fmt: skip
+        if self.amount_due is not None and abs(self.amount_due) > abs(self.grand_total) + Decimal(
+            "0.01"
+        ):
+            findings.append(warning(
+                "invoice.amount_due_exceeds_total",
+                f"amount_due {self.amount_due} exceeds grand_total {self.grand_total}",
+            ))  # fmt: skip
+        return findings
