@@ -32,13 +32,19 @@ def build_document(path: Path, pages: int) -> Path:
         page.insert_text((56, 70), f"ACME Supplies GmbH  -  Invoice 2024-{number:04d}", fontsize=16)
         page.insert_text((56, 100), "Musterstrasse 12, 10115 Berlin  VAT DE123456789", fontsize=9)
         page.draw_rect(pymupdf.Rect(56, 120, 539, 180), color=(0.2, 0.2, 0.2), width=0.8)
-        page.insert_text((64, 140), "Bill to: Example Customer SARL, 4 rue de la Paix, Paris", fontsize=10)
+        page.insert_text(
+            (64, 140), "Bill to: Example Customer SARL, 4 rue de la Paix, Paris", fontsize=10
+        )
         for row in range(40):
             y = 210 + row * 14
-            page.insert_text((60, y), f"{row + 1:>3}  Item {row * 37 % 101:03d} description", fontsize=8)
+            page.insert_text(
+                (60, y), f"{row + 1:>3}  Item {row * 37 % 101:03d} description", fontsize=8
+            )
             page.insert_text((420, y), f"{(row + 1) * 12.5:>10.2f} EUR", fontsize=8)
             page.draw_line((56, y + 3), (539, y + 3), color=(0.7, 0.7, 0.7), width=0.4)
-        page.insert_text((56, 800), f"Page {number + 1} of {pages}  -  IBAN DE00 1234 5678", fontsize=8)
+        page.insert_text(
+            (56, 800), f"Page {number + 1} of {pages}  -  IBAN DE00 1234 5678", fontsize=8
+        )
     doc.save(path)
     doc.close()
     return path

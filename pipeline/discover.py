@@ -1,0 +1,160 @@
+"""Discovery: turn paths, folders and globs into unique `SourceFile` records.
+
+The kind of a file comes from its first bytes, not its name; its id is the sha256 of its
+content, so the same document under two names is processed once.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import ErrorCode, Stage
+from pipeline.records import ErrorRecord, FileKind, SourceFile
+
+HEAD_BYTES = 1024
+CHUNK_BYTES = 1 << 20
+_GLOB_CHARS = frozenset("*?[")
+_BMP_DIB_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+
+
+@dataclass(slots=True)
+class Discovery:
+    """What `discover_sources` found: documents to process, inputs that are not, duplicates."""
+
+    sources: list[SourceFile] = field(default_factory=list)
+    errors: list[ErrorRecord] = field(default_factory=list)
+    duplicates: list[tuple[Path, Path]] = field(default_factory=list)
+
+
+def detect_kind(head: bytes) -> FileKind | None:
+    """The document kind from a file's first bytes (at least 16; 1 KiB finds late PDF headers)."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return FileKind.PNG
+    if head.startswith(b"\xff\xd8\xff"):
+        return FileKind.JPEG
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return FileKind.TIFF
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return FileKind.WEBP
+    if (
+        head[:2] == b"BM"
+        and len(head) >= 18
+        and int.from_bytes(head[14:18], "little") in (_BMP_DIB_SIZES)
+    ):
+        return FileKind.BMP
+    if b"%PDF-" in head[:HEAD_BYTES]:
+        return FileKind.PDF
+    return None
+
+
+def shard_of(sha256: str, count: int) -> int:
+    """The shard (0..count-1) a document belongs to; stable across runs and machines."""
+    return int(sha256[:16], 16) % count
+
+
+def discover_sources(inputs: Sequence[str | Path]) -> Discovery:
+    """Expand files, folders (recursively, skipping hidden entries) and globs (`**` allowed)
+    into unique documents sorted by path. Problems become DISCOVER error records; a file whose
+    content was already seen goes to `duplicates` as (this path, first path).
+    """
+    found = Discovery()
+    candidates: dict[Path, Path] = {}
+    for item in inputs:
+        paths = list(_expand(item))
+        if not paths:
+            found.errors.append(
+                _error(str(item), ErrorCode.NOT_FOUND, "no such file, folder or glob match")
+            )
+        for path in paths:
+            candidates.setdefault(_identity(path), path)
+    first_by_hash: dict[str, Path] = {}
+    for path in sorted(candidates.values(), key=str):
+        source = _inspect(path, found.errors)
+        if source is None:
+            continue
+        first = first_by_hash.get(source.sha256)
+        if first is not None:
+            found.duplicates.append((path, first))
+            continue
+        first_by_hash[source.sha256] = path
+        found.sources.append(source)
+    return found
+
+
+def _expand(item: str | Path) -> Iterator[Path]:
+    path = Path(item)
+    if path.is_dir():
+        yield from _walk(path)
+    elif path.exists() or path.is_symlink():
+        yield path
+    elif _GLOB_CHARS & set(str(item)):
+        for match in sorted(glob.glob(str(item), recursive=True)):
+            matched = Path(match)
+            if matched.is_dir():
+                yield from _walk(matched)
+            else:
+                yield matched
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield Path(folder) / name
+
+
+def _identity(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path.absolute()
+
+
+def _inspect(path: Path, errors: list[ErrorRecord]) -> SourceFile | None:
+    name = str(path)
+    try:
+        if not path.exists():
+            errors.append(_error(name, ErrorCode.NOT_FOUND, "file not found (broken link?)"))
+            return None
+        if not path.is_file():
+            errors.append(_error(name, ErrorCode.NOT_A_DOCUMENT, "not a regular file"))
+            return None
+        digest = hashlib.sha256()
+        size = 0
+        with path.open("rb") as handle:
+            head = handle.read(HEAD_BYTES)
+            digest.update(head)
+            size += len(head)
+            while chunk := handle.read(CHUNK_BYTES):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        errors.append(_error(name, ErrorCode.UNREADABLE, f"cannot read: {exc.strerror or exc}"))
+        return None
+    if size == 0:
+        errors.append(_error(name, ErrorCode.EMPTY_FILE, "file is empty (0 bytes)"))
+        return None
+    kind = detect_kind(head)
+    if kind is None:
+        errors.append(
+            _error(
+                name,
+                ErrorCode.NOT_A_DOCUMENT,
+                "not a PDF, PNG, JPEG, TIFF, WebP or BMP file (checked its first bytes)",
+                digest.hexdigest(),
+            )
+        )
+        return None
+    return SourceFile(path=path, sha256=digest.hexdigest(), size=size, kind=kind)
+
+
+def _error(path: str, code: ErrorCode, message: str, doc_id: str = "") -> ErrorRecord:
+    return ErrorRecord(
+        doc_id=doc_id, path=path, stage=Stage.DISCOVER, code=code, message=f"{path}: {message}"
+    )

@@ -1,0 +1,112 @@
+"""Discovery over real files: kinds from content, ids from sha256, duplicates, globs, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.discover import detect_kind, discover_sources, shard_of
+from pipeline.errors import ErrorCode, Stage
+from pipeline.records import FileKind
+from tests.fixtures_documents import make_image, make_pdf, make_tiff
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (b"%PDF-1.7\n", FileKind.PDF),
+        (b"\x00" * 500 + b"%PDF-1.4", FileKind.PDF),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", FileKind.PNG),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", FileKind.JPEG),
+        (b"II*\x00\x08\x00\x00\x00", FileKind.TIFF),
+        (b"MM\x00*\x00\x00\x00\x08", FileKind.TIFF),
+        (b"RIFF\x24\x00\x00\x00WEBPVP8 ", FileKind.WEBP),
+        (b"BM" + b"\x00" * 12 + (40).to_bytes(4, "little"), FileKind.BMP),
+        (b"BMW on the road, a text file", None),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt ", None),
+        (b"\x00" * 1100 + b"%PDF-1.4", None),
+        (b"hello", None),
+        (b"", None),
+    ],
+)
+def test_detect_kind(head: bytes, kind: FileKind | None) -> None:
+    assert detect_kind(head) == kind
+
+
+def test_folder_is_walked_sorted_hidden_skipped_kinds_from_content(tmp_path: Path) -> None:
+    make_pdf(tmp_path / "b.pdf")
+    (tmp_path / "sub").mkdir()
+    make_image(tmp_path / "sub" / "a.png", "RGB")
+    make_pdf(tmp_path / "sub" / "scan.dat", pages=2)  # a PDF with a misleading name
+    make_tiff(tmp_path / ".hidden.tif")
+    (tmp_path / ".cache").mkdir()
+    make_pdf(tmp_path / ".cache" / "c.pdf", pages=3)
+    found = discover_sources([tmp_path])
+    assert [s.path.relative_to(tmp_path).as_posix() for s in found.sources] == [
+        "b.pdf",
+        "sub/a.png",
+        "sub/scan.dat",
+    ]
+    assert [s.kind for s in found.sources] == [FileKind.PDF, FileKind.PNG, FileKind.PDF]
+    for source in found.sources:
+        data = source.path.read_bytes()
+        assert source.sha256 == hashlib.sha256(data).hexdigest() and source.size == len(data)
+    assert found.errors == [] and found.duplicates == []
+
+
+def test_duplicates_are_reported_once_and_kept_once(tmp_path: Path) -> None:
+    first = make_pdf(tmp_path / "a.pdf")
+    shutil.copy(first, tmp_path / "z_copy.pdf")
+    found = discover_sources([tmp_path, first])  # the same file named twice is not a duplicate
+    assert [s.path.name for s in found.sources] == ["a.pdf"]
+    assert found.duplicates == [(tmp_path / "z_copy.pdf", first)]
+
+
+def test_globs_with_double_star(tmp_path: Path) -> None:
+    (tmp_path / "x" / "y").mkdir(parents=True)
+    make_pdf(tmp_path / "x" / "y" / "deep.pdf")
+    make_pdf(tmp_path / "x" / "top.pdf", pages=2)
+    make_image(tmp_path / "x" / "pic.png")
+    found = discover_sources([str(tmp_path / "**" / "*.pdf")])
+    assert sorted(s.path.name for s in found.sources) == ["deep.pdf", "top.pdf"]
+    assert found.errors == []
+
+
+def test_bad_inputs_become_discover_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty.pdf").write_bytes(b"")
+    (tmp_path / "notes.pdf").write_text("plain text\n")
+    os.symlink(tmp_path / "gone.pdf", tmp_path / "broken.pdf")
+    missing = tmp_path / "nope" / "missing.pdf"
+    found = discover_sources([tmp_path, missing, str(tmp_path / "*.jpg")])
+    assert found.sources == []
+    by_path = {e.path: e for e in found.errors}
+    assert {e.stage for e in found.errors} == {Stage.DISCOVER}
+    assert by_path[str(tmp_path / "empty.pdf")].code is ErrorCode.EMPTY_FILE
+    assert by_path[str(tmp_path / "notes.pdf")].code is ErrorCode.NOT_A_DOCUMENT
+    assert by_path[str(tmp_path / "broken.pdf")].code is ErrorCode.NOT_FOUND
+    assert by_path[str(missing)].code is ErrorCode.NOT_FOUND
+    assert by_path[str(tmp_path / "*.jpg")].code is ErrorCode.NOT_FOUND
+    for path, error in by_path.items():
+        assert path in error.message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read files without read permission")
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = make_pdf(tmp_path / "locked.pdf")
+    path.chmod(0)
+    found = discover_sources([path])
+    assert [e.code for e in found.errors] == [ErrorCode.UNREADABLE]
+
+
+def test_shard_of_is_stable_and_spreads() -> None:
+    digests = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(400)]
+    assert shard_of(digests[0], 4) == int(digests[0][:16], 16) % 4
+    counts = [0] * 4
+    for digest in digests:
+        counts[shard_of(digest, 4)] += 1
+    assert all(60 < c < 140 for c in counts)
+    assert {shard_of(d, 1) for d in digests} == {0}

@@ -1,0 +1,119 @@
+"""export_pages and `docextract pages`: PNGs as the model sees them, tables read back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.config import RenderConfig
+from pipeline.pages import export_pages
+from tests.fixtures_documents import USER_PASSWORD, corner_means
+
+pytestmark = pytest.mark.slow
+SMALL = RenderConfig(max_pixels=256 * 32 * 32, min_pixels=16 * 32 * 32)
+
+
+def test_export_pages_writes_pngs_and_tables(
+    document_folder: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    report = export_pages([document_folder["plain"].parent], out, SMALL, workers=2)
+    pages = pq.read_table(out / "pages.parquet").to_pylist()
+    errors = pq.read_table(out / "errors.parquet").to_pylist()
+    assert report.pages == len(pages) and report.files == len(document_folder)
+    # every file accounted for: page rows or an error row
+    accounted = {row["path"] for row in pages} | {row["path"] for row in errors}
+    assert accounted == {str(p) for p in document_folder.values()}
+    codes = {Path(row["path"]).name: row["code"] for row in errors}
+    assert codes == {
+        "encrypted.pdf": "encrypted",
+        "truncated.pdf": "truncated",
+        "zero_pages.pdf": "zero_pages",
+        "huge_page.pdf": "page_too_large",
+        "empty.pdf": "empty_file",
+        "notes.pdf": "not_a_document",
+    }
+    assert all(row["path"] in row["message"] for row in errors)
+    rotated = [row for row in pages if row["path"].endswith("rotated.pdf")]
+    assert [row["page"] for row in rotated] == [1, 2, 3, 4]
+    for row in pages:
+        assert row["width"] % 32 == 0 and row["height"] % 32 == 0
+        assert row["visual_tokens"] == (row["width"] // 32) * (row["height"] // 32) <= 256
+        image = Image.open(row["image"])
+        assert image.mode == "RGB" and image.size == (row["width"], row["height"])
+    assert report.visual_tokens == sum(row["visual_tokens"] for row in pages)
+    png = out / f"rotated-{rotated[0]['doc_id'][:8]}" / "page-0002.png"
+    assert corner_means(Image.open(png))["top_left"] < 60
+    assert report.errors["encrypted"] == 1 and report.rendered_files == 10
+
+
+def test_cli_pages_with_passwords_and_summary(
+    document_folder: dict[str, Path], tmp_path: Path
+) -> None:
+    secrets = tmp_path / "passwords.txt"
+    secrets.write_text(f"first-guess\n{USER_PASSWORD}\n", encoding="utf-8")
+    out = tmp_path / "cli"
+    inputs = [
+        str(document_folder["encrypted"]),
+        str(document_folder["tiff"]),
+        str(document_folder["plain"]),
+    ]
+    result = CliRunner().invoke(
+        app,
+        [
+            "pages",
+            *inputs,
+            "--out",
+            str(out),
+            "--passwords-file",
+            str(secrets),
+            "--max-pixels",
+            str(128 * 1024),
+            "--workers",
+            "1",
+            "--dpi",
+            "72",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "visual tokens" in result.output and "files" in result.output
+    pages = pq.read_table(out / "pages.parquet").to_pylist()
+    assert len(pages) == 1 + 3 + 2
+    assert pq.read_table(out / "errors.parquet").num_rows == 0
+    assert all(row["visual_tokens"] <= 128 for row in pages)
+
+
+def test_cli_pages_usage_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(
+        app,
+        [
+            "pages",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+            "--min-pixels",
+            "9000000",
+            "--max-pixels",
+            "1000",
+        ],
+    )
+    assert bad.exit_code == 2 and "min_pixels" in bad.output
+    missing = runner.invoke(
+        app,
+        [
+            "pages",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+            "--passwords-file",
+            str(tmp_path / "none.txt"),
+        ],
+    )
+    assert missing.exit_code == 2
+    assert runner.invoke(app, ["pages", str(tmp_path)]).exit_code == 2  # --out is required

@@ -1,0 +1,138 @@
+"""RenderPool with real worker processes: results, laziness, crashes, hangs and signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import RenderConfig
+from pipeline.discover import discover_sources
+from pipeline.errors import ErrorCode, Stage
+from pipeline.records import RenderedDocument, SourceFile
+from pipeline.render import render_document
+from pipeline.renderpool import RenderPool, RenderTask
+from tests.fixtures_documents import make_pdf
+
+pytestmark = pytest.mark.slow
+CONFIG = RenderConfig(max_pixels=256 * 32 * 32, timeout_s=30)
+
+
+def misbehaving_render(
+    source: SourceFile, config: RenderConfig, first_page: int = 0, max_pages: int | None = None
+) -> RenderedDocument:
+    """render_document, except for files named to crash, hang or raise (runs in workers)."""
+    name = source.path.name
+    if name.startswith("crash"):
+        os._exit(7)
+    if name.startswith("segv"):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if name.startswith("hang"):
+        time.sleep(600)
+    if name.startswith("raise"):
+        raise RuntimeError("renderer bug")
+    return render_document(source, config, first_page, max_pages)
+
+
+def make_sources(folder: Path, names: list[str], pages: int = 1) -> list[SourceFile]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, name in enumerate(names):
+        make_pdf(folder / name, pages=pages + number % 2)
+    found = discover_sources([folder / name for name in names])
+    assert not found.errors and len(found.sources) == len(names)
+    return found.sources
+
+
+def test_pool_results_equal_in_process_rendering(tmp_path: Path) -> None:
+    sources = make_sources(tmp_path, [f"doc{i}.pdf" for i in range(5)])
+    with RenderPool(CONFIG, workers=2) as pool:
+        results = list(
+            pool.render(RenderTask(s, 0, 1 if i == 1 else None) for i, s in enumerate(sources))
+        )
+    assert sorted(str(r.source.path) for r in results) == sorted(str(s.path) for s in sources)
+    for result in results:
+        index = sources.index(result.source)
+        expected = render_document(result.source, CONFIG, 0, 1 if index == 1 else None)
+        assert result.error is None and result.page_count == expected.page_count
+        assert result.pages == expected.pages  # pixels included, byte for byte
+
+
+def test_tasks_are_pulled_lazily(tmp_path: Path) -> None:
+    sources = make_sources(tmp_path, ["a.pdf", "b.pdf"])
+    pulled = 0
+
+    def tasks() -> Iterator[RenderTask]:
+        nonlocal pulled
+        for number in range(40):
+            pulled += 1
+            yield RenderTask(sources[number % 2])
+
+    with RenderPool(CONFIG, workers=2) as pool:
+        stream = pool.render(tasks())
+        next(stream)
+        assert pulled <= 2 * 2
+        seen = 1 + sum(1 for _ in stream)
+    assert seen == 40 and pulled == 40
+
+
+@pytest.mark.timeout(60)
+def test_crash_hang_and_exception_become_errors_and_the_run_goes_on(tmp_path: Path) -> None:
+    names = ["crash.pdf", "good1.pdf", "hang.pdf", "segv.pdf", "raise.pdf", "good2.pdf"]
+    sources = make_sources(tmp_path, names)
+    config = CONFIG.model_copy(update={"timeout_s": 2.0})
+    started = time.monotonic()
+    with RenderPool(config, workers=2, render_fn=misbehaving_render) as pool:
+        results = {r.source.path.name: r for r in pool.render(RenderTask(s) for s in sources)}
+        crashes, timeouts = pool.crashes, pool.timeouts
+        # the pool is whole again: replaced workers render normally
+        again = list(pool.render([RenderTask(sources[1])]))
+    assert time.monotonic() - started < 30
+    assert set(results) == set(names)
+    codes = {name: (r.error.code if r.error else None) for name, r in results.items()}
+    assert codes == {
+        "crash.pdf": ErrorCode.RENDER_CRASH,
+        "segv.pdf": ErrorCode.RENDER_CRASH,
+        "hang.pdf": ErrorCode.RENDER_TIMEOUT,
+        "raise.pdf": ErrorCode.RENDER_FAILED,
+        "good1.pdf": None,
+        "good2.pdf": None,
+    }
+    for name in ("crash.pdf", "hang.pdf", "segv.pdf"):
+        error = results[name].error
+        assert error.stage is Stage.RENDER and str(tmp_path / name) in error.message
+    assert "exit code 7" in results["crash.pdf"].error.message
+    assert (crashes, timeouts) == (2, 1)
+    assert again[0].error is None and len(again[0].pages) == 2
+
+
+def test_workers_ignore_sigint_and_dead_idle_workers_are_replaced(tmp_path: Path) -> None:
+    sources = make_sources(tmp_path, ["a.pdf", "b.pdf", "c.pdf"])
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # a host with its own handlers
+    try:
+        with RenderPool(CONFIG, workers=2) as pool:
+            first = list(pool.render([RenderTask(sources[0])]))
+            pids = [w.process.pid for w in pool._pool]
+            os.kill(pids[0], signal.SIGINT)  # e.g. Ctrl-C reaching the process group
+            os.kill(pids[1], signal.SIGKILL)  # e.g. a host killing its process tree
+            time.sleep(0.5)
+            results = list(pool.render(RenderTask(s) for s in sources))
+            assert pool._pool[0].process.pid == pids[0]  # survived SIGINT
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert first[0].error is None
+    assert sorted(r.source.path.name for r in results) == ["a.pdf", "b.pdf", "c.pdf"]
+    assert all(r.error is None for r in results), [r.error for r in results]
+
+
+def test_worker_count_defaults_to_cpu_count_and_one_worker_works(tmp_path: Path) -> None:
+    assert RenderPool(CONFIG, workers=0).workers == (os.cpu_count() or 1)
+    sources = make_sources(tmp_path, ["a.pdf", "b.pdf"])
+    with RenderPool(CONFIG, workers=1) as pool:
+        results = list(pool.render(RenderTask(s) for s in sources))
+        processes = [w.process for w in pool._pool]
+    assert len(results) == 2 and all(r.error is None for r in results)
+    assert not any(p.is_alive() for p in processes)  # closed on exit
