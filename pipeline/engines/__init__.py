@@ -83,9 +83,12 @@ def build_engine(config: EngineConfig, *, start: bool = True) -> Engine:
     if name == "transformers":
         from pipeline.engines.transformers import TransformersEngine
 
-        engine = TransformersEngine(config)
-        if start:
-            engine.start()
+        try:
+            engine = TransformersEngine(config)
+            if start:
+                engine.start()
+        except EngineUnavailable as exc:
+            raise EngineUnavailable(f"engine transformers ({reason}): {exc}") from exc
         return engine
     raise EngineUnavailable(
         f"unknown engine {name!r}: use auto, sglang, openai, transformers or null"

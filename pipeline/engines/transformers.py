@@ -12,7 +12,6 @@ import asyncio
 import importlib.util
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -28,17 +27,10 @@ log = logging.getLogger(__name__)
 _REQUIRED_PACKAGES = ("torch", "transformers", "xgrammar", "torchvision")
 
 
-def _offline() -> bool:
-    return any(
-        os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
 def locate_weights(model: str) -> str:
-    """Where `model` will load from: a local folder, or a hub id found in the local cache (or
-    downloadable when the hub may be reached). Raises EngineUnavailable, in seconds and before
-    torch is imported, when the weights are not here and cannot be fetched."""
+    """Where `model` will load from: a local folder, or the cached snapshot of a hub id.
+    Raises EngineUnavailable, in seconds and before torch is imported, when the weights are
+    not on this machine."""
     missing = [name for name in _REQUIRED_PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
         raise EngineUnavailable(
@@ -58,14 +50,12 @@ def locate_weights(model: str) -> str:
 
     cached = try_to_load_from_cache(model, "config.json")
     if isinstance(cached, str):
-        return model
-    if _offline():
-        raise EngineUnavailable(
-            f"the weights of {model} are not in the local Hugging Face cache and the hub is "
-            f"offline (HF_HUB_OFFLINE). Download them with `huggingface-cli download {model}`, "
-            "or pass a local folder with --model."
-        )
-    return model
+        return str(Path(cached).parent)  # the cached snapshot: loading needs no hub call
+    # Never download implicitly: a nightly job must not pull gigabytes, or hang on retries.
+    raise EngineUnavailable(
+        f"the weights of {model} are not in the local Hugging Face cache. Download them with "
+        f"`huggingface-cli download {model}`, or pass a local folder with --model."
+    )
 
 
 def pick_device(requested: str) -> str:
