@@ -112,7 +112,9 @@ def _print_summary(report, log_format: str) -> None:  # type: ignore[no-untyped-
         console.print(f"{len(report.planned)} documents, ~{total} visual tokens; "
                       f"{report.skipped} already done")
         return
-    table = Table(title=f"run {report.run_id} · {report.schema} · {report.engine} {report.model}")
+    console.print(f"run {report.run_id} · schema {report.schema} · engine {report.engine}"
+                  f" · model {report.model}")
+    table = Table()
     table.add_column("")
     table.add_column("count", justify="right")
     for label, value in [

@@ -104,7 +104,7 @@ def run_extraction(
             ledger.start_run(report.run_id)
             try:
                 extraction = Extraction(config, spec, template, json_schema, engine, ledger,
-                                        identity, report, reporter)
+                                        identity, report, reporter, started)
                 asyncio.run(extraction.execute(plan))
                 # Rows this run superseded (--force, --retry-errors) leave the old parts now.
                 reconcile(out, spec.name, ledger, is_other_live)
@@ -135,7 +135,8 @@ class Extraction:
 
     def __init__(self, config: RunConfig, spec: SchemaSpec, template: PromptTemplate,
                  json_schema: dict[str, Any], engine: Engine, ledger: Ledger,
-                 identity: Identity, report: RunReport, reporter: Reporter) -> None:
+                 identity: Identity, report: RunReport, reporter: Reporter,
+                 started: float) -> None:
         self.config = config
         self.spec = spec
         self.template = template
@@ -145,6 +146,7 @@ class Extraction:
         self.identity = identity
         self.report = report
         self.reporter = reporter
+        self.started = started
         metadata = table_metadata(spec.name, json_schema, template.prompt_hash)
         from pipeline.arrow import arrow_type_for
 
@@ -180,6 +182,7 @@ class Extraction:
         finally:
             stop.set()
             await self.writer.flush()
+            self.report.elapsed_s = time.monotonic() - self.started
             self.reporter.finish(self.report)
 
     def _render_workers(self) -> int:
