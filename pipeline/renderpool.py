@@ -229,6 +229,8 @@ class RenderPool:
         self._pool: list[_Worker] = []
         self.crashes = 0
         self.timeouts = 0
+        self._pending: Iterator[RenderTask] = iter(())
+        self._exhausted = True
 
     def __enter__(self) -> RenderPool:
         self._pool = [self._spawn() for _ in range(self.workers)]
@@ -257,22 +259,22 @@ class RenderPool:
         """Yield the rendering of every task; crashes and timeouts become error records."""
         if not self._pool:
             raise RuntimeError("enter the pool first: with RenderPool(...) as pool")
-        pending = iter(tasks)
-        exhausted = False
-        while True:
-            if not exhausted:
-                for worker in self._pool:
-                    if worker.task is not None:
-                        continue
-                    task = next(pending, None)
-                    if task is None:
-                        exhausted = True
-                        break
-                    self._assign(worker, task)
-            busy = [w for w in self._pool if w.task is not None]
-            if not busy:
-                return
+        self._pending = iter(tasks)
+        self._exhausted = False
+        for worker in self._pool:
+            self._refill(worker)
+        while busy := [w for w in self._pool if w.task is not None]:
             yield from self._collect(busy)
+
+    def _refill(self, worker: _Worker) -> None:
+        """Give an idle worker the next task, if any is left."""
+        if self._exhausted or worker.task is not None:
+            return
+        task = next(self._pending, None)
+        if task is None:
+            self._exhausted = True
+            return
+        self._assign(worker, task)
 
     def _assign(self, worker: _Worker, task: RenderTask) -> None:
         try:
@@ -302,7 +304,10 @@ class RenderPool:
                     worker.mark_ready()
                 if worker.ready and worker.conn.poll():
                     handled.append(worker)
-                    yield worker.receive()
+                    result = worker.receive()
+                    # Its arena is free again: it renders the next task while this one is used.
+                    self._refill(worker)
+                    yield result
                     continue
             except (EOFError, OSError, ConnectionError):
                 pass  # it died, possibly half-way through a message
@@ -335,3 +340,5 @@ class RenderPool:
                 f"rendering took longer than {self.config.timeout_s:g} s; raise --timeout "
                 "or check the file",
             )
+        for worker in self._pool:  # replaced workers start on the next tasks
+            self._refill(worker)

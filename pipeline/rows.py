@@ -32,18 +32,18 @@ def document_row(run: Extraction, item: WorkItem, result: EngineResult, instance
     """One documents-table row: the typed data as a struct, with provenance and costs."""
     from pipeline.arrow import to_arrow_value
 
-    source = item.rendered.source
+    source = item.source
     return {
         "item_id": item.item_id,
         "doc_id": source.sha256,
         "page": item.page,
         "source_path": str(source.path),
         "also_at": run.also_at.get(str(source.path), []),
-        "page_count": item.rendered.page_count,
+        "page_count": item.page_count,
         "status": "warning" if warnings else "ok",
         "data": to_arrow_value(instance),
         "warnings": [{"code": w.code, "message": w.message} for w in warnings],
-        "visual_tokens": sum(p.visual_tokens for p in item.pages),
+        "visual_tokens": item.visual_tokens,
         "prompt_tokens": result.prompt_tokens,
         "completion_tokens": result.completion_tokens,
         "cached_tokens": result.cached_tokens,

@@ -23,13 +23,13 @@ from pipeline.engine_schema import engine_json_schema
 from pipeline.engines.base import Engine, EngineFailure, EngineOutcome, EngineResult, SamplingConfig
 from pipeline.errors import ErrorCode, Stage
 from pipeline.estimate import estimate_plan
-from pipeline.ledger import Ledger
 from pipeline.faults import fault_point
+from pipeline.ledger import Ledger
 from pipeline.lock import OutputLock, RunMark, is_run_live
 from pipeline.plan import Identity, WorkPlan, error_item_id, is_done, plan_work
 from pipeline.progress import Reporter, make_reporter
 from pipeline.prompt import PromptTemplate, build_prompt, build_request
-from pipeline.records import ErrorRecord, Page, RenderedDocument, WarningRecord
+from pipeline.records import ErrorRecord, Page, RenderedDocument, SourceFile, WarningRecord
 from pipeline.renderpool import RenderPool, RenderTask
 from pipeline.report import RunReport
 from pipeline.rows import document_row, error_row
@@ -43,19 +43,32 @@ _DONE = object()
 
 @dataclass
 class WorkItem:
-    """One request's worth of work: a document, or one page of it with --per-page."""
+    """One request's worth of work: a document, or one page of it with --per-page.
+
+    The pages are dropped (`release`) as soon as the item is settled, so memory is bounded by
+    the requests in flight, not by how far the writer lags behind.
+    """
 
     item_id: str
-    rendered: RenderedDocument
+    source: SourceFile
+    page_count: int
     pages: tuple[Page, ...]
     page: int | None
+    render_warnings: tuple[WarningRecord, ...] = ()
     attempts: int = 0
     max_new_tokens: int = 0
     temperature: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.page_total = len(self.pages)
+        self.visual_tokens = sum(p.visual_tokens for p in self.pages)
+
     @property
     def path(self) -> str:
-        return str(self.rendered.source.path)
+        return str(self.source.path)
+
+    def release(self) -> None:
+        self.pages = ()
 
 
 def new_run_id() -> str:
@@ -168,7 +181,7 @@ class Extraction:
         stop = threading.Event()
         try:
             for record in plan.errors:
-                await self._fail(record, error_item_id(record), None, "", 0)
+                self._fail(record, error_item_id(record), None, "", 0)
             rendered: asyncio.Queue = asyncio.Queue(maxsize=self._render_workers() * 2)
             requests: asyncio.Queue = asyncio.Queue(maxsize=self.batch * 2 + 8)
             loop = asyncio.get_running_loop()
@@ -181,7 +194,7 @@ class Extraction:
             await asyncio.gather(*lanes)
         finally:
             stop.set()
-            await self.writer.flush()
+            await self.writer.close()
             self.report.elapsed_s = time.monotonic() - self.started
             self.reporter.finish(self.report)
 
@@ -226,7 +239,7 @@ class Extraction:
             for item in self._items_of(document):
                 if isinstance(item, ErrorRecord):
                     pages = len(document.pages)
-                    await self._fail(item, document.source.sha256, None, "", 0, pages)
+                    self._fail(item, document.source.sha256, None, "", 0, pages)
                 else:
                     await requests.put(item)
         for _ in range(self.lanes):
@@ -243,8 +256,10 @@ class Extraction:
                     f"{source.path}: {document.page_count} pages, more than --max-pages "
                     f"{self.config.max_pages}; raise --max-pages or run with --per-page",
                 )]
-            return [WorkItem(source.sha256, document, document.pages, None)]
-        items = [WorkItem(f"{source.sha256}:p{p.index + 1}", document, (p,), p.index + 1)
+            return [WorkItem(source.sha256, source, document.page_count, document.pages, None,
+                             document.warnings)]
+        items = [WorkItem(f"{source.sha256}:p{p.index + 1}", source, document.page_count, (p,),
+                          p.index + 1, document.warnings)
                  for p in document.pages]
         done = self.ledger.status_of([self.identity.key(i.item_id) for i in items])
         kept = [i for i in items if not is_done(done.get(self.identity.key(i.item_id)),
@@ -266,7 +281,7 @@ class Extraction:
             while pending:
                 outcomes = await self._generate(pending)
                 pending = [item for item, outcome in zip(pending, outcomes, strict=True)
-                           if not await self._settle(item, outcome)]
+                           if not self._settle(item, outcome)]
                 self.report.retries += len(pending)
 
     async def _generate(self, items: list[WorkItem]) -> list[EngineOutcome]:
@@ -294,15 +309,16 @@ class Extraction:
         request_id = f"{item.item_id}#{item.attempts}"
         return build_request(self.template, item.pages, self.json_schema, sampling, request_id)
 
-    async def _settle(self, item: WorkItem, outcome: EngineOutcome) -> bool:
+    def _settle(self, item: WorkItem, outcome: EngineOutcome) -> bool:
         """Record the outcome, or prepare a retry (returns False)."""
         item.attempts += 1
         may_retry = item.attempts <= self.config.retries
         if isinstance(outcome, EngineFailure):
             if may_retry:
                 return False
+            item.release()
             record = self._error(item, Stage.ENGINE, outcome.code, outcome.message)
-            await self._fail(record, item.item_id, item.page, "", item.attempts, len(item.pages))
+            self._fail(record, item.item_id, item.page, "", item.attempts, item.page_total)
             return True
         assert isinstance(outcome, EngineResult)
         self._count_tokens(outcome)
@@ -310,21 +326,21 @@ class Extraction:
         if checked.error_code in RETRYABLE and may_retry:
             self._escalate(item, checked.error_code)
             return False
+        item.release()
         if checked.error_code is not None:
             record = self._error(item, Stage.VALIDATE, checked.error_code, checked.message or "")
-            await self._fail(record, item.item_id, item.page, outcome.text, item.attempts,
-                             len(item.pages))
+            self._fail(record, item.item_id, item.page, outcome.text, item.attempts,
+                       item.page_total)
             return True
-        warnings = list(item.rendered.warnings) + [
+        warnings = list(item.render_warnings) + [
             WarningRecord(f.code, f.message) for f in checked.warnings
         ]
-        row = document_row(self, item, outcome, checked.instance, warnings)
-        await self.writer.add("documents", row)
+        self.writer.add("documents", document_row(self, item, outcome, checked.instance, warnings))
         self.report.extracted += 1
         self.report.with_warnings += bool(warnings)
-        self.report.pages += len(item.pages)
-        self.report.visual_tokens += sum(p.visual_tokens for p in item.pages)
-        self.reporter.item_done(item.path, len(item.pages), outcome.completion_tokens, None, "")
+        self.report.pages += item.page_total
+        self.report.visual_tokens += item.visual_tokens
+        self.reporter.item_done(item.path, item.page_total, outcome.completion_tokens, None, "")
         return True
 
     def _escalate(self, item: WorkItem, code: ErrorCode) -> None:
@@ -342,12 +358,12 @@ class Extraction:
         self.report.cached_tokens += outcome.cached_tokens
 
     def _error(self, item: WorkItem, stage: Stage, code: ErrorCode, message: str) -> ErrorRecord:
-        return ErrorRecord(item.rendered.source.sha256, item.path, stage, code,
+        return ErrorRecord(item.source.sha256, item.path, stage, code,
                            f"{item.path}: {message}", page=item.page, attempts=item.attempts)
 
-    async def _fail(self, record: ErrorRecord, item_id: str, page: int | None, raw: str,
-                    attempts: int, pages: int = 0) -> None:
-        await self.writer.add("errors", error_row(self, record, item_id, page, raw, attempts))
+    def _fail(self, record: ErrorRecord, item_id: str, page: int | None, raw: str,
+              attempts: int, pages: int = 0) -> None:
+        self.writer.add("errors", error_row(self, record, item_id, page, raw, attempts))
         self.report.failed += 1
         self.report.errors_by_code[str(record.code)] += 1
         self.reporter.item_done(record.path, pages, 0, str(record.code), record.message)
@@ -356,8 +372,8 @@ class Extraction:
 class BufferedWriter:
     """Collects rows and commits a part when `part_rows` rows wait or `flush_s` passed.
 
-    Parquet writing and the ledger commit run in a worker thread, one flush at a time, so the
-    engine keeps being fed while a part is written.
+    Parquet writing and the ledger commit run in a worker thread, one flush at a time, in the
+    background: the lanes that feed the engine never wait for the disk.
     """
 
     def __init__(self, parts: PartWriter, part_rows: int, flush_s: float) -> None:
@@ -365,19 +381,28 @@ class BufferedWriter:
         self.part_rows = part_rows
         self.flush_s = flush_s
         self._rows: dict[str, list[dict[str, Any]]] = {"documents": [], "errors": []}
-        self._lock = asyncio.Lock()
+        self._flushing: asyncio.Task | None = None
         self._last = time.monotonic()
 
-    async def add(self, table: str, row: dict[str, Any]) -> None:
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        if self._flushing is not None and self._flushing.done():
+            self._flushing.result()  # a failed write ends the run here, loudly
+            self._flushing = None
         self._rows[table].append(row)
         due = time.monotonic() - self._last >= self.flush_s
-        if len(self._rows[table]) >= self.part_rows or due:
-            await self.flush()
+        if (len(self._rows[table]) >= self.part_rows or due) and self._flushing is None:
+            self._flushing = asyncio.ensure_future(self.flush())
 
     async def flush(self) -> None:
-        async with self._lock:
-            self._last = time.monotonic()
-            for table in ("documents", "errors"):
-                rows, self._rows[table] = self._rows[table], []
-                if rows:
-                    await asyncio.to_thread(self.parts.write_parts, table, rows)
+        self._last = time.monotonic()
+        for table in ("documents", "errors"):
+            rows, self._rows[table] = self._rows[table], []
+            if rows:
+                await asyncio.to_thread(self.parts.write_parts, table, rows)
+
+    async def close(self) -> None:
+        """Wait for the flush under way, then commit what is left."""
+        if self._flushing is not None:
+            await self._flushing
+            self._flushing = None
+        await self.flush()
