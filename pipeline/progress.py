@@ -85,7 +85,7 @@ class PlainReporter:
     def item_done(self, path: str, pages: int, tokens: int, code: str | None, message: str) -> None:
         self._done += 1
         if code:
-            self._line(f"error {path}: {code}: {message}")
+            self._line(f"error {code}: {message}")  # messages name the file
         if time.monotonic() - self._last >= self.every_s:
             self._last = time.monotonic()
             self._line(f"progress {self._done}/{self._planned}")
@@ -128,7 +128,10 @@ class RichReporter:
         self._tokens += tokens
         if code:
             self._errors += 1
-            self.console.print(f"[red]error[/] {path}: [bold]{code}[/] {message}")
+            from rich.text import Text
+
+            # Text, not markup: messages may hold brackets, e.g. "[Errno 2]".
+            self.console.print(Text.assemble(("error ", "red"), (code, "bold"), " ", message))
         elapsed = max(time.monotonic() - self._t0, 1e-9)
         stats = (f"{self._pages} pages · {self._pages / elapsed:.1f} pages/s · "
                  f"{self._tokens / elapsed:.0f} tok/s · {self._errors} errors")
