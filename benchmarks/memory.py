@@ -43,8 +43,9 @@ def tree_rss_kib(pid: int) -> int:
 def peak_tree_rss(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, float, int]:
     """Run `command`; return (peak KiB of its process tree, seconds, exit code)."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     peak = 0
     stop = threading.Event()
 

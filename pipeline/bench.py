@@ -24,11 +24,19 @@ def hardware() -> dict[str, Any]:
     """CPU cores and model, and the GPUs nvidia-smi lists (none without a driver)."""
     gpus: list[str] = []
     if shutil.which("nvidia-smi"):
-        listed = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                                capture_output=True, text=True, check=False)
+        listed = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         gpus = [line.strip() for line in listed.stdout.splitlines() if line.strip()]
-    return {"cpu_cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
-            "gpus": gpus, "gpu_count": len(gpus)}
+    return {
+        "cpu_cores": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "gpus": gpus,
+        "gpu_count": len(gpus),
+    }
 
 
 def _percentile(values: list[float], fraction: float) -> float | None:
@@ -39,8 +47,9 @@ def _percentile(values: list[float], fraction: float) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
 
 
-def run_bench(config: RunConfig, docs: int, engine: Engine | None = None,
-              seed: int = 0) -> dict[str, Any]:
+def run_bench(
+    config: RunConfig, docs: int, engine: Engine | None = None, seed: int = 0
+) -> dict[str, Any]:
     """Generate `docs` documents, extract them with `config`'s engine, and report figures.
 
     `config.inputs` and `config.out` are replaced by a temporary workload and output folder.
@@ -56,21 +65,29 @@ def run_bench(config: RunConfig, docs: int, engine: Engine | None = None,
         generate_workload(inputs, docs, seed)
         bench_config = config.model_copy(update={"inputs": (inputs,), "out": out})
         with open(os.devnull, "w") as sink:
-            report = run_extraction(bench_config, engine=engine,
-                                    reporter=PlainReporter(sink, every_s=1e9))
+            report = run_extraction(
+                bench_config, engine=engine, reporter=PlainReporter(sink, every_s=1e9)
+            )
         latencies = _latencies(out / report.schema / TABLES[0])
     pages = max(report.pages, 1)
     elapsed = max(report.elapsed_s, 1e-9)
     return {
-        "engine": report.engine, "model": report.model, "documents": report.attempted,
-        "failed": report.failed, "pages": report.pages, "elapsed_s": round(elapsed, 2),
+        "engine": report.engine,
+        "model": report.model,
+        "documents": report.attempted,
+        "failed": report.failed,
+        "pages": report.pages,
+        "elapsed_s": round(elapsed, 2),
         "pages_per_s": round(report.pages / elapsed, 3),
         "documents_per_s": round(report.attempted / elapsed, 3),
         "visual_tokens_per_page": round(report.visual_tokens / pages, 1),
         "prompt_tokens_per_page": round(report.prompt_tokens / pages, 1),
         "output_tokens_per_page": round(report.completion_tokens / pages, 1),
-        "prefix_cache_hit_ratio": (round(report.cached_tokens / report.prompt_tokens, 3)
-                                   if report.cached_tokens and report.prompt_tokens else None),
+        "prefix_cache_hit_ratio": (
+            round(report.cached_tokens / report.prompt_tokens, 3)
+            if report.cached_tokens and report.prompt_tokens
+            else None
+        ),
         "latency_p50_s": _round(_percentile(latencies, 0.50)),
         "latency_p95_s": _round(_percentile(latencies, 0.95)),
         "hardware": hardware(),
@@ -83,8 +100,11 @@ def _latencies(folder: Path) -> list[float]:
     parts = sorted(folder.glob("part-*.parquet"))
     if not parts:
         return []
-    return [v for v in pq.read_table(parts, columns=["latency_s"]).column(0).to_pylist()
-            if v is not None]
+    return [
+        v
+        for v in pq.read_table(parts, columns=["latency_s"]).column(0).to_pylist()
+        if v is not None
+    ]
 
 
 def _round(value: float | None) -> float | None:

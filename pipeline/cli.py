@@ -68,8 +68,14 @@ def pages_command(
 
     try:
         passwords = list(password or []) + _read_passwords(passwords_file)
-        render = {"dpi": dpi, "max_pixels": max_pixels, "min_pixels": min_pixels,
-                  "workers": workers, "timeout_s": timeout, "passwords": passwords or None}
+        render = {
+            "dpi": dpi,
+            "max_pixels": max_pixels,
+            "min_pixels": min_pixels,
+            "workers": workers,
+            "timeout_s": timeout,
+            "passwords": passwords or None,
+        }
         config = load_config({"render": render}, config_file).render
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)

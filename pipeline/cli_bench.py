@@ -11,7 +11,9 @@ from pipeline.errors import ConfigError, EngineUnavailable
 
 
 def bench_command(
-    engine: str = typer.Option("auto", "--engine", "-e", help="auto, sglang, openai, transformers or null."),
+    engine: str = typer.Option(
+        "auto", "--engine", "-e", help="auto, sglang, openai, transformers or null."
+    ),
     model: str = typer.Option(None, "--model", help="Model id or local folder."),
     docs: int = typer.Option(64, "--docs", min=1, help="Synthetic documents to generate."),
     schema: str = typer.Option("invoice", "--schema", help="Schema to extract."),
@@ -22,8 +24,12 @@ def bench_command(
     from pipeline.bench import run_bench
 
     try:
-        config = load_config({"schema_ref": schema, "engine": {
-            "name": engine, "model": model, "openai": {"base_url": base_url}}})
+        config = load_config(
+            {
+                "schema_ref": schema,
+                "engine": {"name": engine, "model": model, "openai": {"base_url": base_url}},
+            }
+        )
         figures = run_bench(config, docs)
     except ConfigError as exc:
         typer.echo(f"docextract: {exc}", err=True)

@@ -22,43 +22,154 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_ENGINE, EXIT_LOCKED = 0, 1, 2, 3, 4
 
 def run_command(
     inputs: list[Path] = typer.Argument(..., help="Files, folders (recursive) or globs."),
-    schema: str = typer.Option(None, "--schema", "-s", help="Built-in name, file.py:Model, module:Model or a .json schema.", rich_help_panel="Extraction"),
-    out: Path = typer.Option(None, "--out", "-o", help="Output folder (Parquet tables, ledger).", rich_help_panel="Extraction"),
-    engine: str = typer.Option(None, "--engine", "-e", help="auto, sglang, openai, transformers or null.", rich_help_panel="Engine"),
-    model: str = typer.Option(None, "--model", help="Model id or local folder.", rich_help_panel="Engine"),
-    config_file: Path = typer.Option(None, "--config", help="TOML file (default ./docextract.toml).", rich_help_panel="Extraction"),
-    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server for --engine openai.", rich_help_panel="Engine"),
-    dpi: float = typer.Option(None, "--dpi", help="Render resolution before the pixel budget.", rich_help_panel="Rendering"),
-    max_pixels: int = typer.Option(None, "--max-pixels", help="Pixel cap per page image.", rich_help_panel="Rendering"),
-    min_pixels: int = typer.Option(None, "--min-pixels", help="Pixel floor per page image.", rich_help_panel="Rendering"),
-    password: list[str] = typer.Option(None, "--password", help="Password for encrypted PDFs (repeatable).", rich_help_panel="Rendering"),
-    passwords_file: Path = typer.Option(None, "--passwords-file", help="File with one password per line.", rich_help_panel="Rendering"),
-    workers: int = typer.Option(None, "--workers", help="Render processes (0: one per core).", rich_help_panel="Rendering"),
-    max_pages: int = typer.Option(None, "--max-pages", help="Pages per document request.", rich_help_panel="Rendering"),
-    per_page: bool = typer.Option(None, "--per-page/--per-document", help="One row per page.", rich_help_panel="Rendering"),
-    max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Answer length cap.", rich_help_panel="Engine"),
-    retries: int = typer.Option(None, "--retries", help="Re-asks after an invalid answer.", rich_help_panel="Engine"),
-    force: bool = typer.Option(None, "--force", help="Redo documents already extracted.", rich_help_panel="Re-runs and scheduling"),
-    retry_errors: bool = typer.Option(None, "--retry-errors", help="Redo documents that failed.", rich_help_panel="Re-runs and scheduling"),
-    wait: bool = typer.Option(None, "--wait", help="Wait for another run on OUT to finish.", rich_help_panel="Re-runs and scheduling"),
-    shard: str = typer.Option(None, "--shard", help="I/N: take the I-th of N content-hash shards.", rich_help_panel="Re-runs and scheduling"),
-    max_failure_rate: float = typer.Option(None, "--max-failure-rate", help="Exit 1 above this failed fraction.", rich_help_panel="Re-runs and scheduling"),
-    dry_run: bool = typer.Option(None, "--dry-run", help="List what would run, with a token estimate.", rich_help_panel="Extraction"),
-    log_format: str = typer.Option(None, "--log-format", help="auto, rich, plain or json.", rich_help_panel="Re-runs and scheduling"),
+    schema: str = typer.Option(
+        None,
+        "--schema",
+        "-s",
+        help="Built-in name, file.py:Model, module:Model or a .json schema.",
+        rich_help_panel="Extraction",
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Output folder (Parquet tables, ledger).",
+        rich_help_panel="Extraction",
+    ),
+    engine: str = typer.Option(
+        None,
+        "--engine",
+        "-e",
+        help="auto, sglang, openai, transformers or null.",
+        rich_help_panel="Engine",
+    ),
+    model: str = typer.Option(
+        None, "--model", help="Model id or local folder.", rich_help_panel="Engine"
+    ),
+    config_file: Path = typer.Option(
+        None,
+        "--config",
+        help="TOML file (default ./docextract.toml).",
+        rich_help_panel="Extraction",
+    ),
+    base_url: str = typer.Option(
+        None,
+        "--base-url",
+        help="OpenAI-compatible server for --engine openai.",
+        rich_help_panel="Engine",
+    ),
+    dpi: float = typer.Option(
+        None,
+        "--dpi",
+        help="Render resolution before the pixel budget.",
+        rich_help_panel="Rendering",
+    ),
+    max_pixels: int = typer.Option(
+        None, "--max-pixels", help="Pixel cap per page image.", rich_help_panel="Rendering"
+    ),
+    min_pixels: int = typer.Option(
+        None, "--min-pixels", help="Pixel floor per page image.", rich_help_panel="Rendering"
+    ),
+    password: list[str] = typer.Option(
+        None,
+        "--password",
+        help="Password for encrypted PDFs (repeatable).",
+        rich_help_panel="Rendering",
+    ),
+    passwords_file: Path = typer.Option(
+        None,
+        "--passwords-file",
+        help="File with one password per line.",
+        rich_help_panel="Rendering",
+    ),
+    workers: int = typer.Option(
+        None, "--workers", help="Render processes (0: one per core).", rich_help_panel="Rendering"
+    ),
+    max_pages: int = typer.Option(
+        None, "--max-pages", help="Pages per document request.", rich_help_panel="Rendering"
+    ),
+    per_page: bool = typer.Option(
+        None, "--per-page/--per-document", help="One row per page.", rich_help_panel="Rendering"
+    ),
+    max_new_tokens: int = typer.Option(
+        None, "--max-new-tokens", help="Answer length cap.", rich_help_panel="Engine"
+    ),
+    retries: int = typer.Option(
+        None, "--retries", help="Re-asks after an invalid answer.", rich_help_panel="Engine"
+    ),
+    force: bool = typer.Option(
+        None,
+        "--force",
+        help="Redo documents already extracted.",
+        rich_help_panel="Re-runs and scheduling",
+    ),
+    retry_errors: bool = typer.Option(
+        None,
+        "--retry-errors",
+        help="Redo documents that failed.",
+        rich_help_panel="Re-runs and scheduling",
+    ),
+    wait: bool = typer.Option(
+        None,
+        "--wait",
+        help="Wait for another run on OUT to finish.",
+        rich_help_panel="Re-runs and scheduling",
+    ),
+    shard: str = typer.Option(
+        None,
+        "--shard",
+        help="I/N: take the I-th of N content-hash shards.",
+        rich_help_panel="Re-runs and scheduling",
+    ),
+    max_failure_rate: float = typer.Option(
+        None,
+        "--max-failure-rate",
+        help="Exit 1 above this failed fraction.",
+        rich_help_panel="Re-runs and scheduling",
+    ),
+    dry_run: bool = typer.Option(
+        None,
+        "--dry-run",
+        help="List what would run, with a token estimate.",
+        rich_help_panel="Extraction",
+    ),
+    log_format: str = typer.Option(
+        None,
+        "--log-format",
+        help="auto, rich, plain or json.",
+        rich_help_panel="Re-runs and scheduling",
+    ),
 ) -> None:
     """Extract typed data from every document under INPUTS into Parquet under OUT."""
     try:
         passwords = list(password or []) + _read_passwords(passwords_file)
         flags = {
-            "inputs": [str(p) for p in inputs], "schema_ref": schema, "out": out,
-            "max_pages": max_pages, "per_page": per_page, "retries": retries, "force": force,
-            "retry_errors": retry_errors, "wait": wait, "max_failure_rate": max_failure_rate,
-            "dry_run": dry_run, "log_format": log_format,
+            "inputs": [str(p) for p in inputs],
+            "schema_ref": schema,
+            "out": out,
+            "max_pages": max_pages,
+            "per_page": per_page,
+            "retries": retries,
+            "force": force,
+            "retry_errors": retry_errors,
+            "wait": wait,
+            "max_failure_rate": max_failure_rate,
+            "dry_run": dry_run,
+            "log_format": log_format,
             "shard": parse_shard(shard) if shard else None,
-            "render": {"dpi": dpi, "max_pixels": max_pixels, "min_pixels": min_pixels,
-                       "workers": workers, "passwords": passwords or None},
-            "engine": {"name": engine, "model": model, "max_new_tokens": max_new_tokens,
-                       "openai": {"base_url": base_url}},
+            "render": {
+                "dpi": dpi,
+                "max_pixels": max_pixels,
+                "min_pixels": min_pixels,
+                "workers": workers,
+                "passwords": passwords or None,
+            },
+            "engine": {
+                "name": engine,
+                "model": model,
+                "max_new_tokens": max_new_tokens,
+                "openai": {"base_url": base_url},
+            },
         }
         config = load_config(flags, config_file)
         from pipeline.run import run_extraction
@@ -105,24 +216,39 @@ def _print_summary(report, log_format: str) -> None:  # type: ignore[no-untyped-
         for column in ("kind", "pages", "visual tokens", "problem"):
             table.add_column(column)
         for entry in report.planned:
-            table.add_row(entry["path"], entry["kind"], str(entry["pages"] or "?"),
-                          str(entry["visual_tokens"] or "?"), entry["problem"] or "")
+            table.add_row(
+                entry["path"],
+                entry["kind"],
+                str(entry["pages"] or "?"),
+                str(entry["visual_tokens"] or "?"),
+                entry["problem"] or "",
+            )
         console.print(table)
         total = sum(e["visual_tokens"] or 0 for e in report.planned)
-        console.print(f"{len(report.planned)} documents, ~{total} visual tokens; "
-                      f"{report.skipped} already done")
+        console.print(
+            f"{len(report.planned)} documents, ~{total} visual tokens; "
+            f"{report.skipped} already done"
+        )
         return
-    console.print(f"run {report.run_id} · schema {report.schema} · engine {report.engine}"
-                  f" · model {report.model}")
+    console.print(
+        f"run {report.run_id} · schema {report.schema} · engine {report.engine}"
+        f" · model {report.model}"
+    )
     table = Table()
     table.add_column("")
     table.add_column("count", justify="right")
     for label, value in [
-        ("files", report.files), ("duplicates", report.duplicates),
-        ("already done", report.skipped), ("other shards", report.other_shards),
-        ("extracted", report.extracted), ("  with warnings", report.with_warnings),
-        ("failed", report.failed), ("pages", report.pages), ("retries", report.retries),
-        ("prompt tokens", report.prompt_tokens), ("output tokens", report.completion_tokens),
+        ("files", report.files),
+        ("duplicates", report.duplicates),
+        ("already done", report.skipped),
+        ("other shards", report.other_shards),
+        ("extracted", report.extracted),
+        ("  with warnings", report.with_warnings),
+        ("failed", report.failed),
+        ("pages", report.pages),
+        ("retries", report.retries),
+        ("prompt tokens", report.prompt_tokens),
+        ("output tokens", report.completion_tokens),
     ]:
         table.add_row(label, str(value))
     for code, count in sorted(report.errors_by_code.items()):

@@ -100,11 +100,15 @@ class RunConfig(_Frozen):
     """Everything a run needs. Built once by `load_config`, then passed down read-only."""
 
     inputs: tuple[Path, ...] = ()
-    schema_ref: str = Field("invoice", description="Built-in name, file.py:Model, module:Model or .json.")
+    schema_ref: str = Field(
+        "invoice", description="Built-in name, file.py:Model, module:Model or .json."
+    )
     out: Path = Path("out")
     render: RenderConfig = RenderConfig()
     engine: EngineConfig = EngineConfig()
-    max_pages: int = Field(8, ge=1, description="Pages per request; longer documents fail or go --per-page.")
+    max_pages: int = Field(
+        8, ge=1, description="Pages per request; longer documents fail or go --per-page."
+    )
     per_page: bool = False
     retries: int = Field(2, ge=0, description="Re-asks after an invalid or truncated answer.")
     force: bool = False

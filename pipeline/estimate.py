@@ -22,8 +22,13 @@ def estimate_plan(plan: WorkPlan, config: RunConfig) -> list[dict[str, Any]]:
 
 
 def estimate_source(source: SourceFile, render: RenderConfig) -> dict[str, Any]:
-    entry: dict[str, Any] = {"path": str(source.path), "kind": str(source.kind),
-                             "pages": None, "visual_tokens": None, "problem": None}
+    entry: dict[str, Any] = {
+        "path": str(source.path),
+        "kind": str(source.kind),
+        "pages": None,
+        "visual_tokens": None,
+        "problem": None,
+    }
     try:
         sizes = _page_sizes(source, render.dpi)
     except Exception as exc:  # any unreadable file is reported, never raised
@@ -32,8 +37,12 @@ def estimate_source(source: SourceFile, render: RenderConfig) -> dict[str, Any]:
     entry["pages"] = len(sizes)
     tokens = 0
     for height, width in sizes:
-        h, w = fit_pixels(max(height, 1), max(width, 1),
-                          min_pixels=render.min_pixels, max_pixels=render.max_pixels)
+        h, w = fit_pixels(
+            max(height, 1),
+            max(width, 1),
+            min_pixels=render.min_pixels,
+            max_pixels=render.max_pixels,
+        )
         tokens += (h // 32) * (w // 32)
     entry["visual_tokens"] = tokens
     return entry

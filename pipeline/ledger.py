@@ -153,8 +153,17 @@ class Ledger:
                     )
                 db.execute(
                     "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (key.item_id, key.schema, key.prompt_hash, key.model, item.status, part,
-                     item.source_path, run_id, now),
+                    (
+                        key.item_id,
+                        key.schema,
+                        key.prompt_hash,
+                        key.model,
+                        item.status,
+                        part,
+                        item.source_path,
+                        run_id,
+                        now,
+                    ),
                 )
             db.execute("COMMIT")
         except BaseException:

@@ -37,9 +37,7 @@ def error_item_id(record: ErrorRecord) -> str:
     return record.doc_id or f"path:{record.path}"
 
 
-def plan_work(
-    config: RunConfig, ledger: Ledger, identity: Identity, report: RunReport
-) -> WorkPlan:
+def plan_work(config: RunConfig, ledger: Ledger, identity: Identity, report: RunReport) -> WorkPlan:
     """Discover the inputs and keep what this shard has not committed yet.
 
     Committed successes are skipped unless --force; committed failures unless --retry-errors

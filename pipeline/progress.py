@@ -17,7 +17,9 @@ class Reporter(Protocol):
 
     def start(self, report: RunReport, planned: int) -> None: ...
 
-    def item_done(self, path: str, pages: int, tokens: int, code: str | None, message: str) -> None: ...
+    def item_done(
+        self, path: str, pages: int, tokens: int, code: str | None, message: str
+    ) -> None: ...
 
     def note(self, message: str, **fields: Any) -> None: ...
 
@@ -49,12 +51,26 @@ class JsonReporter:
         self.stream.flush()
 
     def start(self, report: RunReport, planned: int) -> None:
-        self._emit("start", run_id=report.run_id, schema=report.schema, planned=planned,
-                   skipped=report.skipped, engine=report.engine, model=report.model)
+        self._emit(
+            "start",
+            run_id=report.run_id,
+            schema=report.schema,
+            planned=planned,
+            skipped=report.skipped,
+            engine=report.engine,
+            model=report.model,
+        )
 
     def item_done(self, path: str, pages: int, tokens: int, code: str | None, message: str) -> None:
-        self._emit("item", path=path, pages=pages, tokens=tokens,
-                   status="error" if code else "ok", code=code, message=message or None)
+        self._emit(
+            "item",
+            path=path,
+            pages=pages,
+            tokens=tokens,
+            status="error" if code else "ok",
+            code=code,
+            message=message or None,
+        )
 
     def note(self, message: str, **fields: Any) -> None:
         self._emit("note", message=message, **fields)
@@ -79,8 +95,10 @@ class PlainReporter:
 
     def start(self, report: RunReport, planned: int) -> None:
         self._planned = planned
-        self._line(f"run {report.run_id}: {planned} to extract, {report.skipped} already done "
-                   f"(schema {report.schema}, engine {report.engine}, model {report.model})")
+        self._line(
+            f"run {report.run_id}: {planned} to extract, {report.skipped} already done "
+            f"(schema {report.schema}, engine {report.engine}, model {report.model})"
+        )
 
     def item_done(self, path: str, pages: int, tokens: int, code: str | None, message: str) -> None:
         self._done += 1
@@ -115,8 +133,12 @@ class RichReporter:
 
         self._t0 = time.monotonic()
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"), console=self.console, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            console=self.console,
+            transient=False,
         )
         self._progress.start()
         self._task = self._progress.add_task("extracting", total=planned, stats="")
@@ -133,8 +155,10 @@ class RichReporter:
             # Text, not markup: messages may hold brackets, e.g. "[Errno 2]".
             self.console.print(Text.assemble(("error ", "red"), (code, "bold"), " ", message))
         elapsed = max(time.monotonic() - self._t0, 1e-9)
-        stats = (f"{self._pages} pages · {self._pages / elapsed:.1f} pages/s · "
-                 f"{self._tokens / elapsed:.0f} tok/s · {self._errors} errors")
+        stats = (
+            f"{self._pages} pages · {self._pages / elapsed:.1f} pages/s · "
+            f"{self._tokens / elapsed:.0f} tok/s · {self._errors} errors"
+        )
         if self._progress is not None:
             self._progress.update(self._task, advance=1, stats=stats)
 
@@ -148,8 +172,9 @@ class RichReporter:
 
 def summary_line(report: RunReport) -> str:
     codes = ", ".join(f"{code} {n}" for code, n in sorted(report.errors_by_code.items()))
+    failed = f"{report.failed} failed" + (f" ({codes})" if codes else "")
     return (
-        f"done {report.run_id}: {report.extracted} extracted ({report.with_warnings} with warnings),"
-        f" {report.failed} failed{f' ({codes})' if codes else ''}, {report.skipped} skipped,"
+        f"done {report.run_id}: {report.extracted} extracted"
+        f" ({report.with_warnings} with warnings), {failed}, {report.skipped} skipped,"
         f" {report.pages} pages in {report.elapsed_s:.1f}s ({report.pages_per_s:.2f} pages/s)"
     )

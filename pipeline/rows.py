@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from pipeline.engines.base import EngineResult
-    from pipeline.run import Extraction, WorkItem
+    from pipeline.extraction import Extraction, WorkItem
 
 
 def _provenance(run: Extraction, attempts: int, raw: str | None) -> dict[str, Any]:
@@ -27,8 +27,13 @@ def _provenance(run: Extraction, attempts: int, raw: str | None) -> dict[str, An
     }
 
 
-def document_row(run: Extraction, item: WorkItem, result: EngineResult, instance: BaseModel,
-                 warnings: list[WarningRecord]) -> dict[str, Any]:
+def document_row(
+    run: Extraction,
+    item: WorkItem,
+    result: EngineResult,
+    instance: BaseModel,
+    warnings: list[WarningRecord],
+) -> dict[str, Any]:
     """One documents-table row: the typed data as a struct, with provenance and costs."""
     from pipeline.arrow import to_arrow_value
 
@@ -52,8 +57,9 @@ def document_row(run: Extraction, item: WorkItem, result: EngineResult, instance
     }
 
 
-def error_row(run: Extraction, record: ErrorRecord, item_id: str, page: int | None, raw: str,
-              attempts: int) -> dict[str, Any]:
+def error_row(
+    run: Extraction, record: ErrorRecord, item_id: str, page: int | None, raw: str, attempts: int
+) -> dict[str, Any]:
     """One errors-table row: which file, which stage, a stable code and a readable message."""
     return {
         "item_id": item_id,

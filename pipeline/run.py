@@ -8,67 +8,25 @@ Stages are joined by bounded queues, so memory stays flat however large the inpu
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from pipeline.catalog import SchemaSpec, resolve_schema
+from pipeline.catalog import resolve_schema
 from pipeline.config import RunConfig
 from pipeline.engine_schema import engine_json_schema
-from pipeline.engines.base import Engine, EngineFailure, EngineOutcome, EngineResult, SamplingConfig
-from pipeline.errors import ErrorCode, Stage
+from pipeline.engines.base import Engine
 from pipeline.estimate import estimate_plan
-from pipeline.faults import fault_point
+from pipeline.extraction import Extraction
 from pipeline.ledger import Ledger
 from pipeline.lock import OutputLock, RunMark, is_run_live
-from pipeline.plan import Identity, WorkPlan, error_item_id, is_done, plan_work
+from pipeline.plan import Identity, plan_work
 from pipeline.progress import Reporter, make_reporter
-from pipeline.prompt import PromptTemplate, build_prompt, build_request
-from pipeline.records import ErrorRecord, Page, RenderedDocument, SourceFile, WarningRecord
-from pipeline.renderpool import RenderPool, RenderTask
+from pipeline.prompt import build_prompt
 from pipeline.report import RunReport
-from pipeline.rows import document_row, error_row
-from pipeline.sink import PartWriter, documents_schema, errors_schema, reconcile, table_metadata
-from pipeline.validate import validate_answer
-
-RETRYABLE = {ErrorCode.INVALID_JSON, ErrorCode.SCHEMA_VIOLATION, ErrorCode.TRUNCATED_OUTPUT}
-TEMPERATURE_LADDER = (0.3, 0.6, 0.9)
-_DONE = object()
-
-
-@dataclass
-class WorkItem:
-    """One request's worth of work: a document, or one page of it with --per-page.
-
-    The pages are dropped (`release`) as soon as the item is settled, so memory is bounded by
-    the requests in flight, not by how far the writer lags behind.
-    """
-
-    item_id: str
-    source: SourceFile
-    page_count: int
-    pages: tuple[Page, ...]
-    page: int | None
-    render_warnings: tuple[WarningRecord, ...] = ()
-    attempts: int = 0
-    max_new_tokens: int = 0
-    temperature: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.page_total = len(self.pages)
-        self.visual_tokens = sum(p.visual_tokens for p in self.pages)
-
-    @property
-    def path(self) -> str:
-        return str(self.source.path)
-
-    def release(self) -> None:
-        self.pages = ()
+from pipeline.sink import (
+    reconcile,
+)
 
 
 def new_run_id() -> str:
@@ -88,8 +46,13 @@ def run_extraction(
     spec = resolve_schema(config.schema_ref)
     template = build_prompt(spec)
     json_schema = engine_json_schema(spec.model)
-    report = RunReport(new_run_id(), spec.name, str(config.out), prompt_hash=template.prompt_hash,
-                       dry_run=config.dry_run)
+    report = RunReport(
+        new_run_id(),
+        spec.name,
+        str(config.out),
+        prompt_hash=template.prompt_hash,
+        dry_run=config.dry_run,
+    )
     started = time.monotonic()
     out = config.out
     with (
@@ -116,8 +79,18 @@ def run_extraction(
                 engine = build_engine(config.engine)
             ledger.start_run(report.run_id)
             try:
-                extraction = Extraction(config, spec, template, json_schema, engine, ledger,
-                                        identity, report, reporter, started)
+                extraction = Extraction(
+                    config,
+                    spec,
+                    template,
+                    json_schema,
+                    engine,
+                    ledger,
+                    identity,
+                    report,
+                    reporter,
+                    started,
+                )
                 asyncio.run(extraction.execute(plan))
                 # Rows this run superseded (--force, --retry-errors) leave the old parts now.
                 reconcile(out, spec.name, ledger, is_other_live)
@@ -126,8 +99,9 @@ def run_extraction(
                 if owned:
                     engine.close()
         else:
-            reporter.note("nothing to do: every document is already extracted",
-                          skipped=report.skipped)
+            reporter.note(
+                "nothing to do: every document is already extracted", skipped=report.skipped
+            )
         report.elapsed_s = time.monotonic() - started
         if not config.dry_run:
             report.write_json(config.out / "runs")
@@ -141,268 +115,3 @@ def _engine_identity(config: RunConfig, engine: Engine | None) -> tuple[str, str
 
     name, _reason = resolve_engine_name(config.engine)
     return name, engine_model_name(config.engine, name)
-
-
-class Extraction:
-    """One run's moving parts, joined by queues inside one event loop."""
-
-    def __init__(self, config: RunConfig, spec: SchemaSpec, template: PromptTemplate,
-                 json_schema: dict[str, Any], engine: Engine, ledger: Ledger,
-                 identity: Identity, report: RunReport, reporter: Reporter,
-                 started: float) -> None:
-        self.config = config
-        self.spec = spec
-        self.template = template
-        self.json_schema = json_schema
-        self.engine = engine
-        self.ledger = ledger
-        self.identity = identity
-        self.report = report
-        self.reporter = reporter
-        self.started = started
-        metadata = table_metadata(spec.name, json_schema, template.prompt_hash)
-        from pipeline.arrow import arrow_type_for
-
-        schemas = {
-            "documents": documents_schema(arrow_type_for(spec.model), metadata),
-            "errors": errors_schema(metadata),
-        }
-        self.writer = BufferedWriter(
-            PartWriter(config.out, spec.name, schemas, ledger, report.run_id),
-            config.part_rows, config.flush_s,
-        )
-        self.also_at: dict[str, list[str]] = {}
-        self.batch = max(1, int(getattr(engine, "preferred_batch", 1)))
-        self.lanes = max(1, engine.max_in_flight // self.batch)
-
-    async def execute(self, plan: WorkPlan) -> None:
-        self.also_at = plan.also_at
-        self.reporter.start(self.report, len(plan.sources) + len(plan.errors))
-        stop = threading.Event()
-        try:
-            for record in plan.errors:
-                self._fail(record, error_item_id(record), None, "", 0)
-            rendered: asyncio.Queue = asyncio.Queue(maxsize=self._render_workers() * 2)
-            requests: asyncio.Queue = asyncio.Queue(maxsize=self.batch * 2 + 8)
-            loop = asyncio.get_running_loop()
-            producer = threading.Thread(
-                target=self._produce, args=(loop, rendered, plan, stop), daemon=True
-            )
-            producer.start()
-            lanes = [asyncio.create_task(self._serve(requests)) for _ in range(self.lanes)]
-            await self._dispatch(rendered, requests)
-            await asyncio.gather(*lanes)
-        finally:
-            stop.set()
-            await self.writer.close()
-            self.report.elapsed_s = time.monotonic() - self.started
-            self.reporter.finish(self.report)
-
-    def _render_workers(self) -> int:
-        return self.config.render.workers or os.cpu_count() or 1
-
-    def _tasks(self, plan: WorkPlan) -> Iterator[RenderTask]:
-        window = None if self.config.per_page else self.config.max_pages
-        for source in plan.sources:
-            yield RenderTask(source, 0, window)
-
-    def _produce(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue, plan: WorkPlan,
-                 stop: threading.Event) -> None:
-        """Render-pool thread: feeds rendered documents into the loop, blocking when full."""
-
-        def put(item: object) -> None:
-            future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-            while not stop.is_set():
-                try:
-                    future.result(timeout=0.5)
-                    return
-                except TimeoutError:
-                    continue
-            future.cancel()
-
-        try:
-            with RenderPool(self.config.render, self._render_workers()) as pool:
-                for document in pool.render(self._tasks(plan)):
-                    if stop.is_set():
-                        return
-                    fault_point("after-render")
-                    put(document)
-        except BaseException as exc:  # the pool itself failed: end the run, say why
-            put(exc)
-        finally:
-            put(_DONE)
-
-    async def _dispatch(self, rendered: asyncio.Queue, requests: asyncio.Queue) -> None:
-        while (document := await rendered.get()) is not _DONE:
-            if isinstance(document, BaseException):
-                raise document
-            for item in self._items_of(document):
-                if isinstance(item, ErrorRecord):
-                    pages = len(document.pages)
-                    self._fail(item, document.source.sha256, None, "", 0, pages)
-                else:
-                    await requests.put(item)
-        for _ in range(self.lanes):
-            await requests.put(_DONE)
-
-    def _items_of(self, document: RenderedDocument) -> list[WorkItem | ErrorRecord]:
-        if document.error is not None:
-            return [document.error]
-        source = document.source
-        if not self.config.per_page:
-            if document.page_count > self.config.max_pages:
-                return [ErrorRecord(
-                    source.sha256, str(source.path), Stage.RENDER, ErrorCode.TOO_MANY_PAGES,
-                    f"{source.path}: {document.page_count} pages, more than --max-pages "
-                    f"{self.config.max_pages}; raise --max-pages or run with --per-page",
-                )]
-            return [WorkItem(source.sha256, source, document.page_count, document.pages, None,
-                             document.warnings)]
-        items = [WorkItem(f"{source.sha256}:p{p.index + 1}", source, document.page_count, (p,),
-                          p.index + 1, document.warnings)
-                 for p in document.pages]
-        done = self.ledger.status_of([self.identity.key(i.item_id) for i in items])
-        kept = [i for i in items if not is_done(done.get(self.identity.key(i.item_id)),
-                                                self.config)]
-        self.report.skipped += len(items) - len(kept)
-        return list(kept)
-
-    async def _serve(self, requests: asyncio.Queue) -> None:
-        """One lane: take up to `batch` items, ask the engine, retry what may be retried."""
-        while (first := await requests.get()) is not _DONE:
-            batch = [first]
-            while len(batch) < self.batch and not requests.empty():
-                item = requests.get_nowait()
-                if item is _DONE:
-                    requests.put_nowait(_DONE)
-                    break
-                batch.append(item)
-            pending = batch
-            while pending:
-                outcomes = await self._generate(pending)
-                pending = [item for item, outcome in zip(pending, outcomes, strict=True)
-                           if not self._settle(item, outcome)]
-                self.report.retries += len(pending)
-
-    async def _generate(self, items: list[WorkItem]) -> list[EngineOutcome]:
-        requests = [self._request(item) for item in items]
-        fault_point("before-generate")
-        try:
-            outcomes = await self.engine.generate(requests)
-        except Exception as exc:  # an engine breaking its contract fails this batch only
-            outcomes = [EngineFailure(r.request_id, ErrorCode.ENGINE_ERROR, f"{exc!r}")
-                        for r in requests]
-        if len(outcomes) != len(requests):
-            outcomes = [EngineFailure(r.request_id, ErrorCode.ENGINE_ERROR,
-                                      "engine returned a wrong number of results")
-                        for r in requests]
-        return outcomes
-
-    def _request(self, item: WorkItem) -> Any:
-        if not item.max_new_tokens:
-            item.max_new_tokens = self.config.engine.max_new_tokens
-        sampling = SamplingConfig(
-            max_new_tokens=item.max_new_tokens,
-            temperature=item.temperature,
-            seed=self.config.engine.seed + item.attempts,
-        )
-        request_id = f"{item.item_id}#{item.attempts}"
-        return build_request(self.template, item.pages, self.json_schema, sampling, request_id)
-
-    def _settle(self, item: WorkItem, outcome: EngineOutcome) -> bool:
-        """Record the outcome, or prepare a retry (returns False)."""
-        item.attempts += 1
-        may_retry = item.attempts <= self.config.retries
-        if isinstance(outcome, EngineFailure):
-            if may_retry:
-                return False
-            item.release()
-            record = self._error(item, Stage.ENGINE, outcome.code, outcome.message)
-            self._fail(record, item.item_id, item.page, "", item.attempts, item.page_total)
-            return True
-        assert isinstance(outcome, EngineResult)
-        self._count_tokens(outcome)
-        checked = validate_answer(outcome.text, self.spec.model, outcome.finish_reason)
-        if checked.error_code in RETRYABLE and may_retry:
-            self._escalate(item, checked.error_code)
-            return False
-        item.release()
-        if checked.error_code is not None:
-            record = self._error(item, Stage.VALIDATE, checked.error_code, checked.message or "")
-            self._fail(record, item.item_id, item.page, outcome.text, item.attempts,
-                       item.page_total)
-            return True
-        warnings = list(item.render_warnings) + [
-            WarningRecord(f.code, f.message) for f in checked.warnings
-        ]
-        self.writer.add("documents", document_row(self, item, outcome, checked.instance, warnings))
-        self.report.extracted += 1
-        self.report.with_warnings += bool(warnings)
-        self.report.pages += item.page_total
-        self.report.visual_tokens += item.visual_tokens
-        self.reporter.item_done(item.path, item.page_total, outcome.completion_tokens, None, "")
-        return True
-
-    def _escalate(self, item: WorkItem, code: ErrorCode) -> None:
-        """Next attempt: more room after a cut-off answer, else a little more temperature."""
-        if code is ErrorCode.TRUNCATED_OUTPUT:
-            item.max_new_tokens = min(item.max_new_tokens * 2,
-                                      self.config.engine.max_new_tokens * 4)
-        else:
-            step = min(item.attempts, len(TEMPERATURE_LADDER)) - 1
-            item.temperature = TEMPERATURE_LADDER[step]
-
-    def _count_tokens(self, outcome: EngineResult) -> None:
-        self.report.prompt_tokens += outcome.prompt_tokens
-        self.report.completion_tokens += outcome.completion_tokens
-        self.report.cached_tokens += outcome.cached_tokens
-
-    def _error(self, item: WorkItem, stage: Stage, code: ErrorCode, message: str) -> ErrorRecord:
-        return ErrorRecord(item.source.sha256, item.path, stage, code,
-                           f"{item.path}: {message}", page=item.page, attempts=item.attempts)
-
-    def _fail(self, record: ErrorRecord, item_id: str, page: int | None, raw: str,
-              attempts: int, pages: int = 0) -> None:
-        self.writer.add("errors", error_row(self, record, item_id, page, raw, attempts))
-        self.report.failed += 1
-        self.report.errors_by_code[str(record.code)] += 1
-        self.reporter.item_done(record.path, pages, 0, str(record.code), record.message)
-
-
-class BufferedWriter:
-    """Collects rows and commits a part when `part_rows` rows wait or `flush_s` passed.
-
-    Parquet writing and the ledger commit run in a worker thread, one flush at a time, in the
-    background: the lanes that feed the engine never wait for the disk.
-    """
-
-    def __init__(self, parts: PartWriter, part_rows: int, flush_s: float) -> None:
-        self.parts = parts
-        self.part_rows = part_rows
-        self.flush_s = flush_s
-        self._rows: dict[str, list[dict[str, Any]]] = {"documents": [], "errors": []}
-        self._flushing: asyncio.Task | None = None
-        self._last = time.monotonic()
-
-    def add(self, table: str, row: dict[str, Any]) -> None:
-        if self._flushing is not None and self._flushing.done():
-            self._flushing.result()  # a failed write ends the run here, loudly
-            self._flushing = None
-        self._rows[table].append(row)
-        due = time.monotonic() - self._last >= self.flush_s
-        if (len(self._rows[table]) >= self.part_rows or due) and self._flushing is None:
-            self._flushing = asyncio.ensure_future(self.flush())
-
-    async def flush(self) -> None:
-        self._last = time.monotonic()
-        for table in ("documents", "errors"):
-            rows, self._rows[table] = self._rows[table], []
-            if rows:
-                await asyncio.to_thread(self.parts.write_parts, table, rows)
-
-    async def close(self) -> None:
-        """Wait for the flush under way, then commit what is left."""
-        if self._flushing is not None:
-            await self._flushing
-            self._flushing = None
-        await self.flush()

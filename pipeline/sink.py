@@ -9,8 +9,10 @@ half a file; the ledger then records it. `reconcile` repairs whatever a kill lef
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,27 +49,35 @@ _PROVENANCE = [
 
 def documents_schema(data_type: pa.DataType, metadata: Mapping[str, str]) -> pa.Schema:
     """Columns of the documents table; `data` holds the typed extraction as a struct."""
-    fields = _COMMON + [
-        ("page_count", pa.int32()),
-        ("status", pa.string()),
-        ("data", data_type),
-        ("warnings", pa.list_(WARNING_TYPE)),
-        ("visual_tokens", pa.int64()),
-        ("prompt_tokens", pa.int64()),
-        ("completion_tokens", pa.int64()),
-        ("cached_tokens", pa.int64()),
-        ("latency_s", pa.float64()),
-    ] + _PROVENANCE
+    fields = (
+        _COMMON
+        + [
+            ("page_count", pa.int32()),
+            ("status", pa.string()),
+            ("data", data_type),
+            ("warnings", pa.list_(WARNING_TYPE)),
+            ("visual_tokens", pa.int64()),
+            ("prompt_tokens", pa.int64()),
+            ("completion_tokens", pa.int64()),
+            ("cached_tokens", pa.int64()),
+            ("latency_s", pa.float64()),
+        ]
+        + _PROVENANCE
+    )
     return pa.schema(fields, metadata=_encode(metadata))
 
 
 def errors_schema(metadata: Mapping[str, str]) -> pa.Schema:
     """Columns of the errors table: what failed, where, and why (a stable code)."""
-    fields = _COMMON + [
-        ("stage", pa.string()),
-        ("code", pa.string()),
-        ("message", pa.string()),
-    ] + _PROVENANCE
+    fields = (
+        _COMMON
+        + [
+            ("stage", pa.string()),
+            ("code", pa.string()),
+            ("message", pa.string()),
+        ]
+        + _PROVENANCE
+    )
     return pa.schema(fields, metadata=_encode(metadata))
 
 
@@ -226,3 +236,42 @@ def _drop_rows(out: Path, relative: str, ledger: Ledger) -> int:
             _fsync_dir(path.parent)
     ledger.clear_superseded(relative, len(keep))
     return removed
+
+
+class BufferedWriter:
+    """Collects rows and commits a part when `part_rows` rows wait or `flush_s` passed.
+
+    Parquet writing and the ledger commit run in a worker thread, one flush at a time, in the
+    background: the lanes that feed the engine never wait for the disk.
+    """
+
+    def __init__(self, parts: PartWriter, part_rows: int, flush_s: float) -> None:
+        self.parts = parts
+        self.part_rows = part_rows
+        self.flush_s = flush_s
+        self._rows: dict[str, list[dict[str, Any]]] = {"documents": [], "errors": []}
+        self._flushing: asyncio.Task | None = None
+        self._last = time.monotonic()
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        if self._flushing is not None and self._flushing.done():
+            self._flushing.result()  # a failed write ends the run here, loudly
+            self._flushing = None
+        self._rows[table].append(row)
+        due = time.monotonic() - self._last >= self.flush_s
+        if (len(self._rows[table]) >= self.part_rows or due) and self._flushing is None:
+            self._flushing = asyncio.ensure_future(self.flush())
+
+    async def flush(self) -> None:
+        self._last = time.monotonic()
+        for table in ("documents", "errors"):
+            rows, self._rows[table] = self._rows[table], []
+            if rows:
+                await asyncio.to_thread(self.parts.write_parts, table, rows)
+
+    async def close(self) -> None:
+        """Wait for the flush under way, then commit what is left."""
+        if self._flushing is not None:
+            await self._flushing
+            self._flushing = None
+        await self.flush()

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pymupdf
 import pyarrow.parquet as pq
+import pymupdf
 
 from tests.fixtures_documents import (
     make_encrypted_pdf,
@@ -82,6 +82,10 @@ def run_cli(args: list[str], env: dict[str, str] | None = None, timeout: float =
     """Run `python -m pipeline ARGS` in a subprocess (needed to SIGKILL it)."""
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args], cwd=ROOT, env=full_env,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

@@ -13,8 +13,18 @@ import pytest
 from pipeline.lock import OutputLock
 from tests.run_helpers import ROOT, make_inbox, paths_accounted, read_table, run_cli
 
-ARGS = ["--schema", "invoice", "--engine", "null", "--dpi", "40", "--workers", "1",
-        "--log-format", "json"]
+ARGS = [
+    "--schema",
+    "invoice",
+    "--engine",
+    "null",
+    "--dpi",
+    "40",
+    "--workers",
+    "1",
+    "--log-format",
+    "json",
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +43,22 @@ def test_locked_output_exits_4_or_waits(inbox, tmp_path: Path) -> None:
         assert "another docextract run" in busy.stderr and "--wait" in busy.stderr
         started = time.monotonic()
         waiting = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "run", str(root), "--out", str(out), *ARGS,
-             "--wait"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "run",
+                str(root),
+                "--out",
+                str(out),
+                *ARGS,
+                "--wait",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(1.5)
         assert waiting.poll() is None  # still queued behind the lock
     waiting.communicate(timeout=120)
@@ -49,7 +73,11 @@ def test_two_overlapping_runs_and_two_shards(inbox, tmp_path: Path) -> None:
     def launch(out: Path, *extra: str) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "pipeline", "run", str(root), "--out", str(out), *ARGS, *extra],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     same = tmp_path / "same"
     first, second = launch(same, "--wait"), launch(same, "--wait")

@@ -11,8 +11,18 @@ import pytest
 
 from tests.run_helpers import ledger_items, make_inbox, paths_accounted, read_table, run_cli
 
-ARGS = ["--schema", "invoice", "--engine", "null", "--dpi", "40", "--workers", "2",
-        "--log-format", "json"]
+ARGS = [
+    "--schema",
+    "invoice",
+    "--engine",
+    "null",
+    "--dpi",
+    "40",
+    "--workers",
+    "2",
+    "--log-format",
+    "json",
+]
 SMALL_PARTS = {"DOCEXTRACT_PART_ROWS": "2"}
 
 
@@ -24,17 +34,22 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", [
-    "after-render:3",         # during rendering
-    "before-generate:5",      # during inference, after some parts were committed
-    "after-part-rename:2",    # between a part's rename and its ledger commit
-    "after-ledger-commit:3",  # right after a commit
-])
+@pytest.mark.parametrize(
+    "point",
+    [
+        "after-render:3",  # during rendering
+        "before-generate:5",  # during inference, after some parts were committed
+        "after-part-rename:2",  # between a part's rename and its ledger commit
+        "after-ledger-commit:3",  # right after a commit
+    ],
+)
 def test_killed_run_loses_nothing_and_duplicates_nothing(inbox, tmp_path: Path, point: str) -> None:
     root, every_input = inbox
     out = tmp_path / "out"
-    killed = run_cli(["run", str(root), "--out", str(out), *ARGS],
-                     env={**SMALL_PARTS, "DOCEXTRACT_KILL_AT": point})
+    killed = run_cli(
+        ["run", str(root), "--out", str(out), *ARGS],
+        env={**SMALL_PARTS, "DOCEXTRACT_KILL_AT": point},
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
 
     resumed = run_cli(["run", str(root), "--out", str(out), *ARGS], env=SMALL_PARTS)

@@ -24,11 +24,28 @@ def _schemas() -> dict[str, pa.Schema]:
 
 def _row(item_id: str, model: str = "m") -> dict:
     return {
-        "item_id": item_id, "doc_id": item_id, "page": None, "source_path": f"/in/{item_id}.pdf",
-        "also_at": [], "page_count": 1, "status": "ok", "data": {"number": item_id, "total": None},
-        "warnings": [], "visual_tokens": 10, "prompt_tokens": 5, "completion_tokens": 3,
-        "cached_tokens": 0, "latency_s": 0.1, "schema": "demo", "prompt_hash": "p", "model": model,
-        "engine": "null", "attempts": 1, "raw_answer": "{}", "run_id": "r1", "created_at": None,
+        "item_id": item_id,
+        "doc_id": item_id,
+        "page": None,
+        "source_path": f"/in/{item_id}.pdf",
+        "also_at": [],
+        "page_count": 1,
+        "status": "ok",
+        "data": {"number": item_id, "total": None},
+        "warnings": [],
+        "visual_tokens": 10,
+        "prompt_tokens": 5,
+        "completion_tokens": 3,
+        "cached_tokens": 0,
+        "latency_s": 0.1,
+        "schema": "demo",
+        "prompt_hash": "p",
+        "model": model,
+        "engine": "null",
+        "attempts": 1,
+        "raw_answer": "{}",
+        "run_id": "r1",
+        "created_at": None,
     }
 
 
@@ -97,18 +114,19 @@ def test_same_item_with_another_model_is_a_separate_row(tmp_path: Path) -> None:
 def test_ledger_is_plain_sqlite(tmp_path: Path) -> None:
     with Ledger(tmp_path) as ledger:
         PartWriter(tmp_path, "demo", _schemas(), ledger, "r1").write_parts("documents", [_row("x")])
-    rows = sqlite3.connect(tmp_path / "ledger.sqlite").execute(
-        "SELECT item_id, status, part FROM items").fetchall()
+    rows = (
+        sqlite3.connect(tmp_path / "ledger.sqlite")
+        .execute("SELECT item_id, status, part FROM items")
+        .fetchall()
+    )
     assert rows == [("x", "ok", "demo/documents/part-r1-00001.parquet")]
 
 
 def test_second_lock_fails_fast_and_names_the_folder(tmp_path: Path) -> None:
     with OutputLock(tmp_path):
-        with pytest.raises(OutputLocked, match="--wait"):
-            with OutputLock(tmp_path):
-                pass
-        with pytest.raises(OutputLocked):
-            with OutputLock(tmp_path, wait=True, timeout_s=0.3):
-                pass
+        with pytest.raises(OutputLocked, match="--wait"), OutputLock(tmp_path):
+            pass
+        with pytest.raises(OutputLocked), OutputLock(tmp_path, wait=True, timeout_s=0.3):
+            pass
     with OutputLock(tmp_path):  # released on exit
         pass

@@ -43,9 +43,11 @@ def test_every_input_lands_in_exactly_one_table(inbox, tmp_path: Path) -> None:
     first = str(inbox["good"][0])
     assert by_path[first][1] == [str(inbox["duplicate"][0])]
     assert by_path[str(tmp_path / "inbox" / "fax.tif")][2] == 3
-    errors = dict(duckdb.sql(
-        f"SELECT source_path, code FROM read_parquet('{out}/invoice/errors/*.parquet')"
-    ).fetchall())
+    errors = dict(
+        duckdb.sql(
+            f"SELECT source_path, code FROM read_parquet('{out}/invoice/errors/*.parquet')"
+        ).fetchall()
+    )
     inbox_dir = tmp_path / "inbox"
     assert errors[str(inbox_dir / "locked.pdf")] == "encrypted"
     assert errors[str(inbox_dir / "empty.pdf")] == "empty_file"
@@ -65,8 +67,9 @@ def test_rerun_extracts_nothing_and_a_new_file_only_itself(inbox, tmp_path: Path
     assert read_table(out, "invoice", "documents") == before
 
     make_unique_pdf(tmp_path / "inbox" / "late.pdf", 1, "LATE")
-    third = _run(str(tmp_path / "inbox"), "--schema", "invoice", "--out", str(out),
-                 "--log-format", "json")
+    third = _run(
+        str(tmp_path / "inbox"), "--schema", "invoice", "--out", str(out), "--log-format", "json"
+    )
     assert third.exit_code == 0, third.output
     summary = json.loads(third.stdout.strip().splitlines()[-1])
     assert summary["extracted"] == 1 and summary["failed"] == 0
@@ -119,13 +122,22 @@ def test_too_many_pages_says_what_to_do_and_per_page_splits(tmp_path: Path) -> N
     (tmp_path / "in").mkdir()
     make_unique_pdf(tmp_path / "in" / "long.pdf", 3, "LONG")
     out = tmp_path / "out"
-    result = _run(str(tmp_path / "in"), "--schema", "invoice", "--out", str(out),
-                  "--max-pages", "2")
+    result = _run(
+        str(tmp_path / "in"), "--schema", "invoice", "--out", str(out), "--max-pages", "2"
+    )
     assert result.exit_code == 1
     (error,) = read_table(out, "invoice", "errors")
     assert error["code"] == "too_many_pages" and "--per-page" in error["message"]
-    per_page = _run(str(tmp_path / "in"), "--schema", "invoice", "--out", str(tmp_path / "pp"),
-                    "--max-pages", "2", "--per-page")
+    per_page = _run(
+        str(tmp_path / "in"),
+        "--schema",
+        "invoice",
+        "--out",
+        str(tmp_path / "pp"),
+        "--max-pages",
+        "2",
+        "--per-page",
+    )
     assert per_page.exit_code == 0, per_page.output
     rows = read_table(tmp_path / "pp", "invoice", "documents")
     assert sorted(r["page"] for r in rows) == [1, 2, 3]
@@ -143,6 +155,7 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     result = _run(str(tmp_path), "--schema", "no_such_schema", "--out", str(tmp_path / "o"))
     assert result.exit_code == 2
     assert "no_such_schema" in result.output
-    bad_shard = _run(str(tmp_path), "--schema", "invoice", "--out", str(tmp_path / "o"),
-                     "--shard", "3/2")
+    bad_shard = _run(
+        str(tmp_path), "--schema", "invoice", "--out", str(tmp_path / "o"), "--shard", "3/2"
+    )
     assert bad_shard.exit_code == 2 and "shard" in bad_shard.output

@@ -19,13 +19,35 @@ SCHEMA = str(Path(__file__).parent / "data" / "bounded_schema.py") + ":Bounded"
 def test_twenty_mixed_files_through_the_tiny_model(tiny_model_dir: Path, tmp_path: Path) -> None:
     made = make_inbox(tmp_path / "inbox")
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, [
-        "run", str(tmp_path / "inbox"), "--schema", SCHEMA, "--out", str(out),
-        "--engine", "transformers", "--model", str(tiny_model_dir),
-        "--dpi", "30", "--max-pixels", str(8 * 32 * 32), "--min-pixels", str(4 * 32 * 32),
-        "--max-new-tokens", "160", "--workers", "2", "--log-format", "plain",
-        "--max-failure-rate", "0.25",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(tmp_path / "inbox"),
+            "--schema",
+            SCHEMA,
+            "--out",
+            str(out),
+            "--engine",
+            "transformers",
+            "--model",
+            str(tiny_model_dir),
+            "--dpi",
+            "30",
+            "--max-pixels",
+            str(8 * 32 * 32),
+            "--min-pixels",
+            str(4 * 32 * 32),
+            "--max-new-tokens",
+            "160",
+            "--workers",
+            "2",
+            "--log-format",
+            "plain",
+            "--max-failure-rate",
+            "0.25",
+        ],
+    )
     assert result.exit_code == 0, result.output
     every_input = [str(p) for group in made.values() for p in group]
     assert Counter(paths_accounted(out, "bounded")) == Counter(every_input)
@@ -39,7 +61,9 @@ def test_twenty_mixed_files_through_the_tiny_model(tiny_model_dir: Path, tmp_pat
     ).fetchall()
     assert len(documents) + len(errors) == 19  # 20 files, the duplicate extracted once
     assert {code for path, code in errors if path.endswith(("locked.pdf", "notes.pdf"))} == {
-        "encrypted", "not_a_document"}
+        "encrypted",
+        "not_a_document",
+    }
     assert len(documents) >= 12  # grammar-constrained answers of random weights still validate
     for _path, _also, name, score, lines, prompt_tokens, completion_tokens, engine in documents:
         assert name.isalpha() and name.islower() and 0 <= score <= 10 and lines <= 2
