@@ -11,7 +11,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,9 +141,21 @@ class Extraction:
         return self.config.render.workers or os.cpu_count() or 1
 
     def _tasks(self, plan: WorkPlan) -> Iterator[RenderTask]:
-        window = None if self.config.per_page else self.config.max_pages
         for source in plan.sources:
-            yield RenderTask(source, 0, window)
+            yield RenderTask(source, 0, self.config.max_pages)
+
+    def _next_window(self, document: RenderedDocument) -> RenderTask | None:
+        """With --per-page, the following window of a long document (None when done).
+
+        Long documents are rendered `max_pages` pages at a time, so a 500-page statement never
+        holds more than one window of images.
+        """
+        if not self.config.per_page or document.error is not None or not document.pages:
+            return None
+        following = document.pages[-1].index + 1
+        if following >= document.page_count:
+            return None
+        return RenderTask(document.source, following, self.config.max_pages)
 
     def _produce(
         self,
@@ -166,11 +178,17 @@ class Extraction:
 
         try:
             with RenderPool(self.config.render, self._render_workers()) as pool:
-                for document in pool.render(self._tasks(plan)):
-                    if stop.is_set():
-                        return
-                    fault_point("after-render")
-                    put(document)
+                tasks: Iterable[RenderTask] = self._tasks(plan)
+                while tasks:
+                    windows: list[RenderTask] = []
+                    for document in pool.render(tasks):
+                        if stop.is_set():
+                            return
+                        fault_point("after-render")
+                        if (window := self._next_window(document)) is not None:
+                            windows.append(window)
+                        put(document)
+                    tasks = windows
         except BaseException as exc:  # the pool itself failed: end the run, say why
             put(exc)
         finally:
