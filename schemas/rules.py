@@ -80,6 +80,8 @@ def cn_amount_in_words(amount: Decimal) -> str:
         words += ("零" if yuan and yuan % 10 == 0 else "") + _CN_DIGITS[jiao] + "角"
     if fen:
         words += ("零" if yuan and not jiao else "") + _CN_DIGITS[fen] + "分"
+    else:
+        words += "整"  # amounts that end in 角 take 整 too; only 分 goes without
     return sign + words
 
 

@@ -174,7 +174,10 @@ def test_cn_amount_in_words_round_trips(amount: str) -> None:
 def test_cn_amount_in_words_standard_forms() -> None:
     assert cn_amount_in_words(Decimal("1234.56")) == "壹仟贰佰叁拾肆元伍角陆分"
     assert cn_amount_in_words(Decimal("100")) == "壹佰元整"
-    assert cn_amount_in_words(Decimal("1005.30")) == "壹仟零伍元叁角"
+    assert cn_amount_in_words(Decimal("1005.30")) == "壹仟零伍元叁角整"
+    assert cn_amount_in_words(Decimal("0.50")) == "伍角整"
+    assert cn_amount_in_words(Decimal("100005")) == "壹拾万零伍元整"
+    assert cn_amount_in_words(Decimal("1204.05")) == "壹仟贰佰零肆元零伍分"
     assert cn_amount_in_words(Decimal("1000100")) == "壹佰万零壹佰元整"
     assert cn_amount_in_words(Decimal("10.05")) == "壹拾元零伍分"
 

@@ -8,7 +8,7 @@ matching built-in schema (amounts as strings like "1234.56", dates ISO). A seed 
 from __future__ import annotations
 
 from pipeline.docgen.cii import build_cii_xml, embed_cii_xml
-from pipeline.docgen.common import GeneratedDocument, cn_amount_words, cn_id_check
+from pipeline.docgen.common import GeneratedDocument
 from pipeline.docgen.invoice import make_invoice
 from pipeline.docgen.others import make_bank_statement, make_cn_vat_invoice, make_receipt
 from pipeline.docgen.scan import degrade_image, make_id_card, render_images, to_scan
@@ -24,8 +24,6 @@ __all__ = [
     "GeneratedDocument",
     "build_cii_xml",
     "build_examples",
-    "cn_amount_words",
-    "cn_id_check",
     "degrade_image",
     "embed_cii_xml",
     "generate_examples",

@@ -113,66 +113,6 @@ def make_vat_id(rng: random.Random, country: str) -> str:
     return f"{country}{digits}"
 
 
-CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def cn_id_check(first17: str) -> str:
-    """Check character of a Chinese resident ID number (ISO 7064 MOD 11-2)."""
-    total = sum(int(d) * w for d, w in zip(first17, CN_ID_WEIGHTS, strict=True))
-    return "10X98765432"[total % 11]
-
-
-CN_DIGITS = "零壹贰叁肆伍陆柒捌玖"
-CN_UNITS = ("", "拾", "佰", "仟")
-CN_GROUPS = ("", "万", "亿")
-
-
-def _cn_group(group: int) -> str:
-    text, zero = "", False
-    for pos in (3, 2, 1, 0):
-        digit = group // 10**pos % 10
-        if digit == 0:
-            zero = bool(text)
-            continue
-        if zero:
-            text += "零"
-            zero = False
-        text += CN_DIGITS[digit] + CN_UNITS[pos]
-    return text
-
-
-def cn_amount_words(value: Decimal) -> str:
-    """Capital numerals as printed after 价税合计（大写）.
-
-    1234.56 -> 壹仟贰佰叁拾肆元伍角陆分; whole amounts and amounts ending in 角 take 整.
-    """
-    cents = int(money(value) * 100)
-    integer, jiao, fen = cents // 100, cents // 10 % 10, cents % 10
-    groups = []
-    while integer:
-        groups.append(integer % 10000)
-        integer //= 10000
-    text, pending_zero = "", False
-    for index in reversed(range(len(groups))):
-        group = groups[index]
-        if group == 0:
-            pending_zero = bool(text)
-            continue
-        if text and (pending_zero or group < 1000):
-            text += "零"
-        pending_zero = False
-        text += _cn_group(group) + CN_GROUPS[index]
-    if text:
-        text += "元"
-    if jiao == 0 and fen == 0:
-        return (text or "零元") + "整"
-    if jiao:
-        text += CN_DIGITS[jiao] + "角"
-    elif text:
-        text += "零"
-    return text + (CN_DIGITS[fen] + "分" if fen else "整")
-
-
 # --- invented names -----------------------------------------------------------------------------
 
 COMPANIES = {

@@ -10,7 +10,6 @@ from pipeline.docgen.canvas import GREY, Canvas
 from pipeline.docgen.common import (
     GeneratedDocument,
     amount_str,
-    cn_amount_words,
     format_date,
     format_number,
     group_iban,
@@ -18,6 +17,7 @@ from pipeline.docgen.common import (
     money,
     random_date,
 )
+from schemas.rules import cn_amount_in_words
 
 RECEIPT_SHOPS = [
     ("Corner Café Example", "3 Sample Square, Exampleton"),
@@ -134,7 +134,7 @@ def make_cn_vat_invoice(rng: random.Random, name: str) -> GeneratedDocument:
         )
     total = sum((i[5] for i in items), Decimal(0))
     total_tax = sum((i[7] for i in items), Decimal(0))
-    words = cn_amount_words(total + total_tax)
+    words = cn_amount_in_words(total + total_tax)
     c = Canvas(680, 400)
     red = (0.6, 0.15, 0.1)
     c.text(340, 40, "示例省增值税普通发票", 18, align="center", color=red)

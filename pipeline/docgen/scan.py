@@ -8,7 +8,8 @@ import random
 from typing import Any
 
 from pipeline.docgen.canvas import GREY, Canvas
-from pipeline.docgen.common import GeneratedDocument, cn_id_check
+from pipeline.docgen.common import GeneratedDocument
+from schemas.rules import id_check_character
 
 FORMATS = {".jpg": "JPEG", ".png": "PNG", ".tif": "TIFF"}
 
@@ -97,7 +98,7 @@ def make_id_card(
     address = rng.choice(["示例省虚构市演示区样本路1号", "样本省示例市测试街道演示小区2栋3号"])
     seq = rng.randrange(0, 50) * 2 + (1 if sex == "male" else 0)
     first17 = f"990101{birth:%Y%m%d}{rng.randrange(10)}{seq:02d}"
-    id_number = first17 + cn_id_check(first17)
+    id_number = first17 + id_check_character(first17)
     c = Canvas(428, 270)
     c.box(4, 4, 424, 266, fill=(0.93, 0.95, 0.97), color=(0.7, 0.75, 0.8), width=1)
     c.box(300, 40, 400, 170, fill=(0.85, 0.86, 0.88), color=None)
