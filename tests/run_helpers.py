@@ -51,6 +51,17 @@ def make_inbox(root: Path, pdfs: int = 12) -> dict[str, list[Path]]:
     return {"good": good, "broken": broken, "duplicate": [duplicate]}
 
 
+def inbox_with_paths(root: Path, pdfs: int = 8) -> tuple[Path, list[str]]:
+    """A mixed inbox (see make_inbox) and every input path in it."""
+    made = make_inbox(root, pdfs=pdfs)
+    return root, [str(p) for group in made.values() for p in group]
+
+
+def null_run_args(workers: int) -> list[str]:
+    """Flags for a fast, quiet run with the null engine."""
+    return f"--schema invoice --engine null --dpi 40 --workers {workers} --log-format json".split()
+
+
 def read_table(out: Path, schema: str, table: str) -> list[dict]:
     files = sorted((out / schema / table).glob("part-*.parquet"))
     if not files:

@@ -11,27 +11,21 @@ from pathlib import Path
 import pytest
 
 from pipeline.lock import OutputLock
-from tests.run_helpers import ROOT, make_inbox, paths_accounted, read_table, run_cli
+from tests.run_helpers import (
+    ROOT,
+    inbox_with_paths,
+    null_run_args,
+    paths_accounted,
+    read_table,
+    run_cli,
+)
 
-ARGS = [
-    "--schema",
-    "invoice",
-    "--engine",
-    "null",
-    "--dpi",
-    "40",
-    "--workers",
-    "1",
-    "--log-format",
-    "json",
-]
+ARGS = null_run_args(workers=1)
 
 
 @pytest.fixture(scope="module")
 def inbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    root = tmp_path_factory.mktemp("concurrency") / "inbox"
-    made = make_inbox(root, pdfs=8)
-    return root, [str(p) for group in made.values() for p in group]
+    return inbox_with_paths(tmp_path_factory.mktemp("concurrency") / "inbox")
 
 
 def test_locked_output_exits_4_or_waits(inbox, tmp_path: Path) -> None:

@@ -9,28 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.run_helpers import ledger_items, make_inbox, paths_accounted, read_table, run_cli
+from tests.run_helpers import (
+    inbox_with_paths,
+    ledger_items,
+    null_run_args,
+    paths_accounted,
+    read_table,
+    run_cli,
+)
 
-ARGS = [
-    "--schema",
-    "invoice",
-    "--engine",
-    "null",
-    "--dpi",
-    "40",
-    "--workers",
-    "2",
-    "--log-format",
-    "json",
-]
+ARGS = null_run_args(workers=2)
 SMALL_PARTS = {"DOCEXTRACT_PART_ROWS": "2"}
 
 
 @pytest.fixture(scope="module")
 def inbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    root = tmp_path_factory.mktemp("crash") / "inbox"
-    made = make_inbox(root, pdfs=8)
-    return root, [str(p) for group in made.values() for p in group]
+    return inbox_with_paths(tmp_path_factory.mktemp("crash") / "inbox")
 
 
 @pytest.mark.slow
