@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -78,6 +79,22 @@ class EngineFailure:
 
 
 EngineOutcome = EngineResult | EngineFailure
+
+
+async def gather_per_request(
+    requests: Sequence[EngineRequest],
+    answer: Callable[[EngineRequest], Awaitable[EngineOutcome]],
+) -> list[EngineOutcome]:
+    """Answer every request concurrently; an exception fails its own request only."""
+    outcomes = await asyncio.gather(*(answer(r) for r in requests), return_exceptions=True)
+    return [
+        outcome
+        if not isinstance(outcome, BaseException)
+        else EngineFailure(
+            request.request_id, ErrorCode.ENGINE_ERROR, f"{type(outcome).__name__}: {outcome}"
+        )
+        for request, outcome in zip(requests, outcomes, strict=True)
+    ]
 
 
 @runtime_checkable

@@ -19,7 +19,13 @@ from typing import Any
 import httpx
 
 from pipeline.config import DEFAULT_MODEL, EngineConfig
-from pipeline.engines.base import EngineFailure, EngineOutcome, EngineRequest, EngineResult
+from pipeline.engines.base import (
+    EngineFailure,
+    EngineOutcome,
+    EngineRequest,
+    EngineResult,
+    gather_per_request,
+)
 from pipeline.errors import ErrorCode
 from pipeline.records import Page
 
@@ -131,18 +137,9 @@ class OpenAIEngine:
 
     async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]:
         client, slots = self._ensure_client()
-        outcomes = await asyncio.gather(
-            *(self._generate_one(client, slots, request) for request in requests),
-            return_exceptions=True,
+        return await gather_per_request(
+            requests, lambda request: self._generate_one(client, slots, request)
         )
-        return [
-            outcome
-            if not isinstance(outcome, BaseException)
-            else EngineFailure(
-                request.request_id, ErrorCode.ENGINE_ERROR, f"{type(outcome).__name__}: {outcome}"
-            )
-            for request, outcome in zip(requests, outcomes, strict=True)
-        ]
 
     async def _generate_one(
         self, client: httpx.AsyncClient, slots: asyncio.Semaphore, request: EngineRequest

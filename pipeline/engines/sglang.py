@@ -11,7 +11,6 @@ SAMPLING_KEYS; `pipeline.engines.contract` checks them against SGLang's source.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -23,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import DEFAULT_MODEL, EngineConfig
-from pipeline.engines.base import EngineFailure, EngineOutcome, EngineRequest, EngineResult
+from pipeline.engines.base import (
+    EngineFailure,
+    EngineOutcome,
+    EngineRequest,
+    EngineResult,
+    gather_per_request,
+)
 from pipeline.errors import EngineUnavailable, ErrorCode
 
 log = logging.getLogger(__name__)
@@ -281,17 +286,7 @@ class SGLangEngine:
 
     async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]:
         self.start()
-        outcomes = await asyncio.gather(
-            *(self._generate_one(request) for request in requests), return_exceptions=True
-        )
-        return [
-            outcome
-            if not isinstance(outcome, BaseException)
-            else EngineFailure(
-                request.request_id, ErrorCode.ENGINE_ERROR, f"{type(outcome).__name__}: {outcome}"
-            )
-            for request, outcome in zip(requests, outcomes, strict=True)
-        ]
+        return await gather_per_request(requests, self._generate_one)
 
     async def _generate_one(self, request: EngineRequest) -> EngineOutcome:
         prompt = self.build_prompt(request)
