@@ -7,18 +7,14 @@ failed beyond the allowed rate, 2 usage or configuration error, 3 the engine cou
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
-from rich.console import Console
 
 from pipeline import __version__
 from pipeline.cli_bench import bench_command
 from pipeline.cli_eval import eval_command
-from pipeline.cli_run import EXIT_USAGE, _fail, _read_passwords, run_command
+from pipeline.cli_pages import pages_command
+from pipeline.cli_run import run_command
 from pipeline.cli_schemas import schemas_app
-from pipeline.config import load_config
-from pipeline.errors import ConfigError
 
 app = typer.Typer(
     name="docextract",
@@ -47,40 +43,8 @@ def _root(
 app.command("run")(run_command)
 app.command("eval")(eval_command)
 app.command("bench")(bench_command)
+app.command("pages")(pages_command)
 app.add_typer(schemas_app, name="schemas")
-
-
-@app.command("pages")
-def pages_command(
-    inputs: list[Path] = typer.Argument(..., help="Files, folders (recursive) or globs."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNGs and tables."),
-    dpi: float = typer.Option(None, "--dpi", help="Render resolution before the pixel budget."),
-    max_pixels: int = typer.Option(None, "--max-pixels", help="Pixel cap per page image."),
-    min_pixels: int = typer.Option(None, "--min-pixels", help="Pixel floor per page image."),
-    password: list[str] = typer.Option(None, "--password", help="PDF password (repeatable)."),
-    passwords_file: Path = typer.Option(None, "--passwords-file", help="One password a line."),
-    workers: int = typer.Option(None, "--workers", help="Render processes (0: one per core)."),
-    timeout: float = typer.Option(None, "--timeout", help="Per-file render time limit, seconds."),
-    config_file: Path = typer.Option(None, "--config", help="TOML file (./docextract.toml)."),
-) -> None:
-    """Render every page as the model would see it: PNGs plus pages/errors Parquet under OUT."""
-    from pipeline.pages import export_pages, summary_table
-
-    try:
-        passwords = list(password or []) + _read_passwords(passwords_file)
-        render = {
-            "dpi": dpi,
-            "max_pixels": max_pixels,
-            "min_pixels": min_pixels,
-            "workers": workers,
-            "timeout_s": timeout,
-            "passwords": passwords or None,
-        }
-        config = load_config({"render": render}, config_file).render
-    except ConfigError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    report = export_pages(inputs, out, config, config.workers)
-    Console(width=100).print(summary_table(report))
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import json
 
 import typer
 
+from pipeline.cli_common import ExitCode, fail
 from pipeline.config import load_config
 from pipeline.errors import ConfigError, EngineUnavailable
 
@@ -32,11 +33,9 @@ def bench_command(
         )
         figures = run_bench(config, docs)
     except ConfigError as exc:
-        typer.echo(f"docextract: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        fail(str(exc), ExitCode.USAGE)
     except EngineUnavailable as exc:
-        typer.echo(f"docextract: {exc}", err=True)
-        raise typer.Exit(3) from exc
+        fail(str(exc), ExitCode.ENGINE)
     if as_json:
         typer.echo(json.dumps(figures))
         return

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.cli_common import ExitCode
 from pipeline.evaluate import (
     Counts,
     EvalReport,
@@ -18,8 +19,6 @@ from pipeline.evaluate import (
     load_truths,
     predictions_from_rows,
 )
-
-EXIT_OK, EXIT_BELOW, EXIT_USAGE = 0, 1, 2
 
 
 def _row(name: str, counts: Counts) -> list[str]:
@@ -78,17 +77,17 @@ def eval_command(
     rows = load_prediction_rows(out, schema)
     if not rows:
         console.print(f"[red]No documents table under {out / schema / 'documents'}[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        raise typer.Exit(int(ExitCode.USAGE))
     if truth == "embedded":
         truths = load_embedded_truths(rows)
     elif Path(truth).is_dir():
         truths = load_truths(truth, schema)
     else:
         console.print(f"[red]--truth: {truth} is neither a folder nor 'embedded'[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        raise typer.Exit(int(ExitCode.USAGE))
     if not truths:
         console.print("[red]No truth found for any document.[/red]")
-        raise typer.Exit(EXIT_USAGE)
+        raise typer.Exit(int(ExitCode.USAGE))
     report = evaluate(predictions_from_rows(rows), truths, BUILTIN_SCHEMAS.get(schema))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
@@ -97,4 +96,4 @@ def eval_command(
     if min_f1 is not None and report.total.f1 < min_f1:
         if not as_json:
             console.print(f"[red]F1 {report.total.f1:.3f} is below {min_f1}[/red]")
-        raise typer.Exit(EXIT_BELOW)
+        raise typer.Exit(int(ExitCode.FAILURES))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from pipeline.cli_common import ExitCode, fail, read_passwords
 from pipeline.config import load_config, parse_shard
 from pipeline.errors import (
     ConfigError,
@@ -16,8 +17,6 @@ from pipeline.errors import (
     OutputLocked,
     SchemaNotFound,
 )
-
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_ENGINE, EXIT_LOCKED = 0, 1, 2, 3, 4
 
 
 def run_command(
@@ -142,7 +141,7 @@ def run_command(
 ) -> None:
     """Extract typed data from every document under INPUTS into Parquet under OUT."""
     try:
-        passwords = list(password or []) + _read_passwords(passwords_file)
+        passwords = list(password or []) + read_passwords(passwords_file)
         flags = {
             "inputs": [str(p) for p in inputs],
             "schema_ref": schema,
@@ -176,30 +175,16 @@ def run_command(
 
         report = run_extraction(config)
     except (ConfigError, SchemaNotFound) as exc:
-        _fail(str(exc), EXIT_USAGE)
+        fail(str(exc), ExitCode.USAGE)
     except EngineUnavailable as exc:
-        _fail(str(exc), EXIT_ENGINE)
+        fail(str(exc), ExitCode.ENGINE)
     except OutputLocked as exc:
-        _fail(str(exc), EXIT_LOCKED)
+        fail(str(exc), ExitCode.LOCKED)
     except DocextractError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        fail(str(exc), ExitCode.USAGE)
     _print_summary(report, config.log_format)
     if report.failure_rate > config.max_failure_rate:
-        raise typer.Exit(EXIT_FAILURES)
-
-
-def _read_passwords(path: Path | None) -> list[str]:
-    if path is None:
-        return []
-    try:
-        return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read passwords file: {exc.strerror}") from exc
-
-
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"docextract: {message}", err=True)
-    raise typer.Exit(code)
+        raise typer.Exit(int(ExitCode.FAILURES))
 
 
 def _print_summary(report, log_format: str) -> None:  # type: ignore[no-untyped-def]

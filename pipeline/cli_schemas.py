@@ -6,7 +6,7 @@ import json
 
 import typer
 
-EXIT_USAGE = 2
+from pipeline.cli_common import ExitCode
 
 schemas_app = typer.Typer(
     help="List the built-in schemas, or show the engine schema and prompt of one.",
@@ -50,7 +50,7 @@ def show_command(
         template = build_prompt(spec)
     except SchemaNotFound as exc:
         typer.echo(f"docextract: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
+        raise typer.Exit(int(ExitCode.USAGE)) from None
     schema_text = json.dumps(template.json_schema, indent=2, ensure_ascii=False)
     if json_only:
         typer.echo(schema_text)
