@@ -1,0 +1,94 @@
+"""The ways docextract is operated: `docextract bench`, the cron wrapper and the CI targets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from tests.run_helpers import ROOT, make_unique_pdf
+
+
+def _env_with_docextract(**extra: str) -> dict[str, str]:
+    import sys
+
+    bin_dir = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "OMP_NUM_THREADS": "1",
+        **extra,
+    }
+
+
+def test_bench_reports_figures_for_the_null_engine() -> None:
+    result = CliRunner().invoke(app, ["bench", "--engine", "null", "--docs", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["engine"] == "null" and figures["documents"] == 4 and figures["failed"] == 0
+    assert figures["pages"] >= 4 and figures["pages_per_s"] > 0
+    assert 0 < figures["visual_tokens_per_page"] <= 1300
+    assert figures["prompt_tokens_per_page"] > figures["visual_tokens_per_page"]
+    assert figures["hardware"]["cpu_cores"] >= 1
+    assert figures["latency_p50_s"] is not None
+
+
+@pytest.mark.slow
+def test_cron_wrapper_logs_json_and_skips_on_the_second_night(tmp_path: Path) -> None:
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "a.pdf", 1, "NIGHT-A")
+    script = ROOT / "examples" / "cron" / "docextract-nightly.sh"
+    env = _env_with_docextract(
+        INBOX=str(inbox), OUT=str(out), SCHEMA="invoice", DOCEXTRACT_ENGINE__NAME="null"
+    )
+    for _night in (1, 2):
+        done = subprocess.run(
+            ["bash", str(script)], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+    summaries = [
+        json.loads(line) for line in (out / "logs" / "summary.jsonl").read_text().splitlines()
+    ]
+    assert [s["extracted"] for s in summaries] == [1, 0]
+    assert summaries[1]["skipped"] == 1
+    events = [
+        json.loads(line)["event"]
+        for line in (out / "logs" / "docextract.jsonl").read_text().splitlines()
+    ]
+    assert events.count("start") == 1 and events.count("finish") == 1  # night 2 had no work
+
+
+@pytest.mark.slow
+def test_ci_targets_gate_on_the_exit_code(tmp_path: Path) -> None:
+    docs, truth = tmp_path / "docs", tmp_path / "truth" / "invoice"
+    docs.mkdir()
+    truth.mkdir(parents=True)
+    make_unique_pdf(docs / "inv.pdf", 1, "CI")
+    (truth / "inv.json").write_text(json.dumps({"invoice_number": "CI-1", "grand_total": "9.99"}))
+    common = [
+        "make",
+        "-s",
+        "-f",
+        str(ROOT / "examples" / "ci" / "Makefile"),
+        "accuracy",
+        f"DOCS={docs}",
+        f"OUT={tmp_path / 'out'}",
+        "ENGINE=null",
+        f"TRUTH={tmp_path / 'truth'}",
+    ]
+    env = _env_with_docextract()
+    passing = subprocess.run(
+        [*common, "MIN_F1=0"], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert passing.returncode == 0, passing.stderr
+    failing = subprocess.run(
+        [*common, "MIN_F1=0.9"], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert failing.returncode != 0  # the null engine's answers score far below 0.9
+    assert "Error 1" in failing.stderr  # eval exits 1 below --min-f1, and make passes it on
