@@ -176,3 +176,22 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
         str(tmp_path), "--schema", "invoice", "--out", str(tmp_path / "o"), "--shard", "3/2"
     )
     assert bad_shard.exit_code == 2 and "shard" in bad_shard.output
+
+
+def test_rich_progress_shows_bar_errors_and_summary(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    make_unique_pdf(tmp_path / "in" / "ok.pdf", 1, "RICH")
+    (tmp_path / "in" / "bad.pdf").write_text("[not] a pdf")
+    result = _run(
+        str(tmp_path / "in"),
+        "--schema",
+        "invoice",
+        "--out",
+        str(tmp_path / "o"),
+        "--log-format",
+        "rich",
+    )
+    assert result.exit_code == 1
+    assert "extracting" in result.output and "2/2" in result.output
+    assert "error not_a_document" in result.output and "bad.pdf" in result.output
+    assert "extracted" in result.output and "failed" in result.output
