@@ -149,7 +149,7 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # DOCEXTRACT_* variables that are not configuration fields.
-_NOT_FIELDS = {"DOCEXTRACT_CONFIG", "DOCEXTRACT_CACHE", "DOCEXTRACT_KILL_AT"}
+_NOT_FIELDS = {"DOCEXTRACT_CONFIG", "DOCEXTRACT_CACHE", "DOCEXTRACT_KILL_AT", "DOCEXTRACT_CORPUS"}
 
 
 def _env_layer(env: Mapping[str, str]) -> dict[str, Any]:

@@ -10,10 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus")
+from tests.corpus import CORPUS
 
 pytestmark = [
     pytest.mark.corpus,

@@ -13,10 +13,7 @@ from pipeline.docgen import build_cii_xml, embed_cii_xml, make_invoice
 from pipeline.einvoice import parse_invoice_xml, read_embedded_invoice
 from pipeline.evaluate import evaluate
 from schemas import Invoice
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus")
+from tests.corpus import CORPUS
 
 
 def _manifest_invoices() -> list[tuple[str, str]]:
