@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Annotated
 
@@ -137,3 +138,25 @@ def test_close_is_idempotent(tiny_model_dir):
     engine.close()
     engine.close()
     assert engine.max_in_flight == engine.preferred_batch * 2
+
+
+def test_requests_with_different_sampling_are_decoded_apart(engine, monkeypatch):
+    batches: list[list[float]] = []
+    real = engine._generate_isolated
+
+    def spy(requests):
+        batches.append([r.sampling.temperature for r in requests])
+        return real(requests)
+
+    monkeypatch.setattr(engine, "_generate_isolated", spy)
+    greedy = [_request(f"g{i}", make_pages(f"g{i}", ((64, 64),))) for i in range(2)]
+    warm = dataclasses.replace(
+        _request("w", make_pages("w", ((64, 64),))),
+        sampling=SamplingConfig(max_new_tokens=160, temperature=0.6, seed=1),
+    )
+    outcomes = asyncio.run(engine.generate([greedy[0], warm, greedy[1]]))
+    assert [o.request_id for o in outcomes] == ["g0", "w", "g1"]
+    assert sorted(batches) == [[0.0, 0.0], [0.6]]
+    for outcome in outcomes:
+        assert isinstance(outcome, EngineResult)
+        Bounded.model_validate_json(outcome.text)

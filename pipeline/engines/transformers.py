@@ -149,12 +149,24 @@ class TransformersEngine:
         )
 
     async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]:
-        outcomes: list[EngineOutcome] = []
+        """Batches of up to `preferred_batch` requests that share their sampling settings (one
+        `generate` call decodes a whole batch one way); outcomes come back in request order."""
+        groups: dict[tuple[float, float, int], list[int]] = {}
+        for index, request in enumerate(requests):
+            sampling = request.sampling
+            key = (sampling.temperature, sampling.top_p, sampling.seed)
+            groups.setdefault(key, []).append(index)
+        outcomes: list[EngineOutcome | None] = [None] * len(requests)
         size = self.preferred_batch
-        for first in range(0, len(requests), size):
-            chunk = list(requests[first : first + size])
-            outcomes += await asyncio.to_thread(self._generate_isolated, chunk)
-        return outcomes
+        for indexes in groups.values():
+            for first in range(0, len(indexes), size):
+                chunk = indexes[first : first + size]
+                answers = await asyncio.to_thread(
+                    self._generate_isolated, [requests[i] for i in chunk]
+                )
+                for index, answer in zip(chunk, answers, strict=True):
+                    outcomes[index] = answer
+        return [outcome for outcome in outcomes if outcome is not None]
 
     def _generate_isolated(self, requests: list[EngineRequest]) -> list[EngineOutcome]:
         try:
@@ -179,7 +191,7 @@ class TransformersEngine:
         inputs = self.build_inputs(requests).to(self.device)
         loaded = self._loaded
         grammars = [self._grammar(request.json_schema) for request in requests]
-        sampling = requests[0].sampling
+        sampling = requests[0].sampling  # the same for the whole batch, see generate()
         options: dict[str, Any] = {
             "max_new_tokens": max(r.sampling.max_new_tokens for r in requests),
             "logits_processor": [LogitsProcessor(grammars)],
