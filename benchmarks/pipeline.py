@@ -108,7 +108,7 @@ def bench_engine_feeding(docs: int = 96, latency_s: float = 0.5, batch: int = 8)
     return {
         "documents": docs,
         "simulated engine": f"{batch} slots x {latency_s}s",
-        "documents/s (ceiling {:.0f})".format(ideal): round(report.attempted / max(  # type: ignore[attr-defined]
+        f"documents/s (ceiling {ideal:.0f})": round(report.attempted / max(  # type: ignore[attr-defined]
             report.elapsed_s, 1e-9), 2),  # type: ignore[attr-defined]
         "full-batch fraction (target >= 0.95)": round(engine.full_batch_fraction(), 3),
     }

@@ -2,15 +2,19 @@
 
 Each command is short and has a library function behind it. Exit codes: 0 done, 1 some documents
 failed beyond the allowed rate, 2 usage or configuration error, 3 the engine could not start,
-4 another run holds the output folder.
+4 another run holds the output folder, 5 a defect in docextract (with its traceback).
 """
 
 from __future__ import annotations
+
+import sys
+import traceback
 
 import typer
 
 from pipeline import __version__
 from pipeline.cli_bench import bench_command
+from pipeline.cli_common import ExitCode
 from pipeline.cli_eval import eval_command
 from pipeline.cli_pages import pages_command
 from pipeline.cli_run import run_command
@@ -48,5 +52,10 @@ app.add_typer(schemas_app, name="schemas")
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. A defect surfaces as a traceback and exit code 5, never as
+    the 1 that means "some documents failed"."""
+    try:
+        app()
+    except Exception:  # noqa: BLE001 - the last line of defence, reported in full
+        traceback.print_exc()
+        sys.exit(int(ExitCode.INTERNAL))

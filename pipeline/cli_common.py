@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad flags, configuration or schema
     ENGINE = 3  # the engine could not start
     LOCKED = 4  # another run holds the output folder
+    INTERNAL = 5  # a defect in docextract itself: the traceback says where
 
 
 def fail(message: str, code: ExitCode) -> NoReturn:

@@ -11,7 +11,7 @@ import functools
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +50,23 @@ CREATE TABLE IF NOT EXISTS runs (
     status      TEXT NOT NULL
 );
 """
+
+
+def _retry_while_locked(step: Callable[[], None], patience_s: float = 60.0) -> None:
+    """Run `step`, retrying while another process holds the database.
+
+    Switching to WAL needs the database to itself, and SQLite reports that as "locked" at once
+    instead of waiting, so two runs that open one ledger together (shards) take turns here.
+    """
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _serialised(method):  # type: ignore[no-untyped-def]
@@ -91,10 +108,14 @@ class Ledger:
         self._db = sqlite3.connect(
             self.path, timeout=60, isolation_level=None, check_same_thread=False
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        _retry_while_locked(self._prepare)
         self._lock = threading.RLock()
+
+    def _prepare(self) -> None:
+        if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
 
     @_serialised
     def close(self) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from pipeline.config import RunConfig
 from pipeline.discover import discover_sources, shard_of
+from pipeline.errors import ConfigError, ErrorCode
 from pipeline.ledger import ItemKey, Ledger
 from pipeline.records import ErrorRecord, SourceFile
 from pipeline.report import RunReport
@@ -44,6 +45,7 @@ def plan_work(config: RunConfig, ledger: Ledger, identity: Identity, report: Run
     or --force. With --per-page a document's pages are checked after rendering instead.
     """
     discovery = discover_sources(list(config.inputs))
+    discovery.errors = _drop_unmatched_inputs(discovery.errors, config)
     index, count = config.shard
     plan = WorkPlan()
     for duplicate, first in discovery.duplicates:
@@ -73,6 +75,17 @@ def plan_work(config: RunConfig, ledger: Ledger, identity: Identity, report: Run
         else:
             plan.errors.append(error)
     return plan
+
+
+def _drop_unmatched_inputs(errors: list[ErrorRecord], config: RunConfig) -> list[ErrorRecord]:
+    """A named input that does not exist is a usage error (a typo in a crontab must not pass
+    for a broken document); a glob that matches nothing today is an empty inbox."""
+    named = {str(path) for path in config.inputs}
+    missing = [e.path for e in errors if e.code is ErrorCode.NOT_FOUND and e.path in named]
+    literal = [path for path in missing if not any(ch in path for ch in "*?[")]
+    if literal:
+        raise ConfigError(f"input not found: {', '.join(literal)}")
+    return [e for e in errors if e.path not in missing]
 
 
 def is_done(status: str | None, config: RunConfig) -> bool:

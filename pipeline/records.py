@@ -6,7 +6,7 @@ mutate behind another stage's back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -43,15 +43,19 @@ class SourceFile:
 class Page:
     """One rendered page, exactly as the model will see it: RGB, 8 bits, no alpha.
 
-    `pixels` holds `width * height * 3` bytes, row-major. `dpi` is the effective resolution
-    after the pixel budget was applied (None for images without a physical size).
+    `pixels` is a read-only bytes-like buffer of `width * height * 3` bytes, row-major: `bytes`,
+    or a memoryview of the memory the page was rendered into (the renderer's pixmap, or the
+    render pool's shared mapping) that keeps that memory alive as long as it is referenced; use
+    `len()`, slicing, `bytes(...)` or `to_pil()`. A pickled Page carries a copy as `bytes`.
+    `dpi` is the effective resolution after the pixel budget was applied (None for images
+    without a physical size).
     """
 
     doc_id: str
     index: int
     width: int
     height: int
-    pixels: bytes = field(repr=False)
+    pixels: bytes | memoryview = field(repr=False)
     dpi: float | None = None
     source_width: int = 0
     source_height: int = 0
@@ -61,10 +65,16 @@ class Page:
         """Qwen3-VL visual tokens: one per 32x32 pixels."""
         return (self.width // 32) * (self.height // 32)
 
+    def __getstate__(self) -> list[Any]:
+        state = [getattr(self, item.name) for item in fields(self)]
+        return [bytes(value) if isinstance(value, memoryview) else value for value in state]
+
     def to_pil(self) -> Any:
         from PIL import Image
 
-        return Image.frombuffer("RGB", (self.width, self.height), self.pixels, "raw", "RGB", 0, 1)
+        # Any bytes-like buffer works; Pillow's annotation names bytes only.
+        pixels: Any = self.pixels
+        return Image.frombuffer("RGB", (self.width, self.height), pixels, "raw", "RGB", 0, 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,30 +5,32 @@ parent decides when to stop) and restore default SIGTERM handling, so signal han
 by the host program never run inside them. Each worker owns one pipe and renders one task at a
 time; a worker that dies or runs past the time limit is killed and replaced, and its task comes
 back as a RENDER_CRASH or RENDER_TIMEOUT error. Page pixels do not go through the pipe (a
-pipe costs several copies and ~14 ms per A4 page): each worker writes them into its own
-memory-mapped file under /dev/shm and the parent copies each page out once.
+pipe costs several copies and ~14 ms per A4 page): for each result the worker writes them into
+a fresh anonymous memory file (memfd) and passes its descriptor over the pipe's Unix socket;
+the parent maps it read-only and the pages' pixels are views of that mapping, not copies. The
+file has no name anywhere, so nothing is left behind however a process ends, and its memory is
+freed when the last page viewing it is dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import mmap
 import os
 import signal
-import tempfile
+import socket
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
 from typing import Any
 
 from pipeline.config import RenderConfig
 from pipeline.errors import ErrorCode, Stage
-from pipeline.records import ErrorRecord, RenderedDocument, SourceFile
+from pipeline.records import ErrorRecord, Page, RenderedDocument, SourceFile
 from pipeline.render import render_document
 
 _READY = "ready"
@@ -45,68 +47,69 @@ class RenderTask:
     max_pages: int | None = None
 
 
-class _Arena:
-    """A growable memory-mapped file that carries page pixels from a worker to the parent.
-
-    The parent creates the file, the worker opens it, then the parent unlinks it: both keep an
-    open descriptor, so the memory is freed by the kernel however either process ends.
-    """
-
-    def __init__(self, path: Path, *, create: bool) -> None:
-        self.path = path
-        self.handle = open(path, "w+b" if create else "r+b")  # noqa: SIM115 - lives with the arena
-        self.size = 0
-        self.map: mmap.mmap | None = None
-
-    def write(self, bodies: list[bytes]) -> list[tuple[int, int]]:
-        total = sum(len(body) for body in bodies)
-        if total > self.size:
-            size = max(total, 2 * self.size, 1 << 22)
-            os.ftruncate(self.handle.fileno(), size)
-            self._remap(size)
+def _pack_pixels(pages: tuple[Page, ...]) -> tuple[int, list[tuple[int, int]]]:
+    """Write every page's pixels into a fresh memfd: (its descriptor, (offset, length) spans)."""
+    fd = os.memfd_create("docextract-pages", os.MFD_CLOEXEC)
+    try:
         spans, offset = [], 0
-        for body in bodies:
-            assert self.map is not None
-            self.map[offset : offset + len(body)] = body
-            spans.append((offset, len(body)))
-            offset += len(body)
-        return spans
-
-    def read(self, size: int, spans: list[tuple[int, int]]) -> list[bytes]:
-        if size != self.size:
-            self._remap(size)
-        assert self.map is not None or not spans
-        return [self.map[offset : offset + length] for offset, length in spans]  # type: ignore[index]
-
-    def _remap(self, size: int) -> None:
-        if self.map is not None:
-            self.map.close()
-        self.map = mmap.mmap(self.handle.fileno(), size)
-        self.size = size
-
-    def close(self) -> None:
-        if self.map is not None:
-            self.map.close()
-            self.map = None
-        self.handle.close()
+        for page in pages:
+            view = memoryview(page.pixels).cast("B")
+            spans.append((offset, len(view)))
+            offset += len(view)
+            while view:
+                view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, spans
 
 
-def _arena_folder() -> Path:
-    shm = Path("/dev/shm")
-    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+def _map_pixels(fd: int, spans: list[tuple[int, int]]) -> list[memoryview]:
+    """Read-only views of a worker's memfd; the mapping lives as long as any view of it."""
+    try:
+        size = os.fstat(fd).st_size
+        if any(offset + length > size for offset, length in spans):
+            raise OSError(f"render worker sent {size} bytes of pixels, fewer than announced")
+        whole = memoryview(mmap.mmap(fd, size, access=mmap.ACCESS_READ))
+    finally:
+        os.close(fd)
+    return [whole[offset : offset + length] for offset, length in spans]
 
 
-def _worker_main(
-    conn: Connection, config: RenderConfig, render_fn: RenderFn, arena_path: Path
-) -> None:
-    """Worker loop: receive a task, render it, put the pixels in the arena, send the record."""
+def _send_fd(sock: socket.socket, fd: int) -> None:
+    socket.send_fds(sock, [b"F"], [fd])
+
+
+def _receive_fd(sock: socket.socket) -> int:
+    message, fds, _, _ = socket.recv_fds(sock, 1, 1, socket.MSG_CMSG_CLOEXEC)
+    if not message:
+        raise EOFError("render worker closed its pipe")
+    if len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
+        raise OSError("render worker sent no pixel file")
+    return fds[0]
+
+
+def _unix_socket(conn: Connection) -> socket.socket:
+    """A socket object over a duplicate of the pipe's descriptor, for passing descriptors."""
+    return socket.socket(fileno=os.dup(conn.fileno()))
+
+
+def _worker_main(conn: Connection, config: RenderConfig, render_fn: RenderFn) -> None:
+    """Worker loop: receive a task, render it, put the pixels in a memfd, send record and fd."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    import PIL.Image  # noqa: F401 - imported before "ready" so start-up is not render time
+    # Imported before "ready" so start-up is not render time. PyMuPDF also imports its
+    # layout-analysis package when present (onnxruntime, numpy: about 0.3 s); rasterising never
+    # uses it, so a worker blocks it.
+    if "pymupdf" not in sys.modules:
+        sys.modules.setdefault("pymupdf.layout", None)  # type: ignore[arg-type]
+    import PIL.Image  # noqa: F401
     import pymupdf  # noqa: F401
 
     try:
-        arena = _Arena(arena_path, create=False)
+        sock = _unix_socket(conn)
         conn.send(_READY)
     except (BrokenPipeError, OSError):
         return
@@ -121,15 +124,27 @@ def _worker_main(
             result = render_fn(task.source, config, task.first_page, task.max_pages)
         except Exception as exc:  # noqa: BLE001 - a custom render_fn may raise
             result = _error_result(task, ErrorCode.RENDER_FAILED, f"render failed: {exc!r}")
-        spans = arena.write([page.pixels for page in result.pages])
+        fd, spans = -1, list[tuple[int, int]]()
+        if result.pages:
+            try:
+                fd, spans = _pack_pixels(result.pages)
+            except OSError as exc:
+                result = _error_result(
+                    task, ErrorCode.RENDER_FAILED, f"no memory left for the page pixels: {exc}"
+                )
         header = dataclasses.replace(
             result, pages=tuple(dataclasses.replace(page, pixels=b"") for page in result.pages)
         )
         del result
         try:
-            conn.send((header, arena.size, spans))
+            conn.send((header, spans))
+            if fd >= 0:
+                _send_fd(sock, fd)
         except (BrokenPipeError, OSError):
             return
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
 
 def _error_result(task: RenderTask, code: ErrorCode, message: str) -> RenderedDocument:
@@ -146,16 +161,13 @@ def _error_result(task: RenderTask, code: ErrorCode, message: str) -> RenderedDo
 
 
 class _Worker:
-    """One render process, the parent's end of its pipe and its pixel arena."""
-
-    _numbers = itertools.count()
+    """One render process and the parent's end of its pipe."""
 
     def __init__(self, context: Any, config: RenderConfig, render_fn: RenderFn) -> None:
-        name = f"docextract-render-{os.getpid()}-{next(self._numbers)}"
-        self.arena = _Arena(_arena_folder() / name, create=True)
         self.conn, child = context.Pipe(duplex=True)
+        self.sock = _unix_socket(self.conn)
         self.process = context.Process(
-            target=_worker_main, args=(child, config, render_fn, self.arena.path), daemon=True
+            target=_worker_main, args=(child, config, render_fn), daemon=True
         )
         self.process.start()
         child.close()
@@ -177,14 +189,13 @@ class _Worker:
             raise OSError(f"unexpected message from render worker: {message!r}")
         self.ready = True
         self.deadline = time.monotonic() + self.timeout_s
-        self.arena.path.unlink(missing_ok=True)  # both ends hold it open now
 
     def receive(self) -> RenderedDocument:
-        header, size, spans = self.conn.recv()
-        bodies = self.arena.read(size, spans)
+        header, spans = self.conn.recv()
+        views = _map_pixels(_receive_fd(self.sock), spans) if spans else []
         pages = tuple(
-            dataclasses.replace(page, pixels=body)
-            for page, body in zip(header.pages, bodies, strict=True)
+            dataclasses.replace(page, pixels=view)
+            for page, view in zip(header.pages, views, strict=True)
         )
         self.task = None
         return dataclasses.replace(header, pages=pages)
@@ -205,9 +216,8 @@ class _Worker:
         self._release()
 
     def _release(self) -> None:
+        self.sock.close()
         self.conn.close()
-        self.arena.close()
-        self.arena.path.unlink(missing_ok=True)
 
 
 class RenderPool:
@@ -305,7 +315,7 @@ class RenderPool:
                 if worker.ready and worker.conn.poll():
                     handled.append(worker)
                     result = worker.receive()
-                    # Its arena is free again: it renders the next task while this one is used.
+                    # It renders the next task while this one is used.
                     self._refill(worker)
                     yield result
                     continue

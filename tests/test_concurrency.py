@@ -76,7 +76,8 @@ def test_two_overlapping_runs_and_two_shards(inbox, tmp_path: Path) -> None:
     same = tmp_path / "same"
     first, second = launch(same, "--wait"), launch(same, "--wait")
     for process in (first, second):
-        process.communicate(timeout=180)
+        _, stderr = process.communicate(timeout=180)
+        assert "Traceback" not in stderr, stderr
     assert sorted([first.returncode, second.returncode]) == [0, 1]  # one did it, one found it done
     assert Counter(paths_accounted(same, "invoice")) == Counter(every_input)
 
@@ -84,4 +85,5 @@ def test_two_overlapping_runs_and_two_shards(inbox, tmp_path: Path) -> None:
     shard0, shard1 = launch(shared, "--shard", "0/2"), launch(shared, "--shard", "1/2")
     outputs = [p.communicate(timeout=180) for p in (shard0, shard1)]
     assert all(p.returncode in (0, 1) for p in (shard0, shard1)), outputs
+    assert not any("Traceback" in stderr for _, stderr in outputs), outputs
     assert Counter(paths_accounted(shared, "invoice")) == Counter(every_input)

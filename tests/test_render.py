@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import pickle
 from pathlib import Path
 
+import pymupdf
 import pytest
 
 from pipeline.config import RenderConfig
@@ -62,6 +65,29 @@ def test_plain_pdf_renders_at_the_budget_size(document_folder: dict[str, Path]) 
     assert page.dpi == pytest.approx(72 * 960 / 595, abs=0.01)
     assert (page.source_width, page.source_height) == (1240, 1754)
     assert min(page.pixels) < 128 < max(page.pixels)  # text is there, the page is not blank
+
+
+def test_pdf_pixels_are_the_pixmap_read_only_and_outlive_the_render(
+    document_folder: dict[str, Path],
+) -> None:
+    path = document_folder["plain"]
+    page = render(path).pages[0]
+    with pymupdf.open(path) as doc:
+        rect = doc[0].rect
+        matrix = pymupdf.Matrix(page.width / rect.width, page.height / rect.height)
+        expected = doc[0].get_pixmap(matrix=matrix, alpha=False).samples
+    pixels = page.pixels
+    assert isinstance(pixels, memoryview) and pixels.readonly
+    with pytest.raises(TypeError):
+        pixels[0] = 0  # type: ignore[index]
+    clone = pickle.loads(pickle.dumps(page))
+    assert isinstance(clone.pixels, bytes) and clone == page
+    del page
+    gc.collect()
+    for _ in range(3):  # other pages take whatever memory a freed pixmap gave back
+        others = [render(document_folder["rotated"]).pages for _ in range(2)]
+    assert len(others[0]) == 4
+    assert pixels == expected
 
 
 def test_rotate_is_honoured(document_folder: dict[str, Path]) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,3 +139,55 @@ def test_worker_count_defaults_to_cpu_count_and_one_worker_works(tmp_path: Path)
         processes = [w.process for w in pool._pool]
     assert len(results) == 2 and all(r.error is None for r in results)
     assert not any(p.is_alive() for p in processes)  # closed on exit
+
+
+def pixel_mappings() -> int:
+    """How many of the pool's pixel files this process has mapped."""
+    maps = Path("/proc/self/maps").read_text()
+    return sum("memfd:docextract-pages" in line for line in maps.splitlines())
+
+
+def test_pages_share_a_mapping_that_outlives_the_pool_and_goes_with_them(tmp_path: Path) -> None:
+    sources = make_sources(tmp_path, ["a.pdf", "b.pdf", "c.pdf"])
+    before = pixel_mappings()
+    with RenderPool(CONFIG, workers=2) as pool:
+        results = list(pool.render(RenderTask(s) for s in sources))
+    assert pixel_mappings() == before + len(sources)  # one per result, not one per page
+    for result in results:
+        expected = render_document(result.source, CONFIG)
+        assert result.pages == expected.pages  # still readable with the workers gone
+        for page in result.pages:
+            assert isinstance(page.pixels, memoryview) and page.pixels.readonly
+            assert page.to_pil().tobytes() == bytes(page.pixels)
+    kept = results[0].pages[-1]
+    del results, result, page
+    gc.collect()
+    assert pixel_mappings() == before + 1  # the page still held keeps its own file alive
+    del kept
+    gc.collect()
+    assert pixel_mappings() == before
+
+
+@pytest.mark.timeout(60)
+def test_a_killed_host_leaves_no_named_file_behind(tmp_path: Path) -> None:
+    make_sources(tmp_path, ["a.pdf"])
+    script = (
+        "import os, signal, sys\n"
+        "from pipeline.config import RenderConfig\n"
+        "from pipeline.renderpool import RenderPool\n"
+        "pool = RenderPool(RenderConfig(), workers=2).__enter__()\n"
+        "print(os.getpid(), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    shm = Path("/dev/shm")
+    before = set(shm.iterdir()) if shm.is_dir() else set()
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pid = done.stdout.strip()
+    after = set(shm.iterdir()) if shm.is_dir() else set()
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    assert not [path for path in after - before if pid in path.name]
+    assert not [path for path in tmp.glob(f"docextract-render-{pid}-*")]
