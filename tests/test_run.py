@@ -176,6 +176,15 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
         str(tmp_path), "--schema", "invoice", "--out", str(tmp_path / "o"), "--shard", "3/2"
     )
     assert bad_shard.exit_code == 2 and "shard" in bad_shard.output
+    typo = _run(str(tmp_path / "inbxo"), "--schema", "invoice", "--out", str(tmp_path / "o"))
+    assert typo.exit_code == 2 and "input not found" in typo.output and "inbxo" in typo.output
+    assert not (tmp_path / "o" / "invoice").exists()  # nothing was recorded for a typo
+
+
+def test_a_glob_that_matches_nothing_is_an_empty_inbox(tmp_path: Path) -> None:
+    result = _run(str(tmp_path / "*.pdf"), "--schema", "invoice", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    assert "nothing to do" in result.output
 
 
 def test_rich_progress_shows_bar_errors_and_summary(tmp_path: Path) -> None:
