@@ -80,7 +80,7 @@ def _run_pages_per_s(inputs: Path, out: Path, engine, **flags) -> tuple[float, o
     return report.pages / (time.perf_counter() - started), report
 
 
-def bench_host_ceiling(pages: int = 120) -> dict:
+def bench_host_ceiling(pages: int = 600) -> dict:
     """The whole run with the null engine vs the raw render loop, same documents and budget."""
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "in"
