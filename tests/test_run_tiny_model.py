@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from tests.run_helpers import make_inbox, paths_accounted
+from tests.run_helpers import make_inbox, make_unique_pdf, paths_accounted
 
 SCHEMA = str(Path(__file__).parent / "data" / "bounded_schema.py") + ":Bounded"
 
@@ -69,3 +70,59 @@ def test_twenty_mixed_files_through_the_tiny_model(tiny_model_dir: Path, tmp_pat
         assert name.isalpha() and name.islower() and 0 <= score <= 10 and lines <= 2
         assert prompt_tokens > 0 and completion_tokens > 0 and engine == "transformers"
     assert sum(len(row[1]) for row in documents) == 1  # the duplicate's path, on its twin
+
+
+@pytest.mark.slow
+def test_random_weights_score_near_zero(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The eval tells a model that reads nothing from one that reads the documents."""
+    inbox, truth = tmp_path / "inbox", tmp_path / "truth" / "bounded"
+    inbox.mkdir()
+    truth.mkdir(parents=True)
+    for number in range(4):
+        make_unique_pdf(inbox / f"d{number}.pdf", 1, f"EVAL{number}")
+        (truth / f"d{number}.json").write_text(
+            json.dumps(
+                {
+                    "name": f"acme{'xyz'[number % 3]}",
+                    "score": 7 + number % 3,
+                    "lines": [
+                        {"code": "bolts", "amount": 120 + number},
+                        {"code": "nuts", "amount": 35},
+                    ],
+                }
+            )
+        )
+    out = tmp_path / "out"
+    runner = CliRunner()
+    extracted = runner.invoke(
+        app,
+        [
+            "run",
+            str(inbox),
+            "--schema",
+            SCHEMA,
+            "--out",
+            str(out),
+            "--engine",
+            "transformers",
+            "--model",
+            str(tiny_model_dir),
+            "--dpi",
+            "30",
+            "--max-pixels",
+            str(8 * 32 * 32),
+            "--min-pixels",
+            str(4 * 32 * 32),
+            "--max-new-tokens",
+            "160",
+            "--log-format",
+            "plain",
+        ],
+    )
+    assert extracted.exit_code == 0, extracted.output
+    scored = runner.invoke(
+        app, ["eval", str(out), "--truth", str(tmp_path / "truth"), "--schema", "bounded", "--json"]
+    )
+    assert scored.exit_code == 0, scored.output
+    total = json.loads(scored.stdout)["total"]
+    assert total["fn"] > 0 and total["f1"] < 0.2, total
