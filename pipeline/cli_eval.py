@@ -27,8 +27,9 @@ def _row(name: str, counts: Counts) -> list[str]:
         str(counts.tp),
         str(counts.fp),
         str(counts.fn),
-        f"{counts.precision:.3f}",
-        f"{counts.recall:.3f}",
+        # Precision with nothing predicted (or recall with nothing to find) is undefined.
+        f"{counts.precision:.3f}" if counts.tp + counts.fp else "–",
+        f"{counts.recall:.3f}" if counts.tp + counts.fn else "–",
         f"{counts.f1:.3f}",
         f"{counts.accuracy:.3f}",
     ]
@@ -89,6 +90,9 @@ def eval_command(
         console.print("[red]No truth found for any document.[/red]")
         raise typer.Exit(int(ExitCode.USAGE))
     report = evaluate(predictions_from_rows(rows), truths, BUILTIN_SCHEMAS.get(schema))
+    source = "embedded e-invoice XML" if truth == "embedded" else truth
+    if not as_json:
+        console.print(f"truth from {source} for {len(truths)} of {len(rows)} extracted documents")
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
