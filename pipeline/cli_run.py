@@ -242,3 +242,6 @@ def _print_summary(report, log_format: str) -> None:  # type: ignore[no-untyped-
     if report.attempted == 0:
         console.print("nothing new to extract")
     console.print(f"{report.elapsed_s:.1f}s, {report.pages_per_s:.2f} pages/s → {report.out}")
+    if report.failed:
+        errors = Path(report.out) / report.schema / "errors"
+        console.print(f"{report.failed} failed: their rows, codes and messages are in {errors}/")
