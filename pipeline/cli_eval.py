@@ -10,15 +10,13 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.cli_common import ExitCode
-from pipeline.evaluate import (
-    Counts,
-    EvalReport,
-    evaluate,
+from pipeline.eval_inputs import (
     load_embedded_truths,
     load_prediction_rows,
     load_truths,
     predictions_from_rows,
 )
+from pipeline.evaluate import Counts, EvalReport, evaluate
 
 
 def _row(name: str, counts: Counts) -> list[str]:

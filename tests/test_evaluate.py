@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.docgen import build_cii_xml, embed_cii_xml, make_invoice
-from pipeline.evaluate import evaluate, load_predictions
+from pipeline.eval_inputs import load_predictions
+from pipeline.evaluate import evaluate
 from schemas import Invoice
 
 TRUTH = {
