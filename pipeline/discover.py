@@ -57,21 +57,29 @@ def shard_of(sha256: str, count: int) -> int:
     return int(sha256[:16], 16) % count
 
 
-def discover_sources(inputs: Sequence[str | Path]) -> Discovery:
+def discover_sources(inputs: Sequence[str | Path], exclude: Path | None = None) -> Discovery:
     """Expand files, folders (recursively, skipping hidden entries) and globs (`**` allowed)
     into unique documents sorted by path. Problems become DISCOVER error records; a file whose
     content was already seen goes to `duplicates` as (this path, first path).
+
+    Files under `exclude` (the output folder, when it sits inside an input folder) are not
+    inputs, unless the input named is itself inside `exclude`.
     """
     found = Discovery()
     candidates: dict[Path, Path] = {}
+    skipped = _identity(exclude) if exclude is not None else None
     for item in inputs:
         paths = list(_expand(item))
         if not paths:
             found.errors.append(
                 _error(str(item), ErrorCode.NOT_FOUND, "no such file, folder or glob match")
             )
+        inside = skipped is not None and _identity(Path(item)).is_relative_to(skipped)
         for path in paths:
-            candidates.setdefault(_identity(path), path)
+            identity = _identity(path)
+            if skipped is not None and not inside and identity.is_relative_to(skipped):
+                continue
+            candidates.setdefault(identity, path)
     first_by_hash: dict[str, Path] = {}
     for path in sorted(candidates.values(), key=str):
         source = _inspect(path, found.errors)

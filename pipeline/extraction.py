@@ -128,9 +128,16 @@ class Extraction:
                 target=self._produce, args=(loop, rendered, plan, stop), daemon=True
             )
             producer.start()
-            lanes = [asyncio.create_task(self._serve(requests)) for _ in range(self.lanes)]
-            await self._dispatch(rendered, requests)
-            await asyncio.gather(*lanes)
+            tasks = [asyncio.create_task(self._serve(requests)) for _ in range(self.lanes)]
+            tasks.append(asyncio.create_task(self._dispatch(rendered, requests)))
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                # A lane that died (e.g. the writer failed) would leave the dispatcher waiting
+                # on a full queue for ever: the first failure ends them all.
+                for task in tasks:
+                    task.cancel()
+                raise
         finally:
             stop.set()
             await self.writer.close()
@@ -167,7 +174,12 @@ class Extraction:
         """Render-pool thread: feeds rendered documents into the loop, blocking when full."""
 
         def put(item: object) -> None:
-            future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+            if stop.is_set():  # the run has ended (maybe failed): nobody reads the queue
+                return
+            try:
+                future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+            except RuntimeError:  # the loop closed between the check and the call
+                return
             while not stop.is_set():
                 try:
                     future.result(timeout=0.5)
@@ -200,12 +212,21 @@ class Extraction:
                 raise document
             for item in self._items_of(document):
                 if isinstance(item, ErrorRecord):
+                    if self.config.per_page and self._is_committed(document.source.sha256):
+                        # --per-page renders every document again; a failure already on
+                        # record is not a new one (the plan skips it without --per-page).
+                        self.report.skipped += 1
+                        continue
                     pages = len(document.pages)
                     self._fail(item, document.source.sha256, None, "", 0, pages)
                 else:
                     await requests.put(item)
         for _ in range(self.lanes):
             await requests.put(_DONE)
+
+    def _is_committed(self, item_id: str) -> bool:
+        key = self.identity.key(item_id)
+        return is_done(self.ledger.status_of([key]).get(key), self.config)
 
     def _items_of(self, document: RenderedDocument) -> list[WorkItem | ErrorRecord]:
         if document.error is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from pipeline.config import RunConfig
@@ -10,6 +11,7 @@ from pipeline.errors import ConfigError, ErrorCode
 from pipeline.ledger import ItemKey, Ledger
 from pipeline.records import ErrorRecord, SourceFile
 from pipeline.report import RunReport
+from pipeline.rows import storable
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +37,7 @@ class WorkPlan:
 
 def error_item_id(record: ErrorRecord) -> str:
     """Files without a content hash (unreadable) are identified by path."""
-    return record.doc_id or f"path:{record.path}"
+    return record.doc_id or f"path:{storable(record.path)}"
 
 
 def plan_work(config: RunConfig, ledger: Ledger, identity: Identity, report: RunReport) -> WorkPlan:
@@ -44,7 +46,7 @@ def plan_work(config: RunConfig, ledger: Ledger, identity: Identity, report: Run
     Committed successes are skipped unless --force; committed failures unless --retry-errors
     or --force. With --per-page a document's pages are checked after rendering instead.
     """
-    discovery = discover_sources(list(config.inputs))
+    discovery = discover_sources(list(config.inputs), exclude=config.out)
     discovery.errors = _drop_unmatched_inputs(discovery.errors, config)
     index, count = config.shard
     plan = WorkPlan()
@@ -100,4 +102,4 @@ def _error_shard(record: ErrorRecord, count: int) -> int:
         return shard_of(record.doc_id, count)
     import hashlib
 
-    return shard_of(hashlib.sha256(record.path.encode()).hexdigest(), count)
+    return shard_of(hashlib.sha256(os.fsencode(record.path)).hexdigest(), count)

@@ -14,6 +14,12 @@ if TYPE_CHECKING:
     from pipeline.extraction import Extraction, WorkItem
 
 
+def storable(text: str) -> str:
+    """`text` as valid UTF-8: bytes of a file name that were not UTF-8 (kept by Python as lone
+    surrogates, which Parquet and SQLite refuse) become `\\xNN` escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _provenance(run: Extraction, attempts: int, raw: str | None) -> dict[str, Any]:
     return {
         "schema": run.spec.name,
@@ -21,7 +27,7 @@ def _provenance(run: Extraction, attempts: int, raw: str | None) -> dict[str, An
         "model": run.identity.model,
         "engine": run.engine.name,
         "attempts": attempts,
-        "raw_answer": raw,
+        "raw_answer": None if raw is None else storable(raw),
         "run_id": run.report.run_id,
         "created_at": datetime.now(UTC),
     }
@@ -42,8 +48,8 @@ def document_row(
         "item_id": item.item_id,
         "doc_id": source.sha256,
         "page": item.page,
-        "source_path": str(source.path),
-        "also_at": run.also_at.get(str(source.path), []),
+        "source_path": storable(str(source.path)),
+        "also_at": [storable(p) for p in run.also_at.get(str(source.path), [])],
         "page_count": item.page_count,
         "status": "warning" if warnings else "ok",
         "data": to_arrow_value(instance),
@@ -62,13 +68,13 @@ def error_row(
 ) -> dict[str, Any]:
     """One errors-table row: which file, which stage, a stable code and a readable message."""
     return {
-        "item_id": item_id,
+        "item_id": storable(item_id),
         "doc_id": record.doc_id or None,
         "page": page if page is not None else record.page,
-        "source_path": record.path,
-        "also_at": run.also_at.get(record.path, []),
+        "source_path": storable(record.path),
+        "also_at": [storable(p) for p in run.also_at.get(record.path, [])],
         "stage": str(record.stage),
         "code": str(record.code),
-        "message": record.message,
+        "message": storable(record.message),
         **_provenance(run, attempts or record.attempts, raw or record.raw),
     }

@@ -80,6 +80,13 @@ def validate_answer(text: str, model: type[BaseModel], finish_reason: str = "sto
             None, None, (), ErrorCode.INVALID_JSON, f"not JSON: {exc} (starts {preview!r})"
         )
     try:
+        json.dumps(parsed, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        # json.loads accepts "\\ud800" alone; no UTF-8 column (Parquet, SQLite) can hold it.
+        return Validation(
+            None, None, (), ErrorCode.INVALID_JSON, "not JSON text: a lone \\u surrogate escape"
+        )
+    try:
         instance = model.model_validate(parsed)
     except ValidationError as exc:
         return Validation(None, None, (), ErrorCode.SCHEMA_VIOLATION, format_validation_error(exc))

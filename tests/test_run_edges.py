@@ -1,0 +1,121 @@
+"""Edges of `docextract run` a nightly user meets: odd file names, an output folder inside the
+inbox, re-runs with --per-page, a writer that fails. Real files, real rendering, real Parquet."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.config import load_config
+from pipeline.engines.null import NullEngine
+from pipeline.errors import ErrorCode
+from pipeline.run import run_extraction
+from pipeline.validate import validate_answer
+from tests.fixtures_documents import make_encrypted_pdf, make_image
+from tests.run_helpers import ledger_items, make_unique_pdf, read_table
+
+runner = CliRunner()
+FAST = ["--engine", "null", "--dpi", "40", "--workers", "1", "--log-format", "json"]
+
+
+def _run(*args: str):
+    return runner.invoke(app, ["run", *FAST, "--schema", "invoice", *args])
+
+
+def _summary(result) -> dict:  # type: ignore[no-untyped-def]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_output_folder_inside_the_inbox_is_not_read_as_input(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "a.pdf", 1, "A")
+    out = inbox / "extracted"
+    first = _run(str(inbox), "--out", str(out))
+    assert first.exit_code == 0, first.output
+    again = _run(str(inbox), "--out", str(out))
+    assert again.exit_code == 0, again.output  # the ledger, parts and run summaries are no input
+    summary = _summary(again)
+    assert (summary["files"], summary["failed"], summary["skipped"]) == (1, 0, 1)
+    assert read_table(out, "invoice", "errors") == []
+    assert [r["source_path"] for r in read_table(out, "invoice", "documents")] == [
+        str(inbox / "a.pdf")
+    ]
+
+
+def test_a_file_name_that_is_not_utf8_is_extracted_not_fatal(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    # Names written on another system in Latin-1: Python keeps the stray bytes as surrogates.
+    make_image(Path(os.fsdecode(bytes(inbox) + b"/re\xe7u.png")))
+    Path(os.fsdecode(bytes(inbox) + b"/vac\xedo.pdf")).write_bytes(b"")
+    out = tmp_path / "out"
+    result = _run(str(inbox), "--out", str(out))
+    assert result.exit_code == 1, result.output  # the empty file fails; nothing crashes
+    (document,) = read_table(out, "invoice", "documents")
+    assert document["source_path"] == str(inbox / "re\\xe7u.png")
+    (error,) = read_table(out, "invoice", "errors")
+    assert error["code"] == "empty_file" and error["source_path"].endswith("vac\\xedo.pdf")
+    assert "vac\\xedo.pdf" in error["message"]
+    again = _run(str(inbox), "--out", str(out))
+    assert again.exit_code == 0, again.output
+    assert (_summary(again)["skipped"], _summary(again)["failed"]) == (2, 0)
+
+
+def test_per_page_rerun_skips_documents_that_failed_to_render(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "good.pdf", 2, "PP")
+    make_encrypted_pdf(inbox / "locked.pdf")
+    out = tmp_path / "out"
+    first = _run(str(inbox), "--out", str(out), "--per-page")
+    assert first.exit_code == 1, first.output
+    assert [e["code"] for e in read_table(out, "invoice", "errors")] == ["encrypted"]
+    again = _run(str(inbox), "--out", str(out), "--per-page")
+    assert again.exit_code == 0, again.output  # yesterday's failure is not a new one
+    summary = _summary(again)
+    assert (summary["extracted"], summary["failed"]) == (0, 0)
+    retried = _run(str(inbox), "--out", str(out), "--per-page", "--retry-errors")
+    assert retried.exit_code == 1 and _summary(retried)["failed"] == 1
+    assert len(read_table(out, "invoice", "errors")) == 1
+    assert len(ledger_items(out)["error"]) == 1
+
+
+@pytest.mark.timeout(60)
+def test_a_writer_that_cannot_write_ends_the_run_instead_of_hanging(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for number in range(16):  # more than the request queue holds behind one lane
+        make_unique_pdf(inbox / f"d{number:02d}.pdf", 1, f"W{number}")
+    out = tmp_path / "out"
+    (out / "invoice").mkdir(parents=True)
+    (out / "invoice" / "documents").write_text("a file where the folder should be")
+    config = load_config(
+        {
+            "inputs": [str(inbox)],
+            "out": out,
+            "part_rows": 1,
+            "log_format": "plain",
+            "render": {"dpi": 40, "workers": 1},
+            "engine": {"name": "null"},
+        },
+        env={},
+    )
+    with pytest.raises(OSError):
+        run_extraction(config, NullEngine(config.engine, max_in_flight=1))
+
+
+def test_an_answer_with_a_lone_surrogate_is_invalid_not_a_crash_later() -> None:
+    class Note(BaseModel):
+        text: str
+
+    checked = validate_answer('{"text": "caf\\udce9"}', Note)
+    assert checked.error_code is ErrorCode.INVALID_JSON and checked.instance is None
+    assert "surrogate" in (checked.message or "")
+    assert validate_answer('{"text": "caf\\u00e9"}', Note).instance == Note(text="café")
