@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     NOT_A_DOCUMENT = "not_a_document"
     DUPLICATE = "duplicate"
     # render
+    CHANGED = "changed"
     ENCRYPTED = "encrypted"
     WRONG_PASSWORD = "wrong_password"
     CORRUPT = "corrupt"

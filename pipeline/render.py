@@ -9,7 +9,7 @@ never raises: it comes back as a RenderedDocument with an ErrorRecord.
 
 from __future__ import annotations
 
-from pathlib import Path
+import hashlib
 from typing import Any
 
 from pipeline.budget import AspectRatioTooLarge, fit_pixels, points_to_pixels
@@ -33,16 +33,29 @@ def render_document(
 ) -> RenderedDocument:
     """Render pages [first_page, first_page + max_pages) of `source` (all when max_pages is None).
 
-    `page_count` is the document's total page count, whatever the window. Never raises for bad
+    `page_count` is the document's total page count, whatever the window. The content rendered
+    is the content discovery hashed, or the result is a `changed` error. Never raises for bad
     input: encrypted, corrupt, truncated, empty or oversized documents come back with `error`
     set and no pages.
     """
     try:
+        content = source.path.read_bytes()
+        if hashlib.sha256(content).hexdigest() != source.sha256:
+            return failed_render(
+                source,
+                ErrorCode.CHANGED,
+                "the file changed after it was found (still being written?); the next run "
+                "reads it again",
+            )
         if source.kind is FileKind.PDF:
-            return _render_pdf(source, config, first_page, max_pages)
+            return _render_pdf(source, content, config, first_page, max_pages)
         from pipeline.render_image import render_image
 
-        return render_image(source, config, first_page, max_pages)
+        return render_image(source, content, config, first_page, max_pages)
+    except OSError as exc:
+        return failed_render(
+            source, ErrorCode.UNREADABLE, f"cannot read: {describe_exception(exc)}"
+        )
     except MemoryError:
         return failed_render(source, ErrorCode.RENDER_FAILED, "out of memory while rendering")
     except Exception as exc:  # noqa: BLE001 - the contract is "never raises for bad input"
@@ -87,22 +100,17 @@ def page_window(total: int, first_page: int, max_pages: int | None) -> range:
 # --- PDF -------------------------------------------------------------------------------------
 
 
-def _looks_truncated(path: Path) -> bool:
+def _looks_truncated(content: bytes) -> bool:
     """True when the file starts like a PDF but does not end with an end-of-file marker."""
-    try:
-        with path.open("rb") as handle:
-            if b"%PDF-" not in handle.read(1024):
-                return False
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - 2048))
-            return b"%%EOF" not in handle.read()
-    except OSError:
-        return False
+    return b"%PDF-" in content[:1024] and b"%%EOF" not in content[-2048:]
 
 
 def _render_pdf(
-    source: SourceFile, config: RenderConfig, first_page: int, max_pages: int | None
+    source: SourceFile,
+    content: bytes,
+    config: RenderConfig,
+    first_page: int,
+    max_pages: int | None,
 ) -> RenderedDocument:
     import pymupdf
 
@@ -110,9 +118,9 @@ def _render_pdf(
     pymupdf.TOOLS.mupdf_display_warnings(False)
     pymupdf.TOOLS.reset_mupdf_warnings()
     try:
-        doc = pymupdf.open(source.path, filetype="pdf")
+        doc = pymupdf.open(stream=content, filetype="pdf")
     except Exception as exc:  # noqa: BLE001 - MuPDF raises several types for unreadable files
-        if _looks_truncated(source.path):
+        if _looks_truncated(content):
             return failed_render(
                 source,
                 ErrorCode.TRUNCATED,
@@ -148,7 +156,7 @@ def _render_pdf(
                     "pages are complete",
                 )
             )
-        truncated = _looks_truncated(source.path)
+        truncated = _looks_truncated(content)
         pages: list[Page] = []
         for index in page_window(total, first_page, max_pages):
             try:

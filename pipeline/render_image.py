@@ -21,8 +21,13 @@ _WHITE = (255, 255, 255)
 
 
 def render_image(
-    source: SourceFile, config: RenderConfig, first_page: int, max_pages: int | None
+    source: SourceFile,
+    content: bytes,
+    config: RenderConfig,
+    first_page: int,
+    max_pages: int | None,
 ) -> RenderedDocument:
+    """Render frames [first_page, first_page + max_pages) of the image file `content`."""
     from PIL import Image
 
     # Pillow's own guard is process-wide; this module checks each frame's header size against
@@ -30,7 +35,7 @@ def render_image(
     previous_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
     try:
-        return _decode_image(source, config, first_page, max_pages)
+        return _decode_image(source, content, config, first_page, max_pages)
     finally:
         Image.MAX_IMAGE_PIXELS = previous_limit
 
@@ -48,12 +53,18 @@ def _too_large(
 
 
 def _decode_image(
-    source: SourceFile, config: RenderConfig, first_page: int, max_pages: int | None
+    source: SourceFile,
+    content: bytes,
+    config: RenderConfig,
+    first_page: int,
+    max_pages: int | None,
 ) -> RenderedDocument:
+    import io
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        image = Image.open(source.path)
+        image = Image.open(io.BytesIO(content))
     except UnidentifiedImageError as exc:
         return failed_render(
             source, ErrorCode.CORRUPT, f"not a readable image ({describe_exception(exc)})"

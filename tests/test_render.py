@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import hashlib
+import os
 import pickle
 from pathlib import Path
 
@@ -32,7 +34,8 @@ def source_of(path: Path, kind: FileKind | None = None) -> SourceFile:
         return found.sources[0]
     # For files discovery refuses: render must still cope when handed one.
     assert kind is not None, found.errors
-    return SourceFile(path=path, sha256="0" * 64, size=path.stat().st_size, kind=kind)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return SourceFile(path=path, sha256=digest, size=path.stat().st_size, kind=kind)
 
 
 def render(path: Path, config: RenderConfig = CONFIG, **kwargs) -> RenderedDocument:
@@ -250,3 +253,20 @@ def test_decompression_bomb_is_refused_without_decoding(tmp_path: Path) -> None:
     from PIL import Image
 
     assert Image.MAX_IMAGE_PIXELS == 89_478_485  # the process-wide guard is restored
+
+
+def test_a_file_that_changed_since_discovery_is_not_rendered(tmp_path: Path) -> None:
+    path = make_pdf(tmp_path / "growing.pdf", pages=1)
+    source = source_of(path)
+    make_pdf(path, pages=2)  # rewritten between discovery and rendering
+    rendered = render_document(source, RenderConfig())
+    assert rendered.error is not None and rendered.error.code is ErrorCode.CHANGED
+    assert "growing.pdf" in rendered.error.message and not rendered.pages
+
+
+def test_a_pdf_whose_name_is_not_utf8_renders(tmp_path: Path) -> None:
+    made = make_pdf(tmp_path / "made.pdf", pages=2)
+    path = tmp_path / os.fsdecode(b"factura-espa\xf1a.pdf")  # Latin-1 bytes, not UTF-8
+    made.rename(path)
+    rendered = render_document(source_of(path), RenderConfig())
+    assert rendered.error is None and len(rendered.pages) == 2
