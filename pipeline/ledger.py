@@ -172,6 +172,8 @@ class Ledger:
                         "INSERT OR IGNORE INTO superseded VALUES (?, ?, ?, ?)",
                         (old[0], key.item_id, key.prompt_hash, key.model),
                     )
+                if ":p" in key.item_id and item.status == "ok":
+                    self._retire_document_failure(key)
                 db.execute(
                     "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -190,6 +192,26 @@ class Ledger:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def _retire_document_failure(self, page_key: ItemKey) -> None:
+        """A page of a document was extracted (--per-page): a failure recorded for the whole
+        document (e.g. too_many_pages) no longer stands; its row leaves the errors table."""
+        doc_id = page_key.item_id.split(":p", 1)[0]
+        where = (doc_id, page_key.schema, page_key.prompt_hash, page_key.model)
+        failed = self._db.execute(
+            "SELECT part FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?"
+            " AND status != 'ok'",
+            where,
+        ).fetchone()
+        if failed:
+            self._db.execute(
+                "INSERT OR IGNORE INTO superseded VALUES (?, ?, ?, ?)",
+                (failed[0], doc_id, page_key.prompt_hash, page_key.model),
+            )
+            self._db.execute(
+                "DELETE FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?",
+                where,
+            )
 
     @_serialised
     def superseded_rows(self) -> list[str]:

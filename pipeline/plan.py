@@ -91,8 +91,9 @@ def _drop_unmatched_inputs(errors: list[ErrorRecord], config: RunConfig) -> list
 
 
 def is_done(status: str | None, config: RunConfig) -> bool:
-    """Whether an item with this committed status is skipped under this config."""
-    if status is None or config.force:
+    """Whether an item with this committed status is skipped under this config: successes
+    unless --force, failures unless --retry-errors or --force; transient failures never."""
+    if status is None or status == "transient" or config.force:
         return False
     return not (status == "error" and config.retry_errors)
 

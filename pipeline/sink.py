@@ -21,10 +21,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import __version__
+from pipeline.errors import ErrorCode
 from pipeline.faults import fault_point
 from pipeline.ledger import CommittedItem, ItemKey, Ledger
 
 TABLES = ("documents", "errors")
+TRANSIENT_CODES = frozenset(
+    code.value
+    for code in (
+        ErrorCode.ENGINE_ERROR,
+        ErrorCode.ENGINE_TIMEOUT,
+        ErrorCode.ENGINE_UNAVAILABLE,
+        ErrorCode.CHANGED,
+    )
+)
 _KEY_COLUMNS = ("item_id", "prompt_hash", "model")
 
 WARNING_TYPE = pa.struct([("code", pa.string()), ("message", pa.string())])
@@ -141,17 +151,25 @@ class PartWriter:
         table = pa.Table.from_pylist(list(rows), schema=self.schemas[table_name])
         write_atomic(table, self.out / relative)
         fault_point("after-part-rename")
-        status = "ok" if table_name == "documents" else "error"
-        self.ledger.commit_part(relative, _items(rows, self.schema_name, status), self.run_id)
+        self.ledger.commit_part(relative, _items(rows, self.schema_name, table_name), self.run_id)
         fault_point("after-ledger-commit")
         return relative
 
 
-def _items(rows: Sequence[Mapping[str, Any]], schema_name: str, status: str) -> list:
+def ledger_status(table_name: str, code: str | None) -> str:
+    """How the ledger remembers a row: "ok" (documents), "error" (a failure a re-run would
+    repeat: skipped until --retry-errors) or "transient" (the engine failed, or the file was
+    changing: tried again by the next run)."""
+    if table_name == "documents":
+        return "ok"
+    return "transient" if code in TRANSIENT_CODES else "error"
+
+
+def _items(rows: Sequence[Mapping[str, Any]], schema_name: str, table_name: str) -> list:
     return [
         CommittedItem(
             ItemKey(row["item_id"], schema_name, row["prompt_hash"], row["model"]),
-            status,
+            ledger_status(table_name, row.get("code")),
             row["source_path"],
         )
         for row in rows
@@ -212,8 +230,7 @@ def _adopt(out: Path, relative: str, table_name: str, schema_name: str, ledger: 
         else:
             path.unlink()
             return 0
-    status = "ok" if table_name == "documents" else "error"
-    ledger.commit_part(relative, _items(table.to_pylist(), schema_name, status), "reconcile")
+    ledger.commit_part(relative, _items(table.to_pylist(), schema_name, table_name), "reconcile")
     return len(keep)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from pathlib import Path
@@ -11,6 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from pipeline.config import load_config
+from pipeline.engines.base import EngineFailure
+from pipeline.engines.null import NullEngine
+from pipeline.errors import ErrorCode
+from pipeline.progress import PlainReporter
+from pipeline.run import run_extraction
 from tests.run_helpers import ledger_items, make_inbox, make_unique_pdf, paths_accounted, read_table
 
 runner = CliRunner()
@@ -204,3 +211,59 @@ def test_rich_progress_shows_bar_errors_and_summary(tmp_path: Path) -> None:
     assert "extracting" in result.output and "2/2" in result.output
     assert "error not_a_document" in result.output and "bad.pdf" in result.output
     assert "extracted" in result.output and "failed" in result.output
+
+
+class _EngineDown(NullEngine):
+    """The null engine during an outage: every request times out."""
+
+    async def generate(self, requests):  # type: ignore[no-untyped-def]
+        return [
+            EngineFailure(r.request_id, ErrorCode.ENGINE_TIMEOUT, "no answer in 300 s")
+            for r in requests
+        ]
+
+
+def test_an_engine_outage_is_retried_by_the_next_run(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    make_unique_pdf(tmp_path / "in" / "a.pdf", 1, "OUTAGE")
+    config = load_config(
+        {
+            "inputs": [str(tmp_path / "in")],
+            "out": str(tmp_path / "o"),
+            "retries": 0,
+            "log_format": "plain",
+        },
+        None,
+        {},
+    )
+    down = run_extraction(config, engine=_EngineDown(), reporter=PlainReporter(io.StringIO()))
+    assert down.failed == 1 and down.errors_by_code == {"engine_timeout": 1}
+    back = run_extraction(config, engine=NullEngine(), reporter=PlainReporter(io.StringIO()))
+    assert (back.extracted, back.skipped) == (1, 0)  # not "already done"
+    assert read_table(tmp_path / "o", "invoice", "errors") == []  # the outage row is replaced
+    assert [r["source_path"] for r in read_table(tmp_path / "o", "invoice", "documents")] == [
+        str(tmp_path / "in" / "a.pdf")
+    ]
+
+
+def test_following_the_too_many_pages_advice_replaces_the_error(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    make_unique_pdf(tmp_path / "in" / "long.pdf", 3, "ADVICE")
+    args = (
+        str(tmp_path / "in"),
+        "--schema",
+        "invoice",
+        "--out",
+        str(tmp_path / "o"),
+        "--max-pages",
+        "2",
+    )
+    assert _run(*args).exit_code == 1
+    assert [r["code"] for r in read_table(tmp_path / "o", "invoice", "errors")] == [
+        "too_many_pages"
+    ]
+    assert _run(*args, "--per-page").exit_code == 0
+    assert read_table(tmp_path / "o", "invoice", "errors") == []
+    pages = read_table(tmp_path / "o", "invoice", "documents")
+    assert sorted(r["page"] for r in pages) == [1, 2, 3]
+    assert ledger_items(tmp_path / "o")["error"] == set()
