@@ -226,6 +226,7 @@ def _print_summary(report, log_format: str) -> None:  # type: ignore[no-untyped-
         ("files", report.files),
         ("duplicates", report.duplicates),
         ("already done", report.skipped),
+        ("  copies of earlier files", len(report.copies)),
         ("other shards", report.other_shards),
         ("extracted", report.extracted),
         ("  with warnings", report.with_warnings),
@@ -242,6 +243,14 @@ def _print_summary(report, log_format: str) -> None:  # type: ignore[no-untyped-
     if report.attempted == 0:
         console.print("nothing new to extract")
     console.print(f"{report.elapsed_s:.1f}s, {report.pages_per_s:.2f} pages/s → {report.out}")
+    for copy in report.copies[:10]:
+        console.print(
+            f"copy, not extracted again: {copy['path']} = {copy['copy_of']}", soft_wrap=True
+        )
+    if len(report.copies) > 10:
+        console.print(
+            f"... and {len(report.copies) - 10} more copies (see runs/{report.run_id}.json)"
+        )
     if report.failed:
         errors = Path(report.out) / report.schema / "errors"
         console.print(f"{report.failed} failed: their rows, codes and messages are in {errors}/")

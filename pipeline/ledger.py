@@ -129,17 +129,23 @@ class Ledger:
 
     @_serialised
     def status_of(self, keys: Iterable[ItemKey]) -> dict[ItemKey, str]:
-        """Committed status ('ok' or 'error') of each key that is committed."""
-        found: dict[ItemKey, str] = {}
+        """Committed status ('ok', 'error' or 'transient') of each key that is committed."""
+        return {key: status for key, (status, _path) in self.committed(keys).items()}
+
+    @_serialised
+    def committed(self, keys: Iterable[ItemKey]) -> dict[ItemKey, tuple[str, str]]:
+        """(status, source path) of each key that is committed."""
+        found: dict[ItemKey, tuple[str, str]] = {}
         query = (
-            "SELECT status FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?"
+            "SELECT status, source_path FROM items"
+            " WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?"
         )
         for key in keys:
             row = self._db.execute(
                 query, (key.item_id, key.schema, key.prompt_hash, key.model)
             ).fetchone()
             if row:
-                found[key] = row[0]
+                found[key] = (row[0], row[1])
         return found
 
     @_serialised

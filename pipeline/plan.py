@@ -62,15 +62,24 @@ def plan_work(config: RunConfig, ledger: Ledger, identity: Identity, report: Run
     )
     report.documents = len(candidates)
 
-    done = ledger.status_of(
+    committed = ledger.committed(
         [identity.key(s.sha256) for s in candidates]
         + [identity.key(error_item_id(e)) for e in errors]
     )
+    done = {key: status for key, (status, _path) in committed.items()}
     for source in candidates:
-        if config.per_page or not is_done(done.get(identity.key(source.sha256)), config):
+        key = identity.key(source.sha256)
+        if config.per_page or not is_done(done.get(key), config):
             plan.sources.append(source)
-        else:
-            report.skipped += 1
+            continue
+        report.skipped += 1
+        # Content an earlier run extracted, arriving again under another name, is not
+        # extracted twice; the summary names each such copy and the file it copies.
+        first_path = committed[key][1]
+        if first_path != storable(str(source.path)):
+            report.copies.append({"path": str(source.path), "copy_of": first_path})
+        for duplicate in plan.also_at.get(str(source.path), []):
+            report.copies.append({"path": duplicate, "copy_of": first_path})
     for error in errors:
         if is_done(done.get(identity.key(error_item_id(error))), config):
             report.skipped += 1

@@ -37,6 +37,7 @@ class RunReport:
     errors_by_code: Counter = field(default_factory=Counter)
     reconciled: dict = field(default_factory=dict)
     planned: list = field(default_factory=list)
+    copies: list = field(default_factory=list)  # files whose content an earlier run extracted
 
     @property
     def attempted(self) -> int:

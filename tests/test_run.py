@@ -267,3 +267,20 @@ def test_following_the_too_many_pages_advice_replaces_the_error(tmp_path: Path) 
     pages = read_table(tmp_path / "o", "invoice", "documents")
     assert sorted(r["page"] for r in pages) == [1, 2, 3]
     assert ledger_items(tmp_path / "o")["error"] == set()
+
+
+def test_a_copy_arriving_on_a_later_night_is_named_in_the_summary(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    original = make_unique_pdf(tmp_path / "in" / "a.pdf", 1, "COPY")
+    args = (str(tmp_path / "in"), "--schema", "invoice", "--out", str(tmp_path / "o"))
+    assert _run(*args).exit_code == 0
+    (tmp_path / "in" / "b-copy.pdf").write_bytes(original.read_bytes())
+    again = _run(*args, "--log-format", "json")
+    assert again.exit_code == 0
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["extracted"] == 0
+    assert summary["copies"] == [
+        {"path": str(tmp_path / "in" / "b-copy.pdf"), "copy_of": str(original)}
+    ]
+    plain = _run(*args)
+    assert f"copy, not extracted again: {tmp_path / 'in' / 'b-copy.pdf'}" in plain.output
