@@ -49,7 +49,7 @@ def export_pages(
     import pyarrow.parquet as pq
 
     out.mkdir(parents=True, exist_ok=True)
-    found = discover_sources(inputs)
+    found = discover_sources(inputs, exclude=out)
     report = PagesReport(
         out=out, files=len(found.sources) + len(found.errors) + len(found.duplicates)
     )

@@ -117,3 +117,14 @@ def test_cli_pages_usage_errors(tmp_path: Path) -> None:
     )
     assert missing.exit_code == 2
     assert runner.invoke(app, ["pages", str(tmp_path)]).exit_code == 2  # --out is required
+
+
+def test_pages_output_inside_the_input_folder_is_not_read_back(tmp_path: Path) -> None:
+    from pipeline.config import RenderConfig
+    from pipeline.pages import export_pages
+    from tests.fixtures_documents import make_pdf
+
+    make_pdf(tmp_path / "a.pdf", pages=1)
+    first = export_pages([tmp_path], tmp_path / "pages", RenderConfig(dpi=40), 1)
+    second = export_pages([tmp_path], tmp_path / "pages", RenderConfig(dpi=40), 1)
+    assert first.files == second.files == 1  # the PNGs and tables written are not inputs
