@@ -15,6 +15,7 @@ import pymupdf
 from benchmarks.memory import peak_tree_rss
 from pipeline.budget import fit_pixels
 from pipeline.config import RenderConfig, load_config
+from pipeline.discover import discover_sources
 from pipeline.docgen import generate_workload
 from pipeline.engines.null import NullEngine
 from pipeline.engines.simulated import SimulatedEngine
@@ -161,16 +162,13 @@ def bench_tokens_and_prefix() -> dict:
     from pipeline.engine_schema import engine_json_schema
     from pipeline.engines.base import SamplingConfig
     from pipeline.prompt import build_prompt, build_request
-    from pipeline.records import FileKind, SourceFile
     from pipeline.render import render_document
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         _pdf_workload(folder, 3)
-        rendered = []
-        for path in sorted(folder.glob("*.pdf"))[:2]:
-            source = SourceFile(path, path.name, path.stat().st_size, FileKind.PDF)
-            rendered.append(render_document(source, RenderConfig()))
+        sources = discover_sources([folder]).sources[:2]
+        rendered = [render_document(source, RenderConfig()) for source in sources]
     page = rendered[0].pages[0]
     spec = resolve_schema("invoice")
     template = build_prompt(spec)

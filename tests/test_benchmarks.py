@@ -1,0 +1,13 @@
+"""The cheap benchmark figures, checked where they are promises: tokens per page, shared prefix."""
+
+from __future__ import annotations
+
+from benchmarks.pipeline import bench_tokens_and_prefix
+
+
+def test_a4_page_costs_at_most_1300_visual_tokens_and_prompts_share_their_prefix() -> None:
+    figures = bench_tokens_and_prefix()
+    assert figures["A4 page at defaults (px)"] == "960x1344"
+    assert figures["visual tokens per A4 page (target <= 1300)"] == 1260
+    assert figures["prompt identical up to the first image"] is True
+    assert figures["shared prefix characters"] > 1000
