@@ -29,9 +29,9 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from pipeline.config import RenderConfig
-from pipeline.errors import ErrorCode, Stage
-from pipeline.records import ErrorRecord, Page, RenderedDocument, SourceFile
-from pipeline.render import render_document
+from pipeline.errors import ErrorCode
+from pipeline.records import Page, RenderedDocument, SourceFile
+from pipeline.render import failed_render, render_document
 
 _READY = "ready"
 STARTUP_GRACE_S = 60.0  # a worker still importing is not timed out before this
@@ -148,16 +148,7 @@ def _worker_main(conn: Connection, config: RenderConfig, render_fn: RenderFn) ->
 
 
 def _error_result(task: RenderTask, code: ErrorCode, message: str) -> RenderedDocument:
-    source = task.source
-    error = ErrorRecord(
-        doc_id=source.sha256,
-        path=str(source.path),
-        stage=Stage.RENDER,
-        code=code,
-        message=f"{source.path}: {message}",
-        page=task.first_page or None,
-    )
-    return RenderedDocument(source=source, error=error)
+    return failed_render(task.source, code, message, page=task.first_page or None)
 
 
 class _Worker:

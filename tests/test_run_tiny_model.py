@@ -16,38 +16,36 @@ from tests.run_helpers import make_inbox, make_unique_pdf, paths_accounted
 SCHEMA = str(Path(__file__).parent / "data" / "bounded_schema.py") + ":Bounded"
 
 
+def tiny_run_args(inbox: Path, out: Path, model_dir: Path) -> list[str]:
+    """`docextract run` through the tiny model, with page images small enough to be quick."""
+    budget = ["--dpi", "30", "--max-pixels", str(8 * 32 * 32), "--min-pixels", str(4 * 32 * 32)]
+    return [
+        "run",
+        str(inbox),
+        "--schema",
+        SCHEMA,
+        "--out",
+        str(out),
+        "--engine",
+        "transformers",
+        "--model",
+        str(model_dir),
+        *budget,
+        "--max-new-tokens",
+        "160",
+        "--log-format",
+        "plain",
+    ]
+
+
 @pytest.mark.slow
 def test_twenty_mixed_files_through_the_tiny_model(tiny_model_dir: Path, tmp_path: Path) -> None:
     made = make_inbox(tmp_path / "inbox")
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app,
-        [
-            "run",
-            str(tmp_path / "inbox"),
-            "--schema",
-            SCHEMA,
-            "--out",
-            str(out),
-            "--engine",
-            "transformers",
-            "--model",
-            str(tiny_model_dir),
-            "--dpi",
-            "30",
-            "--max-pixels",
-            str(8 * 32 * 32),
-            "--min-pixels",
-            str(4 * 32 * 32),
-            "--max-new-tokens",
-            "160",
-            "--workers",
-            "2",
-            "--log-format",
-            "plain",
-            "--max-failure-rate",
-            "0.25",
-        ],
+        tiny_run_args(tmp_path / "inbox", out, tiny_model_dir)
+        + ["--workers", "2", "--max-failure-rate", "0.25"],
     )
     assert result.exit_code == 0, result.output
     every_input = [str(p) for group in made.values() for p in group]
@@ -94,31 +92,7 @@ def test_random_weights_score_near_zero(tiny_model_dir: Path, tmp_path: Path) ->
         )
     out = tmp_path / "out"
     runner = CliRunner()
-    extracted = runner.invoke(
-        app,
-        [
-            "run",
-            str(inbox),
-            "--schema",
-            SCHEMA,
-            "--out",
-            str(out),
-            "--engine",
-            "transformers",
-            "--model",
-            str(tiny_model_dir),
-            "--dpi",
-            "30",
-            "--max-pixels",
-            str(8 * 32 * 32),
-            "--min-pixels",
-            str(4 * 32 * 32),
-            "--max-new-tokens",
-            "160",
-            "--log-format",
-            "plain",
-        ],
-    )
+    extracted = runner.invoke(app, tiny_run_args(inbox, out, tiny_model_dir))
     assert extracted.exit_code == 0, extracted.output
     scored = runner.invoke(
         app, ["eval", str(out), "--truth", str(tmp_path / "truth"), "--schema", "bounded", "--json"]
