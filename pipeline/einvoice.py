@@ -183,9 +183,16 @@ def _cii_party(party: ET.Element | None) -> dict[str, Any] | None:
             vat_id = _text(reg)
         elif scheme == "FC" and tax_id is None:
             tax_id = _text(reg)
+    return _party_fields(_text(party, "Name"), parts, vat_id, tax_id)
+
+
+def _party_fields(
+    name: str | None, address_parts: list[str | None], vat_id: str | None, tax_id: str | None
+) -> dict[str, Any]:
+    """A party in the invoice schema's field names (the IBAN is read with the payment means)."""
     return {
-        "name": _text(party, "Name") or "",
-        "address": ", ".join(p for p in parts if p) or None,
+        "name": name or "",
+        "address": ", ".join(p for p in address_parts if p) or None,
         "vat_id": vat_id,
         "tax_id": tax_id,
         "iban": None,
@@ -280,13 +287,7 @@ def _ubl_party(holder: ET.Element | None) -> dict[str, Any] | None:
             vat_id = company
         elif kind != "VAT" and tax_id is None:
             tax_id = company
-    return {
-        "name": name or "",
-        "address": ", ".join(p for p in parts if p) or None,
-        "vat_id": vat_id,
-        "tax_id": tax_id,
-        "iban": None,
-    }
+    return _party_fields(name, parts, vat_id, tax_id)
 
 
 def _ubl_line(line: ET.Element) -> dict[str, Any]:

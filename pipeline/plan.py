@@ -78,8 +78,8 @@ def plan_work(config: RunConfig, ledger: Ledger, identity: Identity, report: Run
         first_path = committed[key][1]
         if first_path != storable(str(source.path)):
             report.copies.append({"path": str(source.path), "copy_of": first_path})
-        for duplicate in plan.also_at.get(str(source.path), []):
-            report.copies.append({"path": duplicate, "copy_of": first_path})
+        for copy_path in plan.also_at.get(str(source.path), []):
+            report.copies.append({"path": copy_path, "copy_of": first_path})
     for error in errors:
         if is_done(done.get(identity.key(error_item_id(error))), config):
             report.skipped += 1

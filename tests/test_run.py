@@ -135,34 +135,16 @@ def test_too_many_pages_says_what_to_do_and_per_page_splits(tmp_path: Path) -> N
     assert result.exit_code == 1
     (error,) = read_table(out, "invoice", "errors")
     assert error["code"] == "too_many_pages" and "--per-page" in error["message"]
-    per_page = _run(
-        str(tmp_path / "in"),
-        "--schema",
-        "invoice",
-        "--out",
-        str(tmp_path / "pp"),
-        "--max-pages",
-        "2",
-        "--per-page",
-    )
+    per_page_args = (str(tmp_path / "in"), "--schema", "invoice", "--out", str(tmp_path / "pp"))
+    per_page_args += ("--max-pages", "2", "--per-page")
+    per_page = _run(*per_page_args)
     assert per_page.exit_code == 0, per_page.output
     rows = read_table(tmp_path / "pp", "invoice", "documents")
     assert sorted(r["page"] for r in rows) == [1, 2, 3]  # rendered as windows [1, 2] and [3]
     assert {r["page_count"] for r in rows} == {3} and {r["doc_id"] for r in rows} == {
         rows[0]["doc_id"]
     }
-    again = _run(
-        str(tmp_path / "in"),
-        "--schema",
-        "invoice",
-        "--out",
-        str(tmp_path / "pp"),
-        "--max-pages",
-        "2",
-        "--per-page",
-        "--log-format",
-        "json",
-    )
+    again = _run(*per_page_args, "--log-format", "json")
     summary = json.loads(again.stdout.strip().splitlines()[-1])
     assert (summary["extracted"], summary["skipped"]) == (0, 3)
 
