@@ -21,18 +21,18 @@ not fit raises DecimalOutOfRange. Timezone-aware datetimes are stored as UTC wit
 from __future__ import annotations
 
 import json
-import types
 import typing
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 import pyarrow as pa
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
+from pipeline.annotations import NoneType, is_union, unwrap_optional
 from pipeline.errors import DocextractError
 
 DECIMAL_PRECISION = 18
@@ -51,20 +51,14 @@ class DecimalOutOfRange(ValueOutOfRange):
 
 
 def _unwrap(tp: Any) -> tuple[Any, bool]:
-    """Strip Annotated and Optional: (inner type, nullable)."""
-    nullable = False
-    while True:
-        origin = get_origin(tp)
-        if origin is Annotated:
-            tp = get_args(tp)[0]
-        elif origin in (Union, types.UnionType):
-            args = [a for a in get_args(tp) if a is not type(None)]
-            nullable = nullable or len(args) < len(get_args(tp))
-            if len(args) != 1:
-                return (_JSON if args else type(None)), nullable
-            tp = args[0]
-        else:
-            return (_JSON if _is_json(tp) else tp), nullable
+    """Strip Annotated and Optional: (inner type, nullable); unions of several types and
+    free-form types are stored as JSON text."""
+    inner, nullable = unwrap_optional(tp)
+    if is_union(inner):
+        return _JSON, nullable
+    if inner is NoneType:
+        return NoneType, nullable
+    return (_JSON if _is_json(inner) else inner), nullable
 
 
 def _is_json(tp: Any) -> bool:

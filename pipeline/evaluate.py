@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import difflib
 import re
-import types
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter
+
+from pipeline.annotations import unwrap_optional
 
 ABS_TOLERANCE = Decimal("0.01")
 REL_TOLERANCE = Decimal("1e-6")
@@ -123,32 +124,17 @@ class _Leaf:
     adapter: TypeAdapter[Any] | None
 
 
-def _strip(annotation: Any) -> Any:
-    """Remove Annotated and Optional wrappers."""
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            args = [a for a in get_args(annotation) if a is not type(None)]
-            if len(args) != 1:
-                return annotation
-            annotation = args[0]
-        else:
-            return annotation
-
-
 def _specs(model: type[BaseModel] | None, prefix: str = "") -> dict[str, Any]:
     """Map every path of the model to a `_Leaf`, a nested spec dict, or ("list", spec)."""
     if model is None:
         return {}
     out: dict[str, Any] = {}
     for name, info in model.model_fields.items():
-        base = _strip(info.annotation)
+        base = unwrap_optional(info.annotation)[0]
         if isinstance(base, type) and issubclass(base, BaseModel):
             out[name] = _specs(base)
         elif get_origin(base) is list:
-            item = _strip(get_args(base)[0]) if get_args(base) else Any
+            item = unwrap_optional(get_args(base)[0])[0] if get_args(base) else Any
             if isinstance(item, type) and issubclass(item, BaseModel):
                 out[name] = ("list", _specs(item))
             else:
