@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install test run bench lint clean examples
+.PHONY: install test run bench lint clean examples gpu-payload gpu-stash gpu-test
 
 install: $(STAMP)
 
@@ -39,6 +39,19 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pipeline schemas tests benchmarks examples
 	$(VENV)/bin/mypy pipeline schemas
+
+# The GPU suite (tests/gpu) runs on a machine with a CUDA GPU and no network: `make gpu-payload`
+# here builds sglang and the test packages into .gpu/parts; on the GPU machine, from a copy of
+# this tree, `make gpu-stash PART=p00` keeps one part (one call per part), then `make gpu-test`
+# unpacks them once and runs the suite.
+gpu-payload:
+	bash .ci/gpu/build-payload.sh
+
+gpu-stash:
+	bash .gpu/remote.sh stash $(PART)
+
+gpu-test:
+	bash .gpu/remote.sh python3 -m pytest -m gpu -v -rA -p no:cacheprovider tests/gpu $(ARGS)
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

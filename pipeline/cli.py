@@ -1,8 +1,9 @@
 """The `docextract` command: parse arguments, build the config, call the library, print, exit.
 
-Each command is short and has a library function behind it. Exit codes: 0 done, 1 some documents
-failed beyond the allowed rate, 2 usage or configuration error, 3 the engine could not start,
-4 another run holds the output folder, 5 a defect in docextract (with its traceback).
+Each command is short and has a library function behind it. Exit codes (`pipeline.errors.ExitCode`):
+0 done, 1 some documents failed beyond the allowed rate, 2 usage or configuration error, 3 the
+engine could not start, 4 another run holds the output folder, 5 a defect in docextract (with its
+traceback), 6 the engine died during the run, 130 SIGINT, 143 SIGTERM (finished work committed).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def main() -> None:
     the 1 that means "some documents failed"."""
     try:
         app()
+    except KeyboardInterrupt:
+        typer.echo("docextract: interrupted", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
     except Exception:  # noqa: BLE001 - the last line of defence, reported in full
         traceback.print_exc()
         sys.exit(int(ExitCode.INTERNAL))

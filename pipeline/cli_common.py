@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
 from pathlib import Path
 from typing import NoReturn
 
 import typer
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, ExitCode
 
-
-class ExitCode(IntEnum):
-    """Process exit codes; cron and CI gate on them."""
-
-    OK = 0
-    FAILURES = 1  # run: failures above --max-failure-rate; eval: F1 below --min-f1
-    USAGE = 2  # bad flags, configuration or schema
-    ENGINE = 3  # the engine could not start
-    LOCKED = 4  # another run holds the output folder
-    INTERNAL = 5  # a defect in docextract itself: the traceback says where
+__all__ = ["ExitCode", "fail", "read_passwords"]
 
 
 def fail(message: str, code: ExitCode) -> NoReturn:

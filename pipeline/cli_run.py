@@ -10,13 +10,8 @@ import typer
 
 from pipeline.cli_common import ExitCode, fail, read_passwords
 from pipeline.config import load_config, parse_shard
-from pipeline.errors import (
-    ConfigError,
-    DocextractError,
-    EngineUnavailable,
-    OutputLocked,
-    SchemaNotFound,
-)
+from pipeline.errors import DocextractError, RunStopped
+from pipeline.report import RunReport
 
 
 def run_command(
@@ -174,20 +169,29 @@ def run_command(
         from pipeline.run import run_extraction
 
         report = run_extraction(config)
-    except (ConfigError, SchemaNotFound) as exc:
-        fail(str(exc), ExitCode.USAGE)
-    except EngineUnavailable as exc:
-        fail(str(exc), ExitCode.ENGINE)
-    except OutputLocked as exc:
-        fail(str(exc), ExitCode.LOCKED)
+    except RunStopped as stopped:
+        _report_stop(stopped, config.log_format)
     except DocextractError as exc:
-        fail(str(exc), ExitCode.USAGE)
+        fail(str(exc), exc.exit_code)
     _print_summary(report, config.log_format)
     if report.failure_rate > config.max_failure_rate:
         raise typer.Exit(int(ExitCode.FAILURES))
 
 
-def _print_summary(report, log_format: str) -> None:  # type: ignore[no-untyped-def]
+def _report_stop(stopped: RunStopped, log_format: str) -> None:
+    """The summary of what a stopped run finished, then why it stopped, and its exit code."""
+    report = stopped.report
+    if isinstance(report, RunReport):
+        _print_summary(report, log_format)
+        fail(
+            f"{stopped}; the {report.attempted} documents settled before it are committed, "
+            "and the next run takes up the rest",
+            stopped.exit_code,
+        )
+    fail(f"{stopped} before any document was extracted", stopped.exit_code)
+
+
+def _print_summary(report: RunReport, log_format: str) -> None:
     if log_format == "json":
         typer.echo(json.dumps(report.to_dict(), default=str))
         return

@@ -54,15 +54,28 @@ class RenderConfig(_Frozen):
 class SGLangConfig(_Frozen):
     """In-process sglang.Engine settings (see DESIGN.md §2)."""
 
-    attention_backend: str | None = Field(None, description="None picks fa3 on Hopper.")
-    mm_attention_backend: str | None = Field(None, description="None picks fa3 on Hopper.")
-    tp_size: int = Field(1, ge=1)
+    attention_backend: str | None = Field(
+        None, description="None lets sglang pick its tuned default for the GPU and model."
+    )
+    mm_attention_backend: str | None = Field(
+        None, description="None lets sglang pick (fa3 on Hopper)."
+    )
+    tp_size: int = Field(1, ge=1, description="GPUs per replica; block-FP8 MoE needs 1 or 2.")
     dp_size: int | None = Field(None, ge=1, description="None means one replica per GPU.")
     mem_fraction_static: float | None = Field(None, gt=0, lt=1)
     context_length: int | None = Field(None, gt=0)
     max_running_requests: int | None = Field(None, gt=0)
     load_format: str | None = Field(None, description='"dummy" loads random weights.')
-    log_level: str = "error"
+    log_level: str = Field("warning", description="sglang's own log level.")
+    deterministic: bool = Field(
+        False,
+        description="Bit-reproducible decoding (sglang's enable_deterministic_inference; slower).",
+    )
+    extra_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Further sglang ServerArgs fields, passed as they are "
+        "(e.g. disable_cuda_graph = true).",
+    )
 
 
 class OpenAIConfig(_Frozen):

@@ -6,12 +6,22 @@ that leaves the model the least room for junk and that xgrammar compiles safely:
 - Decimal fields become `{"type": "number"}`. Pydantic's own form (number or any string) would
   let the model write "1.234,56 €" or prose; a JSON number can only be digits, sign, point and
   exponent. The validator parses numbers with `parse_float=Decimal`, so no binary rounding.
-- Dates are strings with `format: date` and an ISO `pattern` (YYYY-MM-DD). Times carry only a
-  `pattern` (HH:MM or HH:MM:SS, 24-hour): xgrammar's `format: time` demands an RFC 3339 time
-  with a zone offset and wins over the pattern.
+- Dates carry only an ISO `pattern` (YYYY-MM-DD) and times only a `pattern` (HH:MM or
+  HH:MM:SS, 24-hour). A string node never has both `format` and `pattern`: when a node has both,
+  only `pattern` is kept. xgrammar 0.2.x lets `format` win and ignores the pattern (its
+  `format: time` even demands a zone offset), and sglang 0.5.23 refuses such a node outright
+  (`srt/constrained/json_schema_validation.py`: "constraints format, pattern cannot be enforced
+  together"), which fails every request with "Failed to compile json grammar".
+- Only the string formats xgrammar implements stay (XGRAMMAR_STRING_FORMATS). Others, such as
+  Pydantic's `path`, `binary` (bytes) or `password` (SecretStr), are dropped, and so are the
+  keywords xgrammar cannot enforce (UNENFORCEABLE_KEYWORDS: `multipleOf`, `uniqueItems` from
+  `set[...]`, `not`, `if`/`then`/`else`, `contains`, ...). sglang 0.5.23 refuses a schema
+  with any of them; older releases pass them to xgrammar, which ignores them.
 - `minLength`/`maxLength` are removed: xgrammar may emit raw control characters inside
   length-bounded strings (xgrammar issue 800). Pydantic still checks lengths afterwards.
   Patterns, enums and numeric bounds stay: they compile to tight grammars.
+- Whatever is dropped here, Pydantic still checks after decoding: a value that breaks a
+  dropped keyword becomes a schema violation, not bad data.
 - Every object gets `additionalProperties: false` and lists all its properties as required, so
   the model writes every key, in order, with `null` for what is missing (the validator applies
   defaults for the optional ones).
@@ -30,10 +40,24 @@ from pydantic_core import core_schema
 DATE_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
 TIME_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"
 
-_DROPPED = frozenset({"title", "default", "minLength", "maxLength", "examples"})
+XGRAMMAR_STRING_FORMATS = frozenset({
+    "date", "date-time", "duration", "email", "hostname", "ipv4", "ipv6", "json-pointer",
+    "relative-json-pointer", "time", "uri", "uri-reference", "uri-template", "uuid",
+})
+"""String formats xgrammar enforces (sglang 0.5.23's `_XGRAMMAR_STRING_FORMATS`)."""
+
+UNENFORCEABLE_KEYWORDS = frozenset({
+    "contains", "dependentRequired", "dependentSchemas", "else", "if", "maxContains",
+    "minContains", "multipleOf", "not", "then", "uniqueItems",
+})
+"""Keywords xgrammar ignores (sglang 0.5.23's `_XGRAMMAR_UNSUPPORTED_KEYWORDS`)."""
+
+_DROPPED = UNENFORCEABLE_KEYWORDS | {"title", "default", "minLength", "maxLength", "examples"}
 _SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
 _SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-_SCHEMA_VALUES = ("items", "additionalProperties", "not", "contains", "if", "then", "else")
+_SCHEMA_VALUES = (
+    "items", "additionalProperties", "propertyNames", "not", "contains", "if", "then", "else"
+)
 _BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
 
 
@@ -48,23 +72,25 @@ class _EngineSchemaGenerator(GenerateJsonSchema):
         return result
 
     def date_schema(self, schema: core_schema.DateSchema) -> JsonSchemaValue:
-        return {"type": "string", "format": "date", "pattern": DATE_PATTERN}
+        return {"type": "string", "pattern": DATE_PATTERN}
 
     def time_schema(self, schema: core_schema.TimeSchema) -> JsonSchemaValue:
         return {"type": "string", "pattern": TIME_PATTERN}
 
 
 def _clean(node: Any, drop: frozenset[str] = _DROPPED, close: bool = True) -> Any:
-    """Drop keywords in `drop` at schema positions (never property names); `close` objects."""
+    """Drop keywords in `drop` at schema positions (never property names), and any `format`
+    that xgrammar cannot enforce or that sits beside a `pattern`; `close` objects."""
     if not isinstance(node, dict):
         return node
     out: dict[str, Any] = {}
+    skip = drop if _enforceable_format(node) else drop | {"format"}
     for key, value in node.items():
         if key in _SCHEMA_MAPS and isinstance(value, dict):
             out[key] = {name: _clean(sub, drop, close) for name, sub in value.items()}
         elif key in _SCHEMA_LISTS and isinstance(value, list):
             out[key] = [_clean(sub, drop, close) for sub in value]
-        elif key in drop or (not close and key == "additionalProperties" and value is False):
+        elif key in skip or (not close and key == "additionalProperties" and value is False):
             continue
         elif key in _SCHEMA_VALUES:
             out[key] = _clean(value, drop, close)
@@ -74,6 +100,15 @@ def _clean(node: Any, drop: frozenset[str] = _DROPPED, close: bool = True) -> An
         out["required"] = list(out["properties"])
         out["additionalProperties"] = False
     return out
+
+
+def _enforceable_format(node: dict[str, Any]) -> bool:
+    """False when the node's `format` is one xgrammar does not enforce or sits beside a
+    `pattern`; True otherwise (also when there is no `format`)."""
+    if "format" not in node:
+        return True
+    value = node["format"]
+    return isinstance(value, str) and value in XGRAMMAR_STRING_FORMATS and "pattern" not in node
 
 
 def engine_json_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -6,7 +6,9 @@ so a code is never renamed once released.
 
 from __future__ import annotations
 
-from enum import StrEnum
+import signal
+from enum import IntEnum, StrEnum
+from typing import ClassVar
 
 
 class Stage(StrEnum):
@@ -47,6 +49,7 @@ class ErrorCode(StrEnum):
     ENGINE_ERROR = "engine_error"
     ENGINE_TIMEOUT = "engine_timeout"
     ENGINE_UNAVAILABLE = "engine_unavailable"
+    REQUEST_REJECTED = "request_rejected"
     # validate
     TRUNCATED_OUTPUT = "truncated_output"
     INVALID_JSON = "invalid_json"
@@ -54,8 +57,24 @@ class ErrorCode(StrEnum):
     RULE_VIOLATION = "rule_violation"
 
 
+class ExitCode(IntEnum):
+    """Process exit codes; cron and CI gate on them."""
+
+    OK = 0
+    FAILURES = 1  # run: failures above --max-failure-rate; eval: F1 below --min-f1
+    USAGE = 2  # bad flags, configuration or schema
+    ENGINE = 3  # the engine could not start
+    LOCKED = 4  # another run holds the output folder
+    INTERNAL = 5  # a defect in docextract itself: the traceback says where
+    ENGINE_DIED = 6  # the engine's processes died during the run; finished work is committed
+    INTERRUPTED = 130  # SIGINT (Ctrl-C); finished work is committed
+    TERMINATED = 143  # SIGTERM (cron, systemd, kill); finished work is committed
+
+
 class DocextractError(Exception):
     """Base class of every exception docextract raises on purpose."""
+
+    exit_code: ClassVar[ExitCode] = ExitCode.USAGE
 
 
 class ConfigError(DocextractError):
@@ -69,6 +88,44 @@ class SchemaNotFound(DocextractError):
 class EngineUnavailable(DocextractError):
     """The requested engine cannot start here; the message says what to do."""
 
+    exit_code = ExitCode.ENGINE
+
 
 class OutputLocked(DocextractError):
     """Another run holds the lock on the output folder."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class RunStopped(DocextractError):
+    """A run ended before its work was done; what it had finished is committed.
+
+    `report` is the run's report (counts so far) once the orchestrator has attached it.
+    """
+
+    ended: ClassVar[str] = "stopped"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.report: object = None
+
+
+class RunInterrupted(RunStopped):
+    """SIGINT or SIGTERM asked the run to stop."""
+
+    ended = "interrupted"
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+
+    @property
+    def exit_code(self) -> ExitCode:  # type: ignore[override]
+        return ExitCode.TERMINATED if self.signum == signal.SIGTERM else ExitCode.INTERRUPTED
+
+
+class EngineDied(RunStopped):
+    """The engine's worker processes died during the run (crash, GPU fault, killed)."""
+
+    ended = "engine_died"
+    exit_code = ExitCode.ENGINE_DIED

@@ -35,6 +35,7 @@ from pipeline.sink import (
     errors_schema,
     table_metadata,
 )
+from pipeline.stopping import finish_despite_cancel
 from pipeline.validate import validate_answer
 
 RETRYABLE = {ErrorCode.INVALID_JSON, ErrorCode.SCHEMA_VIOLATION, ErrorCode.TRUNCATED_OUTPUT}
@@ -140,7 +141,7 @@ class Extraction:
                 raise
         finally:
             stop.set()
-            await self.writer.close()
+            await finish_despite_cancel(self.writer.close())
             self.report.elapsed_s = time.monotonic() - self.started
             self.reporter.finish(self.report)
 
@@ -328,7 +329,7 @@ class Extraction:
         item.attempts += 1
         may_retry = item.attempts <= self.config.retries
         if isinstance(outcome, EngineFailure):
-            if may_retry:
+            if may_retry and outcome.retryable:
                 return False
             item.release()
             record = self._error(item, Stage.ENGINE, outcome.code, outcome.message)

@@ -1,7 +1,8 @@
-"""Named points where the crash tests kill the process.
+"""Named points where the crash and signal tests stop the process.
 
-`DOCEXTRACT_KILL_AT=NAME` or `NAME:N` sends SIGKILL to this process the N-th time (default
-first) the run passes the point NAME. Unset, a point costs one dictionary lookup.
+`DOCEXTRACT_KILL_AT=NAME`, `NAME:N` or `NAME:N:SIGNAL` sends SIGNAL (default SIGKILL) to this
+process the N-th time (default first) the run passes the point NAME, e.g.
+`before-generate:5:SIGTERM`. Unset, a point costs one dictionary lookup.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ def fault_point(name: str) -> None:
     spec = os.environ.get("DOCEXTRACT_KILL_AT")
     if not spec:
         return
-    target, _, count = spec.partition(":")
+    target, _, rest = spec.partition(":")
     if target != name:
         return
+    count, _, signal_name = rest.partition(":")
     _passes[name] += 1
-    if _passes[name] >= int(count or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+    if _passes[name] == int(count or 1):
+        os.kill(os.getpid(), signal.Signals[signal_name or "SIGKILL"])

@@ -19,6 +19,7 @@ class RunReport:
     model: str = ""
     prompt_hash: str = ""
     dry_run: bool = False
+    ended: str = "finished"  # or "interrupted", "engine_died", "failed"
     files: int = 0
     documents: int = 0
     duplicates: int = 0

@@ -16,6 +16,7 @@ from pipeline.catalog import resolve_schema
 from pipeline.config import RunConfig
 from pipeline.engine_schema import engine_json_schema
 from pipeline.engines.base import Engine
+from pipeline.errors import RunStopped
 from pipeline.estimate import estimate_plan
 from pipeline.extraction import Extraction
 from pipeline.ledger import Ledger
@@ -24,9 +25,8 @@ from pipeline.plan import Identity, plan_work
 from pipeline.progress import Reporter, make_reporter
 from pipeline.prompt import build_prompt
 from pipeline.report import RunReport
-from pipeline.sink import (
-    reconcile,
-)
+from pipeline.sink import reconcile
+from pipeline.stopping import run_until_stopped, signals_raise
 
 
 def new_run_id() -> str:
@@ -41,6 +41,8 @@ def run_extraction(
     The engine is built from `config.engine` only when there is work to do (and closed after),
     unless one is passed in, which the caller then owns. Raises OutputLocked, ConfigError,
     SchemaNotFound or EngineUnavailable; bad documents never raise, they become error rows.
+    SIGINT and SIGTERM raise RunInterrupted, and a dying engine EngineDied, after the finished
+    work is committed; the exception carries the report (`ended` says how the run ended).
     """
     reporter = reporter or make_reporter(config.log_format)
     spec = resolve_schema(config.schema_ref)
@@ -56,6 +58,7 @@ def run_extraction(
     started = time.monotonic()
     out = config.out
     with (
+        signals_raise(),
         OutputLock(out, wait=config.wait, shard=config.shard),
         RunMark(out, report.run_id),
         Ledger(out) as ledger,
@@ -91,11 +94,20 @@ def run_extraction(
                     reporter,
                     started,
                 )
-                asyncio.run(extraction.execute(plan))
+                asyncio.run(run_until_stopped(extraction.execute(plan)))
                 # Rows this run superseded (--force, --retry-errors) leave the old parts now.
                 reconcile(out, spec.name, ledger, is_other_live)
+            except RunStopped as stopped:
+                report.ended = stopped.ended
+                report.elapsed_s = time.monotonic() - started
+                report.write_json(config.out / "runs")
+                stopped.report = report
+                raise
+            except BaseException:
+                report.ended = "failed"
+                raise
             finally:
-                ledger.finish_run(report.run_id, "finished")
+                ledger.finish_run(report.run_id, report.ended)
                 if owned:
                     engine.close()
         else:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pipeline.engines.contract import SUPPORTED_SGLANG_VERSIONS
 from pipeline.records import Page
 
 SPECIAL_TOKENS = (
@@ -80,8 +82,14 @@ def _build_tokenizer(path: Path) -> None:
     fast.save_pretrained(path)
 
 
-def build_tiny_qwen3vl(path: Path) -> Path:
-    """Write a tiny random Qwen3-VL-MoE checkpoint (model, tokenizer, processor) to `path`."""
+def build_tiny_qwen3vl(
+    path: Path, text: dict[str, Any] | None = None, vision: dict[str, Any] | None = None
+) -> Path:
+    """Write a tiny random Qwen3-VL-MoE checkpoint (model, tokenizer, processor) to `path`.
+
+    `text` and `vision` override entries of the text and vision configs (the GPU suite makes
+    the model the shapes sglang's kernels need).
+    """
     import torch
     from transformers import (
         AutoTokenizer,
@@ -97,7 +105,7 @@ def build_tiny_qwen3vl(path: Path) -> Path:
     _build_tokenizer(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    vocab_size = ((len(tokenizer) + 63) // 64) * 64
+    vocab_size = max(((len(tokenizer) + 63) // 64) * 64, (text or {}).get("vocab_size", 0))
 
     size = {"shortest_edge": 32 * 32, "longest_edge": 256 * 32 * 32}
     image_processor = Qwen2VLImageProcessor(
@@ -118,7 +126,6 @@ def build_tiny_qwen3vl(path: Path) -> Path:
 
     config = Qwen3VLMoeConfig(
         text_config={
-            "vocab_size": vocab_size,
             "hidden_size": 64,
             "intermediate_size": 128,
             "moe_intermediate_size": 32,
@@ -138,6 +145,8 @@ def build_tiny_qwen3vl(path: Path) -> Path:
             "tie_word_embeddings": True,
             "pad_token_id": ids["<|endoftext|>"],
             "eos_token_id": ids["<|im_end|>"],
+            **(text or {}),
+            "vocab_size": vocab_size,
         },
         vision_config={
             "depth": 2,
@@ -150,6 +159,7 @@ def build_tiny_qwen3vl(path: Path) -> Path:
             "out_hidden_size": 64,
             "num_position_embeddings": 256,
             "deepstack_visual_indexes": [0],
+            **(vision or {}),
         },
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
@@ -199,13 +209,24 @@ def sglang_cache_dir() -> Path:
     return base / "sglang"
 
 
-@pytest.fixture(scope="session")
-def sglang_source_dir() -> Path:
-    """The pinned sglang release's source (downloaded once without dependencies)."""
+def sglang_source(version: str) -> Path:
+    """sglang `version`'s source (downloaded once without dependencies, then cached); skips the
+    test when the package index cannot be reached."""
     from pipeline.engines.contract import fetch_sglang_source
-    from pipeline.engines.sglang import SGLANG_VERSION
 
     try:
-        return fetch_sglang_source(SGLANG_VERSION, sglang_cache_dir())
+        return fetch_sglang_source(version, sglang_cache_dir())
     except OSError as exc:
-        pytest.skip(f"the package index cannot be reached to fetch sglang source: {exc}")
+        pytest.skip(f"the package index cannot be reached to fetch sglang {version}: {exc}")
+
+
+@pytest.fixture(scope="session", params=SUPPORTED_SGLANG_VERSIONS)
+def sglang_version(request: pytest.FixtureRequest) -> str:
+    """Each supported sglang release in turn; tests that use it run once per release."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def sglang_source_dir(sglang_version: str) -> Path:
+    """The source of the sglang release `sglang_version` (so: of each supported release)."""
+    return sglang_source(sglang_version)

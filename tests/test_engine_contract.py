@@ -1,15 +1,20 @@
-"""The SGLang adapter checked against SGLang's real source (read with ast, never imported)."""
+"""The SGLang adapter checked against each supported SGLang release's real source (read with
+ast, never imported)."""
 
 from __future__ import annotations
 
-import ast
 import textwrap
+import zipfile
 from pathlib import Path
 
+import pytest
+
 from pipeline.engines.contract import (
+    SUPPORTED_SGLANG_VERSIONS,
     check_sglang_contract,
     fetch_sglang_source,
     read_async_generate_parameters,
+    read_attention_backend_choices,
     read_sampling_fields,
     read_server_arg_fields,
 )
@@ -18,13 +23,16 @@ from pipeline.engines.sglang import (
     SAMPLING_KEYS,
     SERVER_ARG_KEYS,
     SGLANG_VERSION,
-    choose_attention_backends,
 )
 
 FAKE_SOURCE = Path(__file__).parent / "data" / "sglang_fake_source"
 
 
-def test_adapter_matches_the_pinned_sglang_source(sglang_source_dir):
+def test_the_pinned_release_is_a_supported_one():
+    assert SGLANG_VERSION in SUPPORTED_SGLANG_VERSIONS
+
+
+def test_adapter_matches_each_supported_sglang_source(sglang_source_dir):
     assert check_sglang_contract(sglang_source_dir) == []
 
 
@@ -38,47 +46,65 @@ def test_the_parsed_names_are_real(sglang_source_dir):
     assert set(SAMPLING_KEYS) <= read_sampling_fields(sglang_source_dir)
 
 
-def test_attention_backends_are_values_sglang_accepts(sglang_source_dir):
-    """Every backend the adapter may pick is among sglang's own choices."""
-    package = sglang_source_dir / "sglang" / "srt" / "arg_groups"
-    choices = ast.parse((package / "choices.py").read_text())
-    attention = next(
-        ast.literal_eval(node.value)
-        for node in ast.walk(choices)
-        if isinstance(node, ast.Assign)
-        and any(getattr(t, "id", "") == "ATTENTION_BACKEND_CHOICES" for t in node.targets)
-    )
-    mm_source = (package / "fields" / "mm.py").read_text()
-    mm_call = next(
-        node
-        for node in ast.walk(ast.parse(mm_source))
-        if isinstance(node, ast.AnnAssign)
-        and getattr(node.target, "id", "") == "mm_attention_backend"
-    )
-    mm_choices = next(
-        ast.literal_eval(kw.value)
-        for node in ast.walk(mm_call)
-        if isinstance(node, ast.Call)
-        for kw in node.keywords
-        if kw.arg == "choices"
-    )
-    for capability in [(9, 0), (8, 0), (8, 9), (10, 0), (7, 5), None]:
-        text_backend, vision_backend, reason = choose_attention_backends(capability)
-        assert text_backend in attention, capability
-        assert vision_backend in mm_choices, capability
-        assert reason
-    assert choose_attention_backends((9, 0))[:2] == ("fa3", "fa3")
+def test_attention_backends_named_in_the_docs_are_values_sglang_accepts(sglang_source_dir):
+    """The backends DESIGN.md and the config help name (sglang's picks on Hopper, and the usual
+    fallbacks) are among each release's own choices for the two settings."""
+    attention, mm_choices = read_attention_backend_choices(sglang_source_dir)
+    assert {"fa3", "flashinfer", "triton"} <= attention
+    assert {"fa3", "sdpa", "triton_attn"} <= mm_choices
+    assert "sdpa" not in attention  # the two lists are told apart
 
 
-def test_fetch_reuses_the_cache(sglang_source_dir):
-    again = fetch_sglang_source(SGLANG_VERSION, sglang_source_dir.parent)
+def test_backend_choices_read_from_either_layout(tmp_path):
+    """0.5.2x lists the choices in arg_groups/choices.py and fields/mm.py; 0.5.17 in
+    server_args.py. A file that lacks them is an error, not an empty set."""
+    srt = tmp_path / "sglang" / "srt"
+    srt.mkdir(parents=True)
+    (srt / "server_args.py").write_text(textwrap.dedent("""
+        ATTENTION_BACKEND_CHOICES = ["triton", "fa3"]
+
+        class ServerArgs:
+            mm_attention_backend: A[Optional[str], Arg(help="x", choices=["sdpa"])] = None
+    """))
+    assert read_attention_backend_choices(tmp_path) == ({"triton", "fa3"}, {"sdpa"})
+    (srt / "server_args.py").write_text("class ServerArgs:\n    mm_attention_backend: str\n")
+    with pytest.raises(LookupError):
+        read_attention_backend_choices(tmp_path)
+
+
+def test_fetch_reuses_the_cache(sglang_version, sglang_source_dir):
+    again = fetch_sglang_source(sglang_version, sglang_source_dir.parent)
     assert again == sglang_source_dir
     assert (again / ".complete").is_file()
+    assert (again / "sglang" / "srt" / "entrypoints" / "engine.py").is_file()
+
+
+def test_a_cache_from_a_shorter_file_list_is_unpacked_again(tmp_path):
+    """A cache made before json_schema_validation.py was wanted gets that file on the next fetch,
+    from the wheel already downloaded (no index needed)."""
+    wanted = "sglang/srt/constrained/json_schema_validation.py"
+    (tmp_path / "downloads").mkdir()
+    with zipfile.ZipFile(tmp_path / "downloads" / "sglang-9.9.9-py3-none-any.whl", "w") as whl:
+        whl.writestr("sglang/srt/server_args.py", "class ServerArgs:\n    pass\n")
+        whl.writestr(wanted, "def validate_xgrammar_json_schema(schema):\n    pass\n")
+        whl.writestr("sglang/srt/layers/big.py", "")
+    old = tmp_path / "sglang-9.9.9"
+    old.mkdir()
+    (old / ".complete").write_text("sglang-9.9.9-py3-none-any.whl\n")
+    target = fetch_sglang_source("9.9.9", tmp_path)
+    assert (target / wanted).is_file() and (target / "sglang/srt/server_args.py").is_file()
+    assert not (target / "sglang/srt/layers/big.py").exists()
+    (target / wanted).unlink()
+    assert fetch_sglang_source("9.9.9", tmp_path) == target  # now complete: reused as it is
+    assert not (target / wanted).exists()
 
 
 def test_renamed_keywords_are_reported():
     problems = check_sglang_contract(FAKE_SOURCE)
-    assert len(problems) == 3, problems
+    # The fabricated source renames three names; keys the adapter gained after it was written
+    # are missing from it too, one problem each.
+    newer = set(SERVER_ARG_KEYS) - read_server_arg_fields(FAKE_SOURCE) - {"mm_attention_backend"}
+    assert len(problems) == 3 + len(newer), problems
     assert any("'mm_attention_backend'" in p and "ServerArgs" in p for p in problems)
     assert any("'image_data'" in p and "async_generate" in p for p in problems)
     assert any("'json_schema'" in p and "SamplingParams" in p for p in problems)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import pipeline.engines as engines
-import pipeline.engines.sglang as sglang_adapter
+import pipeline.engines.gpu as gpu_probe
 from pipeline.config import EngineConfig
 from pipeline.engines import build_engine, engine_model_name, resolve_engine_name
 from pipeline.engines.null import NullEngine
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _pretend(monkeypatch, gpu: bool, sglang_installed: bool) -> None:
-    monkeypatch.setattr(sglang_adapter, "has_cuda_gpu", lambda: gpu)
+    monkeypatch.setattr(gpu_probe, "has_cuda_gpu", lambda: gpu)
     real_find_spec = engines.importlib.util.find_spec
     monkeypatch.setattr(
         engines.importlib.util, "find_spec",
@@ -120,12 +120,12 @@ def test_importing_the_engines_stays_light():
 @pytest.mark.parametrize(("visible", "expected"), [("0,1,2", 3), ("", 0), ("-1", 0), ("3", 1)])
 def test_visible_gpu_count_honours_cuda_visible_devices(monkeypatch, visible, expected):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
-    monkeypatch.setattr(sglang_adapter, "_driver_present", lambda: True)
-    assert sglang_adapter.visible_gpu_count() == expected
+    monkeypatch.setattr(gpu_probe, "_driver_present", lambda: True)
+    assert gpu_probe.visible_gpu_count() == expected
 
 
 def test_no_driver_means_no_gpu(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    monkeypatch.setattr(sglang_adapter, "_driver_present", lambda: False)
-    assert sglang_adapter.visible_gpu_count() == 0
-    assert sglang_adapter.has_cuda_gpu() is False
+    monkeypatch.setattr(gpu_probe, "_driver_present", lambda: False)
+    assert gpu_probe.visible_gpu_count() == 0
+    assert gpu_probe.has_cuda_gpu() is False

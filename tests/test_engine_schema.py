@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
 
 import pytest
 import xgrammar as xgr
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 
-from pipeline.engine_schema import compact_schema_text, engine_json_schema
+from pipeline.engine_schema import DATE_PATTERN, compact_schema_text, engine_json_schema
+from pipeline.engines.contract import load_json_schema_validator
 from schemas import BUILTIN_SCHEMAS
+from tests.fixtures_model import sglang_source
 from tests.test_schemas import GOOD
 
 # A byte-level vocabulary: every printable ASCII character, the bytes of UTF-8 text, and a stop
@@ -98,8 +103,12 @@ def test_decimal_is_number_and_dates_are_iso_strings() -> None:
     props = schema["properties"]
     assert props["net_total"] == {"description": "Total before tax.", "type": "number"}
     assert props["amount_due"]["anyOf"] == [{"type": "number"}, {"type": "null"}]
-    assert props["issue_date"]["type"] == "string"
-    assert props["issue_date"]["format"] == "date"
+    # A pattern and no format: xgrammar would let the format win, sglang 0.5.23 refuses both.
+    assert props["issue_date"] == {
+        "description": props["issue_date"]["description"],
+        "type": "string",
+        "pattern": DATE_PATTERN,
+    }
     assert props["issue_date"]["pattern"].startswith("^\\d{4}-")
 
 
@@ -111,6 +120,7 @@ def test_grammar_rejects_local_formats_and_extra_keys(compiler: xgr.GrammarCompi
     for old, new in [
         ('"opening_balance": 1000.0', '"opening_balance": "1.000,00"'),
         ('"period_start": "2024-03-01"', '"period_start": "01.03.2024"'),
+        ('"period_start": "2024-03-01"', '"period_start": "2024-13-01"'),  # the pattern rules
         ('"bank_name": ', '"extra": 1, "bank_name": '),
         ('"account_number": null, ', ""),
     ]:
@@ -176,3 +186,48 @@ def test_code_patterns_reach_the_grammar(compiler: xgr.GrammarCompiler) -> None:
     assert _accepts(compiled, good)
     assert not _accepts(compiled, good.replace('"044031900111"', '"0440 3190 0111"'))
     assert not _accepts(compiled, good.replace('"044031900111"', '"04403190011"'))
+
+
+class _UserModel(BaseModel):
+    """A user's model with types whose Pydantic schema xgrammar cannot enforce."""
+
+    where: Path = Field(description="A file path.")  # format "path"
+    blob: bytes = Field(description="Raw bytes.")  # format "binary"
+    secret: SecretStr = Field(description="A password.")  # format "password"
+    count: Annotated[int, Field(ge=0, multiple_of=5, description="Fives.")]  # multipleOf
+    tags: set[str] = Field(description="Distinct tags.")  # uniqueItems
+    by_path: dict[Path, int] = Field(description="Counts per path.")  # propertyNames.format
+    code: str = Field(pattern=r"^[a-z]+@x$", json_schema_extra={"format": "email"})
+    when: datetime = Field(description="A timestamp.")  # format "date-time": kept
+    ident: UUID = Field(description="An id.")  # format "uuid": kept
+
+
+def test_formats_and_keywords_xgrammar_cannot_enforce_are_dropped(
+    compiler: xgr.GrammarCompiler,
+) -> None:
+    schema = engine_json_schema(_UserModel)
+    props = schema["properties"]
+    assert not {"multipleOf", "uniqueItems", "not", "if", "contains"} & _keys(schema)
+    for name in ("where", "blob", "secret", "code"):
+        assert "format" not in props[name], name
+    assert props["code"]["pattern"] == "^[a-z]+@x$"
+    assert props["by_path"]["propertyNames"] == {}  # Pydantic's {"format": "path"}, emptied
+    assert props["tags"] == {"description": "Distinct tags.", "type": "array",
+                             "items": {"type": "string"}}
+    assert props["count"]["minimum"] == 0
+    assert (props["when"]["format"], props["ident"]["format"]) == ("date-time", "uuid")
+
+    validate = load_json_schema_validator(sglang_source("0.5.23"))
+    assert validate is not None
+    with pytest.raises(ValueError, match="not supported by xgrammar"):
+        validate(_UserModel.model_json_schema())  # what the engine schema avoids
+    validate(schema)
+
+    compiled = compiler.compile_json_schema(json.dumps(schema), any_whitespace=False)
+    answer = {"where": "a/b.pdf", "blob": "xyz", "secret": "s", "count": 7, "tags": ["a", "a"],
+              "by_path": {"a": 1}, "code": "ab@x", "when": "2024-03-01T08:00:00Z",
+              "ident": "12345678-1234-1234-1234-123456789abc"}
+    assert _accepts(compiled, json.dumps(answer))
+    with pytest.raises(ValidationError, match="multiple of 5"):  # Pydantic still checks
+        _UserModel.model_validate(answer)
+    assert _UserModel.model_validate({**answer, "count": 10}).tags == {"a"}

@@ -10,16 +10,25 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
+import signal
+import time
 
 import pytest
 
 from pipeline.config import EngineConfig, SGLangConfig
 from pipeline.engines.base import EngineFailure, EngineRequest, EngineResult, SamplingConfig
-from pipeline.engines.contract import read_async_generate_parameters, read_server_arg_fields
+from pipeline.engines.contract import (
+    SUPPORTED_SGLANG_VERSIONS,
+    read_async_generate_parameters,
+    read_server_arg_fields,
+)
 from pipeline.engines.null import build_minimal_instance
-from pipeline.engines.sglang import SAMPLING_KEYS, SGLangEngine, map_output
-from pipeline.errors import EngineUnavailable, ErrorCode
-from tests.fixtures_model import make_pages
+from pipeline.engines.sglang import GENERATE_KWARGS, SAMPLING_KEYS, SGLangEngine, map_output
+from pipeline.engines.sglang_process import engine_process_died
+from pipeline.errors import EngineUnavailable, ErrorCode, RunInterrupted
+from pipeline.stopping import signals_raise
+from tests.fixtures_model import make_pages, sglang_source
 
 SCHEMA = {
     "type": "object",
@@ -85,6 +94,9 @@ class FakeSGLangEngine:
         await asyncio.sleep(0)
         if "explode" in prompt:
             raise RuntimeError("scheduler rejected the request")
+        if "refuse" in prompt:  # what sglang raises for a request it refuses
+            raise ValueError("The input (9000 tokens) is longer than the model's context length "
+                             "(8192 tokens).")
         schema = json.loads(sampling_params["json_schema"])
         text = json.dumps(build_minimal_instance(schema))
         return {
@@ -106,6 +118,7 @@ class FakeSGLangEngine:
 
 @pytest.fixture
 def fake_factory(sglang_source_dir):
+    """The fake, refusing server args that are not fields of each supported release in turn."""
     FakeSGLangEngine.server_fields = read_server_arg_fields(sglang_source_dir)
     FakeSGLangEngine.instances = []
     return FakeSGLangEngine
@@ -123,49 +136,89 @@ def _request(request_id: str, pages, prefix: str = "Extract.", **sampling) -> En
                          SCHEMA, SamplingConfig(**{"max_new_tokens": 77, **sampling}))
 
 
-def test_fake_has_exactly_the_real_async_generate_signature(sglang_source_dir):
-    real = read_async_generate_parameters(sglang_source_dir)
-    fake = list(inspect.signature(FakeSGLangEngine.async_generate).parameters.values())[1:]
+FAKE_MIRRORS = "0.5.23"
+"""The sglang release whose `Engine.async_generate` signature FakeSGLangEngine copies exactly."""
+
+
+def _fake_parameters() -> list[tuple[str, str, str | None]]:
+    """(name, kind, default source) of the fake's async_generate, as the contract reader
+    writes them for the real one."""
     kinds = {inspect.Parameter.POSITIONAL_OR_KEYWORD: "positional",
-             inspect.Parameter.KEYWORD_ONLY: "keyword_only"}
-    assert [(p.name, kinds[p.kind], repr(p.default)) for p in fake] == [
-        (p.name, p.kind, p.default) for p in real
-    ]
+             inspect.Parameter.KEYWORD_ONLY: "keyword_only",
+             inspect.Parameter.VAR_POSITIONAL: "var_positional",
+             inspect.Parameter.VAR_KEYWORD: "var_keyword"}
+    fake = list(inspect.signature(FakeSGLangEngine.async_generate).parameters.values())[1:]
+    return [(p.name, kinds[p.kind], None if p.default is p.empty else repr(p.default))
+            for p in fake]
 
 
-def test_server_args_on_hopper_with_eight_gpus(fake_factory, processor):
-    config = EngineConfig(name="sglang", seed=5, sglang=SGLangConfig(mem_fraction_static=0.8))
-    engine = SGLangEngine(config, engine_factory=fake_factory, processor=processor,
-                          gpu_count=8, capability=(9, 0))
+def test_fake_has_exactly_the_real_async_generate_signature():
+    assert FAKE_MIRRORS in SUPPORTED_SGLANG_VERSIONS
+    real = read_async_generate_parameters(sglang_source(FAKE_MIRRORS))
+    assert _fake_parameters() == [(p.name, p.kind, p.default) for p in real]
+
+
+def test_keywords_the_adapter_passes_are_the_same_in_each_release(sglang_source_dir):
+    """Each keyword the adapter passes exists in this release, of the same kind and default as
+    in the fake, so a test that passes against the fake passes the same keywords to sglang."""
+    real = {p.name: (p.name, p.kind, p.default)
+            for p in read_async_generate_parameters(sglang_source_dir)}
+    fake = {spec[0]: spec for spec in _fake_parameters()}
+    for key in GENERATE_KWARGS:
+        assert key in real, key
+        assert real[key] == fake[key]
+        assert real[key][1] in ("positional", "keyword_only"), key  # passed by keyword
+
+
+def _engine(factory, processor, config: EngineConfig | None = None, **kwargs) -> SGLangEngine:
+    kwargs.setdefault("gpu_count", 1)
+    kwargs.setdefault("hf_config", {})
+    return SGLangEngine(config or EngineConfig(), engine_factory=factory, processor=processor,
+                        **kwargs)
+
+
+def _started(factory, processor, config: EngineConfig | None = None, **kwargs) -> SGLangEngine:
+    engine = _engine(factory, processor, config, **kwargs)
     engine.start()
+    return engine
+
+
+def test_server_args_with_eight_gpus(fake_factory, processor):
+    config = EngineConfig(name="sglang", seed=5, sglang=SGLangConfig(mem_fraction_static=0.8))
+    engine = _started(fake_factory, processor, config, gpu_count=8)
     kwargs = fake_factory.instances[0].kwargs
     assert kwargs["model_path"] == "Qwen/Qwen3-VL-30B-A3B-Instruct-FP8"
-    assert (kwargs["attention_backend"], kwargs["mm_attention_backend"]) == ("fa3", "fa3")
+    assert "attention_backend" not in kwargs and "mm_attention_backend" not in kwargs
     assert (kwargs["tp_size"], kwargs["dp_size"]) == (1, 8)
     assert kwargs["constrained_json_disable_any_whitespace"] is True
     assert kwargs["random_seed"] == 5 and kwargs["mem_fraction_static"] == 0.8
+    assert kwargs["log_level"] == "warning"
+    assert kwargs["custom_sigquit_handler"] is engine_process_died
     assert "context_length" not in kwargs  # unset options stay sglang's defaults
+    assert "enable_deterministic_inference" not in kwargs
     assert engine.max_in_flight == 256 * 8
 
 
-def test_other_gpus_and_explicit_settings(fake_factory, processor):
+def test_explicit_settings_and_extra_server_args(fake_factory, processor):
+    fake_factory.server_fields |= {"disable_cuda_graph"}
     config = EngineConfig(model="/models/local", sglang=SGLangConfig(
-        dp_size=2, max_running_requests=64, context_length=8192, load_format="dummy"))
-    engine = SGLangEngine(config, engine_factory=fake_factory, processor=processor,
-                          gpu_count=4, capability=(8, 0))
-    engine.start()
+        dp_size=2, max_running_requests=64, context_length=8192, load_format="dummy",
+        attention_backend="flashinfer", mm_attention_backend="triton_attn",
+        deterministic=True, extra_args={"disable_cuda_graph": True}))
+    engine = _started(fake_factory, processor, config, gpu_count=4)
     kwargs = fake_factory.instances[0].kwargs
     assert kwargs["attention_backend"] == "flashinfer"
     assert kwargs["mm_attention_backend"] == "triton_attn"
     assert kwargs["dp_size"] == 2 and kwargs["model_path"] == "/models/local"
     assert kwargs["load_format"] == "dummy" and kwargs["context_length"] == 8192
+    assert kwargs["enable_deterministic_inference"] is True
+    assert kwargs["disable_cuda_graph"] is True
     assert engine.max_in_flight == 64 * 2
 
 
 def test_three_pages_one_request_images_in_order(fake_factory, processor):
     pages = make_pages("doc", ((64, 64), (96, 64), (64, 128)))
-    engine = SGLangEngine(EngineConfig(), engine_factory=fake_factory, processor=processor,
-                          gpu_count=1, capability=(9, 0))
+    engine = _started(fake_factory, processor)
     outcome = asyncio.run(engine.generate([_request("r1", pages, temperature=0.7, seed=11)]))[0]
     backend = fake_factory.instances[0]
     assert len(backend.calls) == 1
@@ -181,32 +234,73 @@ def test_three_pages_one_request_images_in_order(fake_factory, processor):
     assert set(params) <= set(SAMPLING_KEYS)
     assert isinstance(params["json_schema"], str) and json.loads(params["json_schema"]) == SCHEMA
     assert params["max_new_tokens"] == 77 and params["temperature"] == 0.7
-    assert params["sampling_seed"] == 11
+    assert "sampling_seed" not in params  # sglang ignores it without deterministic inference
     assert isinstance(outcome, EngineResult)
     assert json.loads(outcome.text) == {"code": "aa"}
     assert (outcome.prompt_tokens, outcome.completion_tokens, outcome.cached_tokens) == (130, 3, 40)
     assert outcome.latency_s == 0.25 and outcome.finish_reason == "stop"
 
 
-def test_greedy_requests_send_no_seed(fake_factory, processor):
-    engine = SGLangEngine(EngineConfig(), engine_factory=fake_factory, processor=processor,
-                          gpu_count=1, capability=(9, 0))
-    asyncio.run(engine.generate([_request("g", make_pages("g", ((64, 64),)))]))
+def test_deterministic_runs_send_the_seed(fake_factory, processor):
+    config = EngineConfig(sglang=SGLangConfig(deterministic=True))
+    engine = _started(fake_factory, processor, config)
+    asyncio.run(engine.generate([_request("g", make_pages("g", ((64, 64),)), seed=11)]))
     params = fake_factory.instances[0].calls[0]["sampling_params"]
-    assert params["temperature"] == 0.0 and "sampling_seed" not in params
+    assert params["temperature"] == 0.0 and params["sampling_seed"] == 11
 
 
 def test_one_failing_request_fails_alone(fake_factory, processor):
-    engine = SGLangEngine(EngineConfig(), engine_factory=fake_factory, processor=processor,
-                          gpu_count=1, capability=(9, 0))
+    engine = _started(fake_factory, processor)
     page = make_pages("p", ((64, 64),))
-    requests = [_request("a", page), _request("b", page, prefix="explode"), _request("c", page)]
+    requests = [_request("a", page), _request("b", page, prefix="explode"), _request("c", page),
+                _request("d", page, prefix="refuse")]
     outcomes = asyncio.run(engine.generate(requests))
-    assert [o.request_id for o in outcomes] == ["a", "b", "c"]
+    assert [o.request_id for o in outcomes] == ["a", "b", "c", "d"]
     assert isinstance(outcomes[0], EngineResult) and isinstance(outcomes[2], EngineResult)
-    assert isinstance(outcomes[1], EngineFailure)
-    assert outcomes[1].code == ErrorCode.ENGINE_ERROR
-    assert "scheduler rejected" in outcomes[1].message
+    crashed, refused = outcomes[1], outcomes[3]
+    assert isinstance(crashed, EngineFailure) and isinstance(refused, EngineFailure)
+    assert (crashed.code, crashed.retryable) == (ErrorCode.ENGINE_ERROR, True)
+    assert "scheduler rejected" in crashed.message
+    assert (refused.code, refused.retryable) == (ErrorCode.REQUEST_REJECTED, False)
+    assert "longer than the model's context length" in refused.message
+
+
+def test_a_prompt_longer_than_the_context_is_refused_before_sglang(fake_factory, processor):
+    """Its pages' visual tokens count in full, as sglang expands each image placeholder."""
+    pages = make_pages("big", ((64 * 4, 64 * 4),) * 3)  # 3 pages of 8x8 = 64 visual tokens
+    assert sum(p.visual_tokens for p in pages) == 192
+    engine = _started(fake_factory, processor, hf_config={
+        "text_config": {"max_position_embeddings": 200}})
+    fits, too_long = asyncio.run(engine.generate([
+        _request("fits", pages[:1], max_new_tokens=10),
+        _request("long", pages, max_new_tokens=10)]))
+    assert isinstance(fits, EngineResult)
+    assert isinstance(too_long, EngineFailure) and not too_long.retryable
+    assert too_long.code == ErrorCode.REQUEST_REJECTED
+    assert "needs 255 tokens" in too_long.message  # 53 of text, 3 x 64 visual, 10 answer
+    assert "context length of 200" in too_long.message
+    assert len(fake_factory.instances[0].calls) == 1  # sglang never saw the long one
+
+
+def test_generate_needs_a_started_engine_and_one_loop(fake_factory, processor):
+    engine = _engine(fake_factory, processor)
+    request = _request("a", make_pages("a", ((64, 64),)))
+    with pytest.raises(EngineUnavailable, match="not started"):
+        asyncio.run(engine.generate([request]))
+    engine.start()
+    asyncio.run(engine.generate([request]))
+    with pytest.raises(EngineUnavailable, match="one event loop"):
+        asyncio.run(engine.generate([request]))
+
+
+def test_tensor_parallel_that_cannot_load_the_model_is_refused(fake_factory, processor):
+    fp8_moe = {"text_config": {"moe_intermediate_size": 768},
+               "quantization_config": {"weight_block_size": [128, 128]}}
+    engine = _engine(fake_factory, processor, EngineConfig(sglang=SGLangConfig(tp_size=4)),
+                     gpu_count=4, hf_config=fp8_moe)
+    with pytest.raises(EngineUnavailable, match="tp_size 4 cannot load"):
+        engine.start()
+    assert fake_factory.instances == []  # refused before sglang started anything
 
 
 def test_meta_info_mapping():
@@ -222,9 +316,7 @@ def test_meta_info_mapping():
 
 
 def test_close_shuts_down_once(fake_factory, processor):
-    engine = SGLangEngine(EngineConfig(), engine_factory=fake_factory, processor=processor,
-                          gpu_count=1, capability=(9, 0))
-    engine.start()
+    engine = _started(fake_factory, processor)
     engine.close()
     engine.close()
     assert fake_factory.instances[0].shutdowns == 1
@@ -234,8 +326,7 @@ def test_close_shuts_down_once(fake_factory, processor):
 
 def test_unknown_server_arg_becomes_engine_unavailable(fake_factory, processor):
     fake_factory.server_fields = {"model_path"}
-    engine = SGLangEngine(EngineConfig(), engine_factory=fake_factory, processor=processor,
-                          gpu_count=1, capability=(9, 0))
+    engine = _engine(fake_factory, processor)
     with pytest.raises(EngineUnavailable, match="unexpected keyword"):
         engine.start()
 
@@ -244,7 +335,34 @@ def test_out_of_memory_advice(processor):
     def oom(**kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    engine = SGLangEngine(EngineConfig(), engine_factory=oom, processor=processor,
-                          gpu_count=1, capability=(9, 0))
+    engine = _engine(oom, processor)
     with pytest.raises(EngineUnavailable, match="mem_fraction_static"):
         engine.start()
+
+
+def test_a_failing_shutdown_is_logged_not_raised(fake_factory, processor, caplog):
+    engine = _started(fake_factory, processor)
+
+    def stuck():
+        raise RuntimeError("children not reaped within 60 s")
+
+    fake_factory.instances[0].shutdown = stuck
+    engine.close()
+    assert "children not reaped" in caplog.text
+
+
+def test_a_signal_during_start_shuts_the_new_engine_down(fake_factory, processor):
+    """SIGTERM while sglang starts is acted on when the start returns: the engine that just
+    started is shut down, and RunInterrupted says why."""
+
+    def start_then_signal(**kwargs):
+        engine = fake_factory(**kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return engine
+
+    engine = _engine(start_then_signal, processor)
+    with signals_raise(), pytest.raises(RunInterrupted) as stopped:
+        engine.start()
+        time.sleep(0.1)  # in case another thread took the signal and the handler runs late
+    assert stopped.value.exit_code == 143
+    assert fake_factory.instances[0].shutdowns == 1

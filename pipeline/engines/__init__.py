@@ -38,7 +38,7 @@ __all__ = [
 def resolve_engine_name(config: EngineConfig) -> tuple[str, str]:
     """(engine name, reason). `auto` means sglang when a CUDA GPU is visible and sglang is
     installed, else transformers. The check never imports torch or sglang."""
-    from pipeline.engines.sglang import has_cuda_gpu
+    from pipeline.engines.gpu import has_cuda_gpu
 
     if config.name != "auto":
         return config.name, f"--engine {config.name} was asked for"
@@ -96,7 +96,8 @@ def build_engine(config: EngineConfig, *, start: bool = True) -> Engine:
 
 
 def _build_sglang(config: EngineConfig, start: bool) -> Engine:
-    from pipeline.engines.sglang import SGLangEngine, has_cuda_gpu
+    from pipeline.engines.gpu import has_cuda_gpu
+    from pipeline.engines.sglang import SGLangEngine
 
     if importlib.util.find_spec("sglang") is None:
         raise EngineUnavailable(

@@ -71,11 +71,15 @@ class EngineResult:
 
 @dataclass(frozen=True, slots=True)
 class EngineFailure:
-    """A request the engine could not answer; its neighbours are unaffected."""
+    """A request the engine could not answer; its neighbours are unaffected.
+
+    `retryable` is False when asking again cannot help (the engine refused the request itself).
+    """
 
     request_id: str
     code: ErrorCode
     message: str
+    retryable: bool = True
 
 
 EngineOutcome = EngineResult | EngineFailure

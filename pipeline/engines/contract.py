@@ -3,24 +3,34 @@
 SGLang needs a GPU to import, so the check reads its source with `ast`: the `ServerArgs`
 fields, the parameters of `Engine.async_generate` and the fields of `SamplingParams`. Every
 name the adapter uses (pipeline.engines.sglang.SERVER_ARG_KEYS, GENERATE_KWARGS, SAMPLING_KEYS)
-must exist there. `fetch_sglang_source` downloads the pinned release (no dependencies) once.
+must exist there. The one file that is executed is sglang's JSON-schema pre-check
+(`load_json_schema_validator`), and only because it imports nothing but the standard library.
+`fetch_sglang_source` downloads a release (no dependencies) once.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+SUPPORTED_SGLANG_VERSIONS: tuple[str, ...] = ("0.5.17", "0.5.23")
+"""The sglang releases the adapter must work with; the contract tests run over each of them."""
 
 _WANTED = (
     "sglang/srt/arg_groups/",
     "sglang/srt/server_args.py",
     "sglang/srt/entrypoints/engine.py",
     "sglang/srt/sampling/sampling_params.py",
+    "sglang/srt/constrained/json_schema_validation.py",  # 0.5.23 on; absent from 0.5.17
 )
+_VALIDATOR = Path("srt") / "constrained" / "json_schema_validation.py"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +149,82 @@ def read_sampling_fields(source_root: Path) -> set[str]:
     raise LookupError(f"{path}: SamplingParams not found")
 
 
+def read_attention_backend_choices(source_root: Path) -> tuple[set[str], set[str]]:
+    """The values sglang accepts for `attention_backend` (ATTENTION_BACKEND_CHOICES) and for
+    `mm_attention_backend` (the `choices` of its field), from srt/arg_groups/choices.py and
+    fields/mm.py (0.5.2x) or srt/server_args.py (older releases)."""
+    srt = package_dir(source_root) / "srt"
+    candidates = [srt / "arg_groups" / "choices.py", srt / "arg_groups" / "fields" / "mm.py",
+                  srt / "server_args.py"]
+    trees = [_parse(path) for path in candidates if path.is_file()]
+    text = _first(_list_assigned(tree, "ATTENTION_BACKEND_CHOICES") for tree in trees)
+    vision = _first(_field_choices(tree, "mm_attention_backend") for tree in trees)
+    if text is None or vision is None:
+        raise LookupError(f"{srt}: attention backend choices not found")
+    return text, vision
+
+
+def _first(found: Iterable[set[str] | None]) -> set[str] | None:
+    return next((values for values in found if values is not None), None)
+
+
+def _list_assigned(tree: ast.Module, name: str) -> set[str] | None:
+    """The literal list assigned to module-level `name`, or None."""
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in stmt.targets
+        ):
+            return set(ast.literal_eval(stmt.value))
+    return None
+
+
+def _field_choices(tree: ast.Module, field: str) -> set[str] | None:
+    """The literal `choices=` inside the annotation of class field `field`, or None."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == field:
+            for call in ast.walk(node.annotation):
+                if isinstance(call, ast.Call):
+                    for keyword in call.keywords:
+                        if keyword.arg == "choices":
+                            return set(ast.literal_eval(keyword.value))
+    return None
+
+
+def load_json_schema_validator(source_root: Path) -> Callable[[Any], None] | None:
+    """sglang's own xgrammar schema pre-check, `validate_xgrammar_json_schema(schema)`, loaded
+    from srt/constrained/json_schema_validation.py; None when the release has no such file
+    (0.5.17 and older). It raises ValueError (UnsupportedJSONSchemaFeature) for a schema that
+    sglang refuses before compiling.
+
+    Raises ImportError when the file imports anything beyond the standard library.
+    """
+    path = package_dir(source_root) / _VALIDATOR
+    if not path.is_file():
+        return None
+    imported = _imported(_parse(path))
+    outside = [name for name in imported if name.split(".")[0] not in sys.stdlib_module_names]
+    if outside:
+        raise ImportError(f"{path} imports {outside}: it cannot be loaded without sglang")
+    spec = importlib.util.spec_from_file_location("sglang_json_schema_validation", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path}: cannot be loaded")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    validate: Callable[[Any], None] = module.validate_xgrammar_json_schema
+    return validate
+
+
+def _imported(tree: ast.Module) -> list[str]:
+    """Every module name an import statement in `tree` names."""
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names.append("." * node.level + (node.module or ""))
+    return names
+
+
 def check_sglang_contract(source_root: Path) -> list[str]:
     """Problems found between the adapter and the SGLang source at `source_root`; empty = ok."""
     from pipeline.engines.sglang import GENERATE_KWARGS, SAMPLING_KEYS, SERVER_ARG_KEYS
@@ -179,7 +265,7 @@ def fetch_sglang_source(version: str, cache_dir: Path) -> Path:
     cache_dir = Path(cache_dir)
     target = cache_dir / f"sglang-{version}"
     marker = target / ".complete"
-    if marker.is_file():
+    if marker.is_file() and marker.read_text(encoding="utf-8").splitlines()[1:] == list(_WANTED):
         return target
     downloads = cache_dir / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
@@ -188,7 +274,8 @@ def fetch_sglang_source(version: str, cache_dir: Path) -> Path:
         for name in archive.namelist():
             if name.startswith(_WANTED):
                 archive.extract(name, target)
-    marker.write_text(wheel.name + "\n", encoding="utf-8")
+    # The marker lists what was unpacked, so a longer _WANTED unpacks an old cache again.
+    marker.write_text("\n".join([wheel.name, *_WANTED]) + "\n", encoding="utf-8")
     return target
 
 

@@ -1,9 +1,13 @@
 """The in-process SGLang engine (the default on a CUDA GPU).
 
 One `sglang.Engine` serves every request: each request goes in with its own `async_generate`
-call and SGLang batches them itself (continuous batching), so one bad request fails alone.
+call and SGLang batches them itself (continuous batching). A request SGLang refuses (a prompt
+longer than the context, a schema its grammar backend rejects) fails alone, as REQUEST_REJECTED,
+and is not retried. A crash of one of SGLang's processes (a CUDA fault, out of memory) ends the
+whole run with EngineDied, after the finished work is committed (see sglang_process).
 The prompt text comes from the model processor's chat template; the page images travel as PIL
 images; the JSON schema constrains decoding through SGLang's grammar backend.
+One SGLangEngine serves one event loop: start it, then run every request in that loop.
 
 The names this module passes to SGLang are listed in SERVER_ARG_KEYS, GENERATE_KWARGS and
 SAMPLING_KEYS; `pipeline.engines.contract` checks them against SGLang's source.
@@ -11,14 +15,12 @@ SAMPLING_KEYS; `pipeline.engines.contract` checks them against SGLang's source.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import os
-import shutil
-import subprocess
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from pipeline.config import DEFAULT_MODEL, EngineConfig
@@ -29,12 +31,23 @@ from pipeline.engines.base import (
     EngineResult,
     gather_per_request,
 )
-from pipeline.errors import EngineUnavailable, ErrorCode
+from pipeline.engines.gpu import visible_gpu_count
+from pipeline.engines.sglang_process import (
+    ChildWatch,
+    check_tensor_parallel,
+    engine_process_died,
+    explain_start_failure,
+    reclaim_signals,
+    signals_deferred,
+    spawned_since,
+)
+from pipeline.errors import EngineUnavailable, ErrorCode, RunStopped
 
 log = logging.getLogger(__name__)
 
-SGLANG_VERSION = "0.5.23"
-"""The sglang release this adapter is written against (the `sglang` extra pins it)."""
+SGLANG_VERSION = "0.5.17"
+"""The sglang release the `sglang` extra pins and the GPU suite runs; the contract tests also
+check the adapter against the newest release (pipeline.engines.contract)."""
 
 SERVER_ARG_KEYS: tuple[str, ...] = (
     "model_path",
@@ -49,8 +62,10 @@ SERVER_ARG_KEYS: tuple[str, ...] = (
     "max_running_requests",
     "load_format",
     "log_level",
+    "custom_sigquit_handler",
+    "enable_deterministic_inference",
 )
-"""Every `ServerArgs` field `build_server_args` may set."""
+"""Every `ServerArgs` field `build_server_args` may set (besides the user's `extra_args`)."""
 
 GENERATE_KWARGS: tuple[str, ...] = ("prompt", "image_data", "sampling_params")
 """Every keyword passed to `Engine.async_generate`."""
@@ -68,109 +83,42 @@ REQUESTS_PER_REPLICA = 256
 """Requests kept in flight per data-parallel replica when max_running_requests is not set."""
 
 
-def visible_gpu_count() -> int:
-    """CUDA GPUs this process may use, without importing torch: CUDA_VISIBLE_DEVICES when set,
-    else the lines of `nvidia-smi -L`; 0 when there is no NVIDIA driver."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        entries = [e for e in visible.split(",") if e.strip() and e.strip() != "-1"]
-        return len(entries) if _driver_present() else 0
-    listing = _nvidia_smi("-L")
-    if listing is None:
-        return 0
-    return sum(1 for line in listing.splitlines() if line.startswith("GPU "))
+def build_server_args(config: EngineConfig, gpu_count: int) -> dict[str, Any]:
+    """The `sglang.Engine(**kwargs)` keywords for this config and machine.
 
-
-def gpu_compute_capability() -> tuple[int, int] | None:
-    """Compute capability of the first visible GPU (e.g. (9, 0) for H100), or None."""
-    out = _nvidia_smi("--query-gpu=compute_cap", "--format=csv,noheader")
-    if not out:
-        return None
-    first = out.strip().splitlines()[0].strip()
-    try:
-        major, minor = first.split(".")
-        return int(major), int(minor)
-    except ValueError:
-        return None
-
-
-def has_cuda_gpu() -> bool:
-    """Whether an NVIDIA GPU is visible (driver present and at least one device)."""
-    return _driver_present() and visible_gpu_count() > 0
-
-
-def _driver_present() -> bool:
-    return (
-        Path("/dev/nvidia0").exists()
-        or Path("/proc/driver/nvidia").exists()
-        or shutil.which("nvidia-smi") is not None
-    )
-
-
-def _nvidia_smi(*args: str) -> str | None:
-    if shutil.which("nvidia-smi") is None:
-        return None
-    try:
-        done = subprocess.run(
-            ["nvidia-smi", *args], capture_output=True, text=True, timeout=20, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
-def choose_attention_backends(capability: tuple[int, int] | None) -> tuple[str, str, str]:
-    """(attention_backend, mm_attention_backend, reason) for a GPU's compute capability.
-
-    Hopper (9.x) gets FlashAttention 3 for both. Other recent GPUs get FlashInfer for the
-    language model and SGLang's Triton kernel for the vision tower; older ones Triton and SDPA.
+    Attention backends are passed only when configured: sglang's own choice per GPU and model
+    is tuned (on Hopper, 0.5.23 pairs fa3 prefill with flashinfer decode for Qwen3-VL).
     """
-    if capability is None:
-        return "triton", "sdpa", "GPU compute capability unknown: portable triton/sdpa kernels"
-    major, minor = capability
-    if major == 9:
-        return "fa3", "fa3", f"compute capability {major}.{minor} (Hopper): fa3"
-    if major >= 8:
-        return (
-            "flashinfer",
-            "triton_attn",
-            f"compute capability {major}.{minor} (not Hopper, fa3 unavailable): "
-            "flashinfer for text, triton_attn for vision",
-        )
-    return "triton", "sdpa", f"compute capability {major}.{minor}: triton for text, sdpa for vision"
-
-
-def build_server_args(
-    config: EngineConfig, gpu_count: int, capability: tuple[int, int] | None
-) -> dict[str, Any]:
-    """The `sglang.Engine(**kwargs)` keywords for this config and machine."""
     sg = config.sglang
-    attention, mm_attention, reason = choose_attention_backends(capability)
-    if sg.attention_backend or sg.mm_attention_backend:
-        reason += " (overridden by configuration)"
-    log.info("sglang attention backends: %s", reason)
     kwargs: dict[str, Any] = {
         "model_path": config.model or DEFAULT_MODEL,
-        "attention_backend": sg.attention_backend or attention,
-        "mm_attention_backend": sg.mm_attention_backend or mm_attention,
         "tp_size": sg.tp_size,
         "dp_size": sg.dp_size or max(1, gpu_count // sg.tp_size),
         "random_seed": config.seed,
         "constrained_json_disable_any_whitespace": True,
         "log_level": sg.log_level,
+        "custom_sigquit_handler": engine_process_died,
     }
     optional = {
+        "attention_backend": sg.attention_backend,
+        "mm_attention_backend": sg.mm_attention_backend,
         "mem_fraction_static": sg.mem_fraction_static,
         "context_length": sg.context_length,
         "max_running_requests": sg.max_running_requests,
         "load_format": sg.load_format,
+        "enable_deterministic_inference": sg.deterministic or None,
     }
     kwargs.update({key: value for key, value in optional.items() if value is not None})
+    kwargs.update(sg.extra_args)
     return kwargs
 
 
-def build_sampling_params(request: EngineRequest) -> dict[str, Any]:
-    """SGLang sampling params: the schema as a JSON string, max_new_tokens always explicit."""
+def build_sampling_params(request: EngineRequest, seeded: bool = False) -> dict[str, Any]:
+    """SGLang sampling params: the schema as a JSON string, max_new_tokens always explicit.
+
+    `sampling_seed` is sent only when `seeded`: sglang reads it only with deterministic
+    inference turned on.
+    """
     sampling = request.sampling
     params: dict[str, Any] = {
         "json_schema": json.dumps(request.json_schema, separators=(",", ":")),
@@ -178,7 +126,7 @@ def build_sampling_params(request: EngineRequest) -> dict[str, Any]:
         "temperature": sampling.temperature,
         "top_p": sampling.top_p,
     }
-    if sampling.temperature > 0:
+    if seeded:
         params["sampling_seed"] = sampling.seed
     return params
 
@@ -204,22 +152,17 @@ def map_output(request_id: str, output: Any, elapsed_s: float) -> EngineOutcome:
     )
 
 
-def explain_start_failure(exc: BaseException, model: str) -> str:
-    """One message that says what to do about an engine that would not start."""
-    text = f"{type(exc).__name__}: {exc}"
-    lowered = text.lower()
-    if "out of memory" in lowered or "outofmemory" in lowered or "not enough memory" in lowered:
-        return (
-            f"sglang ran out of GPU memory while starting ({text}). Lower mem_fraction_static "
-            "(e.g. DOCEXTRACT_ENGINE__SGLANG__MEM_FRACTION_STATIC=0.7 or [engine.sglang] in "
-            "docextract.toml), or lower context_length / max_running_requests."
-        )
-    if any(s in lowered for s in ("does not appear to have", "not found", "offline", "repo id")):
-        return (
-            f"the weights of {model} are not available here ({text}). Download them first with "
-            f"`huggingface-cli download {model}`, or pass a local folder with --model."
-        )
-    return f"sglang could not start with model {model}: {text}"
+def map_exception(request_id: str, exc: Exception) -> EngineFailure:
+    """An exception out of `async_generate` as a failure of that request alone.
+
+    sglang raises ValueError (or an HTTPException with a 4xx status) for a request it refuses:
+    too long for the context, a grammar it cannot compile. Those fail the same way every time,
+    so they are not retried.
+    """
+    status = getattr(exc, "status_code", None)
+    refused = isinstance(exc, ValueError) or (isinstance(status, int) and 400 <= status < 500)
+    code = ErrorCode.REQUEST_REJECTED if refused else ErrorCode.ENGINE_ERROR
+    return EngineFailure(request_id, code, f"{type(exc).__name__}: {exc}", retryable=not refused)
 
 
 class SGLangEngine:
@@ -227,7 +170,9 @@ class SGLangEngine:
 
     `engine_factory(**kwargs)` builds the backend (default: `sglang.Engine`); `processor` is
     the Hugging Face processor whose chat template builds the prompt (default: loaded from
-    the model). Both exist so tests can inject stand-ins with the real signatures.
+    the model); `hf_config` is the model's config.json as a dict (default: read from the
+    model, {} when it cannot be). They exist so tests can inject stand-ins with the real
+    signatures. Start it in the main thread before the event loop runs; one loop per engine.
     """
 
     name = "sglang"
@@ -238,20 +183,23 @@ class SGLangEngine:
         engine_factory: Callable[..., Any] | None = None,
         processor: Any = None,
         gpu_count: int | None = None,
-        capability: tuple[int, int] | None = None,
+        hf_config: dict[str, Any] | None = None,
     ) -> None:
         if gpu_count is None:
             gpu_count = visible_gpu_count()
-            capability = gpu_compute_capability()
         self.config = config
-        self.server_args = build_server_args(config, gpu_count, capability)
+        self.server_args = build_server_args(config, gpu_count)
         self.model = str(self.server_args["model_path"])
         dp = int(self.server_args["dp_size"])
         running = config.sglang.max_running_requests
         self.max_in_flight = running * dp if running else REQUESTS_PER_REPLICA * dp
         self._factory = engine_factory
         self._processor = processor
+        self._hf_config = hf_config
+        self._text_tokens: dict[str, int] = {}
         self._engine: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watch: ChildWatch | None = None
         self._closed = False
 
     def start(self) -> None:
@@ -260,23 +208,75 @@ class SGLangEngine:
             return
         if self._closed:
             raise EngineUnavailable("the sglang engine was closed")
+        factory = self._factory or _import_sglang_engine()
+        if self._hf_config is None:
+            self._hf_config = _read_hf_config(self.model)
         try:
+            self._check_tensor_parallel()
             if self._processor is None:
                 from transformers import AutoProcessor
 
                 self._processor = AutoProcessor.from_pretrained(self.model)
-            factory = self._factory
-            if factory is None:
-                import sglang
-
-                factory = sglang.Engine
-            self._engine = factory(**self.server_args)
-        except ImportError as exc:
-            raise EngineUnavailable(
-                f"sglang is not installed ({exc}): pip install 'docextract[sglang]'"
-            ) from exc
+        except EngineUnavailable:
+            raise
         except Exception as exc:  # noqa: BLE001 - every start failure becomes one clear message
             raise EngineUnavailable(explain_start_failure(exc, self.model)) from exc
+        self._launch(factory)
+
+    def _launch(self, factory: Callable[..., Any]) -> None:
+        before = set(multiprocessing.active_children())
+        try:
+            with signals_deferred():
+                try:
+                    self._engine = factory(**self.server_args)
+                except Exception as exc:  # noqa: BLE001 - as above
+                    raise EngineUnavailable(explain_start_failure(exc, self.model)) from exc
+                self._watch = ChildWatch(spawned_since(before)).start()
+        except BaseException:
+            # A failed start, or a signal deferred during it: leave no sglang process behind.
+            self.close()
+            raise
+
+    def _check_tensor_parallel(self) -> None:
+        tp_size = int(self.server_args["tp_size"])
+        if problem := check_tensor_parallel(self._hf_config or {}, tp_size):
+            raise EngineUnavailable(f"{self.model}: {problem}")
+
+    def _context_length(self) -> int | None:
+        """The context sglang serves: configured, else the model's max_position_embeddings."""
+        if configured := self.server_args.get("context_length"):
+            return int(configured)
+        config = self._hf_config or {}
+        text = config.get("text_config") or config
+        return text.get("max_position_embeddings")
+
+    def _prompt_tokens(self, prompt: str, request: EngineRequest) -> int:
+        """Tokens of the prompt as the model sees it: each image placeholder becomes the
+        page's visual tokens (its pixels are already within the processor's budget)."""
+        text = self._text_tokens.get(prompt)
+        if text is None:
+            text = len(self._processor.tokenizer(prompt, add_special_tokens=False).input_ids)
+            self._text_tokens[prompt] = text
+        return text - len(request.images) + sum(page.visual_tokens for page in request.images)
+
+    def _refusal(self, prompt: str, request: EngineRequest) -> EngineFailure | None:
+        """A request that cannot fit the context fails here, before sglang sees it: some
+        releases cut an over-long image prompt silently instead of refusing it."""
+        limit = self._context_length()
+        if limit is None:
+            return None
+        answer = request.sampling.max_new_tokens
+        needed = self._prompt_tokens(prompt, request) + answer
+        if needed <= limit:
+            return None
+        return EngineFailure(
+            request.request_id,
+            ErrorCode.REQUEST_REJECTED,
+            f"needs {needed} tokens ({len(request.images)} page images and the prompt, plus "
+            f"{answer} for the answer), more than the model's context length of {limit}: "
+            "lower --max-pixels, --max-pages or --max-new-tokens, or raise context_length",
+            retryable=False,
+        )
 
     def build_prompt(self, request: EngineRequest) -> str:
         """The chat-templated prompt text: one vision block per page, in page order."""
@@ -285,23 +285,71 @@ class SGLangEngine:
         )
 
     async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]:
-        self.start()
+        if self._engine is None:
+            raise EngineUnavailable("the sglang engine is not started: call start() first")
+        self._bind_loop(asyncio.get_running_loop())
         return await gather_per_request(requests, self._generate_one)
+
+    def _bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is loop:
+            return
+        if self._loop is not None:
+            # sglang reads its answers in a task of the first loop: another loop would wait
+            # for ever.
+            raise EngineUnavailable("an SGLangEngine serves one event loop; start another one")
+        self._loop = loop
+        reclaim_signals(self._engine, loop)
 
     async def _generate_one(self, request: EngineRequest) -> EngineOutcome:
         prompt = self.build_prompt(request)
+        if refused := self._refusal(prompt, request):
+            return refused
         images = [page.to_pil() for page in request.images]
         started = time.perf_counter()
-        output = await self._engine.async_generate(
-            prompt=prompt,
-            image_data=images or None,
-            sampling_params=build_sampling_params(request),
-        )
+        try:
+            output = await self._engine.async_generate(
+                prompt=prompt,
+                image_data=images or None,
+                sampling_params=build_sampling_params(request, self.config.sglang.deterministic),
+            )
+        except Exception as exc:  # noqa: BLE001 - one request's failure is its own
+            return map_exception(request.request_id, exc)
         return map_output(request.request_id, output, time.perf_counter() - started)
 
     def close(self) -> None:
-        """Shut the backend down (it ends SGLang's child processes); safe to call twice."""
+        """Shut the backend down (it ends SGLang's child processes); safe to call twice.
+
+        A shutdown that fails is logged, never raised: it must not hide why a run ended.
+        """
         engine, self._engine = self._engine, None
         self._closed = True
+        if self._watch is not None:
+            self._watch.stop()
         if engine is not None:
-            engine.shutdown()
+            try:
+                engine.shutdown()
+            except RunStopped:
+                raise
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                log.warning("sglang shutdown failed: %s: %s", type(exc).__name__, exc)
+
+
+def _import_sglang_engine() -> Callable[..., Any]:
+    try:
+        import sglang
+    except ImportError as exc:
+        raise EngineUnavailable(
+            f"sglang cannot be imported ({exc}): pip install 'docextract[sglang]'"
+        ) from exc
+    return sglang.Engine  # type: ignore[no-any-return]
+
+
+def _read_hf_config(model: str) -> dict[str, Any]:
+    """The model's config.json as a dict; {} when it cannot be read (sglang then says why)."""
+    try:
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(model).to_dict()  # type: ignore[no-any-return]
+    except Exception as exc:  # noqa: BLE001 - only an early check depends on it
+        log.info("config of %s not read before start: %s", model, exc)
+        return {}

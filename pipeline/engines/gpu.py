@@ -1,0 +1,46 @@
+"""Which NVIDIA GPUs this process can use, found without importing torch or sglang."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+
+def visible_gpu_count() -> int:
+    """CUDA GPUs this process may use, without importing torch: CUDA_VISIBLE_DEVICES when set,
+    else the lines of `nvidia-smi -L`; 0 when there is no NVIDIA driver."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        entries = [e for e in visible.split(",") if e.strip() and e.strip() != "-1"]
+        return len(entries) if _driver_present() else 0
+    listing = _nvidia_smi("-L")
+    if listing is None:
+        return 0
+    return sum(1 for line in listing.splitlines() if line.startswith("GPU "))
+
+
+def has_cuda_gpu() -> bool:
+    """Whether an NVIDIA GPU is visible (driver present and at least one device)."""
+    return _driver_present() and visible_gpu_count() > 0
+
+
+def _driver_present() -> bool:
+    return (
+        Path("/dev/nvidia0").exists()
+        or Path("/proc/driver/nvidia").exists()
+        or shutil.which("nvidia-smi") is not None
+    )
+
+
+def _nvidia_smi(*args: str) -> str | None:
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", *args], capture_output=True, text=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None

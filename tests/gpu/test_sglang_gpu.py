@@ -1,0 +1,162 @@
+"""docextract on the real sglang Engine: extraction into Parquet in bf16 and block FP8, a
+multi-page request, a refused request failing alone, and every way a run can be stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.gpu.conftest import (
+    EXAMPLES,
+    environment,
+    run_args,
+    run_docextract,
+    sglang_on_gpu,
+    write_config,
+)
+from tests.run_helpers import ROOT, ledger_items
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not sglang_on_gpu(), reason="needs sglang and a CUDA GPU"),
+    pytest.mark.timeout(300),
+]
+
+
+def _table(out: Path, table: str) -> list[dict]:
+    files = sorted((out / "bounded" / table).glob("part-*.parquet"))
+    return pq.read_table(files).to_pylist() if files else []
+
+
+def _summary(done: subprocess.CompletedProcess) -> dict:
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _run_status(out: Path) -> str:
+    db = sqlite3.connect(out / "ledger.sqlite")
+    (status,) = db.execute("SELECT status FROM runs").fetchone()
+    db.close()
+    return status
+
+
+def test_examples_in_bf16_multi_page_request_and_a_refused_one(gpu_models, examples_inbox,
+                                                               tmp_path):
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "docextract.toml")
+    done = run_docextract(
+        run_args(examples_inbox, out, gpu_models["bf16"], config) + ["--max-failure-rate", "0.1"]
+    )
+    assert done.returncode == 0, done.stderr
+    summary = _summary(done)
+    assert summary["engine"] == "sglang" and summary["ended"] == "finished"
+    documents, errors = _table(out, "documents"), _table(out, "errors")
+    by_name = {Path(row["source_path"]).name: row for row in documents}
+    assert set(by_name) == {p.name for p in EXAMPLES} | {"three_pages.pdf"}
+    for row in documents:  # constrained JSON that validated into the typed columns
+        assert row["data"]["name"].isalpha() and 0 <= row["data"]["score"] <= 10
+        assert row["engine"] == "sglang" and row["completion_tokens"] > 0
+    three, one = by_name["three_pages.pdf"], by_name["en_classic_invoice.pdf"]
+    assert three["page_count"] == 3 and three["page"] is None  # one request, three images
+    assert three["prompt_tokens"] >= three["visual_tokens"] > 2 * one["visual_tokens"]
+    assert [(Path(e["source_path"]).name, e["code"], e["attempts"]) for e in errors] == [
+        ("twelve_pages.pdf", "request_rejected", 1)  # refused once, not retried
+    ]
+    assert "context length of 8192" in errors[0]["message"]
+
+
+def test_examples_in_block_fp8(gpu_models, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for path in EXAMPLES:
+        (inbox / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "docextract.toml")
+    done = run_docextract(run_args(inbox, out, gpu_models["fp8"], config))
+    assert done.returncode == 0, done.stderr
+    assert len(_table(out, "documents")) == len(EXAMPLES) and not _table(out, "errors")
+
+
+def _start_run(inbox: Path, out: Path, model: Path, config: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        run_args(inbox, out, model, config),
+        cwd=ROOT,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+
+
+def _wait_for_commits(process: subprocess.Popen, out: Path, at_least: int) -> None:
+    deadline = time.monotonic() + 200
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1][-4000:]
+        if (out / "ledger.sqlite").exists() and len(ledger_items(out)["ok"]) >= at_least:
+            return
+        time.sleep(0.5)
+    raise AssertionError("no document was committed in time")
+
+
+def _engine_processes(pid: int) -> list:
+    import psutil
+
+    return psutil.Process(pid).children(recursive=True)
+
+
+def _scheduler(pid: int):
+    for child in _engine_processes(pid):
+        name = " ".join(child.cmdline()) + child.name()
+        if "scheduler" in name:
+            return child
+    raise AssertionError("no sglang scheduler process found")
+
+
+@pytest.mark.parametrize(
+    ("how", "exit_code", "ended", "says"),
+    [
+        ("ctrl-c", 130, "interrupted", "stopped by SIGINT"),
+        ("sigterm", 143, "interrupted", "stopped by SIGTERM"),
+        ("kill-scheduler", 6, "engine_died", "died"),
+    ],
+)
+def test_a_stopped_run_keeps_its_work(gpu_models, big_inbox, tmp_path, how, exit_code, ended,
+                                      says):
+    pytest.importorskip("psutil")
+    out = tmp_path / "out"
+    # Few requests in flight, so documents are committed steadily while the run goes on.
+    config = write_config(tmp_path / "docextract.toml", max_running_requests=8)
+    process = _start_run(big_inbox, out, gpu_models["bf16"], config)
+    try:
+        _wait_for_commits(process, out, at_least=8)
+        children = _engine_processes(process.pid)
+        if how == "ctrl-c":
+            os.killpg(os.getpgid(process.pid), signal.SIGINT)  # the group, as a terminal does
+        elif how == "sigterm":
+            process.send_signal(signal.SIGTERM)
+        else:
+            _scheduler(process.pid).kill()
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    print(f"{how}: exit {process.returncode}\n{stderr[-3000:]}")
+    assert process.returncode == exit_code, stderr[-4000:]
+    assert says in stderr and "committed" in stderr
+    assert json.loads(stdout.strip().splitlines()[-1])["ended"] == ended
+    assert _run_status(out) == ended
+    committed = ledger_items(out)
+    documents = _table(out, "documents")
+    assert len(committed["ok"]) >= 8
+    assert sorted(committed["ok"]) == sorted(row["item_id"] for row in documents)
+    time.sleep(2)
+    assert not [c.pid for c in children if c.is_running() and c.status() != "zombie"]
+
