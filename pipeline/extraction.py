@@ -143,7 +143,6 @@ class Extraction:
             stop.set()
             await finish_despite_cancel(self.writer.close())
             self.report.elapsed_s = time.monotonic() - self.started
-            self.reporter.finish(self.report)
 
     def _render_workers(self) -> int:
         return self.config.render.workers or os.cpu_count() or 1

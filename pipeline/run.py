@@ -99,17 +99,19 @@ def run_extraction(
                 reconcile(out, spec.name, ledger, is_other_live)
             except RunStopped as stopped:
                 report.ended = stopped.ended
-                report.elapsed_s = time.monotonic() - started
-                report.write_json(config.out / "runs")
                 stopped.report = report
                 raise
             except BaseException:
                 report.ended = "failed"
                 raise
             finally:
+                report.elapsed_s = time.monotonic() - started
+                reporter.finish(report)
                 ledger.finish_run(report.run_id, report.ended)
                 if owned:
                     engine.close()
+                if report.ended in ("interrupted", "engine_died"):
+                    report.write_json(config.out / "runs")
         else:
             reporter.note(
                 "nothing to do: every document is already extracted", skipped=report.skipped

@@ -68,7 +68,10 @@ class StopSignals:
 
     def __exit__(self, *exc_info: object) -> None:
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            # After an engine death, more SIGQUITs are its echoes (sglang's watchdog and
+            # docextract's both send one): ignore them while the run winds down.
+            echo = sig == signal.SIGQUIT and self.received == signal.SIGQUIT
+            signal.signal(sig, signal.SIG_IGN if echo else handler)
         self._previous.clear()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:

@@ -83,12 +83,16 @@ def _build_tokenizer(path: Path) -> None:
 
 
 def build_tiny_qwen3vl(
-    path: Path, text: dict[str, Any] | None = None, vision: dict[str, Any] | None = None
+    path: Path,
+    text: dict[str, Any] | None = None,
+    vision: dict[str, Any] | None = None,
+    image_pixels: tuple[int, int] = (32 * 32, 256 * 32 * 32),
 ) -> Path:
     """Write a tiny random Qwen3-VL-MoE checkpoint (model, tokenizer, processor) to `path`.
 
     `text` and `vision` override entries of the text and vision configs (the GPU suite makes
-    the model the shapes sglang's kernels need).
+    the model the shapes sglang's kernels need); `image_pixels` is the image processor's
+    (min, max) pixels per image.
     """
     import torch
     from transformers import (
@@ -107,7 +111,7 @@ def build_tiny_qwen3vl(
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     vocab_size = max(((len(tokenizer) + 63) // 64) * 64, (text or {}).get("vocab_size", 0))
 
-    size = {"shortest_edge": 32 * 32, "longest_edge": 256 * 32 * 32}
+    size = {"shortest_edge": image_pixels[0], "longest_edge": image_pixels[1]}
     image_processor = Qwen2VLImageProcessor(
         patch_size=16, merge_size=2, temporal_patch_size=2, size=size,
         image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],

@@ -1,9 +1,12 @@
 """Crash safety: SIGKILL a run at several points; the next run completes the work, each item
-exactly once, and the ledger agrees with the Parquet files."""
+exactly once, and the ledger agrees with the Parquet files. Signals stop a run in order:
+finished work committed, a summary, a documented exit code, the run record saying how it ended."""
 
 from __future__ import annotations
 
+import json
 import signal
+import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -59,3 +62,48 @@ def test_killed_run_loses_nothing_and_duplicates_nothing(inbox, tmp_path: Path, 
     third = run_cli(["run", str(root), "--out", str(out), *ARGS], env=SMALL_PARTS)
     assert third.returncode == 0, third.stderr
     assert read_table(out, "invoice", "documents") == documents
+
+
+def _run_record(out: Path) -> tuple[str, dict]:
+    db = sqlite3.connect(out / "ledger.sqlite")
+    (run_id, status), = db.execute("SELECT run_id, status FROM runs").fetchall()
+    db.close()
+    return status, json.loads((out / "runs" / f"{run_id}.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("signal_name", "exit_code", "ended", "says"),
+    [
+        ("SIGTERM", 143, "interrupted", "stopped by SIGTERM"),
+        ("SIGINT", 130, "interrupted", "stopped by SIGINT"),
+        ("SIGQUIT", 6, "engine_died", "one of its processes died"),
+    ],
+)
+def test_signal_mid_run_commits_and_says_how_the_run_ended(
+    inbox, tmp_path: Path, signal_name: str, exit_code: int, ended: str, says: str
+) -> None:
+    root, every_input = inbox
+    out = tmp_path / "out"
+    stopped = run_cli(
+        ["run", str(root), "--out", str(out), *ARGS],
+        env={**SMALL_PARTS, "DOCEXTRACT_KILL_AT": f"before-generate:6:{signal_name}"},
+    )
+    assert stopped.returncode == exit_code, stopped.stderr
+    assert says in stopped.stderr and "committed" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert json.loads(stopped.stdout.strip().splitlines()[-1])["ended"] == ended  # summary
+    log = [json.loads(line) for line in stopped.stderr.splitlines() if line.startswith("{")]
+    assert [e["ended"] for e in log if e["event"] == "finish"] == [ended]
+    status, record = _run_record(out)
+    assert status == ended and record["ended"] == ended
+    committed = ledger_items(out)
+    settled = record["extracted"] + record["failed"]
+    assert settled == len(committed["ok"]) + len(committed["error"])
+    assert 0 < len(committed["ok"]) < len(every_input)  # stopped mid-run, work kept
+    assert sorted(committed["ok"]) == sorted(r["item_id"] for r in read_table(out, "invoice",
+                                                                              "documents"))
+
+    resumed = run_cli(["run", str(root), "--out", str(out), *ARGS], env=SMALL_PARTS)
+    assert resumed.returncode == 1, resumed.stderr  # the broken inputs still fail
+    assert Counter(paths_accounted(out, "invoice")) == Counter(every_input)

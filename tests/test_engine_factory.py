@@ -90,7 +90,7 @@ def test_missing_weights_stop_fast_without_torch(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120, check=True)
     out = done.stdout
-    assert "huggingface-cli download Nobody/no-such-model" in out and "--model" in out
+    assert "hf download Nobody/no-such-model" in out and "--model" in out
     assert "TORCH False False" in out
     assert float(out.split("SECONDS")[1]) < 5
 

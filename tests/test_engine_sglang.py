@@ -282,6 +282,18 @@ def test_a_prompt_longer_than_the_context_is_refused_before_sglang(fake_factory,
     assert len(fake_factory.instances[0].calls) == 1  # sglang never saw the long one
 
 
+def test_pages_above_the_processors_limit_count_as_it_shrinks_them(fake_factory, processor):
+    """The tiny processor takes at most 256 x 32 x 32 pixels: a 1024 x 1024 page (1,024
+    visual tokens by docextract's budget) reaches the model as 256 tokens."""
+    page = make_pages("huge", ((1024, 1024),))
+    assert page[0].visual_tokens == 1024
+    engine = _started(fake_factory, processor)
+    request = _request("huge", page, max_new_tokens=10)
+    small = _request("small", make_pages("s", ((64, 64),)), max_new_tokens=10)
+    text = engine._prompt_tokens(engine.build_prompt(small), small) - 4  # 64 x 64 is 4 tokens
+    assert engine._prompt_tokens(engine.build_prompt(request), request) == text + 256
+
+
 def test_generate_needs_a_started_engine_and_one_loop(fake_factory, processor):
     engine = _engine(fake_factory, processor)
     request = _request("a", make_pages("a", ((64, 64),)))

@@ -34,6 +34,7 @@ from pipeline.engines.base import (
 from pipeline.engines.gpu import visible_gpu_count
 from pipeline.engines.sglang_process import (
     ChildWatch,
+    adopt_orphans,
     check_tensor_parallel,
     engine_process_died,
     explain_start_failure,
@@ -224,6 +225,7 @@ class SGLangEngine:
         self._launch(factory)
 
     def _launch(self, factory: Callable[..., Any]) -> None:
+        adopt_orphans()
         before = set(multiprocessing.active_children())
         try:
             with signals_deferred():
@@ -252,12 +254,30 @@ class SGLangEngine:
 
     def _prompt_tokens(self, prompt: str, request: EngineRequest) -> int:
         """Tokens of the prompt as the model sees it: each image placeholder becomes the
-        page's visual tokens (its pixels are already within the processor's budget)."""
+        page's visual tokens."""
         text = self._text_tokens.get(prompt)
         if text is None:
             text = len(self._processor.tokenizer(prompt, add_special_tokens=False).input_ids)
             self._text_tokens[prompt] = text
-        return text - len(request.images) + sum(page.visual_tokens for page in request.images)
+        visual = sum(self._image_tokens(page.width, page.height) for page in request.images)
+        return text - len(request.images) + visual
+
+    def _image_tokens(self, width: int, height: int) -> int:
+        """Visual tokens of one page after the model's image processor, which shrinks images
+        above its own pixel limit (docextract's budget normally keeps pages below it)."""
+        processor = self._processor.image_processor
+        factor = processor.patch_size * processor.merge_size
+        size = getattr(processor, "size", None) or {}
+        from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+        resized_h, resized_w = smart_resize(
+            height,
+            width,
+            factor=factor,
+            min_pixels=size.get("shortest_edge", factor * factor),
+            max_pixels=size.get("longest_edge", height * width),
+        )
+        return (resized_h // factor) * (resized_w // factor)
 
     def _refusal(self, prompt: str, request: EngineRequest) -> EngineFailure | None:
         """A request that cannot fit the context fails here, before sglang sees it: some

@@ -14,6 +14,8 @@ docextract included (exit 137, no report, no message). docextract owns these mom
   (SIGTERM drains and then exits 0; SIGQUIT kills the process tree). `reclaim_signals` puts back
   the handlers that were there before (the run's StopSignals), so SIGTERM stops the run with
   143 and SIGQUIT with EngineDied.
+- docextract adopts the orphans of a crashed sglang process (`adopt_orphans`), so the engine's
+  shutdown ends them with the rest of its process tree.
 - `ChildWatch` notices a child that died (some releases watch only in the HTTP server) and
   sends SIGQUIT, the same signal sglang's own watchdog sends.
 """
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 RECLAIMED_SIGNALS = (signal.SIGTERM, signal.SIGQUIT)
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def engine_process_died(signum: int, frame: FrameType | None) -> None:
@@ -76,6 +79,22 @@ def reclaim_signals(engine: Any, loop: asyncio.AbstractEventLoop) -> None:
     for sig, handler in kept.items():
         loop.remove_signal_handler(sig)
         signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def adopt_orphans() -> bool:
+    """Make this process the subreaper of its descendants (Linux; False elsewhere).
+
+    A process that an sglang process started (a compile worker, say) outlives that process
+    when it crashes; it is then re-parented here instead of to init, so the engine's
+    shutdown, which kills this process's whole tree, ends it too.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def spawned_since(before: set[multiprocessing.process.BaseProcess]) -> list[Any]:

@@ -54,7 +54,7 @@ def locate_weights(model: str) -> str:
     # Never download implicitly: a nightly job must not pull gigabytes, or hang on retries.
     raise EngineUnavailable(
         f"the weights of {model} are not in the local Hugging Face cache. Download them with "
-        f"`huggingface-cli download {model}`, or pass a local folder with --model."
+        f"`hf download {model}`, or pass a local folder with --model."
     )
 
 
@@ -116,7 +116,7 @@ class TransformersEngine:
         except OSError as exc:
             raise EngineUnavailable(
                 f"could not load {self.model} ({exc}). Download it with "
-                f"`huggingface-cli download {self.model}`, or pass a local folder with --model."
+                f"`hf download {self.model}`, or pass a local folder with --model."
             ) from exc
         except (ImportError, ValueError, RuntimeError) as exc:
             message = f"could not start transformers with {self.model}: {exc}"

@@ -56,6 +56,8 @@ BLOCK_FP8 = {
     "weight_block_size": [128, 128],
     "modules_to_not_convert": ["visual", "lm_head"],
 }
+# Qwen3-VL's own image processor limits (preprocessor_config.json), so pages pass unchanged.
+QWEN3_VL_IMAGE_PIXELS = (64 * 32 * 32, 16384 * 32 * 32)
 SCHEMA = str(ROOT / "tests" / "data" / "bounded_schema.py") + ":Bounded"
 CONTEXT_LENGTH = 8192
 EXAMPLES = sorted(p for p in (ROOT / "examples" / "documents").rglob("*") if p.is_file())
@@ -75,7 +77,9 @@ def gpu_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """{"bf16": folder, "fp8": folder}: the same tiny checkpoint, the second declaring block
     FP8 (sglang quantizes the random weights it makes with load_format="dummy")."""
     root = tmp_path_factory.mktemp("gpu-models")
-    bf16 = build_tiny_qwen3vl(root / "bf16", text=GPU_TEXT, vision=GPU_VISION)
+    bf16 = build_tiny_qwen3vl(
+        root / "bf16", text=GPU_TEXT, vision=GPU_VISION, image_pixels=QWEN3_VL_IMAGE_PIXELS
+    )
     fp8 = root / "fp8"
     shutil.copytree(bf16, fp8)
     config = json.loads((fp8 / "config.json").read_text())

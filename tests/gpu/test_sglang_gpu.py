@@ -158,5 +158,6 @@ def test_a_stopped_run_keeps_its_work(gpu_models, big_inbox, tmp_path, how, exit
     assert len(committed["ok"]) >= 8
     assert sorted(committed["ok"]) == sorted(row["item_id"] for row in documents)
     time.sleep(2)
-    assert not [c.pid for c in children if c.is_running() and c.status() != "zombie"]
+    left = [c for c in children if c.is_running() and c.status() != "zombie"]
+    assert not left, [(c.pid, c.name(), c.cmdline()[:3]) for c in left]
 
