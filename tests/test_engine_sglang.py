@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import multiprocessing
 import os
 import signal
 import time
@@ -363,18 +364,27 @@ def test_a_failing_shutdown_is_logged_not_raised(fake_factory, processor, caplog
     assert "children not reaped" in caplog.text
 
 
-def test_a_signal_during_start_shuts_the_new_engine_down(fake_factory, processor):
-    """SIGTERM while sglang starts is acted on when the start returns: the engine that just
-    started is shut down, and RunInterrupted says why."""
+def _sleep_forever() -> None:  # an sglang process stand-in, in a spawned child
+    time.sleep(600)
+
+
+def test_a_signal_during_start_leaves_no_engine_process(fake_factory, processor):
+    """SIGTERM while sglang starts its processes: whether it cuts the start short (another
+    thread took it) or is acted on when the start returns, RunInterrupted says why and the
+    process the start had spawned is gone."""
+    spawned = []
 
     def start_then_signal(**kwargs):
         engine = fake_factory(**kwargs)
+        child = multiprocessing.get_context("spawn").Process(target=_sleep_forever)
+        child.start()
+        spawned.append(child)
         os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)
         return engine
 
     engine = _engine(start_then_signal, processor)
     with signals_raise(), pytest.raises(RunInterrupted) as stopped:
         engine.start()
-        time.sleep(0.1)  # in case another thread took the signal and the handler runs late
     assert stopped.value.exit_code == 143
-    assert fake_factory.instances[0].shutdowns == 1
+    assert not spawned[0].is_alive()

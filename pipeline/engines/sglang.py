@@ -42,7 +42,7 @@ from pipeline.engines.sglang_process import (
     signals_deferred,
     spawned_since,
 )
-from pipeline.errors import EngineUnavailable, ErrorCode, RunStopped
+from pipeline.errors import EngineUnavailable, ErrorCode, RunInterrupted, RunStopped
 
 log = logging.getLogger(__name__)
 
@@ -231,12 +231,18 @@ class SGLangEngine:
             with signals_deferred():
                 try:
                     self._engine = factory(**self.server_args)
+                except RunInterrupted:
+                    raise
                 except Exception as exc:  # noqa: BLE001 - as above
                     raise EngineUnavailable(explain_start_failure(exc, self.model)) from exc
                 self._watch = ChildWatch(spawned_since(before)).start()
         except BaseException:
-            # A failed start, or a signal deferred during it: leave no sglang process behind.
+            # A failed start, or a signal during it: leave no sglang process behind, also when
+            # the signal cut the start short before sglang.Engine returned.
             self.close()
+            for process in spawned_since(before):
+                process.kill()
+                process.join(timeout=10)
             raise
 
     def _check_tensor_parallel(self) -> None:
