@@ -7,7 +7,6 @@ import json
 import typer
 
 from pipeline.cli_common import ExitCode, fail
-from pipeline.config import load_config
 from pipeline.errors import ConfigError, EngineUnavailable
 
 
@@ -23,6 +22,7 @@ def bench_command(
 ) -> None:
     """Measure pages/s, tokens per page and latency on a synthetic workload."""
     from pipeline.bench import run_bench
+    from pipeline.config import load_config
 
     try:
         config = load_config(

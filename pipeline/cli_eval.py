@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from pipeline.cli_common import ExitCode
-from pipeline.eval_inputs import (
-    load_embedded_truths,
-    load_prediction_rows,
-    load_truths,
-    predictions_from_rows,
-)
-from pipeline.evaluate import Counts, EvalReport, evaluate
+
+if TYPE_CHECKING:  # the command imports the evaluation itself: `--help` stays light
+    from pipeline.evaluate import Counts, EvalReport
 
 
 def _row(name: str, counts: Counts) -> list[str]:
@@ -70,6 +67,13 @@ def eval_command(
     min_f1: float | None = typer.Option(None, "--min-f1", help="Exit 1 if total F1 is below."),
 ) -> None:
     """Score extracted records against ground truth: precision, recall, F1 per field and file."""
+    from pipeline.eval_inputs import (
+        load_embedded_truths,
+        load_prediction_rows,
+        load_truths,
+        predictions_from_rows,
+    )
+    from pipeline.evaluate import evaluate
     from schemas import BUILTIN_SCHEMAS
 
     console = Console()

@@ -8,7 +8,6 @@ import typer
 from rich.console import Console
 
 from pipeline.cli_common import ExitCode, fail, read_passwords
-from pipeline.config import load_config
 from pipeline.errors import ConfigError
 
 
@@ -25,6 +24,7 @@ def pages_command(
     config_file: Path = typer.Option(None, "--config", help="TOML file (./docextract.toml)."),
 ) -> None:
     """Render every page as the model would see it: PNGs plus pages/errors Parquet under OUT."""
+    from pipeline.config import load_config
     from pipeline.pages import export_pages, summary_table
 
     try:

@@ -9,7 +9,6 @@ from pathlib import Path
 import typer
 
 from pipeline.cli_common import ExitCode, fail, read_passwords
-from pipeline.config import load_config, parse_shard
 from pipeline.errors import DocextractError, RunStopped
 from pipeline.report import RunReport
 
@@ -135,6 +134,8 @@ def run_command(
     ),
 ) -> None:
     """Extract typed data from every document under INPUTS into Parquet under OUT."""
+    from pipeline.config import load_config, parse_shard
+
     try:
         passwords = list(password or []) + read_passwords(passwords_file)
         flags = {
