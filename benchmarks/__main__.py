@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import operator
+import re
 import sys
 import time
 
@@ -14,6 +16,19 @@ from benchmarks.pipeline import (
     bench_tokens_and_prefix,
 )
 from benchmarks.render import bench_render
+
+_TARGET = re.compile(r"target\s*(>=|<=|<|>)\s*([0-9.]+)")
+_COMPARE = {">=": operator.ge, "<=": operator.le, "<": operator.lt, ">": operator.gt}
+
+
+def verdict(key: str, value: object) -> str:
+    """'met' or 'missed' for a figure whose name states its target ("... (target >= 0.6)"),
+    else ''."""
+    found = _TARGET.search(key)
+    if found is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    compare, bound = _COMPARE[found.group(1)], float(found.group(2))
+    return "met" if compare(value, bound) else "missed"
 
 
 def main() -> int:
@@ -31,7 +46,7 @@ def main() -> int:
         figures = bench()
         results[name] = figures
         for key, value in figures.items():
-            print(f"   {key:<34} {value}", flush=True)
+            print(f"   {key:<34} {value} {verdict(key, value)}".rstrip(), flush=True)
     print(f"== total {time.perf_counter() - started:.1f}s")
     if "--json" in sys.argv:
         print(json.dumps(results, indent=2, default=str))

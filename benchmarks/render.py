@@ -111,10 +111,9 @@ def bench_render(pages: int = 40, repeats: int = 3) -> dict:
         "render_document_pages_per_s": round(inproc_rate, 1),
         "render_pool_pages_per_s": round(pool_rate, 1),
         "pool_workers": workers,
-        "render_vs_plain": round(inproc_rate / plain_rate, 3),
+        "render_vs_plain (target >= 0.9)": round(inproc_rate / plain_rate, 3),
         "render_vs_plain_keeping_bytes": round(inproc_rate / kept_rate, 3),
         "pool_vs_plain": round(pool_rate / plain_rate, 3),
-        "target_render_vs_plain": 0.9,
     }
 
 

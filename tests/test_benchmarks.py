@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from benchmarks.__main__ import verdict
 from benchmarks.pipeline import bench_tokens_and_prefix
 
 
@@ -11,3 +12,11 @@ def test_a4_page_costs_at_most_1300_visual_tokens_and_prompts_share_their_prefix
     assert figures["visual tokens per A4 page (target <= 1300)"] == 1260
     assert figures["prompt identical up to the first image"] is True
     assert figures["shared prefix characters"] > 1000
+
+
+def test_each_target_is_judged_met_or_missed() -> None:
+    assert verdict("ratio run / raw (target >= 0.6)", 0.61) == "met"
+    assert verdict("ratio run / raw (target >= 0.6)", 0.46) == "missed"
+    assert verdict("docextract --help (s, target <= 0.3)", 0.35) == "missed"
+    assert verdict("visual tokens per A4 page (target <= 1300)", 1260) == "met"
+    assert verdict("pages", 40) == ""
