@@ -69,8 +69,8 @@ def discover_sources(inputs: Sequence[str | Path], exclude: Path | None = None) 
     candidates: dict[Path, Path] = {}
     skipped = _identity(exclude) if exclude is not None else None
     for item in inputs:
-        paths = list(_expand(item))
-        if not paths:
+        paths = list(_expand(item, found.errors))
+        if not paths and not Path(item).is_dir():  # an empty inbox is a quiet night, no error
             found.errors.append(
                 _error(str(item), ErrorCode.NOT_FOUND, "no such file, folder or glob match")
             )
@@ -94,23 +94,29 @@ def discover_sources(inputs: Sequence[str | Path], exclude: Path | None = None) 
     return found
 
 
-def _expand(item: str | Path) -> Iterator[Path]:
+def _expand(item: str | Path, errors: list[ErrorRecord]) -> Iterator[Path]:
     path = Path(item)
     if path.is_dir():
-        yield from _walk(path)
+        yield from _walk(path, errors)
     elif path.exists() or path.is_symlink():
         yield path
     elif _GLOB_CHARS & set(str(item)):
         for match in sorted(glob.glob(str(item), recursive=True)):
             matched = Path(match)
             if matched.is_dir():
-                yield from _walk(matched)
+                yield from _walk(matched, errors)
             else:
                 yield matched
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    for folder, dirs, files in os.walk(root):
+def _walk(root: Path, errors: list[ErrorRecord]) -> Iterator[Path]:
+    """Files under `root`; a folder that cannot be listed becomes an UNREADABLE error."""
+
+    def unreadable(exc: OSError) -> None:
+        message = f"folder cannot be read: {exc.strerror}"
+        errors.append(_error(str(exc.filename), ErrorCode.UNREADABLE, message))
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if not name.startswith("."):
@@ -120,7 +126,7 @@ def _walk(root: Path) -> Iterator[Path]:
 def _identity(path: Path) -> Path:
     try:
         return path.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, on Python 3.11 and 3.12
         return path.absolute()
 
 
@@ -128,7 +134,9 @@ def _inspect(path: Path, errors: list[ErrorRecord]) -> SourceFile | None:
     name = str(path)
     try:
         if not path.exists():
-            errors.append(_error(name, ErrorCode.NOT_FOUND, "file not found (broken link?)"))
+            errors.append(
+                _error(name, ErrorCode.NOT_FOUND, "file not found (a broken link or a link loop)")
+            )
             return None
         if not path.is_file():
             errors.append(_error(name, ErrorCode.NOT_A_DOCUMENT, "not a regular file"))

@@ -113,9 +113,10 @@ def run_extraction(
                 if report.ended in ("interrupted", "engine_died"):
                     report.write_json(config.out / "runs")
         else:
-            reporter.note(
-                "nothing to do: every document is already extracted", skipped=report.skipped
+            why = "no documents in the inputs" if report.files == 0 else (
+                "every document is already extracted"
             )
+            reporter.note(f"nothing to do: {why}", skipped=report.skipped)
         report.elapsed_s = time.monotonic() - started
         if not config.dry_run:
             report.write_json(config.out / "runs")

@@ -110,3 +110,48 @@ def test_shard_of_is_stable_and_spreads() -> None:
         counts[shard_of(digest, 4)] += 1
     assert all(60 < c < 140 for c in counts)
     assert {shard_of(d, 1) for d in digests} == {0}
+
+
+def test_an_empty_folder_is_no_error_and_a_folder_named_like_a_pdf_is_walked(
+    tmp_path: Path,
+) -> None:
+    empty, named = tmp_path / "inbox", tmp_path / "scans.pdf"
+    empty.mkdir()
+    named.mkdir()
+    make_pdf(named / "inside.pdf")
+    found = discover_sources([empty, named])
+    assert found.errors == []
+    assert [s.path.name for s in found.sources] == ["inside.pdf"]
+
+
+def test_a_symlink_loop_is_an_error_row_not_a_crash(tmp_path: Path) -> None:
+    make_pdf(tmp_path / "good.pdf")
+    (tmp_path / "loop_a").symlink_to(tmp_path / "loop_b")
+    (tmp_path / "loop_b").symlink_to(tmp_path / "loop_a")
+    found = discover_sources([tmp_path])
+    assert [s.path.name for s in found.sources] == ["good.pdf"]
+    assert {Path(e.path).name: e.code for e in found.errors} == {
+        "loop_a": ErrorCode.NOT_FOUND,
+        "loop_b": ErrorCode.NOT_FOUND,
+    }
+    assert all("link loop" in e.message for e in found.errors)
+
+
+def test_a_folder_that_cannot_be_listed_is_reported(tmp_path: Path, monkeypatch) -> None:
+    """As root every folder can be listed, so the refusal comes from os.scandir itself."""
+    make_pdf(tmp_path / "good.pdf")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    make_pdf(locked / "hidden.pdf")
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(locked))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    found = discover_sources([tmp_path])
+    assert [s.path.name for s in found.sources] == ["good.pdf"]
+    assert [(e.path, e.code) for e in found.errors] == [(str(locked), ErrorCode.UNREADABLE)]
+    assert "folder cannot be read: Permission denied" in found.errors[0].message

@@ -49,6 +49,17 @@ def test_output_folder_inside_the_inbox_is_not_read_as_input(tmp_path: Path) -> 
     ]
 
 
+def test_an_empty_inbox_is_a_quiet_night_not_an_error(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    result = _run(str(inbox), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "nothing to do: no documents in the inputs" in result.output
+    assert (_summary(result)["files"], _summary(result)["failed"]) == (0, 0)
+    missing = _run(str(tmp_path / "no-such-inbox"), "--out", str(tmp_path / "out"))
+    assert missing.exit_code == 2 and "input not found" in missing.output
+
+
 def test_a_file_name_that_is_not_utf8_is_extracted_not_fatal(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
