@@ -3,7 +3,7 @@
 Each command is short and has a library function behind it. Exit codes (`pipeline.errors.ExitCode`):
 0 done, 1 some documents failed beyond the allowed rate, 2 usage or configuration error, 3 the
 engine could not start, 4 another run holds the output folder, 5 a defect in docextract (with its
-traceback), 6 the engine died during the run, 130 SIGINT, 143 SIGTERM (finished work committed).
+traceback), 6 the engine died during the run, 7 OUT cannot be written, 130 SIGINT, 143 SIGTERM.
 """
 
 from __future__ import annotations

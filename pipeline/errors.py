@@ -67,6 +67,7 @@ class ExitCode(IntEnum):
     LOCKED = 4  # another run holds the output folder
     INTERNAL = 5  # a defect in docextract itself: the traceback says where
     ENGINE_DIED = 6  # the engine's processes died during the run; finished work is committed
+    OUTPUT = 7  # the output folder cannot be written (permissions, full disk); committed work kept
     INTERRUPTED = 130  # SIGINT (Ctrl-C); finished work is committed
     TERMINATED = 143  # SIGTERM (cron, systemd, kill); finished work is committed
 
@@ -95,6 +96,12 @@ class OutputLocked(DocextractError):
     """Another run holds the lock on the output folder."""
 
     exit_code = ExitCode.LOCKED
+
+
+class OutputNotWritable(DocextractError):
+    """The output folder cannot be written: no permission, read-only, or a full disk."""
+
+    exit_code = ExitCode.OUTPUT
 
 
 class RunStopped(DocextractError):

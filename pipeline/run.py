@@ -8,15 +8,18 @@ Stages are joined by bounded queues, so memory stays flat however large the inpu
 from __future__ import annotations
 
 import asyncio
+import errno
+import sqlite3
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pipeline.catalog import resolve_schema
 from pipeline.config import RunConfig
 from pipeline.engine_schema import engine_json_schema
 from pipeline.engines.base import Engine
-from pipeline.errors import RunStopped
+from pipeline.errors import OutputNotWritable, RunStopped
 from pipeline.estimate import estimate_plan
 from pipeline.extraction import Extraction
 from pipeline.ledger import Ledger
@@ -34,6 +37,46 @@ def new_run_id() -> str:
 
 
 def run_extraction(
+    config: RunConfig, engine: Engine | None = None, reporter: Reporter | None = None
+) -> RunReport:
+    """Extract every document under `config.inputs` into OUT; return what happened.
+
+    See `_extract`; an OUT that cannot be written (no permission, read-only, full disk) raises
+    OutputNotWritable, and what was committed before stays committed.
+    """
+    try:
+        return _extract(config, engine, reporter)
+    except (OSError, sqlite3.OperationalError) as exc:
+        problem = _output_problem(exc, config.out)
+        if problem is None:
+            raise
+        raise problem from exc
+
+
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+_DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST})
+
+
+def _output_problem(exc: Exception, out: Path) -> OutputNotWritable | None:
+    """The exception as an OUT that cannot be written, or None when it is something else."""
+    code = getattr(exc, "errno", None)
+    if code in _DISK_FULL or "disk is full" in str(exc):
+        return OutputNotWritable(
+            f"{out}: the disk is full; free some space and run again (what was committed "
+            "before is kept)"
+        )
+    name = getattr(exc, "filename", None)
+    if code in _DENIED and name is not None and _is_within(Path(name), out):
+        reason = getattr(exc, "strerror", None) or exc
+        return OutputNotWritable(f"{out}: cannot be written ({name}: {reason})")
+    return None
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path.absolute().is_relative_to(folder.absolute())
+
+
+def _extract(
     config: RunConfig, engine: Engine | None = None, reporter: Reporter | None = None
 ) -> RunReport:
     """Extract every document under `config.inputs` into OUT; return what happened.

@@ -92,3 +92,13 @@ def test_ci_targets_gate_on_the_exit_code(tmp_path: Path) -> None:
     )
     assert failing.returncode != 0  # the null engine's answers score far below 0.9
     assert "Error 1" in failing.stderr  # eval exits 1 below --min-f1, and make passes it on
+
+
+def test_the_readme_documents_every_exit_code() -> None:
+    """Cron and CI gate on the exit code: each one the CLI can return is in the README, and
+    every error code too."""
+    from pipeline.errors import ErrorCode, ExitCode
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert [code for code in ExitCode if f"**{int(code)}**" not in readme] == []
+    assert [code for code in ErrorCode if f"`{code}`" not in readme] == []

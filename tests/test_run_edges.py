@@ -3,6 +3,7 @@ inbox, re-runs with --per-page, a writer that fails. Real files, real rendering,
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.config import load_config
 from pipeline.engines.null import NullEngine
-from pipeline.errors import ErrorCode
+from pipeline.errors import ErrorCode, OutputNotWritable
 from pipeline.run import run_extraction
 from pipeline.validate import validate_answer
 from tests.fixtures_documents import make_encrypted_pdf, make_image
@@ -118,8 +119,59 @@ def test_a_writer_that_cannot_write_ends_the_run_instead_of_hanging(tmp_path: Pa
         },
         env={},
     )
-    with pytest.raises(OSError):
+    with pytest.raises(OutputNotWritable, match="cannot be written") as failed:
         run_extraction(config, NullEngine(config.engine, max_in_flight=1))
+    assert isinstance(failed.value.__cause__, OSError)
+
+
+def test_an_output_folder_that_cannot_be_written_is_exit_7_with_a_message(
+    tmp_path: Path,
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "a.pdf", 1, "A")
+    (tmp_path / "a-file").write_text("OUT would have to be a folder inside this file")
+    result = _run(str(inbox), "--out", str(tmp_path / "a-file" / "out"))
+    assert result.exit_code == 7, result.output
+    assert "cannot be written" in result.output and "Traceback" not in result.output
+
+
+def test_a_full_disk_ends_the_run_with_exit_7_and_keeps_what_was_committed(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The disk fills after two parts: the run stops with exit 7, their rows stay committed,
+    and the next run (with room again) finishes each document exactly once."""
+    from pipeline.sink import PartWriter
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for number in range(6):
+        make_unique_pdf(inbox / f"d{number}.pdf", 1, f"FULL{number}")
+    out = tmp_path / "out"
+    real_write = PartWriter.write_parts
+    writes: list[int] = []
+
+    def write_until_full(self, table, rows):  # type: ignore[no-untyped-def]
+        writes.append(len(rows))
+        if len(writes) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, table, rows)
+
+    monkeypatch.setenv("DOCEXTRACT_PART_ROWS", "1")
+    monkeypatch.setattr(PartWriter, "write_parts", write_until_full)
+    full = _run(str(inbox), "--out", str(out))
+    assert full.exit_code == 7, full.output
+    assert "the disk is full" in full.output and "Traceback" not in full.output
+    committed = sum(writes[:2])  # rows of the two parts written before the disk filled
+    assert 0 < committed < 6
+    assert len(ledger_items(out)["ok"]) == len(read_table(out, "invoice", "documents"))
+    assert len(read_table(out, "invoice", "documents")) == committed
+
+    monkeypatch.setattr(PartWriter, "write_parts", real_write)
+    again = _run(str(inbox), "--out", str(out))
+    assert again.exit_code == 0, again.output
+    rows = read_table(out, "invoice", "documents")
+    assert sorted(Path(r["source_path"]).name for r in rows) == [f"d{n}.pdf" for n in range(6)]
 
 
 def test_an_answer_with_a_lone_surrogate_is_invalid_not_a_crash_later() -> None:
