@@ -64,6 +64,28 @@ def test_cron_wrapper_logs_json_and_skips_on_the_second_night(tmp_path: Path) ->
     assert events.count("start") == 1 and events.count("finish") == 1  # night 2 had no work
 
 
+def test_cron_wrapper_runs_with_crons_bare_path(tmp_path: Path) -> None:
+    """Copied into a crontab, the wrapper finds the checkout's .venv on cron's PATH alone."""
+    import sys
+
+    venv_docextract = ROOT / ".venv" / "bin" / "docextract"
+    if Path(sys.executable).parent != venv_docextract.parent or not venv_docextract.exists():
+        pytest.skip("runs where the suite runs from the checkout's .venv (make test)")
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "a.pdf", 1, "CRON-PATH")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "INBOX": str(inbox),
+           "OUT": str(out), "DOCEXTRACT_ENGINE__NAME": "null", "OMP_NUM_THREADS": "1"}
+    script = ROOT / "examples" / "cron" / "docextract-nightly.sh"
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "logs" / "summary.jsonl").read_text())["extracted"] == 1
+    missing = subprocess.run(["bash", str(script)], env={**env, "DOCEXTRACT": "/nowhere"},
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 127 and "set DOCEXTRACT=" in missing.stderr
+
+
 @pytest.mark.slow
 def test_ci_targets_gate_on_the_exit_code(tmp_path: Path) -> None:
     docs, truth = tmp_path / "docs", tmp_path / "truth" / "invoice"
