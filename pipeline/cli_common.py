@@ -12,9 +12,16 @@ from pipeline.errors import ConfigError, ExitCode
 __all__ = ["ExitCode", "fail", "read_passwords"]
 
 
-def fail(message: str, code: ExitCode) -> NoReturn:
-    """Print `docextract: message` on stderr and exit with `code`."""
-    typer.echo(f"docextract: {message}", err=True)
+def fail(message: str, code: ExitCode, as_json: bool = False) -> NoReturn:
+    """Print `docextract: message` on stderr and exit with `code`; with `as_json`, print it as
+    one JSON event, like the rest of a JSON log."""
+    if as_json:
+        import json
+
+        event = {"event": "fatal", "exit_code": int(code), "message": message}
+        typer.echo(json.dumps(event, ensure_ascii=False), err=True)
+    else:
+        typer.echo(f"docextract: {message}", err=True)
     raise typer.Exit(int(code))
 
 

@@ -136,6 +136,7 @@ def run_command(
     """Extract typed data from every document under INPUTS into Parquet under OUT."""
     from pipeline.config import load_config, parse_shard
 
+    json_log = log_format == "json"  # until the configuration says otherwise
     try:
         passwords = list(password or []) + read_passwords(passwords_file)
         flags = {
@@ -167,13 +168,14 @@ def run_command(
             },
         }
         config = load_config(flags, config_file)
+        json_log = config.log_format == "json"
         from pipeline.run import run_extraction
 
         report = run_extraction(config)
     except RunStopped as stopped:
         _report_stop(stopped, config.log_format)
     except DocextractError as exc:
-        fail(str(exc), exc.exit_code)
+        fail(str(exc), exc.exit_code, as_json=json_log)
     _print_summary(report, config.log_format)
     if report.failure_rate > config.max_failure_rate:
         raise typer.Exit(int(ExitCode.FAILURES))
@@ -182,14 +184,16 @@ def run_command(
 def _report_stop(stopped: RunStopped, log_format: str) -> None:
     """The summary of what a stopped run finished, then why it stopped, and its exit code."""
     report = stopped.report
+    as_json = log_format == "json"
     if isinstance(report, RunReport):
         _print_summary(report, log_format)
         fail(
             f"{stopped}; the {report.attempted} documents settled before it are committed, "
             "and the next run takes up the rest",
             stopped.exit_code,
+            as_json,
         )
-    fail(f"{stopped} before any document was extracted", stopped.exit_code)
+    fail(f"{stopped} before any document was extracted", stopped.exit_code, as_json)
 
 
 def _print_summary(report: RunReport, log_format: str) -> None:

@@ -61,6 +61,17 @@ def test_an_empty_inbox_is_a_quiet_night_not_an_error(tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "input not found" in missing.output
 
 
+def test_in_a_json_log_a_fatal_error_is_a_json_event_too(tmp_path: Path) -> None:
+    result = _run(str(tmp_path / "no-such-inbox"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    fatal = json.loads(result.stderr.strip().splitlines()[-1])
+    assert (fatal["event"], fatal["exit_code"]) == ("fatal", 2)
+    assert "input not found" in fatal["message"]
+    plain = runner.invoke(app, ["run", str(tmp_path / "no-such-inbox"), "--engine", "null",
+                                "--out", str(tmp_path / "out"), "--log-format", "plain"])
+    assert plain.stderr.startswith("docextract: input not found")
+
+
 def test_a_file_name_that_is_not_utf8_is_extracted_not_fatal(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -139,8 +150,9 @@ def test_an_output_folder_that_cannot_be_written_is_exit_7_with_a_message(
 def test_a_full_disk_ends_the_run_with_exit_7_and_keeps_what_was_committed(
     tmp_path: Path, monkeypatch
 ) -> None:
-    """The disk fills after two parts: the run stops with exit 7, their rows stay committed,
-    and the next run (with room again) finishes each document exactly once."""
+    """The disk fills when the part holding d5.pdf is written: the run stops with exit 7, the
+    parts written before stay committed, and the next run (with room again) finishes each
+    document exactly once."""
     from pipeline.sink import PartWriter
 
     inbox = tmp_path / "inbox"
@@ -152,18 +164,19 @@ def test_a_full_disk_ends_the_run_with_exit_7_and_keeps_what_was_committed(
     writes: list[int] = []
 
     def write_until_full(self, table, rows):  # type: ignore[no-untyped-def]
-        writes.append(len(rows))
-        if len(writes) > 2:
+        if any(row["source_path"].endswith("d5.pdf") for row in rows):
             raise OSError(errno.ENOSPC, "No space left on device")
+        writes.append(len(rows))
         return real_write(self, table, rows)
 
     monkeypatch.setenv("DOCEXTRACT_PART_ROWS", "1")
     monkeypatch.setattr(PartWriter, "write_parts", write_until_full)
     full = _run(str(inbox), "--out", str(out))
     assert full.exit_code == 7, full.output
-    assert "the disk is full" in full.output and "Traceback" not in full.output
-    committed = sum(writes[:2])  # rows of the two parts written before the disk filled
-    assert 0 < committed < 6
+    assert "the disk is full" in full.stderr and "Traceback" not in full.output
+    assert json.loads(full.stderr.strip().splitlines()[-1])["exit_code"] == 7
+    committed = sum(writes)  # rows of the parts written before the disk filled
+    assert committed < 6
     assert len(ledger_items(out)["ok"]) == len(read_table(out, "invoice", "documents"))
     assert len(read_table(out, "invoice", "documents")) == committed
 
