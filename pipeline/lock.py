@@ -13,13 +13,15 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.errors import OutputLocked
 
 
 class OutputLock:
-    """Exclusive lock on an output folder; `wait` blocks until it is free (up to `timeout_s`)."""
+    """Exclusive lock on an output folder; `wait` blocks until it is free (up to `timeout_s`),
+    telling `on_wait` once what it waits for."""
 
     def __init__(
         self,
@@ -27,8 +29,10 @@ class OutputLock:
         wait: bool = False,
         timeout_s: float | None = None,
         shard: tuple[int, int] = (0, 1),
+        on_wait: Callable[[str], None] | None = None,
     ) -> None:
         index, count = shard
+        self.on_wait = on_wait
         self.path = out / (".lock" if count == 1 else f".lock-shard-{index}-of-{count}")
         self.wait = wait
         self.timeout_s = timeout_s
@@ -43,13 +47,19 @@ class OutputLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                holder = _read_holder(self.path)
                 if not self.wait or (deadline is not None and time.monotonic() > deadline):
-                    holder = _read_holder(self.path)
                     os.close(fd)
                     raise OutputLocked(
                         f"{self.path.parent}: another docextract run{holder} is writing here;"
                         " pass --wait to queue behind it"
                     ) from None
+                if self.on_wait is not None:
+                    self.on_wait(
+                        f"{self.path.parent}: another docextract run{holder} is writing here; "
+                        "waiting for it to finish (--wait)"
+                    )
+                    self.on_wait = None  # say it once
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())

@@ -102,7 +102,7 @@ def _extract(
     out = config.out
     with (
         signals_raise(),
-        OutputLock(out, wait=config.wait, shard=config.shard),
+        OutputLock(out, wait=config.wait, shard=config.shard, on_wait=reporter.note),
         RunMark(out, report.run_id),
         Ledger(out) as ledger,
     ):

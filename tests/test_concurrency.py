@@ -55,8 +55,9 @@ def test_locked_output_exits_4_or_waits(inbox, tmp_path: Path) -> None:
         )
         time.sleep(1.5)
         assert waiting.poll() is None  # still queued behind the lock
-    waiting.communicate(timeout=120)
+    _, waited_log = waiting.communicate(timeout=120)
     assert waiting.returncode == 1 and time.monotonic() - started >= 1.5
+    assert "waiting for it to finish (--wait)" in waited_log
     assert len(read_table(out, "invoice", "documents")) == 11
 
 

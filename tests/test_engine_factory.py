@@ -50,7 +50,7 @@ def test_explicit_names_are_kept(monkeypatch):
 
 def test_light_engines_build(tmp_path):
     assert isinstance(build_engine(EngineConfig(name="null")), NullEngine)
-    engine = build_engine(EngineConfig(name="openai"))
+    engine = build_engine(EngineConfig(name="openai"), start=False)
     assert isinstance(engine, OpenAIEngine)
     engine.close()
     assert engine_model_name(EngineConfig(), "transformers") == "Qwen/Qwen3-VL-2B-Instruct"

@@ -18,7 +18,7 @@ from PIL import Image
 from pipeline.config import EngineConfig, OpenAIConfig
 from pipeline.engines.base import EngineFailure, EngineRequest, EngineResult, SamplingConfig
 from pipeline.engines.openai import OpenAIEngine, retry_delay
-from pipeline.errors import ErrorCode
+from pipeline.errors import EngineUnavailable, ErrorCode
 from tests.fixtures_model import make_pages
 
 SCHEMA = {
@@ -183,6 +183,31 @@ def test_unreachable_server_fails_after_retries():
         base_url="http://127.0.0.1:9/v1", max_retries=1, backoff_s=0.01)))
     outcome = asyncio.run(engine.generate([_request("r")]))[0]
     assert isinstance(outcome, EngineFailure) and outcome.code == ErrorCode.ENGINE_UNAVAILABLE
+
+
+def test_start_checks_that_a_server_answers(server):
+    _engine(server).start()  # any HTTP answer counts, even a 404 for /models
+    dead = OpenAIEngine(EngineConfig(openai=OpenAIConfig(base_url="http://127.0.0.1:9/v1")))
+    with pytest.raises(EngineUnavailable, match="no server answers at http://127.0.0.1:9/v1"):
+        dead.start()
+
+
+def test_a_run_against_a_dead_server_stops_at_once_with_exit_3(tmp_path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from tests.run_helpers import make_unique_pdf
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for number in range(3):
+        make_unique_pdf(inbox / f"d{number}.pdf", 1, f"DEAD{number}")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(inbox), "--out", str(out), "--engine", "openai",
+                                      "--base-url", "http://127.0.0.1:9/v1"])
+    assert result.exit_code == 3, result.output
+    assert "no server answers at http://127.0.0.1:9/v1" in result.output
+    assert not list(out.glob("invoice/errors/*.parquet"))  # no document was tried
 
 
 def test_concurrency_bound_holds(server):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -126,7 +127,15 @@ def test_second_lock_fails_fast_and_names_the_folder(tmp_path: Path) -> None:
     with OutputLock(tmp_path):
         with pytest.raises(OutputLocked, match="--wait"), OutputLock(tmp_path):
             pass
-        with pytest.raises(OutputLocked), OutputLock(tmp_path, wait=True, timeout_s=0.3):
+        said: list[str] = []
+        with (
+            pytest.raises(OutputLocked),
+            OutputLock(tmp_path, wait=True, timeout_s=0.5, on_wait=said.append),
+        ):
             pass
+        assert said == [  # once, naming the folder, the holder and what it does
+            f"{tmp_path}: another docextract run (pid {os.getpid()}) is writing here; "
+            "waiting for it to finish (--wait)"
+        ]
     with OutputLock(tmp_path):  # released on exit
         pass

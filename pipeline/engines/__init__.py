@@ -77,7 +77,10 @@ def build_engine(config: EngineConfig, *, start: bool = True) -> Engine:
     if name == "openai":
         from pipeline.engines.openai import OpenAIEngine
 
-        return OpenAIEngine(config)
+        client = OpenAIEngine(config)
+        if start:
+            client.start()
+        return client
     if name == "sglang":
         return _build_sglang(config, start)
     if name == "transformers":

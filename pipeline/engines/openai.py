@@ -26,7 +26,7 @@ from pipeline.engines.base import (
     EngineResult,
     gather_per_request,
 )
-from pipeline.errors import ErrorCode
+from pipeline.errors import EngineUnavailable, ErrorCode
 from pipeline.records import Page
 
 _RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -113,6 +113,18 @@ class OpenAIEngine:
         self._client: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        """Check that a server answers at the base URL (any HTTP answer will do), so a dead
+        server stops the run at once with EngineUnavailable instead of failing every document."""
+        probe = self.settings.base_url.rstrip("/") + "/models"
+        try:
+            httpx.get(probe, headers=self._headers(), timeout=min(10.0, self.settings.timeout_s))
+        except httpx.TransportError as exc:
+            raise EngineUnavailable(
+                f"no server answers at {self.settings.base_url} ({type(exc).__name__}: {exc}); "
+                "start it, or point --base-url at it"
+            ) from exc
 
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self.settings.api_key_env, "")
