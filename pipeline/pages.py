@@ -17,6 +17,7 @@ from pipeline.discover import discover_sources
 from pipeline.errors import ErrorCode, Stage
 from pipeline.records import ErrorRecord, Page, RenderedDocument
 from pipeline.renderpool import RenderPool, RenderTask
+from pipeline.rows import storable
 
 PAGES_TABLE = "pages.parquet"
 ERRORS_TABLE = "errors.parquet"
@@ -83,11 +84,11 @@ def export_pages(
     pq.write_table(pa.Table.from_pylist(page_rows, schema=_pages_schema(pa)), out / PAGES_TABLE)
     error_rows = [
         {
-            "path": e.path,
+            "path": storable(e.path),
             "doc_id": e.doc_id,
             "stage": e.stage.value,
             "code": e.code.value,
-            "message": e.message,
+            "message": storable(e.message),
             "page": None if e.page is None else e.page + 1,
         }
         for e in sorted(errors, key=lambda e: e.path)
@@ -97,14 +98,14 @@ def export_pages(
 
 
 def _folder_name(result: RenderedDocument) -> str:
-    return f"{result.source.path.stem}-{result.source.sha256[:8]}"
+    return f"{storable(result.source.path.stem)}-{result.source.sha256[:8]}"
 
 
 def _write_page(page: Page, folder: Path, result: RenderedDocument) -> dict[str, Any]:
     target = folder / f"page-{page.index + 1:04d}.png"
     page.to_pil().save(target, "PNG", compress_level=PNG_LEVEL)
     return {
-        "path": str(result.source.path),
+        "path": storable(str(result.source.path)),
         "doc_id": page.doc_id,
         "page": page.index + 1,
         "width": page.width,

@@ -79,6 +79,9 @@ class JsonReporter:
         self._emit("finish", **report.to_dict())
 
 
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(32), 127) if code != 9}
+
+
 class PlainReporter:
     """Readable lines: one per finished item that failed, progress every few seconds."""
 
@@ -90,7 +93,8 @@ class PlainReporter:
         self._planned = 0
 
     def _line(self, text: str) -> None:
-        self.stream.write(text + "\n")
+        # A file name may hold a newline: escaped, it cannot forge a line of the log.
+        self.stream.write(text.translate(_CONTROL_ESCAPES) + "\n")
         self.stream.flush()
 
     def start(self, report: RunReport, planned: int) -> None:

@@ -128,3 +128,22 @@ def test_pages_output_inside_the_input_folder_is_not_read_back(tmp_path: Path) -
     first = export_pages([tmp_path], tmp_path / "pages", RenderConfig(dpi=40), 1)
     second = export_pages([tmp_path], tmp_path / "pages", RenderConfig(dpi=40), 1)
     assert first.files == second.files == 1  # the PNGs and tables written are not inputs
+
+
+def test_pages_of_files_whose_names_are_not_utf8(tmp_path: Path) -> None:
+    import os
+
+    from tests.fixtures_documents import make_image
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    # Names written on another system in Latin-1: Python keeps the stray bytes as surrogates.
+    make_image(Path(os.fsdecode(bytes(inbox) + b"/re\xe7u.png")))
+    Path(os.fsdecode(bytes(inbox) + b"/vac\xedo.pdf")).write_bytes(b"")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["pages", str(inbox), "--out", str(out), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    (page,) = pq.read_table(out / "pages.parquet").to_pylist()
+    assert page["path"] == str(inbox / "re\\xe7u.png")
+    (error,) = pq.read_table(out / "errors.parquet").to_pylist()
+    assert error["code"] == "empty_file" and error["path"].endswith("vac\\xedo.pdf")

@@ -195,3 +195,15 @@ def test_an_answer_with_a_lone_surrogate_is_invalid_not_a_crash_later() -> None:
     assert checked.error_code is ErrorCode.INVALID_JSON and checked.instance is None
     assert "surrogate" in (checked.message or "")
     assert validate_answer('{"text": "caf\\u00e9"}', Note).instance == Note(text="café")
+
+
+def test_a_newline_in_a_file_name_cannot_forge_a_line_of_the_plain_log(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "x\nerror forged: everything is fine.pdf").write_text("not a PDF")
+    result = runner.invoke(app, ["run", str(inbox), "--out", str(tmp_path / "out"),
+                                 "--engine", "null", "--log-format", "plain"])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert not [line for line in lines if line.startswith("error forged")]
+    assert [line for line in lines if "not_a_document" in line and "\\x0aerror forged" in line]
