@@ -1,7 +1,8 @@
 """Advisory locks on the output folder.
 
 - `OutputLock`: one run at a time per output folder and shard (OUT/.lock, or
-  OUT/.lock-shard-I-of-N), so shards may share a folder while a repeated run waits or leaves.
+  OUT/.lock-shard-I-of-N), so shards may share a folder while a repeated run waits or leaves,
+  and an unsharded run never runs beside a shard.
 - `RunMark`: held by every live run (OUT/.runs/<run_id>.lock), so reconciliation never touches
   the files of a run that is still writing.
 Locks are held by open file descriptors: the kernel releases them when the process dies, even by
@@ -21,7 +22,12 @@ from pipeline.errors import OutputLocked
 
 class OutputLock:
     """Exclusive lock on an output folder; `wait` blocks until it is free (up to `timeout_s`),
-    telling `on_wait` once what it waits for."""
+    telling `on_wait` once what it waits for.
+
+    An unsharded run holds OUT/.lock exclusively. A shard holds OUT/.lock shared (so shards run
+    side by side, but never beside an unsharded run, which would redo their documents) and its
+    own OUT/.lock-shard-I-of-N exclusively.
+    """
 
     def __init__(
         self,
@@ -32,45 +38,57 @@ class OutputLock:
         on_wait: Callable[[str], None] | None = None,
     ) -> None:
         index, count = shard
-        self.on_wait = on_wait
-        self.path = out / (".lock" if count == 1 else f".lock-shard-{index}-of-{count}")
+        self.folder = out / ".lock"
+        self.path = self.folder if count == 1 else out / f".lock-shard-{index}-of-{count}"
         self.wait = wait
         self.timeout_s = timeout_s
-        self._fd: int | None = None
+        self.on_wait = on_wait
+        self._fds: list[int] = []
 
     def __enter__(self) -> OutputLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
         deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
+        try:
+            if self.path != self.folder:
+                self._fds.append(self._acquire(self.folder, fcntl.LOCK_SH, deadline))
+            fd = self._acquire(self.path, fcntl.LOCK_EX, deadline)
+        except BaseException:
+            self.__exit__()
+            raise
+        self._fds.append(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        return self
+
+    def _acquire(self, path: Path, mode: int, deadline: float | None) -> int:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                return fd
             except BlockingIOError:
-                holder = _read_holder(self.path)
+                holder = _read_holder(path)  # the pid an exclusive holder wrote, if any
                 if not self.wait or (deadline is not None and time.monotonic() > deadline):
                     os.close(fd)
                     raise OutputLocked(
-                        f"{self.path.parent}: another docextract run{holder} is writing here;"
+                        f"{path.parent}: another docextract run{holder} is writing here;"
                         " pass --wait to queue behind it"
                     ) from None
                 if self.on_wait is not None:
                     self.on_wait(
-                        f"{self.path.parent}: another docextract run{holder} is writing here; "
+                        f"{path.parent}: another docextract run{holder} is writing here; "
                         "waiting for it to finish (--wait)"
                     )
                     self.on_wait = None  # say it once
                 time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if len(self._fds) == 1 and self.path == self.folder:
+            os.ftruncate(self._fds[0], 0)  # no pid left behind for the shards that come later
+        for fd in reversed(self._fds):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        self._fds.clear()
 
 
 def _read_holder(path: Path) -> str:

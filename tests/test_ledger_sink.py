@@ -123,6 +123,23 @@ def test_ledger_is_plain_sqlite(tmp_path: Path) -> None:
     assert rows == [("x", "ok", "demo/documents/part-r1-00001.parquet")]
 
 
+def test_shards_share_a_folder_but_never_with_an_unsharded_run(tmp_path: Path) -> None:
+    with OutputLock(tmp_path, shard=(0, 2)), OutputLock(tmp_path, shard=(1, 2)):
+        with pytest.raises(OutputLocked), OutputLock(tmp_path):  # would redo their documents
+            pass
+        with pytest.raises(OutputLocked), OutputLock(tmp_path, shard=(1, 2)):  # that shard runs
+            pass
+    with (
+        OutputLock(tmp_path),
+        pytest.raises(OutputLocked, match=f"pid {os.getpid()}"),
+        OutputLock(tmp_path, shard=(0, 2)),
+    ):
+        pass
+    with OutputLock(tmp_path, shard=(0, 2)), OutputLock(tmp_path, shard=(1, 2)):
+        pass  # all released, and no pid left behind in OUT/.lock
+    assert (tmp_path / ".lock").read_text() == ""
+
+
 def test_second_lock_fails_fast_and_names_the_folder(tmp_path: Path) -> None:
     with OutputLock(tmp_path):
         with pytest.raises(OutputLocked, match="--wait"), OutputLock(tmp_path):
