@@ -33,6 +33,15 @@ def make_unique_pdf(path: Path, pages: int, label: str) -> Path:
     return path
 
 
+def make_latin1_names(inbox: Path) -> tuple[Path, Path]:
+    """An image and an empty PDF whose names were written on another system in Latin-1 (not
+    UTF-8): Python keeps the stray bytes as surrogates. Returns (image, empty PDF)."""
+    image = make_image(Path(os.fsdecode(bytes(inbox) + b"/re\xe7u.png")))
+    empty = Path(os.fsdecode(bytes(inbox) + b"/vac\xedo.pdf"))
+    empty.write_bytes(b"")
+    return image, empty
+
+
 def make_inbox(root: Path, pdfs: int = 12) -> dict[str, list[Path]]:
     """20 mixed files by default: PDFs of 1-3 pages, a 3-frame TIFF, two images, a truncated
     PDF, an encrypted PDF, a duplicate, a text file named .pdf and an empty file."""

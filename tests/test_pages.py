@@ -131,15 +131,11 @@ def test_pages_output_inside_the_input_folder_is_not_read_back(tmp_path: Path) -
 
 
 def test_pages_of_files_whose_names_are_not_utf8(tmp_path: Path) -> None:
-    import os
-
-    from tests.fixtures_documents import make_image
+    from tests.run_helpers import make_latin1_names
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    # Names written on another system in Latin-1: Python keeps the stray bytes as surrogates.
-    make_image(Path(os.fsdecode(bytes(inbox) + b"/re\xe7u.png")))
-    Path(os.fsdecode(bytes(inbox) + b"/vac\xedo.pdf")).write_bytes(b"")
+    make_latin1_names(inbox)
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["pages", str(inbox), "--out", str(out), "--workers", "1"])
     assert result.exit_code == 0, result.output

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,8 @@ from pipeline.engines.null import NullEngine
 from pipeline.errors import ErrorCode, OutputNotWritable
 from pipeline.run import run_extraction
 from pipeline.validate import validate_answer
-from tests.fixtures_documents import make_encrypted_pdf, make_image
-from tests.run_helpers import ledger_items, make_unique_pdf, read_table
+from tests.fixtures_documents import make_encrypted_pdf
+from tests.run_helpers import ledger_items, make_latin1_names, make_unique_pdf, read_table
 
 runner = CliRunner()
 FAST = ["--engine", "null", "--dpi", "40", "--workers", "1", "--log-format", "json"]
@@ -75,9 +74,7 @@ def test_in_a_json_log_a_fatal_error_is_a_json_event_too(tmp_path: Path) -> None
 def test_a_file_name_that_is_not_utf8_is_extracted_not_fatal(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    # Names written on another system in Latin-1: Python keeps the stray bytes as surrogates.
-    make_image(Path(os.fsdecode(bytes(inbox) + b"/re\xe7u.png")))
-    Path(os.fsdecode(bytes(inbox) + b"/vac\xedo.pdf")).write_bytes(b"")
+    make_latin1_names(inbox)
     out = tmp_path / "out"
     result = _run(str(inbox), "--out", str(out))
     assert result.exit_code == 1, result.output  # the empty file fails; nothing crashes
