@@ -23,13 +23,14 @@ CREATE TABLE IF NOT EXISTS items (
     schema      TEXT NOT NULL,
     prompt_hash TEXT NOT NULL,
     model       TEXT NOT NULL,
-    status      TEXT NOT NULL,      -- 'ok' (documents table) or 'error' (errors table)
+    status      TEXT NOT NULL,      -- 'ok' (documents), 'error' or 'transient' (errors table)
     part        TEXT NOT NULL,      -- part file holding the row, relative to OUT
     source_path TEXT NOT NULL,
     run_id      TEXT NOT NULL,
     committed_at REAL NOT NULL,
     PRIMARY KEY (item_id, schema, prompt_hash, model)
 );
+CREATE INDEX IF NOT EXISTS items_by_path ON items (source_path, schema, status);
 CREATE TABLE IF NOT EXISTS parts (
     part        TEXT PRIMARY KEY,   -- relative to OUT
     rows        INTEGER NOT NULL,
@@ -180,6 +181,8 @@ class Ledger:
                     )
                 if ":p" in key.item_id and item.status == "ok":
                     self._retire_document_failure(key)
+                if item.status == "ok":
+                    self._retire_transient_failures(key, item.source_path)
                 db.execute(
                     "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -217,6 +220,25 @@ class Ledger:
             self._db.execute(
                 "DELETE FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?",
                 where,
+            )
+
+    def _retire_transient_failures(self, key: ItemKey, source_path: str) -> None:
+        """The file at `source_path` was extracted: a transient failure recorded for it under
+        another item id (its content changed while an earlier run read it) no longer stands;
+        its row leaves the errors table."""
+        stale = self._db.execute(
+            "SELECT item_id, part FROM items WHERE source_path=? AND schema=? AND status="
+            "'transient' AND prompt_hash=? AND model=? AND item_id != ?",
+            (source_path, key.schema, key.prompt_hash, key.model, key.item_id),
+        ).fetchall()
+        for item_id, part in stale:
+            self._db.execute(
+                "INSERT OR IGNORE INTO superseded VALUES (?, ?, ?, ?)",
+                (part, item_id, key.prompt_hash, key.model),
+            )
+            self._db.execute(
+                "DELETE FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?",
+                (item_id, key.schema, key.prompt_hash, key.model),
             )
 
     @_serialised

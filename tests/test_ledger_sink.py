@@ -156,3 +156,33 @@ def test_second_lock_fails_fast_and_names_the_folder(tmp_path: Path) -> None:
         ]
     with OutputLock(tmp_path):  # released on exit
         pass
+
+
+def _error_row(item_id: str, path: str, code: str) -> dict:
+    common = {k: v for k, v in _row(item_id).items() if k in errors_schema({}).names}
+    return {**common, "source_path": path, "stage": "render", "code": code,
+            "message": f"{path}: {code}"}
+
+
+def test_a_changed_files_failure_leaves_the_errors_table_once_the_file_is_extracted(
+    tmp_path: Path,
+) -> None:
+    """A file rewritten while a run read it fails as `changed` under its old content's id;
+    when a later run extracts its new content, that failure no longer stands, while a
+    permanent failure of another file stays."""
+    with Ledger(tmp_path) as ledger:
+        writer = PartWriter(tmp_path, "demo", _schemas(), ledger, "r1")
+        errors_part = writer.write_parts("errors", [
+            _error_row("old-content", "/in/scan.pdf", "changed"),
+            _error_row("locked", "/in/locked.pdf", "encrypted"),
+        ])
+        extracted = {**_row("new-content"), "source_path": "/in/scan.pdf"}
+        PartWriter(tmp_path, "demo", _schemas(), ledger, "r2").write_parts(
+            "documents", [extracted]
+        )
+        assert ledger.status_of([ItemKey("old-content", "demo", "p", "m")]) == {}
+        assert ledger.superseded_rows() == [errors_part]
+        assert reconcile(tmp_path, "demo", ledger)["rows_removed"] == 1
+        assert ledger.superseded_rows() == []
+    errors = pq.read_table(tmp_path / errors_part).to_pylist()
+    assert [(e["item_id"], e["code"]) for e in errors] == [("locked", "encrypted")]
