@@ -195,7 +195,23 @@ def _render_pdf(
 
 
 def _unlock(doc: Any, passwords: tuple[str, ...]) -> bool:
-    return any(doc.authenticate(password) for password in ("", *passwords))
+    candidates = dict.fromkeys(form for pw in ("", *passwords) for form in (pw, saslprep(pw)))
+    return any(doc.authenticate(password) for password in candidates)
+
+
+def saslprep(password: str) -> str:
+    """The password as AES-256 PDFs (revisions 5 and 6) expect it: SASLprep's mapping (other
+    spaces become a space, characters mapped to nothing are dropped) and NFKC, so a password
+    typed or stored in another Unicode form (e.g. decomposed accents) still opens the file."""
+    import stringprep
+    import unicodedata
+
+    mapped = "".join(
+        " " if stringprep.in_table_c12(char) else char
+        for char in password
+        if not stringprep.in_table_b1(char)
+    )
+    return unicodedata.normalize("NFKC", mapped)
 
 
 def _render_pdf_page(page: Any, index: int, doc_id: str, config: RenderConfig) -> Page:

@@ -120,6 +120,22 @@ def test_encrypted_pdf(document_folder: dict[str, Path]) -> None:
     assert opened.page_count == 1 and len(opened.pages) == 1
 
 
+def test_a_non_ascii_password_opens_in_any_unicode_form(tmp_path: Path) -> None:
+    """AES-256 passwords are SASLprep'd UTF-8: the same password typed with decomposed accents
+    (as some keyboards and file systems store it) opens the file too."""
+    import unicodedata
+
+    from tests.fixtures_documents import make_encrypted_pdf
+
+    path = make_encrypted_pdf(tmp_path / "umlaut.pdf", user_password="pässwört")
+    decomposed = unicodedata.normalize("NFD", "pässwört")
+    assert decomposed != "pässwört"
+    opened = render(path, RenderConfig(passwords=(decomposed,)))
+    assert opened.error is None and opened.page_count == 1
+    wrong = render(path, RenderConfig(passwords=("passwort",)))
+    assert wrong.error is not None and wrong.error.code is ErrorCode.WRONG_PASSWORD
+
+
 @pytest.mark.parametrize(
     ("name", "kind", "codes"),
     [
