@@ -25,7 +25,7 @@ from pipeline.plan import Identity, WorkPlan, error_item_id, is_done
 from pipeline.progress import Reporter
 from pipeline.prompt import PromptTemplate, build_request
 from pipeline.records import ErrorRecord, Page, RenderedDocument, SourceFile, WarningRecord
-from pipeline.renderpool import RenderPool, RenderTask
+from pipeline.renderpool import RenderPool, RenderTask, following_window
 from pipeline.report import RunReport
 from pipeline.rows import document_row, error_row
 from pipeline.sink import (
@@ -157,12 +157,9 @@ class Extraction:
         Long documents are rendered `max_pages` pages at a time, so a 500-page statement never
         holds more than one window of images.
         """
-        if not self.config.per_page or document.error is not None or not document.pages:
+        if not self.config.per_page:
             return None
-        following = document.pages[-1].index + 1
-        if following >= document.page_count:
-            return None
-        return RenderTask(document.source, following, self.config.max_pages)
+        return following_window(document, self.config.max_pages)
 
     def _produce(
         self,

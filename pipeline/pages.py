@@ -16,12 +16,13 @@ from pipeline.config import RenderConfig
 from pipeline.discover import discover_sources
 from pipeline.errors import ErrorCode, Stage
 from pipeline.records import ErrorRecord, Page, RenderedDocument
-from pipeline.renderpool import RenderPool, RenderTask
+from pipeline.renderpool import RenderPool, RenderTask, following_window
 from pipeline.rows import storable
 
 PAGES_TABLE = "pages.parquet"
 ERRORS_TABLE = "errors.parquet"
 PNG_LEVEL = 3  # fast to write, still a fraction of the raw size
+PAGES_PER_WINDOW = 8  # pages rendered at a time: memory holds one window, however long the file
 
 
 @dataclass(slots=True)
@@ -67,16 +68,24 @@ def export_pages(
         for duplicate, first in found.duplicates
     ]
     with RenderPool(config, workers) as pool:
-        for result in pool.render(RenderTask(source) for source in found.sources):
-            report.warnings.update(w.code for w in result.warnings)
-            if result.error is not None:
-                errors.append(result.error)
-                continue
-            report.rendered_files += 1
-            folder = out / _folder_name(result)
-            folder.mkdir(parents=True, exist_ok=True)
-            for page in result.pages:
-                page_rows.append(_write_page(page, folder, result))
+        tasks = [RenderTask(source, 0, PAGES_PER_WINDOW) for source in found.sources]
+        while tasks:
+            following = []
+            for result in pool.render(tasks):
+                first_window = not result.pages or result.pages[0].index == 0
+                if first_window:
+                    report.warnings.update(w.code for w in result.warnings)
+                if result.error is not None:
+                    errors.append(result.error)
+                    continue
+                report.rendered_files += first_window
+                folder = out / _folder_name(result)
+                folder.mkdir(parents=True, exist_ok=True)
+                for page in result.pages:
+                    page_rows.append(_write_page(page, folder, result))
+                if (window := following_window(result, PAGES_PER_WINDOW)) is not None:
+                    following.append(window)
+            tasks = following
     page_rows.sort(key=lambda row: (row["path"], row["page"]))
     report.pages = len(page_rows)
     report.visual_tokens = sum(row["visual_tokens"] for row in page_rows)

@@ -47,6 +47,17 @@ class RenderTask:
     max_pages: int | None = None
 
 
+def following_window(document: RenderedDocument, max_pages: int | None) -> RenderTask | None:
+    """The window of pages after `document`'s (None when it was the last, or failed): long
+    documents are rendered `max_pages` pages at a time, so memory holds one window of images."""
+    if document.error is not None or not document.pages:
+        return None
+    following = document.pages[-1].index + 1
+    if following >= document.page_count:
+        return None
+    return RenderTask(document.source, following, max_pages)
+
+
 def _pack_pixels(pages: tuple[Page, ...]) -> tuple[int, list[tuple[int, int]]]:
     """Write every page's pixels into a fresh memfd: (its descriptor, (offset, length) spans)."""
     fd = os.memfd_create("docextract-pages", os.MFD_CLOEXEC)

@@ -143,3 +143,29 @@ def test_pages_of_files_whose_names_are_not_utf8(tmp_path: Path) -> None:
     assert page["path"] == str(inbox / "re\\xe7u.png")
     (error,) = pq.read_table(out / "errors.parquet").to_pylist()
     assert error["code"] == "empty_file" and error["path"].endswith("vac\\xedo.pdf")
+
+
+def test_a_long_pdf_is_rendered_a_window_at_a_time(tmp_path: Path, monkeypatch) -> None:
+    """Pages come back in windows of PAGES_PER_WINDOW, so memory holds one window; every page
+    still ends up once, in order."""
+    import pipeline.pages as pages_module
+    from pipeline.renderpool import RenderPool
+    from tests.run_helpers import make_unique_pdf
+
+    monkeypatch.setattr(pages_module, "PAGES_PER_WINDOW", 3)
+    asked: list[tuple[int, int | None]] = []
+    real_render = RenderPool.render
+
+    def render(self, tasks):  # type: ignore[no-untyped-def]
+        tasks = list(tasks)
+        asked.extend((t.first_page, t.max_pages) for t in tasks)
+        return real_render(self, tasks)
+
+    monkeypatch.setattr(RenderPool, "render", render)
+    make_unique_pdf(tmp_path / "long.pdf", 10, "LONG")
+    report = export_pages([tmp_path / "long.pdf"], tmp_path / "out", SMALL, workers=1)
+    assert asked == [(0, 3), (3, 3), (6, 3), (9, 3)]
+    rows = pq.read_table(tmp_path / "out" / "pages.parquet").to_pylist()
+    assert [row["page"] for row in rows] == list(range(1, 11))
+    assert (report.pages, report.rendered_files) == (10, 1)
+    assert len(list((tmp_path / "out").glob("long-*/page-*.png"))) == 10
