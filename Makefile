@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install test run bench lint clean examples gpu-payload gpu-stash gpu-test
+.PHONY: install test run bench soak lint clean examples gpu-payload gpu-stash gpu-test
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ examples: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# Break runs at random (SIGKILL, SIGTERM, a full disk) and check that nothing is lost.
+soak: $(STAMP)
+	$(PY) -m benchmarks.soak --rounds $(or $(ROUNDS),30)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pipeline schemas tests benchmarks examples

@@ -40,6 +40,7 @@ from pipeline.validate import validate_answer
 
 RETRYABLE = {ErrorCode.INVALID_JSON, ErrorCode.SCHEMA_VIOLATION, ErrorCode.TRUNCATED_OUTPUT}
 TEMPERATURE_LADDER = (0.3, 0.6, 0.9)
+PRODUCER_GRACE_S = 10.0
 _DONE = object()
 
 
@@ -119,6 +120,7 @@ class Extraction:
         self.also_at = plan.also_at
         self.reporter.start(self.report, len(plan.sources) + len(plan.errors))
         stop = threading.Event()
+        producer: threading.Thread | None = None
         try:
             for record in plan.errors:
                 self._fail(record, error_item_id(record), None, "", 0)
@@ -142,6 +144,8 @@ class Extraction:
         finally:
             stop.set()
             await finish_despite_cancel(self.writer.close())
+            if producer is not None:  # the pool stops its workers before this process exits
+                await finish_despite_cancel(asyncio.to_thread(producer.join, PRODUCER_GRACE_S))
             self.report.elapsed_s = time.monotonic() - self.started
 
     def _render_workers(self) -> int:
@@ -152,11 +156,7 @@ class Extraction:
             yield RenderTask(source, 0, self.config.max_pages)
 
     def _next_window(self, document: RenderedDocument) -> RenderTask | None:
-        """With --per-page, the following window of a long document (None when done).
-
-        Long documents are rendered `max_pages` pages at a time, so a 500-page statement never
-        holds more than one window of images.
-        """
+        """With --per-page, the following window of a long document (None when done)."""
         if not self.config.per_page:
             return None
         return following_window(document, self.config.max_pages)

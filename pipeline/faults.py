@@ -1,12 +1,14 @@
-"""Named points where the crash and signal tests stop the process.
+"""Named points where the crash, signal and soak tests break the run on purpose.
 
-`DOCEXTRACT_KILL_AT=NAME`, `NAME:N` or `NAME:N:SIGNAL` sends SIGNAL (default SIGKILL) to this
-process the N-th time (default first) the run passes the point NAME, e.g.
-`before-generate:5:SIGTERM`. Unset, a point costs one dictionary lookup.
+`DOCEXTRACT_KILL_AT=NAME`, `NAME:N` or `NAME:N:WHAT` acts the N-th time (default first) the run
+passes the point NAME. WHAT is a signal sent to this process (default SIGKILL), e.g.
+`before-generate:5:SIGTERM`, or ENOSPC to fail there as a full disk would (`after-part-rename:2:
+ENOSPC`). Unset, a point costs one dictionary lookup.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from collections import Counter
@@ -21,7 +23,10 @@ def fault_point(name: str) -> None:
     target, _, rest = spec.partition(":")
     if target != name:
         return
-    count, _, signal_name = rest.partition(":")
+    count, _, what = rest.partition(":")
     _passes[name] += 1
-    if _passes[name] == int(count or 1):
-        os.kill(os.getpid(), signal.Signals[signal_name or "SIGKILL"])
+    if _passes[name] != int(count or 1):
+        return
+    if what == "ENOSPC":
+        raise OSError(errno.ENOSPC, "No space left on device (DOCEXTRACT_KILL_AT)")
+    os.kill(os.getpid(), signal.Signals[what or "SIGKILL"])

@@ -20,3 +20,15 @@ def test_each_target_is_judged_met_or_missed() -> None:
     assert verdict("docextract --help (s, target <= 0.3)", 0.35) == "missed"
     assert verdict("visual tokens per A4 page (target <= 1300)", 1260) == "met"
     assert verdict("pages", 40) == ""
+
+
+def test_the_soak_tells_a_cut_off_worker_start_from_a_defect() -> None:
+    from benchmarks.soak import _worker_cut_off
+
+    cut_off = (
+        'Traceback (most recent call last):\n  File "/usr/lib/python3.11/multiprocessing/'
+        'spawn.py", line 130, in _main\nEOFError: Ran out of input\n'
+    )
+    defect = 'Traceback (most recent call last):\n  File "pipeline/run.py"\nKeyError: 1\n'
+    assert _worker_cut_off(cut_off)
+    assert not _worker_cut_off(cut_off + defect)
