@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pipeline.budget import fit_pixels, visual_tokens
 from pipeline.config import DEFAULT_MODEL, EngineConfig
 from pipeline.engines.base import (
     EngineFailure,
@@ -274,16 +275,14 @@ class SGLangEngine:
         processor = self._processor.image_processor
         factor = processor.patch_size * processor.merge_size
         size = getattr(processor, "size", None) or {}
-        from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
-
-        resized_h, resized_w = smart_resize(
+        resized_h, resized_w = fit_pixels(
             height,
             width,
-            factor=factor,
             min_pixels=size.get("shortest_edge", factor * factor),
             max_pixels=size.get("longest_edge", height * width),
+            factor=factor,
         )
-        return (resized_h // factor) * (resized_w // factor)
+        return visual_tokens(resized_h, resized_w, factor)
 
     def _refusal(self, prompt: str, request: EngineRequest) -> EngineFailure | None:
         """A request that cannot fit the context fails here, before sglang sees it: some
