@@ -38,19 +38,19 @@ class OutputLock:
         on_wait: Callable[[str], None] | None = None,
     ) -> None:
         index, count = shard
-        self.folder = out / ".lock"
-        self.path = self.folder if count == 1 else out / f".lock-shard-{index}-of-{count}"
+        self.folder_lock = out / ".lock"
+        self.path = self.folder_lock if count == 1 else out / f".lock-shard-{index}-of-{count}"
         self.wait = wait
         self.timeout_s = timeout_s
         self.on_wait = on_wait
         self._fds: list[int] = []
 
     def __enter__(self) -> OutputLock:
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        self.folder_lock.parent.mkdir(parents=True, exist_ok=True)
         deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
         try:
-            if self.path != self.folder:
-                self._fds.append(self._acquire(self.folder, fcntl.LOCK_SH, deadline))
+            if self.path != self.folder_lock:
+                self._fds.append(self._acquire(self.folder_lock, fcntl.LOCK_SH, deadline))
             fd = self._acquire(self.path, fcntl.LOCK_EX, deadline)
         except BaseException:
             self.__exit__()
@@ -83,7 +83,7 @@ class OutputLock:
                 time.sleep(0.2)
 
     def __exit__(self, *exc: object) -> None:
-        if len(self._fds) == 1 and self.path == self.folder:
+        if len(self._fds) == 1 and self.path == self.folder_lock:
             os.ftruncate(self._fds[0], 0)  # no pid left behind for the shards that come later
         for fd in reversed(self._fds):
             fcntl.flock(fd, fcntl.LOCK_UN)
