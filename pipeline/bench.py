@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import statistics
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,15 +20,9 @@ from pipeline.engines.base import Engine
 
 def hardware() -> dict[str, Any]:
     """CPU cores and model, and the GPUs nvidia-smi lists (none without a driver)."""
-    gpus: list[str] = []
-    if shutil.which("nvidia-smi"):
-        listed = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        gpus = [line.strip() for line in listed.stdout.splitlines() if line.strip()]
+    from pipeline.engines.gpu import gpu_names
+
+    gpus = gpu_names()
     return {
         "cpu_cores": os.cpu_count(),
         "cpu": platform.processor() or platform.machine(),

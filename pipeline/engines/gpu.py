@@ -21,6 +21,12 @@ def visible_gpu_count() -> int:
     return sum(1 for line in listing.splitlines() if line.startswith("GPU "))
 
 
+def gpu_names() -> list[str]:
+    """The name of each GPU nvidia-smi lists; [] without a driver."""
+    listing = _nvidia_smi("--query-gpu=name", "--format=csv,noheader") or ""
+    return [line.strip() for line in listing.splitlines() if line.strip()]
+
+
 def has_cuda_gpu() -> bool:
     """Whether an NVIDIA GPU is visible (driver present and at least one device)."""
     return _driver_present() and visible_gpu_count() > 0
