@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install test run bench soak lint clean examples gpu-payload gpu-stash gpu-test
+.PHONY: install test run bench soak lint clean examples gpu-payload gpu-stash gpu-test gpu-bench
 
 install: $(STAMP)
 
@@ -56,6 +56,11 @@ gpu-stash:
 
 gpu-test:
 	bash .gpu/remote.sh python3 -m pytest -m gpu -v -rA -p no:cacheprovider tests/gpu $(ARGS)
+
+# docextract on sglang beside sglang driven directly; MODEL=tiny or MODEL=full (the
+# architecture of Qwen3-VL-30B-A3B-Instruct-FP8, random weights).
+gpu-bench:
+	bash .gpu/remote.sh python3 -m benchmarks.gpu $(or $(MODEL),tiny) $(ARGS)
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

@@ -11,11 +11,13 @@ import os
 import platform
 import statistics
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine
+from pipeline.report import RunReport
 
 
 def hardware() -> dict[str, Any]:
@@ -49,29 +51,41 @@ def run_bench(
     from pipeline.docgen import generate_workload
     from pipeline.progress import PlainReporter
     from pipeline.run import run_extraction
-    from pipeline.sink import TABLES
 
     with tempfile.TemporaryDirectory(prefix="docextract-bench-") as tmp:
         inputs, out = Path(tmp) / "in", Path(tmp) / "out"
         inputs.mkdir()
         generate_workload(inputs, docs, seed)
         bench_config = config.model_copy(update={"inputs": (inputs,), "out": out})
+        started = datetime.now(UTC)
         with open(os.devnull, "w") as sink:
             report = run_extraction(
                 bench_config, engine=engine, reporter=PlainReporter(sink, every_s=1e9)
             )
-        latencies = _latencies(out / report.schema / TABLES[0])
+        figures = run_figures(report, started)
+    return {"engine": report.engine, "model": report.model, **figures, "hardware": hardware()}
+
+
+def run_figures(report: RunReport, started: datetime) -> dict[str, Any]:
+    """Throughput, tokens and latency of a finished run (its OUT folder still there);
+    `started` is when the run was asked for."""
+    from pipeline.sink import TABLES
+
+    table = Path(report.out) / report.schema / TABLES[0]
+    latencies = _column(table, "latency_s")
+    created = _column(table, "created_at")
     pages = max(report.pages, 1)
     elapsed = max(report.elapsed_s, 1e-9)
     return {
-        "engine": report.engine,
-        "model": report.model,
         "documents": report.attempted,
         "failed": report.failed,
         "pages": report.pages,
         "elapsed_s": round(elapsed, 2),
         "pages_per_s": round(report.pages / elapsed, 3),
         "documents_per_s": round(report.attempted / elapsed, 3),
+        "first_result_s": (
+            round((min(created) - started).total_seconds(), 3) if created else None
+        ),
         "visual_tokens_per_page": round(report.visual_tokens / pages, 1),
         "prompt_tokens_per_page": round(report.prompt_tokens / pages, 1),
         "output_tokens_per_page": round(report.completion_tokens / pages, 1),
@@ -82,21 +96,17 @@ def run_bench(
         ),
         "latency_p50_s": _round(_percentile(latencies, 0.50)),
         "latency_p95_s": _round(_percentile(latencies, 0.95)),
-        "hardware": hardware(),
     }
 
 
-def _latencies(folder: Path) -> list[float]:
+def _column(folder: Path, name: str) -> list[Any]:
+    """The non-null values of one column of a table's part files."""
     import pyarrow.parquet as pq
 
     parts = sorted(folder.glob("part-*.parquet"))
     if not parts:
         return []
-    return [
-        v
-        for v in pq.read_table(parts, columns=["latency_s"]).column(0).to_pylist()
-        if v is not None
-    ]
+    return [v for v in pq.read_table(parts, columns=[name]).column(0).to_pylist() if v is not None]
 
 
 def _round(value: float | None) -> float | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -18,20 +20,50 @@ def bench_command(
     docs: int = typer.Option(64, "--docs", min=1, help="Synthetic documents to generate."),
     schema: str = typer.Option("invoice", "--schema", help="Schema to extract."),
     base_url: str = typer.Option(None, "--base-url", help="Server for --engine openai."),
+    config_file: Path = typer.Option(
+        None, "--config", exists=True, dir_okay=False, help="A docextract.toml to start from."
+    ),
+    max_new_tokens: int = typer.Option(None, "--max-new-tokens", min=1, help="Answer cap."),
+    sglang_args: list[str] = typer.Option(
+        None, "--sglang", metavar="KEY=VALUE",
+        help="An [engine.sglang] setting or sglang ServerArgs field (value as JSON); repeatable.",
+    ),  # fmt: skip
+    image_processing: str = typer.Option(
+        "sglang,docextract", "--image-processing",
+        help="With --engine sglang: the image-processing modes to run, comma-separated.",
+    ),  # fmt: skip
+    profile: Path = typer.Option(
+        None, "--profile", help="With --engine sglang: write cProfile tables of each run here."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Measure pages/s, tokens per page and latency on a synthetic workload."""
-    from pipeline.bench import run_bench
+    """Measure pages/s, tokens per page and latency on a synthetic workload.
+
+    With --engine sglang, also sglang driven directly on the same pages, on the same engine.
+    """
     from pipeline.config import load_config
 
     try:
-        config = load_config(
-            {
-                "schema_ref": schema,
-                "engine": {"name": engine, "model": model, "openai": {"base_url": base_url}},
-            }
-        )
-        figures = run_bench(config, docs)
+        flags: dict[str, Any] = {
+            "schema_ref": schema,
+            "engine": {
+                "name": engine,
+                "model": model,
+                "max_new_tokens": max_new_tokens,
+                "openai": {"base_url": base_url},
+                "sglang": sglang_settings(sglang_args or []),
+            },
+        }
+        config = load_config(flags, config_file)
+        if config.engine.name == "sglang":
+            from pipeline.bench_sglang import run_sglang_bench
+
+            modes = tuple(m.strip() for m in image_processing.split(",") if m.strip())
+            figures = run_sglang_bench(config, docs, modes=modes, profile=profile)
+        else:
+            from pipeline.bench import run_bench
+
+            figures = run_bench(config, docs)
     except ConfigError as exc:
         fail(str(exc), ExitCode.USAGE)
     except EngineUnavailable as exc:
@@ -42,7 +74,29 @@ def bench_command(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("figure", "value", title=f"docextract bench · {figures['engine']}")
+    title = f"docextract bench · {figures.get('engine', engine)}"
+    table = Table("figure", "value", title=title)
     for key, value in figures.items():
         table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
     Console().print(table)
+
+
+def sglang_settings(pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs as [engine.sglang] settings; keys that are not settings go to
+    extra_args (sglang ServerArgs fields). A value is read as JSON, else kept as text."""
+    from pipeline.config import SGLangConfig
+
+    settings: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--sglang {pair!r}: expected KEY=VALUE")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        (settings if key in SGLangConfig.model_fields else extra)[key] = value
+    if extra:
+        settings["extra_args"] = extra
+    return settings

@@ -71,6 +71,11 @@ class SGLangConfig(_Frozen):
         False,
         description="Bit-reproducible decoding (sglang's enable_deterministic_inference; slower).",
     )
+    image_processing: Literal["sglang", "docextract"] = Field(
+        "sglang",
+        description='Who runs the model\'s image processor: "sglang" (in its tokenizer '
+        'manager) or "docextract" (in a thread pool, handing sglang processor output).',
+    )
     extra_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Further sglang ServerArgs fields, passed as they are "

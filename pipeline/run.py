@@ -12,8 +12,10 @@ import errno
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pipeline.catalog import resolve_schema
 from pipeline.config import RunConfig
@@ -36,16 +38,24 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
+Runner = Callable[[Coroutine[Any, Any, None]], None]
+
+
 def run_extraction(
-    config: RunConfig, engine: Engine | None = None, reporter: Reporter | None = None
+    config: RunConfig,
+    engine: Engine | None = None,
+    reporter: Reporter | None = None,
+    runner: Runner | None = None,
 ) -> RunReport:
     """Extract every document under `config.inputs` into OUT; return what happened.
 
+    `runner` runs the run's coroutine to its end (default `asyncio.run`, a fresh event loop);
+    a caller whose engine already serves a loop passes that loop's `run_until_complete`.
     See `_extract`; an OUT that cannot be written (no permission, read-only, full disk) raises
     OutputNotWritable, and what was committed before stays committed.
     """
     try:
-        return _extract(config, engine, reporter)
+        return _extract(config, engine, reporter, runner or asyncio.run)
     except (OSError, sqlite3.OperationalError) as exc:
         problem = _output_problem(exc, config.out)
         if problem is None:
@@ -77,7 +87,7 @@ def _is_within(path: Path, folder: Path) -> bool:
 
 
 def _extract(
-    config: RunConfig, engine: Engine | None = None, reporter: Reporter | None = None
+    config: RunConfig, engine: Engine | None, reporter: Reporter | None, runner: Runner
 ) -> RunReport:
     """Extract every document under `config.inputs` into OUT; return what happened.
 
@@ -137,7 +147,7 @@ def _extract(
                     reporter,
                     started,
                 )
-                asyncio.run(run_until_stopped(extraction.execute(plan)))
+                runner(run_until_stopped(extraction.execute(plan)))
                 # Rows this run superseded (--force, --retry-errors) leave the old parts now.
                 reconcile(out, spec.name, ledger, is_other_live)
             except RunStopped as stopped:

@@ -89,10 +89,10 @@ class FakeSGLangEngine:
         *,
         cache_salt=None,
     ):
-        self.calls.append(
-            {"prompt": prompt, "image_data": image_data, "sampling_params": sampling_params}
-        )
+        self.calls.append({"prompt": prompt, "input_ids": input_ids, "image_data": image_data,
+                           "sampling_params": sampling_params})
         await asyncio.sleep(0)
+        prompt = prompt or ""
         if "explode" in prompt:
             raise RuntimeError("scheduler rejected the request")
         if "refuse" in prompt:  # what sglang raises for a request it refuses
@@ -240,6 +240,55 @@ def test_three_pages_one_request_images_in_order(fake_factory, processor):
     assert json.loads(outcome.text) == {"code": "aa"}
     assert (outcome.prompt_tokens, outcome.completion_tokens, outcome.cached_tokens) == (130, 3, 40)
     assert outcome.latency_s == 0.25 and outcome.finish_reason == "stop"
+
+
+def test_docextract_image_processing_hands_sglang_processor_output(fake_factory, processor):
+    """The processor output of every page in one item, the prompt tokenized with each page's
+    placeholder repeated once per visual token, and a pixel hash only for one-page requests."""
+    import numpy as np
+
+    config = EngineConfig(sglang=SGLangConfig(image_processing="docextract"))
+    hf_config = {"image_token_id": processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")}
+    engine = _started(fake_factory, processor, config, hf_config=hf_config)
+    pages = make_pages("doc", ((64, 64), (96, 64), (64, 128)))
+    single = make_pages("one", ((64, 96),))
+    outcomes = asyncio.run(engine.generate([_request("r1", pages), _request("r2", single)]))
+    assert all(isinstance(outcome, EngineResult) for outcome in outcomes)
+    three, one = fake_factory.instances[0].calls
+    expected = processor.image_processor(images=[p.to_pil() for p in pages], return_tensors="np")
+    assert three["prompt"] is None and len(three["image_data"]) == 1
+    item = three["image_data"][0]
+    assert item["format"] == "processor_output" and "hash" not in item
+    assert np.array_equal(item["pixel_values"].numpy(), expected["pixel_values"])
+    assert np.array_equal(item["image_grid_thw"].numpy(), expected["image_grid_thw"])
+    prompt = engine.build_prompt(_request("r1", pages))
+    plain = processor.tokenizer(prompt, add_special_tokens=False).input_ids
+    placeholder = hf_config["image_token_id"]
+    ids = three["input_ids"]
+    assert ids.count(placeholder) == sum(p.visual_tokens for p in pages) == 4 + 6 + 8
+    assert [t for t in ids if t != placeholder] == [t for t in plain if t != placeholder]
+    assert isinstance(one["image_data"][0]["hash"], int)
+    same = make_pages("one", ((64, 96),))  # the same pixels hash the same
+    again = asyncio.run(_started(fake_factory, processor, config, hf_config=hf_config)
+                        .generate([_request("r3", same)]))
+    assert isinstance(again[0], EngineResult)
+    assert fake_factory.instances[1].calls[0]["image_data"][0]["hash"] == one["image_data"][0][
+        "hash"]
+
+
+def test_docextract_image_processing_leaves_pages_to_be_resized_to_sglang(fake_factory,
+                                                                            processor):
+    """A page larger than the processor's limit (it would shrink it) goes as a PIL image."""
+    config = EngineConfig(sglang=SGLangConfig(image_processing="docextract"))
+    hf_config = {"image_token_id": processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")}
+    engine = _started(fake_factory, processor, config, hf_config=hf_config)
+    limit = processor.image_processor.size["longest_edge"]
+    side = 32 * (int(limit**0.5) // 32 + 2)
+    big = make_pages("big", ((side, side),))
+    asyncio.run(engine.generate([_request("r1", big, max_new_tokens=1)]))
+    call = fake_factory.instances[0].calls[0]
+    assert call["input_ids"] is None and isinstance(call["prompt"], str)
+    assert [image.size for image in call["image_data"]] == [(side, side)]
 
 
 def test_deterministic_runs_send_the_seed(fake_factory, processor):

@@ -33,6 +33,7 @@ from pipeline.engines.base import (
     gather_per_request,
 )
 from pipeline.engines.gpu import visible_gpu_count
+from pipeline.engines.sglang_inputs import SGLangInputs
 from pipeline.engines.sglang_process import (
     ChildWatch,
     adopt_orphans,
@@ -69,7 +70,7 @@ SERVER_ARG_KEYS: tuple[str, ...] = (
 )
 """Every `ServerArgs` field `build_server_args` may set (besides the user's `extra_args`)."""
 
-GENERATE_KWARGS: tuple[str, ...] = ("prompt", "image_data", "sampling_params")
+GENERATE_KWARGS: tuple[str, ...] = ("prompt", "input_ids", "image_data", "sampling_params")
 """Every keyword passed to `Engine.async_generate`."""
 
 SAMPLING_KEYS: tuple[str, ...] = (
@@ -199,6 +200,7 @@ class SGLangEngine:
         self._processor = processor
         self._hf_config = hf_config
         self._text_tokens: dict[str, int] = {}
+        self._inputs: SGLangInputs | None = None
         self._engine: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watch: ChildWatch | None = None
@@ -219,6 +221,9 @@ class SGLangEngine:
                 from transformers import AutoProcessor
 
                 self._processor = AutoProcessor.from_pretrained(self.model)
+            self._inputs = SGLangInputs(
+                self._processor, self._hf_config or {}, self.config.sglang.image_processing
+            )
         except EngineUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - every start failure becomes one clear message
@@ -305,9 +310,22 @@ class SGLangEngine:
 
     def build_prompt(self, request: EngineRequest) -> str:
         """The chat-templated prompt text: one vision block per page, in page order."""
-        return self._processor.apply_chat_template(
-            request.messages(), tokenize=False, add_generation_prompt=True
-        )
+        assert self._inputs is not None, "start() first"
+        return self._inputs.prompt(request)
+
+    def set_image_processing(self, mode: str) -> None:
+        """Switch who runs the image processor ("sglang" or "docextract") between runs, so
+        a benchmark compares both on one started engine."""
+        assert self._processor is not None, "start() first"
+        if self._inputs is not None:
+            self._inputs.close()
+        self._inputs = SGLangInputs(self._processor, self._hf_config or {}, mode)
+
+    @property
+    def backend(self) -> Any:
+        """The started `sglang.Engine` (None before start and after close), for benchmarks
+        that drive it directly beside docextract; its `loop` is the one to run them in."""
+        return self._engine
 
     async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]:
         if self._engine is None:
@@ -329,12 +347,12 @@ class SGLangEngine:
         prompt = self.build_prompt(request)
         if refused := self._refusal(prompt, request):
             return refused
-        images = [page.to_pil() for page in request.images]
+        assert self._inputs is not None
         started = time.perf_counter()
         try:
+            inputs = await self._inputs.build(prompt, request)
             output = await self._engine.async_generate(
-                prompt=prompt,
-                image_data=images or None,
+                **inputs,
                 sampling_params=build_sampling_params(request, self.config.sglang.deterministic),
             )
         except Exception as exc:  # noqa: BLE001 - one request's failure is its own
@@ -348,6 +366,8 @@ class SGLangEngine:
         """
         engine, self._engine = self._engine, None
         self._closed = True
+        if self._inputs is not None:
+            self._inputs.close()
         if self._watch is not None:
             self._watch.stop()
         if engine is not None:

@@ -6,6 +6,7 @@ class Engine:
         self,
         prompt=None,
         sampling_params=None,
+        input_ids=None,
         # Renamed on purpose: the adapter passes image_data.
         images=None,
         stream: bool = False,

@@ -1,0 +1,139 @@
+"""What one request hands `sglang.Engine.async_generate`: the prompt and the page images.
+
+Two ways, chosen by `SGLangConfig.image_processing`:
+- "sglang": the chat-templated prompt text and the pages as PIL images; sglang's tokenizer
+  manager, in this process, runs the model's image processor, expands the image placeholders,
+  hashes the pixels and sends the result to its scheduler.
+- "docextract": docextract computes the image processor output itself (numpy, in a thread pool,
+  bit for bit what the processor makes: pipeline.engines.qwen_features) and hands sglang a
+  `processor_output` item with the prompt already tokenized and its placeholders expanded, plus
+  a hash of each one-page request's pixels, so sglang skips all three. A page the model's
+  processor would resize, or a model that is not of the Qwen-VL family, goes the "sglang" way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pipeline.budget import fit_pixels
+from pipeline.engines.base import EngineRequest
+from pipeline.engines.qwen_features import PatchLayout, page_features
+from pipeline.records import Page
+
+QWEN_VL_PROCESSORS = frozenset({"Qwen2VLImageProcessor", "Qwen2VLImageProcessorFast"})
+"""Image processors whose output pipeline.engines.qwen_features reproduces."""
+
+
+class SGLangInputs:
+    """Builds the `async_generate` keywords of a request (besides sampling_params)."""
+
+    def __init__(
+        self, processor: Any, hf_config: dict[str, Any], mode: str, threads: int = 0
+    ) -> None:
+        self.processor = processor
+        self.mode = mode
+        self.image_token_id: int | None = hf_config.get("image_token_id")
+        image_processor = getattr(processor, "image_processor", None)
+        supported = type(image_processor).__name__ in QWEN_VL_PROCESSORS
+        self.layout = PatchLayout.of(image_processor) if supported else None
+        self._token_ids: dict[str, list[int]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._threads = threads or max(2, (os.cpu_count() or 2) // 2)
+
+    @property
+    def computes_features(self) -> bool:
+        """Whether requests of plain Qwen-VL pages carry docextract's processor output."""
+        return self.mode == "docextract" and self.layout is not None and (
+            self.image_token_id is not None
+        )
+
+    def prompt(self, request: EngineRequest) -> str:
+        """The chat-templated prompt text: one vision block per page, in page order."""
+        return self.processor.apply_chat_template(  # type: ignore[no-any-return]
+            request.messages(), tokenize=False, add_generation_prompt=True
+        )
+
+    async def build(self, prompt: str, request: EngineRequest) -> dict[str, Any]:
+        """`prompt`/`input_ids` and `image_data` for `async_generate`."""
+        pages = request.images
+        if not pages:
+            return {"prompt": prompt, "image_data": None}
+        if not (self.computes_features and all(map(self._kept_as_is, pages))):
+            return {"prompt": prompt, "image_data": [page.to_pil() for page in pages]}
+        loop = asyncio.get_running_loop()
+        item = await loop.run_in_executor(self._executor(), self._processor_output, pages)
+        input_ids = self._expand(prompt, item.pop("tokens_per_page"))
+        return {"input_ids": input_ids, "image_data": [item]}
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="page-features")
+        return self._pool
+
+    def _kept_as_is(self, page: Page) -> bool:
+        """Whether the model's processor would pass this page through without resizing."""
+        assert self.layout is not None
+        factor = self.layout.factor
+        size = getattr(self.processor.image_processor, "size", None) or {}
+        fitted = fit_pixels(
+            page.height,
+            page.width,
+            min_pixels=size.get("shortest_edge", factor * factor),
+            max_pixels=size.get("longest_edge", page.height * page.width),
+            factor=factor,
+        )
+        return fitted == (page.height, page.width)
+
+    def _processor_output(self, pages: tuple[Page, ...]) -> dict[str, Any]:
+        import torch
+
+        assert self.layout is not None
+        features = page_features(pages, self.layout)
+        item: dict[str, Any] = {
+            "format": "processor_output",
+            "pixel_values": torch.from_numpy(features.pixel_values),
+            "image_grid_thw": torch.from_numpy(features.grid_thw),
+            "tokens_per_page": features.tokens_per_page,
+        }
+        if len(pages) == 1:
+            # sglang reads a given hash only for a request of one image; it keys its prefix
+            # cache, so it must change whenever the pixels do.
+            item["hash"] = pixels_hash(pages[0])
+        return item
+
+    def _expand(self, prompt: str, tokens_per_page: list[int]) -> list[int]:
+        """The prompt's token ids with the i-th image placeholder repeated for page i."""
+        ids = self._token_ids.get(prompt)
+        if ids is None:
+            tokenizer = self.processor.tokenizer
+            ids = list(tokenizer(prompt, add_special_tokens=False).input_ids)
+            self._token_ids[prompt] = ids
+        placeholder = self.image_token_id
+        assert placeholder is not None
+        if ids.count(placeholder) != len(tokens_per_page):
+            raise ValueError(
+                f"the prompt has {ids.count(placeholder)} image placeholders for "
+                f"{len(tokens_per_page)} pages"
+            )
+        expanded: list[int] = []
+        pages = iter(tokens_per_page)
+        for token in ids:
+            expanded.extend([token] * next(pages) if token == placeholder else [token])
+        return expanded
+
+
+def pixels_hash(page: Page) -> int:
+    """A 64-bit hash of a page's size and pixels."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(f"{page.width}x{page.height}:".encode())
+    digest.update(page.pixels)
+    return int.from_bytes(digest.digest(), "big")

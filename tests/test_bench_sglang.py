@@ -1,0 +1,86 @@
+"""`docextract bench --engine sglang` end to end on CPU, with the stand-in for sglang.Engine.
+
+The stand-in has sglang.Engine's constructor contract and async_generate signature
+(tests/test_engine_sglang.py proves both), plus the two things the bench uses besides: the
+engine's event loop and its tokenizer manager's flush_cache."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pipeline.bench_sglang import WARMUP_DOCUMENTS, run_sglang_bench
+from pipeline.cli_bench import sglang_settings
+from pipeline.config import load_config
+from pipeline.engines.contract import read_server_arg_fields
+from pipeline.engines.sglang import SGLangEngine
+from pipeline.errors import ConfigError
+from tests.fixtures_model import sglang_source
+from tests.test_engine_sglang import FakeSGLangEngine
+
+
+class FakeBackend(FakeSGLangEngine):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.loop = asyncio.new_event_loop()
+        self.tokenizer_manager = self
+        self.flushes: list[int] = []
+
+    async def flush_cache(self):
+        self.flushes.append(len(self.calls))
+
+
+@pytest.mark.slow
+def test_reference_and_both_modes_run_the_same_pages_on_one_engine(tiny_model_dir, tmp_path):
+    from transformers import AutoProcessor
+
+    FakeBackend.server_fields = read_server_arg_fields(sglang_source("0.5.17"))
+    FakeSGLangEngine.instances = []
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    config = load_config(
+        {"schema_ref": "invoice", "engine": {"name": "sglang", "model": str(tiny_model_dir)},
+         "render": {"workers": 1, "max_pixels": 200_000}, "log_format": "plain"},
+        env={},
+    )  # fmt: skip
+    image_token = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    engine = SGLangEngine(config.engine, engine_factory=FakeBackend, processor=processor,
+                          gpu_count=1, hf_config={"image_token_id": image_token})
+    docs = 10
+    figures = run_sglang_bench(config, docs, engine=engine, profile=tmp_path / "profile")
+
+    [backend] = FakeSGLangEngine.instances
+    reference = figures["reference"]
+    by_mode = {mode: figures[f"docextract[{mode}]"] for mode in ("sglang", "docextract")}
+    assert reference["documents"] == docs
+    for run in by_mode.values():
+        assert (run["documents"], run["failed"], run["pages"]) == (docs, 0, reference["pages"])
+        assert run["first_result_s"] is not None and run["first_result_s"] <= run["elapsed_s"]
+    # warm-up, reference, then one docextract run per mode, the cache flushed before each
+    assert backend.flushes == [WARMUP_DOCUMENTS, WARMUP_DOCUMENTS + docs,
+                               WARMUP_DOCUMENTS + 2 * docs]  # fmt: skip
+    warmup_and_reference = backend.calls[: WARMUP_DOCUMENTS + docs]
+    assert all(isinstance(call["prompt"], str) for call in warmup_and_reference)
+    sglang_mode = backend.calls[WARMUP_DOCUMENTS + docs : WARMUP_DOCUMENTS + 2 * docs]
+    ours = backend.calls[WARMUP_DOCUMENTS + 2 * docs :]
+    assert all(call["input_ids"] is None for call in sglang_mode)
+    assert all(call["image_data"][0]["format"] == "processor_output" for call in ours)
+    reference_prompts = sorted(call["prompt"] for call in backend.calls[WARMUP_DOCUMENTS:][:docs])
+    assert sorted(call["prompt"] for call in sglang_mode) == reference_prompts
+    assert backend.shutdowns == 1
+    ratio = figures["docextract / reference pages/s (target >= 1.0, goal 3)"]
+    best = max(run["pages_per_s"] for run in by_mode.values())
+    assert ratio == round(best / reference["pages_per_s"], 2)
+    assert "cpu_s_by_thread" in reference and "main_process_cpu_s" in by_mode["docextract"]
+    profiled = (tmp_path / "profile.docextract.txt").read_text()
+    assert "Ordered by: internal time" in profiled and "/pipeline/" in profiled
+
+
+def test_sglang_settings_split_settings_from_server_args():
+    assert sglang_settings(["load_format=dummy", "context_length=8192",
+                            "disable_cuda_graph=true", "image_processing=docextract"]) == {
+        "load_format": "dummy", "context_length": 8192, "image_processing": "docextract",
+        "extra_args": {"disable_cuda_graph": True},
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        sglang_settings(["context_length"])
