@@ -68,25 +68,27 @@ def run_bench(
 
 def run_figures(report: RunReport, started: datetime) -> dict[str, Any]:
     """Throughput, tokens and latency of a finished run (its OUT folder still there);
-    `started` is when the run was asked for."""
+    `started` is when the run was asked for. Pages/s counts every page the run settled,
+    failed documents' too: the engine read them all."""
     from pipeline.sink import TABLES
 
-    table = Path(report.out) / report.schema / TABLES[0]
-    latencies = _column(table, "latency_s")
-    created = _column(table, "created_at")
-    pages = max(report.pages, 1)
+    folder = Path(report.out) / report.schema
+    latencies = _column(folder / TABLES[0], "latency_s")
+    created = [t for table in TABLES for t in _column(folder / table, "created_at")]
     elapsed = max(report.elapsed_s, 1e-9)
+    done = report.pages + report.failed_pages
+    pages = max(done, 1)
     return {
         "documents": report.attempted,
         "failed": report.failed,
-        "pages": report.pages,
+        "pages": done,
         "elapsed_s": round(elapsed, 2),
-        "pages_per_s": round(report.pages / elapsed, 3),
+        "pages_per_s": round(done / elapsed, 3),
         "documents_per_s": round(report.attempted / elapsed, 3),
         "first_result_s": (
             round((min(created) - started).total_seconds(), 3) if created else None
         ),
-        "visual_tokens_per_page": round(report.visual_tokens / pages, 1),
+        "visual_tokens_per_page": round(report.visual_tokens / max(report.pages, 1), 1),
         "prompt_tokens_per_page": round(report.prompt_tokens / pages, 1),
         "output_tokens_per_page": round(report.completion_tokens / pages, 1),
         "prefix_cache_hit_ratio": (

@@ -94,7 +94,10 @@ def run_sglang_bench(
                 loop.run_until_complete(_flush(engine.backend))
                 engine.set_image_processing(mode)
                 out = Path(tmp) / f"out-{mode}"
-                run_config = config.model_copy(update={"inputs": (inputs,), "out": out})
+                # one request per document, as the reference sends: no retries
+                run_config = config.model_copy(
+                    update={"inputs": (inputs,), "out": out, "retries": 0}
+                )
                 figures[f"docextract[{mode}]"] = _docextract_run(
                     run_config, engine, loop, profile and profile.with_suffix(f".{mode}.txt")
                 )

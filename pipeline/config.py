@@ -71,10 +71,12 @@ class SGLangConfig(_Frozen):
         False,
         description="Bit-reproducible decoding (sglang's enable_deterministic_inference; slower).",
     )
-    image_processing: Literal["sglang", "docextract"] = Field(
-        "sglang",
-        description='Who runs the model\'s image processor: "sglang" (in its tokenizer '
-        'manager) or "docextract" (in a thread pool, handing sglang processor output).',
+    image_processing: Literal["docextract", "sglang"] = Field(
+        "docextract",
+        description='Who runs the model\'s image processor for Qwen-VL models: "docextract" '
+        "(in a thread pool, handing sglang its output: more pages/s where the host is the "
+        'bottleneck, about 30 MB of memory per page in flight) or "sglang" (in its tokenizer '
+        "manager, on the GPU).",
     )
     extra_args: dict[str, Any] = Field(
         default_factory=dict,

@@ -393,5 +393,6 @@ class Extraction:
     ) -> None:
         self.writer.add("errors", error_row(self, record, item_id, page, raw, attempts))
         self.report.failed += 1
+        self.report.failed_pages += pages
         self.report.errors_by_code[str(record.code)] += 1
         self.reporter.item_done(record.path, pages, 0, str(record.code), record.message)

@@ -29,6 +29,7 @@ class RunReport:
     with_warnings: int = 0
     failed: int = 0
     pages: int = 0
+    failed_pages: int = 0  # pages of the documents that failed this run
     visual_tokens: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0

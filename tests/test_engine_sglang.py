@@ -219,7 +219,8 @@ def test_explicit_settings_and_extra_server_args(fake_factory, processor):
 
 def test_three_pages_one_request_images_in_order(fake_factory, processor):
     pages = make_pages("doc", ((64, 64), (96, 64), (64, 128)))
-    engine = _started(fake_factory, processor)
+    config = EngineConfig(sglang=SGLangConfig(image_processing="sglang"))
+    engine = _started(fake_factory, processor, config)
     outcome = asyncio.run(engine.generate([_request("r1", pages, temperature=0.7, seed=11)]))[0]
     backend = fake_factory.instances[0]
     assert len(backend.calls) == 1
@@ -254,7 +255,9 @@ def test_docextract_image_processing_hands_sglang_processor_output(fake_factory,
     single = make_pages("one", ((64, 96),))
     outcomes = asyncio.run(engine.generate([_request("r1", pages), _request("r2", single)]))
     assert all(isinstance(outcome, EngineResult) for outcome in outcomes)
-    three, one = fake_factory.instances[0].calls
+    # the requests run concurrently: they may reach sglang in either order
+    one, three = sorted(fake_factory.instances[0].calls,
+                        key=lambda call: len(call["image_data"][0]["image_grid_thw"]))
     expected = processor.image_processor(images=[p.to_pil() for p in pages], return_tensors="np")
     assert three["prompt"] is None and len(three["image_data"]) == 1
     item = three["image_data"][0]
