@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from pipeline.cli_common import ExitCode
 
-if TYPE_CHECKING:  # the command imports the evaluation itself: `--help` stays light
+if TYPE_CHECKING:  # the command imports the evaluation and rich itself: `--help` stays light
+    from rich.console import Console
+    from rich.table import Table
+
     from pipeline.evaluate import Counts, EvalReport
 
 
@@ -31,6 +32,8 @@ def _row(name: str, counts: Counts) -> list[str]:
 
 
 def _table(title: str, first: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     table.add_column(first)
     for name in ("TP", "FP", "FN", "precision", "recall", "F1", "accuracy"):
@@ -67,6 +70,8 @@ def eval_command(
     min_f1: float | None = typer.Option(None, "--min-f1", help="Exit 1 if total F1 is below."),
 ) -> None:
     """Score extracted records against ground truth: precision, recall, F1 per field and file."""
+    from rich.console import Console
+
     from pipeline.eval_inputs import (
         load_embedded_truths,
         load_prediction_rows,

@@ -12,6 +12,7 @@ schemas_app = typer.Typer(
     help="List the built-in schemas, or show the engine schema and prompt of one.",
     invoke_without_command=True,
     no_args_is_help=False,
+    rich_markup_mode=None,
 )
 
 

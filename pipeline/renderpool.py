@@ -107,10 +107,36 @@ def _unix_socket(conn: Connection) -> socket.socket:
     return socket.socket(fileno=os.dup(conn.fileno()))
 
 
+def reuse_freed_memory() -> bool:
+    """Make glibc's malloc keep the memory of freed pixmaps for the next ones (False where
+    there is no glibc).
+
+    A page's pixmap (4 MB at the defaults) is above malloc's mmap threshold, so by default
+    each one is fresh memory from the kernel, zeroed and faulted in page by page: that costs
+    about as much as rasterising the page. Raising the mmap and trim thresholds keeps freed
+    pixmaps in the heap, where the next ones reuse them; a worker then holds at most its
+    largest window of pages.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):
+        return False
+    if mallopt is None:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, 256 << 20) and mallopt(m_trim_threshold, 512 << 20))
+
+
 def _worker_main(conn: Connection, config: RenderConfig, render_fn: RenderFn) -> None:
     """Worker loop: receive a task, render it, put the pixels in a memfd, send record and fd."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    reuse_freed_memory()
     # Imported before "ready" so start-up is not render time. PyMuPDF also imports its
     # layout-analysis package when present (onnxruntime, numpy: about 0.3 s); rasterising never
     # uses it, so a worker blocks it.

@@ -191,3 +191,25 @@ def test_a_killed_host_leaves_no_named_file_behind(tmp_path: Path) -> None:
     tmp = Path(os.environ.get("TMPDIR", "/tmp"))
     assert not [path for path in after - before if pid in path.name]
     assert not [path for path in tmp.glob(f"docextract-render-{pid}-*")]
+
+
+def test_workers_of_the_docextract_command_do_not_import_the_cli():
+    """multiprocessing's spawn runs the parent's main script again in each render worker, as
+    `__mp_main__`: for the `docextract` command that must not pull in typer and rich."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "docextract"
+    if not script.exists():
+        script = Path(shutil.which("docextract") or "")
+    if not script.is_file():
+        pytest.skip("the docextract command is not installed")
+    probe = (
+        "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__mp_main__'); "
+        "print(sorted(m for m in ('typer', 'rich', 'click', 'pipeline.cli') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(script)], capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "[]"
