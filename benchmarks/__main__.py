@@ -15,7 +15,7 @@ from benchmarks.pipeline import (
     bench_memory,
     bench_tokens_and_prefix,
 )
-from benchmarks.render import bench_render
+from benchmarks.render import bench_render, bench_scan_resize
 
 _TARGET = re.compile(r"target\s*(>=|<=|<|>)\s*([0-9.]+)")
 _COMPARE = {">=": operator.ge, "<=": operator.le, "<": operator.lt, ">": operator.gt}
@@ -36,6 +36,7 @@ def main() -> int:
     results: dict[str, dict] = {}
     for name, bench in [
         ("render", bench_render),
+        ("scan_resize", bench_scan_resize),
         ("host_ceiling", bench_host_ceiling),
         ("engine_feeding", bench_engine_feeding),
         ("memory", bench_memory),

@@ -108,6 +108,13 @@ def _decode_image(
         )
 
 
+SCAN_GAP = 1.0
+"""Pillow's reducing_gap: a scan at least twice the budget is first reduced by a whole factor
+(box averaging), then resampled with LANCZOS. On a 300 dpi A4 scan that is 2-3x faster than
+LANCZOS alone, at SSIM 0.996 against it (`make bench`, scan_resize); scans below twice the
+budget are resampled with LANCZOS alone, exactly as before."""
+
+
 def _render_frame(
     image: Any, index: int, source: SourceFile, config: RenderConfig, notes: list[WarningRecord]
 ) -> Page:
@@ -125,7 +132,7 @@ def _render_frame(
     frame = ImageOps.exif_transpose(image) if orientation != 1 else image
     frame = _to_rgb_or_gray(frame, source, notes)
     if frame.size != (width, height):
-        frame = frame.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        frame = frame.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=SCAN_GAP)
     if frame.mode != "RGB":
         frame = frame.convert("RGB")
     dpi = _image_dpi(image.info.get("dpi"), width, shown_w)
