@@ -144,6 +144,7 @@ def _inspect(path: Path, errors: list[ErrorRecord]) -> SourceFile | None:
         digest = hashlib.sha256()
         size = 0
         with path.open("rb") as handle:
+            mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
             head = handle.read(HEAD_BYTES)
             digest.update(head)
             size += len(head)
@@ -167,7 +168,9 @@ def _inspect(path: Path, errors: list[ErrorRecord]) -> SourceFile | None:
             )
         )
         return None
-    return SourceFile(path=path, sha256=digest.hexdigest(), size=size, kind=kind)
+    return SourceFile(
+        path=path, sha256=digest.hexdigest(), size=size, kind=kind, mtime_ns=mtime_ns
+    )
 
 
 def _error(path: str, code: ErrorCode, message: str, doc_id: str = "") -> ErrorRecord:

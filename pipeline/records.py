@@ -27,12 +27,14 @@ class FileKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    """One input document. `sha256` of the content is the document id."""
+    """One input document. `sha256` of the content is the document id; `mtime_ns` is the
+    modification time discovery saw (None when unknown)."""
 
     path: Path
     sha256: str
     size: int
     kind: FileKind
+    mtime_ns: int | None = None
 
     @property
     def doc_id(self) -> str:

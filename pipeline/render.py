@@ -40,7 +40,7 @@ def render_document(
     """
     try:
         content = source.path.read_bytes()
-        if hashlib.sha256(content).hexdigest() != source.sha256:
+        if not _unchanged(source, content, first_page):
             return failed_render(
                 source,
                 ErrorCode.CHANGED,
@@ -95,6 +95,17 @@ def page_window(total: int, first_page: int, max_pages: int | None) -> range:
     start = max(0, first_page)
     stop = total if max_pages is None else min(total, start + max(0, max_pages))
     return range(start, stop)
+
+
+def _unchanged(source: SourceFile, content: bytes, first_page: int) -> bool:
+    """Whether `content` is what discovery hashed. The first window of a document is checked
+    by its hash; later windows by size and modification time, so a long document rendered a
+    window at a time is hashed once per run, not once per window."""
+    if first_page > 0 and source.mtime_ns is not None:
+        return len(content) == source.size and (
+            source.path.stat().st_mtime_ns == source.mtime_ns
+        )
+    return hashlib.sha256(content).hexdigest() == source.sha256
 
 
 # --- PDF -------------------------------------------------------------------------------------

@@ -280,6 +280,31 @@ def test_a_file_that_changed_since_discovery_is_not_rendered(tmp_path: Path) -> 
     assert "growing.pdf" in rendered.error.message and not rendered.pages
 
 
+def test_later_windows_check_size_and_time_instead_of_hashing_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = make_pdf(tmp_path / "long.pdf", pages=3)
+    source = source_of(path)
+    assert source.mtime_ns == path.stat().st_mtime_ns
+    hashed: list[int] = []
+    real_sha256 = hashlib.sha256
+
+    def counting_sha256(data: bytes = b"") -> object:
+        hashed.append(len(data))
+        return real_sha256(data)
+
+    monkeypatch.setattr("pipeline.render.hashlib.sha256", counting_sha256)
+    first = render_document(source, RenderConfig(), 0, 1)
+    later = render_document(source, RenderConfig(), 1, 2)
+    assert first.error is None and later.error is None
+    assert [p.index for p in later.pages] == [1, 2]
+    assert hashed == [source.size]  # the first window only
+    stamp = path.stat().st_mtime_ns
+    os.utime(path, ns=(stamp, stamp + 1_000_000_000))  # touched: same bytes, new time
+    touched = render_document(source, RenderConfig(), 1, 2)
+    assert touched.error is not None and touched.error.code is ErrorCode.CHANGED
+
+
 def test_a_pdf_whose_name_is_not_utf8_renders(tmp_path: Path) -> None:
     made = make_pdf(tmp_path / "made.pdf", pages=2)
     path = tmp_path / os.fsdecode(b"factura-espa\xf1a.pdf")  # Latin-1 bytes, not UTF-8
