@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ HEAD_BYTES = 1024
 CHUNK_BYTES = 1 << 20
 _GLOB_CHARS = frozenset("*?[")
 _BMP_DIB_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+_PDF_OBJECT = re.compile(rb"\s*(%[^\n]*\n\s*)*\d+\s+\d+\s+obj\b")
+"""A file that starts with a PDF indirect object ("1 0 obj"), comments allowed before it."""
 
 
 @dataclass(slots=True)
@@ -148,16 +151,22 @@ def _inspect(path: Path, errors: list[ErrorRecord]) -> SourceFile | None:
             head = handle.read(HEAD_BYTES)
             digest.update(head)
             size += len(head)
+            kind = detect_kind(head)
+            tail = head[-4:]
             while chunk := handle.read(CHUNK_BYTES):
                 digest.update(chunk)
                 size += len(chunk)
+                if kind is None and b"%PDF-" in tail + chunk:
+                    kind = FileKind.PDF  # a header after junk: MuPDF repairs such files
+                tail = chunk[-4:]
     except OSError as exc:
         errors.append(_error(name, ErrorCode.UNREADABLE, f"cannot read: {exc.strerror or exc}"))
         return None
     if size == 0:
         errors.append(_error(name, ErrorCode.EMPTY_FILE, "file is empty (0 bytes)"))
         return None
-    kind = detect_kind(head)
+    if kind is None and _PDF_OBJECT.match(head):
+        kind = FileKind.PDF  # no header, but PDF objects: MuPDF repairs such files
     if kind is None:
         errors.append(
             _error(

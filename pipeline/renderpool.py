@@ -6,7 +6,8 @@ by the host program never run inside them. Each worker owns one pipe and renders
 time; a worker that dies or runs past the time limit is killed and replaced, and its task comes
 back as a RENDER_CRASH or RENDER_TIMEOUT error. Page pixels do not go through the pipe (a
 pipe costs several copies and ~14 ms per A4 page): for each result the worker writes them into
-a fresh anonymous memory file (memfd) and passes its descriptor over the pipe's Unix socket;
+a fresh anonymous memory file (memfd; an unlinked temporary file where there is no memfd, as on
+macOS) and passes its descriptor over the pipe's Unix socket;
 the parent maps it read-only and the pages' pixels are views of that mapping, not copies. The
 file has no name anywhere, so nothing is left behind however a process ends, and its memory is
 freed when the last page viewing it is dropped.
@@ -58,9 +59,22 @@ def following_window(document: RenderedDocument, max_pages: int | None) -> Rende
     return RenderTask(document.source, following, max_pages)
 
 
+def anonymous_file() -> int:
+    """A descriptor of a fresh file with no name: a memfd on Linux, elsewhere (macOS has no
+    memfd_create) a temporary file unlinked at once."""
+    if hasattr(os, "memfd_create"):
+        return os.memfd_create("docextract-pages", os.MFD_CLOEXEC)
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix="docextract-pages-")
+    os.unlink(name)
+    return fd
+
+
 def _pack_pixels(pages: tuple[Page, ...]) -> tuple[int, list[tuple[int, int]]]:
-    """Write every page's pixels into a fresh memfd: (its descriptor, (offset, length) spans)."""
-    fd = os.memfd_create("docextract-pages", os.MFD_CLOEXEC)
+    """Write every page's pixels into a fresh anonymous file: (its descriptor, (offset,
+    length) spans)."""
+    fd = anonymous_file()
     try:
         spans, offset = [], 0
         for page in pages:

@@ -155,3 +155,26 @@ def test_a_folder_that_cannot_be_listed_is_reported(tmp_path: Path, monkeypatch)
     assert [s.path.name for s in found.sources] == ["good.pdf"]
     assert [(e.path, e.code) for e in found.errors] == [(str(locked), ErrorCode.UNREADABLE)]
     assert "folder cannot be read: Permission denied" in found.errors[0].message
+
+
+def test_pdfs_that_mupdf_repairs_are_pdfs(tmp_path: Path) -> None:
+    """A header after more than 1 KiB of junk, or no header at all: MuPDF repairs and opens
+    both, so they are PDFs to render (with a `repaired` warning), not `not_a_document`."""
+    import pymupdf
+
+    from pipeline.config import RenderConfig
+    from pipeline.render import render_document
+
+    doc = pymupdf.open()
+    doc.new_page().insert_text((50, 50), "repaired")
+    pdf = doc.tobytes()
+    (tmp_path / "junk_first.pdf").write_bytes(b"X" * 3000 + pdf)
+    (tmp_path / "no_header.pdf").write_bytes(pdf[pdf.index(b"\n") + 1 :])
+    found = discover_sources([tmp_path])
+    assert found.errors == []
+    assert sorted(s.path.name for s in found.sources) == ["junk_first.pdf", "no_header.pdf"]
+    for source in found.sources:
+        assert source.kind is FileKind.PDF
+        rendered = render_document(source, RenderConfig())
+        assert rendered.error is None and len(rendered.pages) == 1
+        assert [w.code for w in rendered.warnings] == ["repaired"]

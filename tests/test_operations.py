@@ -116,6 +116,21 @@ def test_ci_targets_gate_on_the_exit_code(tmp_path: Path) -> None:
     assert "Error 1" in failing.stderr  # eval exits 1 below --min-f1, and make passes it on
 
 
+@pytest.mark.slow
+def test_a_broken_file_fails_every_ci_build_not_only_the_first(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    make_unique_pdf(docs / "good.pdf", 1, "GOOD")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00" * 64)
+    extract = ["make", "-s", "-f", str(ROOT / "examples" / "ci" / "Makefile"), "extract",
+               f"DOCS={docs}", f"OUT={tmp_path / 'out'}", "ENGINE=null"]
+    env = _env_with_docextract()
+    builds = [subprocess.run(extract, env=env, capture_output=True, text=True, timeout=120,
+                             cwd=tmp_path) for _ in range(2)]
+    assert [build.returncode for build in builds] == [2, 2]  # make's own code for a failure
+    assert all("Error 1" in build.stderr for build in builds)  # docextract exited 1 each time
+
+
 def test_the_readme_documents_every_exit_code() -> None:
     """Cron and CI gate on the exit code: each one the CLI can return is in the README, and
     every error code too."""

@@ -213,3 +213,19 @@ def test_workers_of_the_docextract_command_do_not_import_the_cli():
     done = subprocess.run([sys.executable, "-c", probe, str(script)], capture_output=True,
                           text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_pixels_travel_without_memfd_create(monkeypatch):
+    """Where os.memfd_create does not exist (macOS), pages travel in an unlinked temporary
+    file: the same descriptor passing, nothing left on disk."""
+    import os
+
+    from pipeline.renderpool import _map_pixels, _pack_pixels
+    from tests.fixtures_model import make_pages
+
+    pages = make_pages("doc", ((64, 32), (32, 96)))
+    monkeypatch.delattr(os, "memfd_create")
+    fd, spans = _pack_pixels(pages)
+    assert os.fstat(fd).st_nlink == 0  # no name anywhere
+    views = _map_pixels(fd, spans)
+    assert [bytes(view) for view in views] == [bytes(page.pixels) for page in pages]
