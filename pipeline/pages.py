@@ -98,7 +98,7 @@ def export_pages(
             "stage": e.stage.value,
             "code": e.code.value,
             "message": storable(e.message),
-            "page": None if e.page is None else e.page + 1,
+            "page": e.page,
         }
         for e in sorted(errors, key=lambda e: e.path)
     ]

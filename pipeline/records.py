@@ -81,7 +81,8 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class ErrorRecord:
-    """One row of the errors table: a file, page or answer that failed, and why."""
+    """One row of the errors table: a file, page or answer that failed, and why. `page` is
+    the page's number from 1, as in every table (None when the error is not about one page)."""
 
     doc_id: str
     path: str

@@ -179,7 +179,7 @@ def _render_pdf(
                         ErrorCode.PAGE_TOO_LARGE,
                         f"page {index + 1} is {rect.width:.0f}x{rect.height:.0f} pt, above the "
                         f"limit of {config.max_page_area_pt2:.0f} pt² (max_page_area_pt2)",
-                        page=index,
+                        page=index + 1,
                         page_count=total,
                     )
                 pages.append(_render_pdf_page(page, index, source.sha256, config))
@@ -188,7 +188,7 @@ def _render_pdf(
                     source,
                     ErrorCode.PAGE_TOO_LARGE,
                     f"page {index + 1} has an unusable shape: {exc}",
-                    page=index,
+                    page=index + 1,
                     page_count=total,
                 )
             except Exception as exc:  # noqa: BLE001 - a broken page fails its document
@@ -197,7 +197,7 @@ def _render_pdf(
                     source,
                     code,
                     f"page {index + 1} cannot be rendered ({describe_exception(exc)})",
-                    page=index,
+                    page=index + 1,
                     page_count=total,
                 )
         return RenderedDocument(

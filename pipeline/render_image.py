@@ -82,7 +82,7 @@ def _decode_image(
                         source,
                         config,
                         f"frame {index + 1} is {width}x{height}",
-                        page=index,
+                        page=index + 1,
                         page_count=total,
                     )
                 pages.append(_render_frame(image, index, source, config, notes))
@@ -91,7 +91,7 @@ def _decode_image(
                     source,
                     ErrorCode.IMAGE_TOO_LARGE,
                     f"frame {index + 1} has an unusable shape: {exc}",
-                    page=index,
+                    page=index + 1,
                     page_count=total,
                 )
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -100,7 +100,7 @@ def _decode_image(
                     source,
                     ErrorCode.TRUNCATED if truncated else ErrorCode.CORRUPT,
                     f"frame {index + 1} cannot be decoded ({describe_exception(exc)})",
-                    page=index,
+                    page=index + 1,
                     page_count=total,
                 )
         return RenderedDocument(

@@ -199,7 +199,8 @@ def _worker_main(conn: Connection, config: RenderConfig, render_fn: RenderFn) ->
 
 
 def _error_result(task: RenderTask, code: ErrorCode, message: str) -> RenderedDocument:
-    return failed_render(task.source, code, message, page=task.first_page or None)
+    page = task.first_page + 1 if task.first_page else None  # a window's first page, from 1
+    return failed_render(task.source, code, message, page=page)
 
 
 class _Worker:

@@ -171,7 +171,7 @@ def test_page_area_limit_is_checked_before_rendering(pdf_factory) -> None:
     path = pdf_factory("wide.pdf", size=(3000.0, 400.0))
     result = render(path, RenderConfig(max_page_area_pt2=1_000_000.0))
     assert result.error is not None and result.error.code is ErrorCode.PAGE_TOO_LARGE
-    assert result.error.page == 0 and "3000x400" in result.error.message
+    assert result.error.page == 1 and "3000x400" in result.error.message
 
 
 @pytest.mark.parametrize("orientation", [6, 8])

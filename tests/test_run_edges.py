@@ -204,3 +204,22 @@ def test_a_newline_in_a_file_name_cannot_forge_a_line_of_the_plain_log(tmp_path:
     lines = result.stderr.splitlines()
     assert not [line for line in lines if line.startswith("error forged")]
     assert [line for line in lines if "not_a_document" in line and "\\x0aerror forged" in line]
+
+
+def test_a_render_failure_on_page_3_is_stored_as_page_3(tmp_path: Path) -> None:
+    """Pages are numbered from 1 in every table: a page that cannot be rendered too."""
+    import pymupdf
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    doc = pymupdf.open()
+    for size in ((595, 842), (595, 842), (20000, 20000)):  # page 3 is above the area limit
+        doc.new_page(width=size[0], height=size[1]).insert_text((50, 50), "page")
+    doc.save(inbox / "huge_third_page.pdf")
+    config = load_config({"inputs": [str(inbox)], "schema_ref": "invoice",
+                          "out": str(tmp_path / "out"), "render": {"workers": 1}}, env={})
+    report = run_extraction(config, engine=NullEngine())
+    assert report.failed == 1
+    [row] = read_table(tmp_path / "out", "invoice", "errors")
+    assert row["code"] == "page_too_large" and row["page"] == 3
+    assert "page 3 " in row["message"]
