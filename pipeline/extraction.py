@@ -209,24 +209,31 @@ class Extraction:
                 raise document
             for item in self._items_of(document):
                 if isinstance(item, ErrorRecord):
-                    if self.config.per_page and self._is_committed(document.source.sha256):
-                        # --per-page renders every document again; a failure already on
-                        # record is not a new one (the plan skips it without --per-page).
-                        self.report.skipped += 1
-                        continue
-                    pages = len(document.pages)
-                    self._fail(item, document.source.sha256, None, "", 0, pages)
+                    self._render_failed(item, document)
                 else:
                     await requests.put(item)
         for _ in range(self.lanes):
             await requests.put(_DONE)
+
+    def _render_failed(self, record: ErrorRecord, document: RenderedDocument) -> None:
+        """Record a render failure: with --per-page, one about a page is that page's item, so
+        its sibling pages' results leave it standing; otherwise it is the document's."""
+        sha256 = document.source.sha256
+        page = record.page if self.config.per_page else None
+        item_id = sha256 if page is None else f"{sha256}:p{page}"
+        if self.config.per_page and self._is_committed(item_id):
+            # --per-page renders every document again; a failure already on record is not a
+            # new one (the plan skips it without --per-page).
+            self.report.skipped += 1
+            return
+        self._fail(record, item_id, page, "", 0, 0 if page is None else 1)
 
     def _is_committed(self, item_id: str) -> bool:
         key = self.identity.key(item_id)
         return is_done(self.ledger.status_of([key]).get(key), self.config)
 
     def _items_of(self, document: RenderedDocument) -> list[WorkItem | ErrorRecord]:
-        if document.error is not None:
+        if document.error is not None and not (self.config.per_page and document.pages):
             return [document.error]
         source = document.source
         if not self.config.per_page:
@@ -263,11 +270,13 @@ class Extraction:
             for p in document.pages
         ]
         done = self.ledger.status_of([self.identity.key(i.item_id) for i in items])
-        kept = [
+        kept: list[WorkItem | ErrorRecord] = [
             i for i in items if not is_done(done.get(self.identity.key(i.item_id)), self.config)
         ]
         self.report.skipped += len(items) - len(kept)
-        return list(kept)
+        if document.error is not None:  # the page after these failed
+            kept.append(document.error)
+        return kept
 
     async def _serve(self, requests: asyncio.Queue) -> None:
         """One lane: take up to `batch` items, ask the engine, retry what may be retried."""

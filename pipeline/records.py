@@ -104,7 +104,8 @@ class WarningRecord:
 
 @dataclass(frozen=True, slots=True)
 class RenderedDocument:
-    """The result of rendering one source file: its pages, or the error that stopped it."""
+    """The result of rendering one source file (or one window of its pages): its pages, or the
+    error that stopped it; an error about one page comes with the window's pages before it."""
 
     source: SourceFile
     pages: tuple[Page, ...] = ()

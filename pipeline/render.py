@@ -71,8 +71,10 @@ def failed_render(
     *,
     page: int | None = None,
     page_count: int = 0,
+    pages: tuple[Page, ...] = (),
 ) -> RenderedDocument:
-    """A render result that carries only its error (the message names the file)."""
+    """A render result that carries its error (the message names the file) and the pages of
+    its window rendered before the failing `page`, if any."""
     error = ErrorRecord(
         doc_id=source.sha256,
         path=str(source.path),
@@ -81,7 +83,7 @@ def failed_render(
         message=f"{source.path}: {message}",
         page=page,
     )
-    return RenderedDocument(source=source, page_count=page_count, error=error)
+    return RenderedDocument(source=source, pages=pages, page_count=page_count, error=error)
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -181,6 +183,7 @@ def _render_pdf(
                         f"limit of {config.max_page_area_pt2:.0f} pt² (max_page_area_pt2)",
                         page=index + 1,
                         page_count=total,
+                        pages=tuple(pages),
                     )
                 pages.append(_render_pdf_page(page, index, source.sha256, config))
             except AspectRatioTooLarge as exc:
@@ -190,6 +193,7 @@ def _render_pdf(
                     f"page {index + 1} has an unusable shape: {exc}",
                     page=index + 1,
                     page_count=total,
+                    pages=tuple(pages),
                 )
             except Exception as exc:  # noqa: BLE001 - a broken page fails its document
                 code = ErrorCode.TRUNCATED if truncated else ErrorCode.RENDER_FAILED
@@ -199,6 +203,7 @@ def _render_pdf(
                     f"page {index + 1} cannot be rendered ({describe_exception(exc)})",
                     page=index + 1,
                     page_count=total,
+                    pages=tuple(pages),
                 )
         return RenderedDocument(
             source=source, pages=tuple(pages), page_count=total, warnings=tuple(notes)

@@ -84,6 +84,7 @@ def _decode_image(
                         f"frame {index + 1} is {width}x{height}",
                         page=index + 1,
                         page_count=total,
+                        pages=tuple(pages),
                     )
                 pages.append(_render_frame(image, index, source, config, notes))
             except AspectRatioTooLarge as exc:
@@ -93,6 +94,7 @@ def _decode_image(
                     f"frame {index + 1} has an unusable shape: {exc}",
                     page=index + 1,
                     page_count=total,
+                    pages=tuple(pages),
                 )
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
                 truncated = "truncated" in str(exc).lower() or isinstance(exc, EOFError)
@@ -102,6 +104,7 @@ def _decode_image(
                     f"frame {index + 1} cannot be decoded ({describe_exception(exc)})",
                     page=index + 1,
                     page_count=total,
+                    pages=tuple(pages),
                 )
         return RenderedDocument(
             source=source, pages=tuple(pages), page_count=total, warnings=tuple(notes)

@@ -49,9 +49,16 @@ class RenderTask:
 
 
 def following_window(document: RenderedDocument, max_pages: int | None) -> RenderTask | None:
-    """The window of pages after `document`'s (None when it was the last, or failed): long
-    documents are rendered `max_pages` pages at a time, so memory holds one window of images."""
-    if document.error is not None or not document.pages:
+    """The window of pages after `document`'s (None when it was the last, or the whole
+    document failed): long documents are rendered `max_pages` pages at a time, so memory holds
+    one window of images. After a window that failed at one page, the next window starts
+    after that page."""
+    if document.error is not None:
+        failed = document.error.page  # from 1: also the index of the page after it
+        if failed is None or failed >= document.page_count:
+            return None
+        return RenderTask(document.source, failed, max_pages)
+    if not document.pages:
         return None
     following = document.pages[-1].index + 1
     if following >= document.page_count:
@@ -199,8 +206,11 @@ def _worker_main(conn: Connection, config: RenderConfig, render_fn: RenderFn) ->
 
 
 def _error_result(task: RenderTask, code: ErrorCode, message: str) -> RenderedDocument:
-    page = task.first_page + 1 if task.first_page else None  # a window's first page, from 1
-    return failed_render(task.source, code, message, page=page)
+    """The failure of a whole task: which of its pages broke the worker is not known, so it
+    is the document's (with the window it was rendering, when not the first)."""
+    if task.first_page:
+        message += f" (while rendering from page {task.first_page + 1})"
+    return failed_render(task.source, code, message)
 
 
 class _Worker:

@@ -223,3 +223,42 @@ def test_a_render_failure_on_page_3_is_stored_as_page_3(tmp_path: Path) -> None:
     [row] = read_table(tmp_path / "out", "invoice", "errors")
     assert row["code"] == "page_too_large" and row["page"] == 3
     assert "page 3 " in row["message"]
+
+
+def test_a_page_that_failed_to_render_stays_failed_while_its_siblings_succeed(
+    tmp_path: Path,
+) -> None:
+    """--per-page: page 3 of 5 cannot be rendered. The other four pages are extracted (also
+    those after it), page 3 stays in the errors table as page 3 whatever its siblings do, and
+    --retry-errors tries it again."""
+    import pymupdf
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    doc = pymupdf.open()
+    for number in range(1, 6):
+        size = (20000, 20000) if number == 3 else (595, 842)
+        doc.new_page(width=size[0], height=size[1]).insert_text((50, 50), f"page {number}")
+    doc.save(inbox / "five.pdf")
+    out = tmp_path / "out"
+
+    def run(**flags: object):  # type: ignore[no-untyped-def]
+        config = load_config({"inputs": [str(inbox)], "schema_ref": "invoice", "out": str(out),
+                              "per_page": True, "max_pages": 2, "render": {"workers": 1},
+                              **flags}, env={})
+        return run_extraction(config, engine=NullEngine())
+
+    def tables() -> tuple[list[int], list[tuple[int, str]]]:
+        documents = sorted(row["page"] for row in read_table(out, "invoice", "documents"))
+        errors = [(row["page"], row["code"]) for row in read_table(out, "invoice", "errors")]
+        return documents, errors
+
+    first = run()
+    assert (first.extracted, first.failed) == (4, 1)
+    assert tables() == ([1, 2, 4, 5], [(3, "page_too_large")])
+    again = run()
+    assert (again.extracted, again.failed) == (0, 0)
+    assert tables() == ([1, 2, 4, 5], [(3, "page_too_large")])
+    retried = run(retry_errors=True)
+    assert (retried.extracted, retried.failed) == (0, 1)  # tried again, and still too large
+    assert tables() == ([1, 2, 4, 5], [(3, "page_too_large")])
