@@ -101,10 +101,13 @@ def run_sglang_bench(
                 figures[f"docextract[{mode}]"] = _docextract_run(
                     run_config, engine, loop, profile and profile.with_suffix(f".{mode}.txt")
                 )
-        best = max(figures[f"docextract[{mode}]"]["pages_per_s"] for mode in modes)
-        figures["docextract / reference pages/s (target >= 1.0, goal 3)"] = round(
-            best / max(reference["pages_per_s"], 1e-9), 2
-        )
+        for mode in modes:
+            ratio = figures[f"docextract[{mode}]"]["pages_per_s"] / max(
+                reference["pages_per_s"], 1e-9
+            )
+            default = mode == config.engine.sglang.image_processing
+            target = " (the default; target >= 1.0, goal 3)" if default else ""
+            figures[f"docextract[{mode}] / reference pages/s{target}"] = round(ratio, 2)
         figures["hardware"] = hardware()
         figures["engine"] = {"model": engine.model, "server_args": _plain(engine.server_args)}
         return figures

@@ -68,9 +68,11 @@ def test_reference_and_both_modes_run_the_same_pages_on_one_engine(tiny_model_di
     reference_prompts = sorted(call["prompt"] for call in backend.calls[WARMUP_DOCUMENTS:][:docs])
     assert sorted(call["prompt"] for call in sglang_mode) == reference_prompts
     assert backend.shutdowns == 1
-    ratio = figures["docextract / reference pages/s (target >= 1.0, goal 3)"]
-    best = max(run["pages_per_s"] for run in by_mode.values())
-    assert ratio == round(best / reference["pages_per_s"], 2)
+    default = "docextract[docextract] / reference pages/s (the default; target >= 1.0, goal 3)"
+    assert figures[default] == round(
+        by_mode["docextract"]["pages_per_s"] / reference["pages_per_s"], 2)
+    assert figures["docextract[sglang] / reference pages/s"] == round(
+        by_mode["sglang"]["pages_per_s"] / reference["pages_per_s"], 2)
     assert "cpu_s_by_thread" in reference and "main_process_cpu_s" in by_mode["docextract"]
     profiled = (tmp_path / "profile.docextract.txt").read_text()
     assert "Ordered by: internal time" in profiled and "/pipeline/" in profiled
