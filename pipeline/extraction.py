@@ -12,7 +12,6 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from pipeline.catalog import SchemaSpec
@@ -20,11 +19,12 @@ from pipeline.config import RunConfig
 from pipeline.engines.base import Engine, EngineFailure, EngineOutcome, EngineResult, SamplingConfig
 from pipeline.errors import ErrorCode, Stage
 from pipeline.faults import fault_point
+from pipeline.items import WorkItem, page_item_id
 from pipeline.ledger import Ledger
 from pipeline.plan import Identity, WorkPlan, error_item_id, is_done
 from pipeline.progress import Reporter
 from pipeline.prompt import PromptTemplate, build_request
-from pipeline.records import ErrorRecord, Page, RenderedDocument, SourceFile, WarningRecord
+from pipeline.records import ErrorRecord, RenderedDocument, WarningRecord
 from pipeline.renderpool import RenderPool, RenderTask, following_window
 from pipeline.report import RunReport
 from pipeline.rows import document_row, error_row
@@ -42,36 +42,6 @@ RETRYABLE = {ErrorCode.INVALID_JSON, ErrorCode.SCHEMA_VIOLATION, ErrorCode.TRUNC
 TEMPERATURE_LADDER = (0.3, 0.6, 0.9)
 PRODUCER_GRACE_S = 10.0
 _DONE = object()
-
-
-@dataclass
-class WorkItem:
-    """One request's worth of work: a document, or one page of it with --per-page.
-
-    The pages are dropped (`release`) as soon as the item is settled, so memory is bounded by
-    the requests in flight, not by how far the writer lags behind.
-    """
-
-    item_id: str
-    source: SourceFile
-    page_count: int
-    pages: tuple[Page, ...]
-    page: int | None
-    render_warnings: tuple[WarningRecord, ...] = ()
-    attempts: int = 0
-    max_new_tokens: int = 0
-    temperature: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.page_total = len(self.pages)
-        self.visual_tokens = sum(p.visual_tokens for p in self.pages)
-
-    @property
-    def path(self) -> str:
-        return str(self.source.path)
-
-    def release(self) -> None:
-        self.pages = ()
 
 
 class Extraction:
@@ -220,7 +190,7 @@ class Extraction:
         its sibling pages' results leave it standing; otherwise it is the document's."""
         sha256 = document.source.sha256
         page = record.page if self.config.per_page else None
-        item_id = sha256 if page is None else f"{sha256}:p{page}"
+        item_id = sha256 if page is None else page_item_id(sha256, page)
         if self.config.per_page and self._is_committed(item_id):
             # --per-page renders every document again; a failure already on record is not a
             # new one (the plan skips it without --per-page).
@@ -260,7 +230,7 @@ class Extraction:
             ]
         items = [
             WorkItem(
-                f"{source.sha256}:p{p.index + 1}",
+                page_item_id(source.sha256, p.index + 1),
                 source,
                 document.page_count,
                 (p,),

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.items import document_of, is_page_item
+
 LEDGER_NAME = "ledger.sqlite"
 
 _SCHEMA = """
@@ -179,7 +181,7 @@ class Ledger:
                         "INSERT OR IGNORE INTO superseded VALUES (?, ?, ?, ?)",
                         (old[0], key.item_id, key.prompt_hash, key.model),
                     )
-                if ":p" in key.item_id and item.status == "ok":
+                if is_page_item(key.item_id) and item.status == "ok":
                     self._retire_document_failure(key)
                 if item.status == "ok":
                     self._retire_transient_failures(key, item.source_path)
@@ -205,7 +207,7 @@ class Ledger:
     def _retire_document_failure(self, page_key: ItemKey) -> None:
         """A page of a document was extracted (--per-page): a failure recorded for the whole
         document (e.g. too_many_pages) no longer stands; its row leaves the errors table."""
-        doc_id = page_key.item_id.split(":p", 1)[0]
+        doc_id = document_of(page_key.item_id)
         where = (doc_id, page_key.schema, page_key.prompt_hash, page_key.model)
         failed = self._db.execute(
             "SELECT part FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?"

@@ -4,23 +4,16 @@ Workers are started with the "spawn" method (what SGLang forces anyway), ignore 
 parent decides when to stop) and restore default SIGTERM handling, so signal handlers installed
 by the host program never run inside them. Each worker owns one pipe and renders one task at a
 time; a worker that dies or runs past the time limit is killed and replaced, and its task comes
-back as a RENDER_CRASH or RENDER_TIMEOUT error. Page pixels do not go through the pipe (a
-pipe costs several copies and ~14 ms per A4 page): for each result the worker writes them into
-a fresh anonymous memory file (memfd; an unlinked temporary file where there is no memfd, as on
-macOS) and passes its descriptor over the pipe's Unix socket;
-the parent maps it read-only and the pages' pixels are views of that mapping, not copies. The
-file has no name anywhere, so nothing is left behind however a process ends, and its memory is
-freed when the last page viewing it is dropped.
+back as a RENDER_CRASH or RENDER_TIMEOUT error. Page pixels do not go through the pipe: see
+pipeline.pixel_transport.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import mmap
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -31,7 +24,15 @@ from typing import Any
 
 from pipeline.config import RenderConfig
 from pipeline.errors import ErrorCode
-from pipeline.records import Page, RenderedDocument, SourceFile
+from pipeline.pixel_transport import (
+    map_pixels,
+    pack_pixels,
+    receive_fd,
+    reuse_freed_memory,
+    send_fd,
+    unix_socket,
+)
+from pipeline.records import RenderedDocument, SourceFile
 from pipeline.render import failed_render, render_document
 
 _READY = "ready"
@@ -66,93 +67,6 @@ def following_window(document: RenderedDocument, max_pages: int | None) -> Rende
     return RenderTask(document.source, following, max_pages)
 
 
-def anonymous_file() -> int:
-    """A descriptor of a fresh file with no name: a memfd on Linux, elsewhere (macOS has no
-    memfd_create) a temporary file unlinked at once."""
-    if hasattr(os, "memfd_create"):
-        return os.memfd_create("docextract-pages", os.MFD_CLOEXEC)
-    import tempfile
-
-    fd, name = tempfile.mkstemp(prefix="docextract-pages-")
-    os.unlink(name)
-    return fd
-
-
-def _pack_pixels(pages: tuple[Page, ...]) -> tuple[int, list[tuple[int, int]]]:
-    """Write every page's pixels into a fresh anonymous file: (its descriptor, (offset,
-    length) spans)."""
-    fd = anonymous_file()
-    try:
-        spans, offset = [], 0
-        for page in pages:
-            view = memoryview(page.pixels).cast("B")
-            spans.append((offset, len(view)))
-            offset += len(view)
-            while view:
-                view = view[os.write(fd, view) :]
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, spans
-
-
-def _map_pixels(fd: int, spans: list[tuple[int, int]]) -> list[memoryview]:
-    """Read-only views of a worker's memfd; the mapping lives as long as any view of it."""
-    try:
-        size = os.fstat(fd).st_size
-        if any(offset + length > size for offset, length in spans):
-            raise OSError(f"render worker sent {size} bytes of pixels, fewer than announced")
-        whole = memoryview(mmap.mmap(fd, size, access=mmap.ACCESS_READ))
-    finally:
-        os.close(fd)
-    return [whole[offset : offset + length] for offset, length in spans]
-
-
-def _send_fd(sock: socket.socket, fd: int) -> None:
-    socket.send_fds(sock, [b"F"], [fd])
-
-
-def _receive_fd(sock: socket.socket) -> int:
-    message, fds, _, _ = socket.recv_fds(sock, 1, 1, socket.MSG_CMSG_CLOEXEC)
-    if not message:
-        raise EOFError("render worker closed its pipe")
-    if len(fds) != 1:
-        for fd in fds:
-            os.close(fd)
-        raise OSError("render worker sent no pixel file")
-    return fds[0]
-
-
-def _unix_socket(conn: Connection) -> socket.socket:
-    """A socket object over a duplicate of the pipe's descriptor, for passing descriptors."""
-    return socket.socket(fileno=os.dup(conn.fileno()))
-
-
-def reuse_freed_memory() -> bool:
-    """Make glibc's malloc keep the memory of freed pixmaps for the next ones (False where
-    there is no glibc).
-
-    A page's pixmap (4 MB at the defaults) is above malloc's mmap threshold, so by default
-    each one is fresh memory from the kernel, zeroed and faulted in page by page: that costs
-    about as much as rasterising the page. Raising the mmap and trim thresholds keeps freed
-    pixmaps in the heap, where the next ones reuse them; a worker then holds at most its
-    largest window of pages.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
-    except (OSError, AttributeError):
-        return False
-    if mallopt is None:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(mallopt(m_mmap_threshold, 256 << 20) and mallopt(m_trim_threshold, 512 << 20))
-
-
 def _worker_main(conn: Connection, config: RenderConfig, render_fn: RenderFn) -> None:
     """Worker loop: receive a task, render it, put the pixels in a memfd, send record and fd."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -167,7 +81,7 @@ def _worker_main(conn: Connection, config: RenderConfig, render_fn: RenderFn) ->
     import pymupdf  # noqa: F401
 
     try:
-        sock = _unix_socket(conn)
+        sock = unix_socket(conn)
         conn.send(_READY)
     except (BrokenPipeError, OSError):
         return
@@ -185,7 +99,7 @@ def _worker_main(conn: Connection, config: RenderConfig, render_fn: RenderFn) ->
         fd, spans = -1, list[tuple[int, int]]()
         if result.pages:
             try:
-                fd, spans = _pack_pixels(result.pages)
+                fd, spans = pack_pixels(result.pages)
             except OSError as exc:
                 result = _error_result(
                     task, ErrorCode.RENDER_FAILED, f"no memory left for the page pixels: {exc}"
@@ -197,7 +111,7 @@ def _worker_main(conn: Connection, config: RenderConfig, render_fn: RenderFn) ->
         try:
             conn.send((header, spans))
             if fd >= 0:
-                _send_fd(sock, fd)
+                send_fd(sock, fd)
         except (BrokenPipeError, OSError):
             return
         finally:
@@ -218,7 +132,7 @@ class _Worker:
 
     def __init__(self, context: Any, config: RenderConfig, render_fn: RenderFn) -> None:
         self.conn, child = context.Pipe(duplex=True)
-        self.sock = _unix_socket(self.conn)
+        self.sock = unix_socket(self.conn)
         self.process = context.Process(
             target=_worker_main, args=(child, config, render_fn), daemon=True
         )
@@ -245,7 +159,7 @@ class _Worker:
 
     def receive(self) -> RenderedDocument:
         header, spans = self.conn.recv()
-        views = _map_pixels(_receive_fd(self.sock), spans) if spans else []
+        views = map_pixels(receive_fd(self.sock), spans) if spans else []
         pages = tuple(
             dataclasses.replace(page, pixels=view)
             for page, view in zip(header.pages, views, strict=True)

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from pipeline.engines.base import EngineResult
-    from pipeline.extraction import Extraction, WorkItem
+    from pipeline.extraction import Extraction
+    from pipeline.items import WorkItem
 
 
 def storable(text: str) -> str:

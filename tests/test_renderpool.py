@@ -220,12 +220,12 @@ def test_pixels_travel_without_memfd_create(monkeypatch):
     file: the same descriptor passing, nothing left on disk."""
     import os
 
-    from pipeline.renderpool import _map_pixels, _pack_pixels
+    from pipeline.pixel_transport import map_pixels, pack_pixels
     from tests.fixtures_model import make_pages
 
     pages = make_pages("doc", ((64, 32), (32, 96)))
     monkeypatch.delattr(os, "memfd_create")
-    fd, spans = _pack_pixels(pages)
+    fd, spans = pack_pixels(pages)
     assert os.fstat(fd).st_nlink == 0  # no name anywhere
-    views = _map_pixels(fd, spans)
+    views = map_pixels(fd, spans)
     assert [bytes(view) for view in views] == [bytes(page.pixels) for page in pages]
