@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.engines.contract import SUPPORTED_SGLANG_VERSIONS
 from pipeline.records import Page
+from tests.sglang_contract import SUPPORTED_SGLANG_VERSIONS
 
 SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -216,7 +216,7 @@ def sglang_cache_dir() -> Path:
 def sglang_source(version: str) -> Path:
     """sglang `version`'s source (downloaded once without dependencies, then cached); skips the
     test when the package index cannot be reached."""
-    from pipeline.engines.contract import fetch_sglang_source
+    from tests.sglang_contract import fetch_sglang_source
 
     try:
         return fetch_sglang_source(version, sglang_cache_dir())

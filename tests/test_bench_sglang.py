@@ -13,10 +13,10 @@ import pytest
 from pipeline.bench_sglang import WARMUP_DOCUMENTS, run_sglang_bench
 from pipeline.cli_bench import sglang_settings
 from pipeline.config import load_config
-from pipeline.engines.contract import read_server_arg_fields
 from pipeline.engines.sglang import SGLangEngine
 from pipeline.errors import ConfigError
 from tests.fixtures_model import sglang_source
+from tests.sglang_contract import read_server_arg_fields
 from tests.test_engine_sglang import FakeSGLangEngine
 
 

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.engines.contract import (
+from pipeline.engines.sglang import (
+    GENERATE_KWARGS,
+    SAMPLING_KEYS,
+    SERVER_ARG_KEYS,
+    SGLANG_VERSION,
+)
+from tests.sglang_contract import (
     SUPPORTED_SGLANG_VERSIONS,
     check_sglang_contract,
     fetch_sglang_source,
@@ -17,12 +23,6 @@ from pipeline.engines.contract import (
     read_attention_backend_choices,
     read_sampling_fields,
     read_server_arg_fields,
-)
-from pipeline.engines.sglang import (
-    GENERATE_KWARGS,
-    SAMPLING_KEYS,
-    SERVER_ARG_KEYS,
-    SGLANG_VERSION,
 )
 
 FAKE_SOURCE = Path(__file__).parent / "data" / "sglang_fake_source"

@@ -107,7 +107,7 @@ def test_importing_the_engines_stays_light():
         "import sys\n"
         "import pipeline.engines, pipeline.engines.sglang, pipeline.engines.transformers\n"
         "import pipeline.engines.openai, pipeline.engines.null, pipeline.engines.simulated\n"
-        "import pipeline.engines.contract\n"
+        "import tests.sglang_contract\n"
         "heavy = [m for m in ('torch', 'transformers', 'sglang', 'xgrammar', 'qwen_vl_utils')\n"
         "         if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"

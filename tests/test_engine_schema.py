@@ -13,9 +13,9 @@ import xgrammar as xgr
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from pipeline.engine_schema import DATE_PATTERN, compact_schema_text, engine_json_schema
-from pipeline.engines.contract import load_json_schema_validator
 from schemas import BUILTIN_SCHEMAS
 from tests.fixtures_model import sglang_source
+from tests.sglang_contract import load_json_schema_validator
 from tests.test_schemas import GOOD
 
 # A byte-level vocabulary: every printable ASCII character, the bytes of UTF-8 text, and a stop

@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 from pipeline import engine_schema
 from pipeline.catalog import resolve_schema
 from pipeline.engine_schema import engine_json_schema
-from pipeline.engines.contract import load_json_schema_validator
 from schemas import BUILTIN_SCHEMAS
+from tests.sglang_contract import load_json_schema_validator
 
 DATA = Path(__file__).parent / "data"
 

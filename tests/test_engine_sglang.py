@@ -19,17 +19,17 @@ import pytest
 
 from pipeline.config import EngineConfig, SGLangConfig
 from pipeline.engines.base import EngineFailure, EngineRequest, EngineResult, SamplingConfig
-from pipeline.engines.contract import (
-    SUPPORTED_SGLANG_VERSIONS,
-    read_async_generate_parameters,
-    read_server_arg_fields,
-)
 from pipeline.engines.null import build_minimal_instance
 from pipeline.engines.sglang import GENERATE_KWARGS, SAMPLING_KEYS, SGLangEngine, map_output
 from pipeline.engines.sglang_process import engine_process_died
 from pipeline.errors import EngineUnavailable, ErrorCode, RunInterrupted
 from pipeline.stopping import signals_raise
 from tests.fixtures_model import make_pages, sglang_source
+from tests.sglang_contract import (
+    SUPPORTED_SGLANG_VERSIONS,
+    read_async_generate_parameters,
+    read_server_arg_fields,
+)
 
 SCHEMA = {
     "type": "object",

@@ -10,7 +10,7 @@ images; the JSON schema constrains decoding through SGLang's grammar backend.
 One SGLangEngine serves one event loop: start it, then run every request in that loop.
 
 The names this module passes to SGLang are listed in SERVER_ARG_KEYS, GENERATE_KWARGS and
-SAMPLING_KEYS; `pipeline.engines.contract` checks them against SGLang's source.
+SAMPLING_KEYS; `tests/sglang_contract.py` checks them against SGLang's source.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 SGLANG_VERSION = "0.5.17"
 """The sglang release the `sglang` extra pins and the GPU suite runs; the contract tests also
-check the adapter against the newest release (pipeline.engines.contract)."""
+check the adapter against the newest release (tests/sglang_contract.py)."""
 
 SERVER_ARG_KEYS: tuple[str, ...] = (
     "model_path",
