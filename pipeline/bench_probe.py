@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +61,6 @@ class Probe:
         self._reader: threading.Thread | None = None
         self._before: tuple[dict[str, float], dict[str, float]] = ({}, {})
         self._after: tuple[dict[str, float], dict[str, float]] = ({}, {})
-        self.wall_s = 0.0
-        self._started = 0.0
 
     def __enter__(self) -> Probe:
         smi = shutil.which("nvidia-smi")
@@ -76,11 +73,9 @@ class Probe:
             self._reader = threading.Thread(target=self._read, daemon=True)
             self._reader.start()
         self._before = (thread_cpu_s(), children_cpu_s())
-        self._started = time.perf_counter()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.wall_s = time.perf_counter() - self._started
         self._after = (thread_cpu_s(), children_cpu_s())
         if self._smi is not None:
             self._smi.terminate()

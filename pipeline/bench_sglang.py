@@ -116,6 +116,7 @@ def run_sglang_bench(
 
 
 def _docextract_run(config: RunConfig, engine: Any, loop: Any, profile: Path | None) -> dict:
+    from pipeline.bench import run_figures
     from pipeline.progress import PlainReporter
     from pipeline.run import run_extraction
 
@@ -138,8 +139,6 @@ def _docextract_run(config: RunConfig, engine: Any, loop: Any, profile: Path | N
         text = io.StringIO()
         pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(40)
         profile.write_text(text.getvalue())
-    from pipeline.bench import run_figures
-
     return {**run_figures(report, started), **probe.figures()}
 
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.budget import fit_pixels, visual_tokens
+from pipeline.budget import visual_tokens
 from pipeline.config import DEFAULT_MODEL, EngineConfig
 from pipeline.engines.base import (
     EngineFailure,
@@ -33,7 +33,7 @@ from pipeline.engines.base import (
     gather_per_request,
 )
 from pipeline.engines.gpu import visible_gpu_count
-from pipeline.engines.sglang_inputs import SGLangInputs
+from pipeline.engines.sglang_inputs import SGLangInputs, processor_size
 from pipeline.engines.sglang_process import (
     ChildWatch,
     adopt_orphans,
@@ -199,7 +199,6 @@ class SGLangEngine:
         self._factory = engine_factory
         self._processor = processor
         self._hf_config = hf_config
-        self._text_tokens: dict[str, int] = {}
         self._inputs: SGLangInputs | None = None
         self._engine: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -267,10 +266,8 @@ class SGLangEngine:
     def _prompt_tokens(self, prompt: str, request: EngineRequest) -> int:
         """Tokens of the prompt as the model sees it: each image placeholder becomes the
         page's visual tokens."""
-        text = self._text_tokens.get(prompt)
-        if text is None:
-            text = len(self._processor.tokenizer(prompt, add_special_tokens=False).input_ids)
-            self._text_tokens[prompt] = text
+        assert self._inputs is not None
+        text = len(self._inputs.token_ids(prompt))
         visual = sum(self._image_tokens(page.width, page.height) for page in request.images)
         return text - len(request.images) + visual
 
@@ -278,16 +275,8 @@ class SGLangEngine:
         """Visual tokens of one page after the model's image processor, which shrinks images
         above its own pixel limit (docextract's budget normally keeps pages below it)."""
         processor = self._processor.image_processor
-        factor = processor.patch_size * processor.merge_size
-        size = getattr(processor, "size", None) or {}
-        resized_h, resized_w = fit_pixels(
-            height,
-            width,
-            min_pixels=size.get("shortest_edge", factor * factor),
-            max_pixels=size.get("longest_edge", height * width),
-            factor=factor,
-        )
-        return visual_tokens(resized_h, resized_w, factor)
+        resized_h, resized_w = processor_size(processor, height, width)
+        return visual_tokens(resized_h, resized_w, processor.patch_size * processor.merge_size)
 
     def _refusal(self, prompt: str, request: EngineRequest) -> EngineFailure | None:
         """A request that cannot fit the context fails here, before sglang sees it: some

@@ -28,6 +28,20 @@ QWEN_VL_PROCESSORS = frozenset({"Qwen2VLImageProcessor", "Qwen2VLImageProcessorF
 """Image processors whose output pipeline.engines.qwen_features reproduces."""
 
 
+def processor_size(image_processor: Any, height: int, width: int) -> tuple[int, int]:
+    """(height, width) that a Qwen-VL image processor resizes a `height` x `width` image to:
+    sides multiples of patch x merge, within its own pixel limits."""
+    factor = image_processor.patch_size * image_processor.merge_size
+    size = getattr(image_processor, "size", None) or {}
+    return fit_pixels(
+        height,
+        width,
+        min_pixels=size.get("shortest_edge", factor * factor),
+        max_pixels=size.get("longest_edge", height * width),
+        factor=factor,
+    )
+
+
 class SGLangInputs:
     """Builds the `async_generate` keywords of a request (besides sampling_params)."""
 
@@ -79,19 +93,18 @@ class SGLangInputs:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="page-features")
         return self._pool
 
+    def token_ids(self, prompt: str) -> list[int]:
+        """The prompt's token ids, one per image placeholder (tokenized once per prompt)."""
+        ids = self._token_ids.get(prompt)
+        if ids is None:
+            ids = list(self.processor.tokenizer(prompt, add_special_tokens=False).input_ids)
+            self._token_ids[prompt] = ids
+        return ids
+
     def _kept_as_is(self, page: Page) -> bool:
         """Whether the model's processor would pass this page through without resizing."""
-        assert self.layout is not None
-        factor = self.layout.factor
-        size = getattr(self.processor.image_processor, "size", None) or {}
-        fitted = fit_pixels(
-            page.height,
-            page.width,
-            min_pixels=size.get("shortest_edge", factor * factor),
-            max_pixels=size.get("longest_edge", page.height * page.width),
-            factor=factor,
-        )
-        return fitted == (page.height, page.width)
+        size = processor_size(self.processor.image_processor, page.height, page.width)
+        return size == (page.height, page.width)
 
     def _processor_output(self, pages: tuple[Page, ...]) -> dict[str, Any]:
         import torch
@@ -112,11 +125,7 @@ class SGLangInputs:
 
     def _expand(self, prompt: str, tokens_per_page: list[int]) -> list[int]:
         """The prompt's token ids with the i-th image placeholder repeated for page i."""
-        ids = self._token_ids.get(prompt)
-        if ids is None:
-            tokenizer = self.processor.tokenizer
-            ids = list(tokenizer(prompt, add_special_tokens=False).input_ids)
-            self._token_ids[prompt] = ids
+        ids = self.token_ids(prompt)
         placeholder = self.image_token_id
         assert placeholder is not None
         if ids.count(placeholder) != len(tokens_per_page):
