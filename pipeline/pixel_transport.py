@@ -1,11 +1,13 @@
 """How page pixels travel from a render process to docextract's process without the pipe.
 
-A pipe costs several copies and ~14 ms per A4 page. Instead the render process writes a
-result's pixels into a fresh anonymous file (memfd; an unlinked temporary file where there is no
-memfd, as on macOS) and passes its descriptor over the pipe's Unix socket; docextract's process
-maps it read-only, and the pages' pixels are views of that mapping, not copies. The file has no
-name anywhere, so nothing is left behind however a process ends, and its memory is freed when
-the last page viewing it is dropped.
+A pipe costs several copies and ~14 ms per A4 page. Instead each render process keeps a few
+anonymous shared files (memfd; an unlinked temporary file where there is no memfd, as on
+macOS), writes a result's pixels into one and passes its descriptor over the pipe's Unix
+socket; docextract's process maps it read-only, and the pages' pixels are views of that mapping,
+not copies. When docextract's process has dropped every page of a buffer, it says so with the
+render process's next task, and the buffer takes a later result: memory the kernel has to
+allocate and zero afresh costs about as much as rasterising the page. The files have no name
+anywhere, so nothing is left behind however a process ends.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ from __future__ import annotations
 import mmap
 import os
 import socket
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from pipeline.records import Page
+
+_GRAIN = 1 << 20  # buffer sizes are whole MiB, so pages of similar sizes share buffers
 
 
 def anonymous_file() -> int:
@@ -30,33 +37,107 @@ def anonymous_file() -> int:
     return fd
 
 
-def pack_pixels(pages: tuple[Page, ...]) -> tuple[int, list[tuple[int, int]]]:
-    """Write every page's pixels into a fresh anonymous file: (its descriptor, (offset,
-    length) spans)."""
-    fd = anonymous_file()
-    try:
+@dataclass(eq=False, slots=True)
+class _Buffer:
+    number: int
+    fd: int
+    memory: mmap.mmap
+
+    @property
+    def size(self) -> int:
+        return len(self.memory)
+
+    def close(self) -> None:
+        self.memory.close()
+        os.close(self.fd)
+
+
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """Pixels written into a shared buffer: its number, its descriptor (still the render
+    process's own) and each page's (offset, length)."""
+
+    buffer: int
+    fd: int
+    spans: list[tuple[int, int]]
+
+
+class PixelBuffers:
+    """A render process's shared buffers: lent to docextract's process while it holds pages
+    in them, reused once it gives them back, at most `keep_free` kept idle."""
+
+    def __init__(self, keep_free: int = 2) -> None:
+        self.keep_free = keep_free
+        self._lent: dict[int, _Buffer] = {}
+        self._free: list[_Buffer] = []
+        self._numbered = 0
+
+    def pack(self, pages: tuple[Page, ...]) -> Packed:
+        """Copy every page's pixels into a buffer and lend it. Raises OSError when no memory
+        is left for a new buffer."""
+        views = [memoryview(page.pixels).cast("B") for page in pages]
+        buffer = self._take(sum(len(view) for view in views))
         spans, offset = [], 0
-        for page in pages:
-            view = memoryview(page.pixels).cast("B")
+        for view in views:
+            buffer.memory[offset : offset + len(view)] = view
             spans.append((offset, len(view)))
             offset += len(view)
-            while view:
-                view = view[os.write(fd, view) :]
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, spans
+        self._lent[buffer.number] = buffer
+        return Packed(buffer.number, buffer.fd, spans)
+
+    def give_back(self, numbers: Iterable[int]) -> None:
+        """Buffers docextract's process no longer maps: reuse them, or free the surplus."""
+        for number in numbers:
+            buffer = self._lent.pop(number, None)
+            if buffer is not None:
+                self._free.append(buffer)
+        self._free.sort(key=lambda buffer: buffer.size)
+        while len(self._free) > self.keep_free:
+            self._free.pop(0).close()
+
+    def close(self) -> None:
+        for buffer in [*self._lent.values(), *self._free]:
+            buffer.close()
+        self._lent.clear()
+        self._free.clear()
+
+    def _take(self, size: int) -> _Buffer:
+        """The smallest idle buffer that holds `size` bytes, else a new one."""
+        for index, buffer in enumerate(self._free):
+            if buffer.size >= size:
+                return self._free.pop(index)
+        size = max(_GRAIN, -(-size // _GRAIN) * _GRAIN)
+        fd = anonymous_file()
+        try:
+            # Allocated now, so a lack of memory is an OSError here, not a SIGBUS on writing.
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, size)
+            else:
+                os.ftruncate(fd, size)
+            memory = mmap.mmap(fd, size)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._numbered += 1
+        return _Buffer(self._numbered, fd, memory)
 
 
-def map_pixels(fd: int, spans: list[tuple[int, int]]) -> list[memoryview]:
-    """Read-only views of a worker's memfd; the mapping lives as long as any view of it."""
+def map_pixels(
+    fd: int, spans: list[tuple[int, int]], on_release: Callable[[], object] | None = None
+) -> list[memoryview]:
+    """Read-only views of a render process's buffer (the descriptor is closed here). The
+    mapping lives as long as any view of it; `on_release` is called when the last one goes,
+    in whichever thread drops it."""
     try:
         size = os.fstat(fd).st_size
         if any(offset + length > size for offset, length in spans):
             raise OSError(f"render worker sent {size} bytes of pixels, fewer than announced")
-        whole = memoryview(mmap.mmap(fd, size, access=mmap.ACCESS_READ))
+        memory = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
     finally:
         os.close(fd)
+    if on_release is not None:
+        weakref.finalize(memory, on_release)
+    whole = memoryview(memory)
     return [whole[offset : offset + length] for offset, length in spans]
 
 

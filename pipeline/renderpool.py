@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -25,8 +27,8 @@ from typing import Any
 from pipeline.config import RenderConfig
 from pipeline.errors import ErrorCode
 from pipeline.pixel_transport import (
+    PixelBuffers,
     map_pixels,
-    pack_pixels,
     receive_fd,
     reuse_freed_memory,
     send_fd,
@@ -85,21 +87,38 @@ def _worker_main(conn: Connection, config: RenderConfig, render_fn: RenderFn) ->
         conn.send(_READY)
     except (BrokenPipeError, OSError):
         return
+    buffers = PixelBuffers()
+    try:
+        _serve(conn, sock, config, render_fn, buffers)
+    finally:
+        buffers.close()
+
+
+def _serve(
+    conn: Connection,
+    sock: Any,
+    config: RenderConfig,
+    render_fn: RenderFn,
+    buffers: PixelBuffers,
+) -> None:
+    """Render each (task, buffers given back) message until None or a closed pipe."""
     while True:
         try:
-            task = conn.recv()
+            message = conn.recv()
         except (EOFError, OSError):
             return
-        if task is None:
+        if message is None:
             return
+        task, given_back = message
+        buffers.give_back(given_back)
         try:
             result = render_fn(task.source, config, task.first_page, task.max_pages)
         except Exception as exc:  # noqa: BLE001 - a custom render_fn may raise
             result = _error_result(task, ErrorCode.RENDER_FAILED, f"render failed: {exc!r}")
-        fd, spans = -1, list[tuple[int, int]]()
+        packed = None
         if result.pages:
             try:
-                fd, spans = pack_pixels(result.pages)
+                packed = buffers.pack(result.pages)
             except OSError as exc:
                 result = _error_result(
                     task, ErrorCode.RENDER_FAILED, f"no memory left for the page pixels: {exc}"
@@ -109,14 +128,13 @@ def _worker_main(conn: Connection, config: RenderConfig, render_fn: RenderFn) ->
         )
         del result
         try:
-            conn.send((header, spans))
-            if fd >= 0:
-                send_fd(sock, fd)
+            if packed is None:
+                conn.send((header, [], 0))
+            else:
+                conn.send((header, packed.spans, packed.buffer))
+                send_fd(sock, packed.fd)
         except (BrokenPipeError, OSError):
             return
-        finally:
-            if fd >= 0:
-                os.close(fd)
 
 
 def _error_result(task: RenderTask, code: ErrorCode, message: str) -> RenderedDocument:
@@ -142,12 +160,18 @@ class _Worker:
         self.deadline = 0.0
         self.ready = False
         self.timeout_s = config.timeout_s
+        # Numbers of the worker's pixel buffers whose pages are all dropped here; appended
+        # from any thread, sent back with the next task.
+        self.given_back: deque[int] = deque()
 
     def assign(self, task: RenderTask) -> None:
         self.task = task
         grace = 0.0 if self.ready else STARTUP_GRACE_S
         self.deadline = time.monotonic() + self.timeout_s + grace
-        self.conn.send(task)
+        given_back = []
+        while self.given_back:
+            given_back.append(self.given_back.popleft())
+        self.conn.send((task, given_back))
 
     def mark_ready(self) -> None:
         """Consume the start-up message; the task's clock starts now."""
@@ -158,8 +182,11 @@ class _Worker:
         self.deadline = time.monotonic() + self.timeout_s
 
     def receive(self) -> RenderedDocument:
-        header, spans = self.conn.recv()
-        views = map_pixels(receive_fd(self.sock), spans) if spans else []
+        header, spans, buffer = self.conn.recv()
+        views = []
+        if spans:
+            release = functools.partial(self.given_back.append, buffer)
+            views = map_pixels(receive_fd(self.sock), spans, on_release=release)
         pages = tuple(
             dataclasses.replace(page, pixels=view)
             for page, view in zip(header.pages, views, strict=True)

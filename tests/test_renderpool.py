@@ -218,14 +218,53 @@ def test_workers_of_the_docextract_command_do_not_import_the_cli():
 def test_pixels_travel_without_memfd_create(monkeypatch):
     """Where os.memfd_create does not exist (macOS), pages travel in an unlinked temporary
     file: the same descriptor passing, nothing left on disk."""
-    import os
-
-    from pipeline.pixel_transport import map_pixels, pack_pixels
+    from pipeline.pixel_transport import PixelBuffers, map_pixels
     from tests.fixtures_model import make_pages
 
     pages = make_pages("doc", ((64, 32), (32, 96)))
     monkeypatch.delattr(os, "memfd_create")
-    fd, spans = pack_pixels(pages)
-    assert os.fstat(fd).st_nlink == 0  # no name anywhere
-    views = map_pixels(fd, spans)
+    buffers = PixelBuffers()
+    packed = buffers.pack(pages)
+    assert os.fstat(packed.fd).st_nlink == 0  # no name anywhere
+    views = map_pixels(os.dup(packed.fd), packed.spans)
     assert [bytes(view) for view in views] == [bytes(page.pixels) for page in pages]
+    buffers.close()
+
+
+def test_a_buffer_is_reused_only_once_given_back():
+    from pipeline.pixel_transport import PixelBuffers
+    from tests.fixtures_model import make_pages
+
+    buffers = PixelBuffers(keep_free=1)
+    first = buffers.pack(make_pages("a", ((64, 32),)))
+    second = buffers.pack(make_pages("b", ((64, 32),)))
+    assert second.buffer != first.buffer  # the first is still lent
+    buffers.give_back([first.buffer])
+    third = buffers.pack(make_pages("c", ((32, 32),)))
+    assert third.buffer == first.buffer
+    buffers.give_back([second.buffer, third.buffer])  # one more idle than it keeps
+    kept = {buffers.pack(make_pages(name, ((8, 8),))).buffer for name in "de"}
+    assert len(kept & {second.buffer, third.buffer}) == 1
+    buffers.close()
+
+
+def pixel_files() -> set[str]:
+    """The inodes of the pool's pixel files that this process maps."""
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    return {line.split()[4] for line in maps if "memfd:docextract-pages" in line}
+
+
+def test_a_worker_reuses_buffers_and_never_overwrites_pages_still_held(tmp_path: Path) -> None:
+    sources = make_sources(tmp_path, [f"doc{i}.pdf" for i in range(8)])
+    files_seen: set[str] = set()
+    with RenderPool(CONFIG, workers=1) as pool:
+        results = pool.render(RenderTask(s) for s in sources)
+        held = next(results)
+        expected = [bytes(page.pixels) for page in held.pages]
+        for result in results:
+            files_seen |= pixel_files()
+            assert result.pages and result.error is None
+            del result
+    # The held document kept its buffer; the seven others went through few, reused ones.
+    assert len(files_seen) <= 4
+    assert [bytes(page.pixels) for page in held.pages] == expected
