@@ -13,13 +13,13 @@ from pathlib import Path
 import pymupdf
 
 from benchmarks.memory import peak_tree_rss
-from pipeline.budget import fit_pixels
+from pipeline.bench.docgen import generate_workload
 from pipeline.config import RenderConfig, load_config
-from pipeline.discover import discover_sources
-from pipeline.docgen import generate_workload
 from pipeline.engines.null import NullEngine
 from pipeline.engines.simulated import SimulatedEngine
-from pipeline.progress import PlainReporter
+from pipeline.inputs.budget import fit_pixels
+from pipeline.inputs.discover import discover_sources
+from pipeline.output.progress import PlainReporter
 from pipeline.run import run_extraction
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,7 +153,7 @@ def bench_help_startup(repeats: int = 5) -> dict:
     bare = timed(["-c", "pass"])
     help_s = timed(["-m", "pipeline", "--help"])
     heavy = subprocess.run(
-        [sys.executable, "-c", "import sys, pipeline.cli; print(sorted(m for m in "
+        [sys.executable, "-c", "import sys, pipeline.cli.app; print(sorted(m for m in "
          "('torch', 'transformers', 'sglang', 'xgrammar', 'qwen_vl_utils') if m in sys.modules))"],
         cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     return {"python -c pass (s)": round(bare, 3), "docextract --help (s, target <= 0.3)":
@@ -162,11 +162,11 @@ def bench_help_startup(repeats: int = 5) -> dict:
 
 def bench_tokens_and_prefix() -> dict:
     """Visual tokens of an A4 page at defaults, and the shared prompt prefix across documents."""
-    from pipeline.catalog import resolve_schema
-    from pipeline.engine_schema import engine_json_schema
     from pipeline.engines.base import SamplingConfig
-    from pipeline.prompt import build_prompt, build_request
-    from pipeline.render import render_document
+    from pipeline.extract.catalog import resolve_schema
+    from pipeline.extract.engine_schema import engine_json_schema
+    from pipeline.extract.prompt import build_prompt, build_request
+    from pipeline.inputs.render import render_document
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

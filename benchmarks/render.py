@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 from pipeline.config import RenderConfig
-from pipeline.discover import discover_sources
-from pipeline.render import render_document
-from pipeline.renderpool import RenderPool, RenderTask
+from pipeline.inputs.discover import discover_sources
+from pipeline.inputs.render import render_document
+from pipeline.inputs.renderpool import RenderPool, RenderTask
 
 WINDOW = 4  # pages per pool task
 
@@ -150,8 +150,8 @@ def bench_scan_resize(repeats: int = 5) -> dict:
     import pymupdf
     from PIL import Image
 
-    from pipeline.budget import fit_pixels
-    from pipeline.render_image import resize_frame
+    from pipeline.inputs.budget import fit_pixels
+    from pipeline.inputs.render_image import resize_frame
 
     with tempfile.TemporaryDirectory() as tmp:
         path = build_document(Path(tmp) / "scan.pdf", 1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.docgen import generate_examples
+from pipeline.bench.docgen import generate_examples
 
 
 def main(argv: list[str] | None = None) -> None:

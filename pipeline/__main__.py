@@ -7,7 +7,7 @@ render worker, and for the `docextract` command that script imports this module,
 
 
 def main() -> None:
-    from pipeline.cli import main as run_command
+    from pipeline.cli.app import main as run_command
 
     run_command()
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pipeline.config_help import HELP
 from pipeline.errors import ConfigError
 
 # One visual token is 32x32 pixels; 1280 tokens caps an A4 page at 150 dpi near 1,300 tokens.
@@ -31,18 +32,18 @@ class _Frozen(BaseModel):
 class RenderConfig(_Frozen):
     """How pages become images."""
 
-    dpi: float = Field(150.0, gt=0, le=1200, description="Render resolution before the budget.")
-    max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0, description="Pixel cap per page image.")
-    min_pixels: int = Field(DEFAULT_MIN_PIXELS, gt=0, description="Pixel floor per page image.")
+    dpi: float = Field(150.0, gt=0, le=1200, description=HELP["render.dpi"])
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, gt=0, description=HELP["render.max_pixels"])
+    min_pixels: int = Field(DEFAULT_MIN_PIXELS, gt=0, description=HELP["render.min_pixels"])
     max_page_area_pt2: float = Field(
         14_400.0 * 14_400.0, gt=0, description="Largest PDF page area accepted, in points²."
     )
     max_image_pixels: int = Field(
         200_000_000, gt=0, description="Largest decoded image accepted (decompression-bomb guard)."
     )
-    timeout_s: float = Field(120.0, gt=0, description="Per-file render time limit.")
-    workers: int = Field(0, ge=0, description="Render processes; 0 means one per CPU core.")
-    passwords: tuple[str, ...] = Field((), description="Passwords tried on encrypted PDFs.")
+    timeout_s: float = Field(120.0, gt=0, description=HELP["render.timeout_s"])
+    workers: int = Field(0, ge=0, description=HELP["render.workers"])
+    passwords: tuple[str, ...] = Field((), description=HELP["render.passwords"])
 
     @model_validator(mode="after")
     def _budget_is_ordered(self) -> RenderConfig:
@@ -88,7 +89,7 @@ class SGLangConfig(_Frozen):
 class OpenAIConfig(_Frozen):
     """OpenAI-compatible server (sglang.launch_server or sglang-router)."""
 
-    base_url: str = "http://127.0.0.1:30000/v1"
+    base_url: str = Field("http://127.0.0.1:30000/v1", description=HELP["engine.openai.base_url"])
     api_key_env: str = Field("OPENAI_API_KEY", description="Variable holding the API key.")
     concurrency: int = Field(64, ge=1)
     timeout_s: float = Field(300.0, gt=0)
@@ -107,9 +108,9 @@ class TransformersConfig(_Frozen):
 class EngineConfig(_Frozen):
     """Which model backend answers, and how it decodes."""
 
-    name: EngineName = "auto"
-    model: str | None = Field(None, description="None means the engine's default model.")
-    max_new_tokens: int = Field(2048, gt=0)
+    name: EngineName = Field("auto", description=HELP["engine.name"])
+    model: str | None = Field(None, description=HELP["engine.model"])
+    max_new_tokens: int = Field(2048, gt=0, description=HELP["engine.max_new_tokens"])
     seed: int = 0
     sglang: SGLangConfig = SGLangConfig()
     openai: OpenAIConfig = OpenAIConfig()
@@ -119,25 +120,23 @@ class EngineConfig(_Frozen):
 class RunConfig(_Frozen):
     """Everything a run needs. Built once by `load_config`, then passed down read-only."""
 
-    inputs: tuple[Path, ...] = ()
-    schema_ref: str = Field(
-        "invoice", description="Built-in name, file.py:Model, module:Model or .json."
-    )
-    out: Path = Path("out")
+    inputs: tuple[Path, ...] = Field((), description=HELP["inputs"])
+    schema_ref: str = Field("invoice", description=HELP["schema_ref"])
+    out: Path = Field(Path("out"), description=HELP["out"])
     render: RenderConfig = RenderConfig()
     engine: EngineConfig = EngineConfig()
-    max_pages: int = Field(
-        8, ge=1, description="Pages per request; longer documents fail or go --per-page."
+    max_pages: int = Field(8, ge=1, description=HELP["max_pages"])
+    per_page: bool = Field(False, description=HELP["per_page"])
+    retries: int = Field(2, ge=0, description=HELP["retries"])
+    force: bool = Field(False, description=HELP["force"])
+    retry_errors: bool = Field(False, description=HELP["retry_errors"])
+    wait: bool = Field(False, description=HELP["wait"])
+    shard: tuple[int, int] = Field((0, 1), description=HELP["shard"])
+    max_failure_rate: float = Field(0.0, ge=0, le=1, description=HELP["max_failure_rate"])
+    dry_run: bool = Field(False, description=HELP["dry_run"])
+    log_format: Literal["auto", "rich", "plain", "json"] = Field(
+        "auto", description=HELP["log_format"]
     )
-    per_page: bool = False
-    retries: int = Field(2, ge=0, description="Re-asks after an invalid or truncated answer.")
-    force: bool = False
-    retry_errors: bool = False
-    wait: bool = False
-    shard: tuple[int, int] = (0, 1)
-    max_failure_rate: float = Field(0.0, ge=0, le=1)
-    dry_run: bool = False
-    log_format: Literal["auto", "rich", "plain", "json"] = "auto"
     part_rows: int = Field(256, ge=1, description="Rows per Parquet part file, at most.")
     flush_s: float = Field(10.0, gt=0, description="Commit a part at least this often.")
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.records import Page, SourceFile, WarningRecord
+from pipeline.errors import ErrorCode, Stage
+from pipeline.records import ErrorRecord, Page, RenderedDocument, SourceFile, WarningRecord
 
 _PAGE_MARK = ":p"
 
@@ -55,3 +56,56 @@ class WorkItem:
 
     def release(self) -> None:
         self.pages = ()
+
+
+def work_items(
+    document: RenderedDocument, per_page: bool, max_pages: int
+) -> list[WorkItem | ErrorRecord]:
+    """The work a rendered document (or window of one) gives: one item for the document, or
+    with `per_page` one per page; a render failure or a document over `max_pages` pages is an
+    error to record instead. With `per_page`, the pages rendered before a failing page are
+    items, and the failure is recorded as that page's."""
+    source = document.source
+    if not per_page:
+        if document.error is not None:
+            return [document.error]
+        if document.page_count > max_pages:
+            return [_too_many_pages(document, max_pages)]
+        whole = WorkItem(
+            source.sha256, source, document.page_count, document.pages, None, document.warnings
+        )
+        return [whole]
+    items: list[WorkItem | ErrorRecord] = [
+        WorkItem(
+            page_item_id(source.sha256, page.index + 1),
+            source,
+            document.page_count,
+            (page,),
+            page.index + 1,
+            document.warnings,
+        )
+        for page in document.pages
+    ]
+    if document.error is not None:
+        items.append(document.error)
+    return items
+
+
+def failure_item(record: ErrorRecord, per_page: bool) -> tuple[str, int | None]:
+    """(item id, page) under which a render failure is recorded: with `per_page`, a failure
+    about one page is that page's item, so its sibling pages' results leave it standing;
+    otherwise it is the document's."""
+    page = record.page if per_page else None
+    return (record.doc_id if page is None else page_item_id(record.doc_id, page)), page
+
+
+def _too_many_pages(document: RenderedDocument, max_pages: int) -> ErrorRecord:
+    source = document.source
+    return ErrorRecord(
+        source.sha256,
+        str(source.path),
+        Stage.RENDER,
+        ErrorCode.TOO_MANY_PAGES,
+        f"{source.path}: {document.page_count} pages, more than --max-pages {max_pages}; raise "
+        "--max-pages or run with --per-page",
+    )

@@ -112,3 +112,9 @@ class RenderedDocument:
     page_count: int = 0
     error: ErrorRecord | None = None
     warnings: tuple[WarningRecord, ...] = ()
+
+
+def storable(text: str) -> str:
+    """`text` as valid UTF-8: bytes of a file name that were not UTF-8 (kept by Python as lone
+    surrogates, which Parquet and SQLite refuse) become `\\xNN` escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -17,20 +17,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.catalog import resolve_schema
 from pipeline.config import RunConfig
-from pipeline.engine_schema import engine_json_schema
 from pipeline.engines.base import Engine
 from pipeline.errors import OutputNotWritable, RunStopped
-from pipeline.estimate import estimate_plan
-from pipeline.extraction import Extraction
-from pipeline.ledger import Ledger
-from pipeline.lock import OutputLock, RunMark, is_run_live
-from pipeline.plan import Identity, plan_work
-from pipeline.progress import Reporter, make_reporter
-from pipeline.prompt import build_prompt
-from pipeline.report import RunReport
-from pipeline.sink import reconcile
+from pipeline.extract.catalog import resolve_schema
+from pipeline.extract.engine_schema import engine_json_schema
+from pipeline.extract.estimate import estimate_plan
+from pipeline.extract.extraction import Extraction
+from pipeline.extract.plan import CommittedCheck, Identity, plan_work
+from pipeline.extract.prompt import RequestBuilder, build_prompt
+from pipeline.output.ledger import Ledger
+from pipeline.output.lock import OutputLock, RunMark, is_run_live
+from pipeline.output.progress import Reporter, make_reporter
+from pipeline.output.recorder import open_recorder
+from pipeline.output.report import RunReport
+from pipeline.output.sink import reconcile
+from pipeline.output.tables import Provenance
 from pipeline.stopping import run_until_stopped, signals_raise
 
 
@@ -135,17 +137,20 @@ def _extract(
                 engine = build_engine(config.engine)
             ledger.start_run(report.run_id)
             try:
+                provenance = Provenance(
+                    spec.name, template.prompt_hash, model, engine.name, report.run_id,
+                    plan.also_at,
+                )
+                recorder = open_recorder(
+                    out, spec.model, json_schema, (config.part_rows, config.flush_s), ledger,
+                    report, reporter, provenance,
+                )
+                requests = RequestBuilder(
+                    template, json_schema, config.engine.max_new_tokens, config.engine.seed
+                )
+                committed = CommittedCheck(ledger, identity, config)
                 extraction = Extraction(
-                    config,
-                    spec,
-                    template,
-                    json_schema,
-                    engine,
-                    ledger,
-                    identity,
-                    report,
-                    reporter,
-                    started,
+                    config, engine, requests, spec.model, recorder, committed
                 )
                 runner(run_until_stopped(extraction.execute(plan)))
                 # Rows this run superseded (--force, --retry-errors) leave the old parts now.

@@ -14,14 +14,14 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import BaseModel
 
-from pipeline.arrow import (
+from pipeline.extract.catalog import resolve_schema
+from pipeline.output.arrow import (
     DecimalOutOfRange,
     arrow_schema_for,
     arrow_type_for,
     from_arrow_value,
     to_arrow_value,
 )
-from pipeline.catalog import resolve_schema
 from schemas import BUILTIN_SCHEMAS, Invoice
 from tests.test_schemas import GOOD
 

@@ -10,8 +10,8 @@ import asyncio
 
 import pytest
 
-from pipeline.bench_sglang import WARMUP_DOCUMENTS, run_sglang_bench
-from pipeline.cli_bench import sglang_settings
+from pipeline.bench.sglang import WARMUP_DOCUMENTS, run_sglang_bench
+from pipeline.cli.bench import sglang_settings
 from pipeline.config import load_config
 from pipeline.engines.sglang import SGLangEngine
 from pipeline.errors import ConfigError

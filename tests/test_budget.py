@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from pipeline.budget import AspectRatioTooLarge, fit_pixels, points_to_pixels, visual_tokens
 from pipeline.config import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
+from pipeline.inputs.budget import AspectRatioTooLarge, fit_pixels, points_to_pixels, visual_tokens
 
 SIDES = [
     1,

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from pipeline.catalog import SchemaSpec, model_from_json_schema, resolve_schema
 from pipeline.errors import SchemaNotFound
+from pipeline.extract.catalog import SchemaSpec, model_from_json_schema, resolve_schema
 from schemas import BUILTIN_SCHEMAS, Invoice
 
 DATA = Path(__file__).parent / "data"
@@ -144,7 +144,7 @@ def test_json_schema_model_round_trips_through_pydantic_schema() -> None:
 def _cli(*args: str) -> Any:
     from typer.testing import CliRunner
 
-    from pipeline.cli import app
+    from pipeline.cli.app import app
 
     return CliRunner().invoke(app, list(args))
 
@@ -158,7 +158,7 @@ def test_cli_lists_builtin_schemas() -> None:
 
 
 def test_cli_show_prints_schema_prompt_and_hash() -> None:
-    from pipeline.prompt import build_prompt
+    from pipeline.extract.prompt import build_prompt
 
     result = _cli("schemas", "show", "invoice")
     assert result.exit_code == 0, result.output
@@ -172,7 +172,7 @@ def test_cli_show_prints_schema_prompt_and_hash() -> None:
 
 
 def test_cli_show_json_only_is_the_engine_schema() -> None:
-    from pipeline.engine_schema import engine_json_schema
+    from pipeline.extract.engine_schema import engine_json_schema
 
     result = _cli("schemas", "show", "receipt", "--json-only")
     assert result.exit_code == 0, result.output

@@ -23,3 +23,104 @@ def test_linters_are_clean(command: list[str]) -> None:
         [sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# The import order of the package, lowest first: a module imports only modules of its own
+# layer or below (lazy imports and type-checking imports included), and nothing imports in a
+# circle. Top-level modules not named here are the foundation every stage may use.
+LAYERS = (
+    ("pipeline.inputs",),
+    ("pipeline.engines",),
+    ("pipeline.output",),
+    ("pipeline.extract",),
+    ("pipeline.run",),
+    ("pipeline.cli", "pipeline.bench", "pipeline.eval", "pipeline.__main__"),
+)
+
+
+def _module_name(path) -> str:  # type: ignore[no-untyped-def]
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _pipeline_imports() -> dict[str, set[str]]:
+    """Every pipeline module and the pipeline modules it imports, anywhere in its text."""
+    import ast
+
+    modules = {_module_name(p): p for p in (ROOT / "pipeline").rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                candidates = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                candidates = [a.name for a in node.names]
+            else:
+                continue
+            targets |= {c for c in candidates if c in modules and c != name}
+        graph[name] = targets
+    return graph
+
+
+def _layer(module: str) -> int:
+    for number, prefixes in enumerate(LAYERS, start=1):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return number
+    return 0
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    upward = [
+        f"{module} -> {target}"
+        for module, targets in _pipeline_imports().items()
+        for target in sorted(targets)
+        if _layer(target) > _layer(module)
+    ]
+    assert not upward
+
+
+def test_no_import_circles():
+    graph = _pipeline_imports()
+    visiting: list[str] = []
+    finished: set[str] = set()
+    circles: list[str] = []
+
+    def visit(module: str) -> None:
+        visiting.append(module)
+        for target in sorted(graph[module]):
+            if target in visiting:
+                circles.append(" -> ".join(visiting[visiting.index(target) :] + [target]))
+            elif target not in finished:
+                visit(target)
+        visiting.pop()
+        finished.add(module)
+
+    for module in sorted(graph):
+        if module not in finished:
+            visit(module)
+    assert not circles
+
+
+def test_no_python_file_is_over_400_lines():
+    folders = ("pipeline", "schemas", "benchmarks", "examples")
+    long = [
+        f"{path.relative_to(ROOT)}: {lines}"
+        for folder in folders
+        for path in (ROOT / folder).rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > 400
+    ]
+    assert not long
+
+
+def test_schemas_import_nothing_from_the_pipeline():
+    import ast
+
+    found = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "schemas").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipeline"))
+        or (isinstance(node, ast.Import) and any(a.name.startswith("pipeline") for a in node.names))
+    ]
+    assert not found

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.lock import OutputLock
+from pipeline.output.lock import OutputLock
 from tests.run_helpers import (
     ROOT,
     inbox_with_paths,

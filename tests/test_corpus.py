@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from pipeline.cli.app import app
 from tests.corpus import CORPUS
 
 pytestmark = [
@@ -96,8 +96,8 @@ def test_corpus_without_passwords(tmp_path: Path) -> None:
 
 def test_repaired_corpus_files_carry_a_warning() -> None:
     from pipeline.config import RenderConfig
-    from pipeline.discover import discover_sources
-    from pipeline.render import render_document
+    from pipeline.inputs.discover import discover_sources
+    from pipeline.inputs.render import render_document
 
     config = RenderConfig(dpi=50, max_pixels=64 * 1024, min_pixels=4 * 1024)
     source = discover_sources([CORPUS / "malformed" / "qpdf_issue-202.pdf"]).sources[0]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.discover import detect_kind, discover_sources, shard_of
 from pipeline.errors import ErrorCode, Stage
+from pipeline.inputs.discover import detect_kind, discover_sources, shard_of
 from pipeline.records import FileKind
 from tests.fixtures_documents import make_image, make_pdf, make_tiff
 
@@ -163,7 +163,7 @@ def test_pdfs_that_mupdf_repairs_are_pdfs(tmp_path: Path) -> None:
     import pymupdf
 
     from pipeline.config import RenderConfig
-    from pipeline.render import render_document
+    from pipeline.inputs.render import render_document
 
     doc = pymupdf.open()
     doc.new_page().insert_text((50, 50), "repaired")

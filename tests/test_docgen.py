@@ -10,7 +10,7 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from pipeline.docgen import (
+from pipeline.bench.docgen import (
     build_examples,
     generate_examples,
     generate_workload,

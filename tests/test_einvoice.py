@@ -9,9 +9,9 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from pipeline.docgen import build_cii_xml, embed_cii_xml, make_invoice
-from pipeline.einvoice import parse_invoice_xml, read_embedded_invoice
-from pipeline.evaluate import evaluate
+from pipeline.bench.docgen import build_cii_xml, embed_cii_xml, make_invoice
+from pipeline.eval.evaluate import evaluate
+from pipeline.inputs.einvoice import parse_invoice_xml, read_embedded_invoice
 from schemas import Invoice
 from tests.corpus import CORPUS
 

@@ -84,8 +84,8 @@ def test_unsatisfiable_schema_fails_that_request_only():
 
 def test_builtin_invoice_answer_passes_validation():
     schemas = pytest.importorskip("schemas")
-    engine_schema = pytest.importorskip("pipeline.engine_schema")
-    validate = pytest.importorskip("pipeline.validate")
+    engine_schema = pytest.importorskip("pipeline.extract.engine_schema")
+    validate = pytest.importorskip("pipeline.extract.validate")
     model = schemas.BUILTIN_SCHEMAS["invoice"]
     request = _request(engine_schema.engine_json_schema(model))
     outcome = asyncio.run(NullEngine().generate([request]))[0]

@@ -195,7 +195,7 @@ def test_start_checks_that_a_server_answers(server):
 def test_a_run_against_a_dead_server_stops_at_once_with_exit_3(tmp_path):
     from typer.testing import CliRunner
 
-    from pipeline.cli import app
+    from pipeline.cli.app import app
     from tests.run_helpers import make_unique_pdf
 
     inbox = tmp_path / "inbox"

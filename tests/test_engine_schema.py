@@ -12,7 +12,7 @@ import pytest
 import xgrammar as xgr
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
-from pipeline.engine_schema import DATE_PATTERN, compact_schema_text, engine_json_schema
+from pipeline.extract.engine_schema import DATE_PATTERN, compact_schema_text, engine_json_schema
 from schemas import BUILTIN_SCHEMAS
 from tests.fixtures_model import sglang_source
 from tests.sglang_contract import load_json_schema_validator

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from pipeline import engine_schema
-from pipeline.catalog import resolve_schema
-from pipeline.engine_schema import engine_json_schema
+from pipeline.extract import engine_schema
+from pipeline.extract.catalog import resolve_schema
+from pipeline.extract.engine_schema import engine_json_schema
 from schemas import BUILTIN_SCHEMAS
 from tests.sglang_contract import load_json_schema_validator
 

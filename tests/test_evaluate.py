@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
-from pipeline.docgen import build_cii_xml, embed_cii_xml, make_invoice
-from pipeline.eval_inputs import load_predictions
-from pipeline.evaluate import evaluate
+from pipeline.bench.docgen import build_cii_xml, embed_cii_xml, make_invoice
+from pipeline.cli.app import app
+from pipeline.eval.evaluate import evaluate
+from pipeline.eval.inputs import load_predictions
 from schemas import Invoice
 
 TRUTH = {

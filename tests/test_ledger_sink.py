@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import OutputLocked
-from pipeline.ledger import ItemKey, Ledger
-from pipeline.lock import OutputLock
-from pipeline.sink import PartWriter, documents_schema, errors_schema, reconcile
+from pipeline.output.ledger import ItemKey, Ledger
+from pipeline.output.lock import OutputLock
+from pipeline.output.sink import PartWriter, documents_schema, errors_schema, reconcile
 
 DATA = pa.struct([("number", pa.string()), ("total", pa.decimal128(18, 4))])
 

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from pipeline.cli.app import app
 from pipeline.config import RenderConfig
-from pipeline.pages import export_pages
+from pipeline.inputs.pages import export_pages
 from tests.fixtures_documents import USER_PASSWORD, corner_means
 
 pytestmark = pytest.mark.slow
@@ -121,7 +121,7 @@ def test_cli_pages_usage_errors(tmp_path: Path) -> None:
 
 def test_pages_output_inside_the_input_folder_is_not_read_back(tmp_path: Path) -> None:
     from pipeline.config import RenderConfig
-    from pipeline.pages import export_pages
+    from pipeline.inputs.pages import export_pages
     from tests.fixtures_documents import make_pdf
 
     make_pdf(tmp_path / "a.pdf", pages=1)
@@ -148,8 +148,8 @@ def test_pages_of_files_whose_names_are_not_utf8(tmp_path: Path) -> None:
 def test_a_long_pdf_is_rendered_a_window_at_a_time(tmp_path: Path, monkeypatch) -> None:
     """Pages come back in windows of PAGES_PER_WINDOW, so memory holds one window; every page
     still ends up once, in order."""
-    import pipeline.pages as pages_module
-    from pipeline.renderpool import RenderPool
+    import pipeline.inputs.pages as pages_module
+    from pipeline.inputs.renderpool import RenderPool
     from tests.run_helpers import make_unique_pdf
 
     monkeypatch.setattr(pages_module, "PAGES_PER_WINDOW", 3)

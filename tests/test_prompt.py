@@ -6,10 +6,15 @@ import json
 
 from pydantic import BaseModel, Field
 
-from pipeline.catalog import SchemaSpec, resolve_schema
-from pipeline.engine_schema import engine_json_schema
 from pipeline.engines.base import SamplingConfig
-from pipeline.prompt import IMAGE_PLACEHOLDER, build_prompt, build_request, render_prompt_text
+from pipeline.extract.catalog import SchemaSpec, resolve_schema
+from pipeline.extract.engine_schema import engine_json_schema
+from pipeline.extract.prompt import (
+    IMAGE_PLACEHOLDER,
+    build_prompt,
+    build_request,
+    render_prompt_text,
+)
 from pipeline.records import Page
 
 

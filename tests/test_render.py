@@ -12,10 +12,10 @@ import pymupdf
 import pytest
 
 from pipeline.config import RenderConfig
-from pipeline.discover import discover_sources
 from pipeline.errors import ErrorCode, Stage
+from pipeline.inputs.discover import discover_sources
+from pipeline.inputs.render import render_document
 from pipeline.records import FileKind, RenderedDocument, SourceFile
-from pipeline.render import render_document
 from tests.fixtures_documents import (
     USER_PASSWORD,
     corner_means,
@@ -293,7 +293,7 @@ def test_later_windows_check_size_and_time_instead_of_hashing_again(
         hashed.append(len(data))
         return real_sha256(data)
 
-    monkeypatch.setattr("pipeline.render.hashlib.sha256", counting_sha256)
+    monkeypatch.setattr("pipeline.inputs.render.hashlib.sha256", counting_sha256)
     first = render_document(source, RenderConfig(), 0, 1)
     later = render_document(source, RenderConfig(), 1, 2)
     assert first.error is None and later.error is None

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import RenderConfig
-from pipeline.discover import discover_sources
 from pipeline.errors import ErrorCode, Stage
+from pipeline.inputs.discover import discover_sources
+from pipeline.inputs.render import render_document
+from pipeline.inputs.renderpool import RenderPool, RenderTask
 from pipeline.records import RenderedDocument, SourceFile
-from pipeline.render import render_document
-from pipeline.renderpool import RenderPool, RenderTask
 from tests.fixtures_documents import make_pdf
 
 pytestmark = pytest.mark.slow
@@ -174,7 +174,7 @@ def test_a_killed_host_leaves_no_named_file_behind(tmp_path: Path) -> None:
     script = (
         "import os, signal, sys\n"
         "from pipeline.config import RenderConfig\n"
-        "from pipeline.renderpool import RenderPool\n"
+        "from pipeline.inputs.renderpool import RenderPool\n"
         "pool = RenderPool(RenderConfig(), workers=2).__enter__()\n"
         "print(os.getpid(), flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
@@ -218,7 +218,7 @@ def test_workers_of_the_docextract_command_do_not_import_the_cli():
 def test_pixels_travel_without_memfd_create(monkeypatch):
     """Where os.memfd_create does not exist (macOS), pages travel in an unlinked temporary
     file: the same descriptor passing, nothing left on disk."""
-    from pipeline.pixel_transport import PixelBuffers, map_pixels
+    from pipeline.inputs.pixel_transport import PixelBuffers, map_pixels
     from tests.fixtures_model import make_pages
 
     pages = make_pages("doc", ((64, 32), (32, 96)))
@@ -232,7 +232,7 @@ def test_pixels_travel_without_memfd_create(monkeypatch):
 
 
 def test_a_buffer_is_reused_only_once_given_back():
-    from pipeline.pixel_transport import PixelBuffers
+    from pipeline.inputs.pixel_transport import PixelBuffers
     from tests.fixtures_model import make_pages
 
     buffers = PixelBuffers(keep_free=1)

@@ -11,12 +11,12 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from pipeline.cli.app import app
 from pipeline.config import load_config
 from pipeline.engines.base import EngineFailure
 from pipeline.engines.null import NullEngine
 from pipeline.errors import ErrorCode
-from pipeline.progress import PlainReporter
+from pipeline.output.progress import PlainReporter
 from pipeline.run import run_extraction
 from tests.run_helpers import ledger_items, make_inbox, make_unique_pdf, paths_accounted, read_table
 

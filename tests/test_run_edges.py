@@ -11,12 +11,12 @@ import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from pipeline.cli.app import app
 from pipeline.config import load_config
 from pipeline.engines.null import NullEngine
 from pipeline.errors import ErrorCode, OutputNotWritable
+from pipeline.extract.validate import validate_answer
 from pipeline.run import run_extraction
-from pipeline.validate import validate_answer
 from tests.fixtures_documents import make_encrypted_pdf
 from tests.run_helpers import ledger_items, make_latin1_names, make_unique_pdf, read_table
 
@@ -150,7 +150,7 @@ def test_a_full_disk_ends_the_run_with_exit_7_and_keeps_what_was_committed(
     """The disk fills when the part holding d5.pdf is written: the run stops with exit 7, the
     parts written before stay committed, and the next run (with room again) finishes each
     document exactly once."""
-    from pipeline.sink import PartWriter
+    from pipeline.output.sink import PartWriter
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from pipeline.cli.app import app
 from tests.run_helpers import make_inbox, make_unique_pdf, paths_accounted
 
 SCHEMA = str(Path(__file__).parent / "data" / "bounded_schema.py") + ":Bounded"

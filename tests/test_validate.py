@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from pipeline.catalog import resolve_schema
 from pipeline.errors import ErrorCode
-from pipeline.validate import strip_fence, validate_answer
+from pipeline.extract.catalog import resolve_schema
+from pipeline.extract.validate import strip_fence, validate_answer
 from schemas import IdCard, Invoice
 from schemas.rules import RuleFinding
 from tests.test_schemas import good_id_card, good_invoice

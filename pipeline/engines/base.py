@@ -120,3 +120,18 @@ class Engine(Protocol):
     async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]: ...
 
     def close(self) -> None: ...
+
+
+async def generate_guarded(
+    engine: Engine, requests: Sequence[EngineRequest]
+) -> list[EngineOutcome]:
+    """`engine.generate`, with an engine that breaks its contract (raises, or answers with the
+    wrong number of outcomes) failing this batch only."""
+    try:
+        outcomes = await engine.generate(requests)
+    except Exception as exc:  # noqa: BLE001 - any engine bug becomes this batch's failure
+        return [EngineFailure(r.request_id, ErrorCode.ENGINE_ERROR, f"{exc!r}") for r in requests]
+    if len(outcomes) != len(requests):
+        message = "engine returned a wrong number of results"
+        return [EngineFailure(r.request_id, ErrorCode.ENGINE_ERROR, message) for r in requests]
+    return outcomes

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.budget import visual_tokens
 from pipeline.config import DEFAULT_MODEL, EngineConfig
 from pipeline.engines.base import (
     EngineFailure,
@@ -45,6 +44,7 @@ from pipeline.engines.sglang_process import (
     spawned_since,
 )
 from pipeline.errors import EngineUnavailable, ErrorCode, RunInterrupted, RunStopped
+from pipeline.inputs.budget import visual_tokens
 
 log = logging.getLogger(__name__)
 

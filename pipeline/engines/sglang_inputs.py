@@ -19,9 +19,9 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pipeline.budget import fit_pixels
 from pipeline.engines.base import EngineRequest
 from pipeline.engines.qwen_features import PatchLayout, page_features
+from pipeline.inputs.budget import fit_pixels
 from pipeline.records import Page
 
 QWEN_VL_PROCESSORS = frozenset({"Qwen2VLImageProcessor", "Qwen2VLImageProcessorFast"})

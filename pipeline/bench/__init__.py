@@ -1,0 +1,1 @@
+"""Benchmarks behind `docextract bench`, and the synthetic document generator."""

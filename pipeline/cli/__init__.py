@@ -1,0 +1,1 @@
+"""The `docextract` command: one module per command, sharing `common`."""

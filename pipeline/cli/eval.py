@@ -1,0 +1,110 @@
+"""`docextract eval`: score a run's output against truth JSON files or embedded e-invoice XML."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from pipeline.cli.common import ExitCode
+
+if TYPE_CHECKING:  # the command imports the evaluation and rich itself: `--help` stays light
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipeline.eval.evaluate import Counts, EvalReport
+
+
+def _row(name: str, counts: Counts) -> list[str]:
+    return [
+        name,
+        str(counts.tp),
+        str(counts.fp),
+        str(counts.fn),
+        # Precision with nothing predicted (or recall with nothing to find) is undefined.
+        f"{counts.precision:.3f}" if counts.tp + counts.fp else "–",
+        f"{counts.recall:.3f}" if counts.tp + counts.fn else "–",
+        f"{counts.f1:.3f}",
+        f"{counts.accuracy:.3f}",
+    ]
+
+
+def _table(title: str, first: str) -> Table:
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column(first)
+    for name in ("TP", "FP", "FN", "precision", "recall", "F1", "accuracy"):
+        table.add_column(name, justify="right")
+    return table
+
+
+def print_report(report: EvalReport, console: Console) -> None:
+    """Rich tables: one row per document, one per field, and the total."""
+    docs = _table("Documents", "document")
+    for doc in report.documents:
+        docs.add_row(*_row(doc.key + (" (missing)" if doc.missing else ""), doc.counts))
+    console.print(docs)
+    fields = _table("Fields", "field")
+    for name, counts in sorted(report.fields.items()):
+        fields.add_row(*_row(name, counts))
+    fields.add_section()
+    fields.add_row(*_row("total (micro)", report.total))
+    console.print(fields)
+    if report.unmatched_predictions:
+        console.print(f"{len(report.unmatched_predictions)} predicted document(s) have no truth.")
+
+
+def eval_command(
+    out: Path = typer.Argument(..., help="Output folder of `docextract run`."),
+    truth: str = typer.Option(
+        ...,
+        "--truth",
+        help="Folder of truth JSON (TRUTH/<schema>/*.json or TRUTH/*.json), or "
+        "'embedded' to read the e-invoice XML inside each source PDF.",
+    ),
+    schema: str = typer.Option("invoice", "--schema", help="Schema name the run used."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+    min_f1: float | None = typer.Option(None, "--min-f1", help="Exit 1 if total F1 is below."),
+) -> None:
+    """Score extracted records against ground truth: precision, recall, F1 per field and file."""
+    from rich.console import Console
+
+    from pipeline.eval.evaluate import evaluate
+    from pipeline.eval.inputs import (
+        load_embedded_truths,
+        load_prediction_rows,
+        load_truths,
+        predictions_from_rows,
+    )
+    from schemas import BUILTIN_SCHEMAS
+
+    console = Console()
+    rows = load_prediction_rows(out, schema)
+    if not rows:
+        console.print(f"[red]No documents table under {out / schema / 'documents'}[/red]")
+        raise typer.Exit(int(ExitCode.USAGE))
+    if truth == "embedded":
+        truths = load_embedded_truths(rows)
+    elif Path(truth).is_dir():
+        truths = load_truths(truth, schema)
+    else:
+        console.print(f"[red]--truth: {truth} is neither a folder nor 'embedded'[/red]")
+        raise typer.Exit(int(ExitCode.USAGE))
+    if not truths:
+        console.print("[red]No truth found for any document.[/red]")
+        raise typer.Exit(int(ExitCode.USAGE))
+    report = evaluate(predictions_from_rows(rows), truths, BUILTIN_SCHEMAS.get(schema))
+    source = "embedded e-invoice XML" if truth == "embedded" else truth
+    if not as_json:
+        console.print(f"truth from {source} for {len(truths)} of {len(rows)} extracted documents")
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        print_report(report, console)
+    if min_f1 is not None and report.total.f1 < min_f1:
+        if not as_json:
+            console.print(f"[red]F1 {report.total.f1:.3f} is below {min_f1}[/red]")
+        raise typer.Exit(int(ExitCode.FAILURES))

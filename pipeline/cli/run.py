@@ -1,0 +1,266 @@
+"""`docextract run`: flags to RunConfig, the run, a summary, an exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from pipeline.cli.common import ExitCode, fail, read_passwords
+from pipeline.config_help import field_help
+from pipeline.errors import DocextractError, RunStopped
+from pipeline.output.report import RunReport
+
+
+def run_command(
+    inputs: list[Path] = typer.Argument(..., help=field_help("inputs")),
+    schema: str = typer.Option(
+        None,
+        "--schema",
+        "-s",
+        help=field_help("schema_ref"),
+        rich_help_panel="Extraction",
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help=field_help("out"),
+        rich_help_panel="Extraction",
+    ),
+    engine: str = typer.Option(
+        None,
+        "--engine",
+        "-e",
+        help=field_help("engine.name"),
+        rich_help_panel="Engine",
+    ),
+    model: str = typer.Option(
+        None, "--model", help=field_help("engine.model"), rich_help_panel="Engine"
+    ),
+    config_file: Path = typer.Option(
+        None,
+        "--config",
+        help="TOML file (default ./docextract.toml).",
+        rich_help_panel="Extraction",
+    ),
+    base_url: str = typer.Option(
+        None,
+        "--base-url",
+        help=field_help("engine.openai.base_url"),
+        rich_help_panel="Engine",
+    ),
+    dpi: float = typer.Option(
+        None,
+        "--dpi",
+        help=field_help("render.dpi"),
+        rich_help_panel="Rendering",
+    ),
+    max_pixels: int = typer.Option(
+        None, "--max-pixels", help=field_help("render.max_pixels"), rich_help_panel="Rendering"
+    ),
+    min_pixels: int = typer.Option(
+        None, "--min-pixels", help=field_help("render.min_pixels"), rich_help_panel="Rendering"
+    ),
+    password: list[str] = typer.Option(
+        None,
+        "--password",
+        help=field_help("render.passwords"),
+        rich_help_panel="Rendering",
+    ),
+    passwords_file: Path = typer.Option(
+        None,
+        "--passwords-file",
+        help="File with one password per line.",
+        rich_help_panel="Rendering",
+    ),
+    workers: int = typer.Option(
+        None, "--workers", help=field_help("render.workers"), rich_help_panel="Rendering"
+    ),
+    max_pages: int = typer.Option(
+        None, "--max-pages", help=field_help("max_pages"), rich_help_panel="Rendering"
+    ),
+    per_page: bool = typer.Option(
+        None, "--per-page/--per-document", help=field_help("per_page"), rich_help_panel="Rendering"
+    ),
+    max_new_tokens: int = typer.Option(
+        None, "--max-new-tokens", help=field_help("engine.max_new_tokens"), rich_help_panel="Engine"
+    ),
+    retries: int = typer.Option(
+        None, "--retries", help=field_help("retries"), rich_help_panel="Engine"
+    ),
+    force: bool = typer.Option(
+        None,
+        "--force",
+        help=field_help("force"),
+        rich_help_panel="Re-runs and scheduling",
+    ),
+    retry_errors: bool = typer.Option(
+        None,
+        "--retry-errors",
+        help=field_help("retry_errors"),
+        rich_help_panel="Re-runs and scheduling",
+    ),
+    wait: bool = typer.Option(
+        None,
+        "--wait",
+        help=field_help("wait"),
+        rich_help_panel="Re-runs and scheduling",
+    ),
+    shard: str = typer.Option(
+        None,
+        "--shard",
+        help=field_help("shard"),
+        rich_help_panel="Re-runs and scheduling",
+    ),
+    max_failure_rate: float = typer.Option(
+        None,
+        "--max-failure-rate",
+        help=field_help("max_failure_rate"),
+        rich_help_panel="Re-runs and scheduling",
+    ),
+    dry_run: bool = typer.Option(
+        None,
+        "--dry-run",
+        help=field_help("dry_run"),
+        rich_help_panel="Extraction",
+    ),
+    log_format: str = typer.Option(
+        None,
+        "--log-format",
+        help=field_help("log_format"),
+        rich_help_panel="Re-runs and scheduling",
+    ),
+) -> None:
+    """Extract typed data from every document under INPUTS into Parquet under OUT."""
+    from pipeline.config import load_config, parse_shard
+
+    json_log = log_format == "json"  # until the configuration says otherwise
+    try:
+        passwords = list(password or []) + read_passwords(passwords_file)
+        flags = {
+            "inputs": [str(p) for p in inputs],
+            "schema_ref": schema,
+            "out": out,
+            "max_pages": max_pages,
+            "per_page": per_page,
+            "retries": retries,
+            "force": force,
+            "retry_errors": retry_errors,
+            "wait": wait,
+            "max_failure_rate": max_failure_rate,
+            "dry_run": dry_run,
+            "log_format": log_format,
+            "shard": parse_shard(shard) if shard else None,
+            "render": {
+                "dpi": dpi,
+                "max_pixels": max_pixels,
+                "min_pixels": min_pixels,
+                "workers": workers,
+                "passwords": passwords or None,
+            },
+            "engine": {
+                "name": engine,
+                "model": model,
+                "max_new_tokens": max_new_tokens,
+                "openai": {"base_url": base_url},
+            },
+        }
+        config = load_config(flags, config_file)
+        json_log = config.log_format == "json"
+        from pipeline.run import run_extraction
+
+        report = run_extraction(config)
+    except RunStopped as stopped:
+        _report_stop(stopped, config.log_format)
+    except DocextractError as exc:
+        fail(str(exc), exc.exit_code, as_json=json_log)
+    _print_summary(report, config.log_format)
+    if report.failure_rate > config.max_failure_rate:
+        raise typer.Exit(int(ExitCode.FAILURES))
+
+
+def _report_stop(stopped: RunStopped, log_format: str) -> None:
+    """The summary of what a stopped run finished, then why it stopped, and its exit code."""
+    report = stopped.report
+    as_json = log_format == "json"
+    if isinstance(report, RunReport):
+        _print_summary(report, log_format)
+        fail(
+            f"{stopped}; the {report.attempted} documents settled before it are committed, "
+            "and the next run takes up the rest",
+            stopped.exit_code,
+            as_json,
+        )
+    fail(f"{stopped} before any document was extracted", stopped.exit_code, as_json)
+
+
+def _print_summary(report: RunReport, log_format: str) -> None:
+    if log_format == "json":
+        typer.echo(json.dumps(report.to_dict(), default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, width=100)
+    if report.dry_run:
+        table = Table(title="would extract")
+        table.add_column("file", overflow="fold")
+        for column in ("kind", "pages", "visual tokens", "problem"):
+            table.add_column(column)
+        for entry in report.planned:
+            table.add_row(
+                entry["path"],
+                entry["kind"],
+                str(entry["pages"] or "?"),
+                str(entry["visual_tokens"] or "?"),
+                entry["problem"] or "",
+            )
+        console.print(table)
+        total = sum(e["visual_tokens"] or 0 for e in report.planned)
+        console.print(
+            f"{len(report.planned)} documents, ~{total} visual tokens; "
+            f"{report.skipped} already done"
+        )
+        return
+    console.print(
+        f"run {report.run_id} · schema {report.schema} · engine {report.engine}"
+        f" · model {report.model}"
+    )
+    table = Table()
+    table.add_column("")
+    table.add_column("count", justify="right")
+    for label, value in [
+        ("files", report.files),
+        ("duplicates", report.duplicates),
+        ("already done", report.skipped),
+        ("  copies of earlier files", len(report.copies)),
+        ("other shards", report.other_shards),
+        ("extracted", report.extracted),
+        ("  with warnings", report.with_warnings),
+        ("failed", report.failed),
+        ("pages", report.pages),
+        ("retries", report.retries),
+        ("prompt tokens", report.prompt_tokens),
+        ("output tokens", report.completion_tokens),
+    ]:
+        table.add_row(label, str(value))
+    for code, count in sorted(report.errors_by_code.items()):
+        table.add_row(f"  {code}", str(count))
+    console.print(table)
+    if report.attempted == 0:
+        console.print("nothing new to extract")
+    console.print(f"{report.elapsed_s:.1f}s, {report.pages_per_s:.2f} pages/s → {report.out}")
+    for copy in report.copies[:10]:
+        console.print(
+            f"copy, not extracted again: {copy['path']} = {copy['copy_of']}", soft_wrap=True
+        )
+    if len(report.copies) > 10:
+        console.print(
+            f"... and {len(report.copies) - 10} more copies (see runs/{report.run_id}.json)"
+        )
+    if report.failed:
+        errors = Path(report.out) / report.schema / "errors"
+        console.print(f"{report.failed} failed: their rows, codes and messages are in {errors}/")

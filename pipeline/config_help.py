@@ -1,0 +1,35 @@
+"""The words of every setting a flag can set: RunConfig's field descriptions are these texts,
+and so is the CLI's option help, without the CLI importing pydantic (`--help` stays fast)."""
+
+from __future__ import annotations
+
+HELP: dict[str, str] = {
+    "inputs": "Files, folders (recursive) or globs.",
+    "schema_ref": "Built-in name, file.py:Model, module:Model or .json.",
+    "out": "Output folder (Parquet tables, ledger).",
+    "engine.name": "auto, sglang, openai, transformers or null.",
+    "engine.model": "Model id or local folder (default: the engine's default model).",
+    "engine.openai.base_url": "OpenAI-compatible server for --engine openai.",
+    "render.dpi": "Render resolution before the budget.",
+    "render.max_pixels": "Pixel cap per page image.",
+    "render.min_pixels": "Pixel floor per page image.",
+    "render.passwords": "Passwords tried on encrypted PDFs (repeatable).",
+    "render.workers": "Render processes; 0 means one per CPU core.",
+    "render.timeout_s": "Per-file render time limit, seconds.",
+    "max_pages": "Pages per request; longer documents fail or go --per-page.",
+    "per_page": "One row per page.",
+    "engine.max_new_tokens": "Answer length cap, in tokens.",
+    "retries": "Re-asks after an invalid or truncated answer.",
+    "force": "Redo documents already extracted.",
+    "retry_errors": "Redo documents that failed.",
+    "wait": "Wait for another run on OUT to finish.",
+    "shard": "I/N: take the I-th of N content-hash shards.",
+    "max_failure_rate": "Exit 1 above this failed fraction.",
+    "dry_run": "List what would run, with a token estimate.",
+    "log_format": "auto, rich, plain or json.",
+}
+
+
+def field_help(path: str) -> str:
+    """The description of the RunConfig field at dotted `path`, e.g. "render.dpi"."""
+    return HELP[path]

@@ -1,0 +1,1 @@
+"""Evaluation: score a run's records against ground truth."""

@@ -1,0 +1,85 @@
+"""What `docextract eval` compares: a run's extracted records, and the truth to score them by
+(truth JSON files, or the e-invoice XML embedded in each source PDF)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """One row of a run's documents table, as far as evaluation needs it."""
+
+    key: str
+    source_path: str
+    status: str | None
+    data: dict[str, Any] | None
+
+
+def load_prediction_rows(out_dir: str | Path, schema: str) -> list[PredictionRow]:
+    """Read OUT/<schema>/documents/*.parquet; the key is the file stem of `source_path`.
+
+    Files named only in OUT/<schema>/errors/*.parquet (documents that failed) come back as rows
+    without data, so they count as missed rather than being left out.
+    """
+    rows = [
+        PredictionRow(Path(source).stem, source, record.get("status"), record.get("data"))
+        for record in _read_table(Path(out_dir) / schema / "documents", ("status", "data"))
+        if (source := str(record.get("source_path") or ""))
+    ]
+    seen = {row.key for row in rows}
+    for record in _read_table(Path(out_dir) / schema / "errors", ()):
+        source = str(record.get("source_path") or "")
+        if source and Path(source).stem not in seen:
+            seen.add(Path(source).stem)
+            rows.append(PredictionRow(Path(source).stem, source, "error", None))
+    return rows
+
+
+def _read_table(folder: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    import pyarrow.dataset as ds
+
+    if not folder.is_dir() or not any(folder.glob("*.parquet")):
+        return []
+    dataset = ds.dataset(str(folder), format="parquet")
+    wanted = [c for c in ("source_path", *columns) if c in dataset.schema.names]
+    return dataset.to_table(columns=wanted).to_pylist()
+
+
+def predictions_from_rows(rows: list[PredictionRow]) -> dict[str, dict[str, Any] | None]:
+    """Predicted records by key; None where the document has no data (it failed)."""
+    out: dict[str, dict[str, Any] | None] = {}
+    for row in rows:
+        if row.data is not None or row.key not in out:
+            out[row.key] = row.data
+    return out
+
+
+def load_predictions(out_dir: str | Path, schema: str) -> dict[str, dict[str, Any] | None]:
+    """Predicted records by document key (file stem); None for documents that failed."""
+    return predictions_from_rows(load_prediction_rows(out_dir, schema))
+
+
+def load_truths(truth_dir: str | Path, schema: str) -> dict[str, dict[str, Any]]:
+    """Truth JSON files by stem, from TRUTH/<schema>/*.json or else TRUTH/*.json."""
+    root = Path(truth_dir)
+    folder = root / schema if (root / schema).is_dir() else root
+    return {
+        p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))
+    }
+
+
+def load_embedded_truths(rows: list[PredictionRow]) -> dict[str, dict[str, Any]]:
+    """Truth read from the e-invoice XML embedded in each source PDF (where there is one)."""
+    from pipeline.inputs.einvoice import read_embedded_invoice
+
+    truths = {}
+    for row in rows:
+        if row.source_path.lower().endswith(".pdf") and row.key not in truths:
+            found = read_embedded_invoice(row.source_path)
+            if found is not None:
+                truths[row.key] = found
+    return truths

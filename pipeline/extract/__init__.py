@@ -1,0 +1,1 @@
+"""Extraction: plan the work, build requests, feed the engine, settle and validate answers."""

@@ -1,0 +1,222 @@
+"""One run's moving parts, joined by bounded queues inside one event loop.
+
+render pool (own thread) -> dispatch -> lanes (requests in flight to the engine) -> settle,
+with bounded retries -> the recorder's background writer. Memory is bounded by the queues and
+the requests in flight, never by the size of the input. What an outcome means is `settle`'s
+business, what a re-run skips `pipeline.policy`'s, and rows and counts the recorder's: this
+module only moves work between threads and queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+
+from pydantic import BaseModel
+
+from pipeline.config import RunConfig
+from pipeline.engines.base import (
+    Engine,
+    EngineOutcome,
+    EngineRequest,
+    EngineResult,
+    generate_guarded,
+)
+from pipeline.extract.plan import CommittedCheck, WorkPlan, error_item_id
+from pipeline.extract.settle import Extracted, Failed, Retry, settle
+from pipeline.faults import fault_point
+from pipeline.inputs.renderpool import RenderPool, RenderTask, following_window
+from pipeline.items import WorkItem, failure_item, work_items
+from pipeline.output.recorder import RunRecorder
+from pipeline.records import ErrorRecord, RenderedDocument
+from pipeline.stopping import finish_despite_cancel
+
+PRODUCER_GRACE_S = 10.0
+_DONE = object()
+
+
+class Extraction:
+    """One run's queues and threads: a render thread, a dispatcher and engine lanes."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        engine: Engine,
+        request_for: Callable[[WorkItem], EngineRequest],
+        model: type[BaseModel],
+        recorder: RunRecorder,
+        committed: CommittedCheck,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.request_for = request_for
+        self.model = model
+        self.recorder = recorder
+        self.committed = committed
+        self.batch = max(1, int(getattr(engine, "preferred_batch", 1)))
+        self.lanes = max(1, engine.max_in_flight // self.batch)
+
+    async def execute(self, plan: WorkPlan) -> None:
+        self.recorder.reporter.start(self.recorder.report, len(plan.sources) + len(plan.errors))
+        stop = threading.Event()
+        producer: threading.Thread | None = None
+        try:
+            for record in plan.errors:
+                self.recorder.failed(record, error_item_id(record))
+            rendered: asyncio.Queue = asyncio.Queue(maxsize=self._render_workers() * 2)
+            requests: asyncio.Queue = asyncio.Queue(maxsize=self.batch * 2 + 8)
+            loop = asyncio.get_running_loop()
+            producer = threading.Thread(
+                target=self._produce, args=(loop, rendered, plan, stop), daemon=True
+            )
+            producer.start()
+            tasks = [asyncio.create_task(self._serve(requests)) for _ in range(self.lanes)]
+            tasks.append(asyncio.create_task(self._dispatch(rendered, requests)))
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                # A lane that died (e.g. the writer failed) would leave the dispatcher waiting
+                # on a full queue for ever: the first failure ends them all.
+                for task in tasks:
+                    task.cancel()
+                raise
+        finally:
+            stop.set()
+            await finish_despite_cancel(self.recorder.close())
+            if producer is not None:  # the pool stops its workers before this process exits
+                await finish_despite_cancel(asyncio.to_thread(producer.join, PRODUCER_GRACE_S))
+
+    def _render_workers(self) -> int:
+        return self.config.render.workers or os.cpu_count() or 1
+
+    def _tasks(self, plan: WorkPlan) -> Iterator[RenderTask]:
+        for source in plan.sources:
+            yield RenderTask(source, 0, self.config.max_pages)
+
+    def _next_window(self, document: RenderedDocument) -> RenderTask | None:
+        """With --per-page, the following window of a long document (None when done)."""
+        if not self.config.per_page:
+            return None
+        return following_window(document, self.config.max_pages)
+
+    def _produce(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        queue: asyncio.Queue,
+        plan: WorkPlan,
+        stop: threading.Event,
+    ) -> None:
+        """Render-pool thread: feeds rendered documents into the loop, blocking when full."""
+
+        def put(item: object) -> None:
+            if stop.is_set():  # the run has ended (maybe failed): nobody reads the queue
+                return
+            try:
+                future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+            except RuntimeError:  # the loop closed between the check and the call
+                return
+            while not stop.is_set():
+                try:
+                    future.result(timeout=0.5)
+                    return
+                except TimeoutError:
+                    continue
+            future.cancel()
+
+        try:
+            with RenderPool(self.config.render, self._render_workers()) as pool:
+                tasks: Iterable[RenderTask] = self._tasks(plan)
+                while tasks:
+                    windows: list[RenderTask] = []
+                    for document in pool.render(tasks):
+                        if stop.is_set():
+                            return
+                        fault_point("after-render")
+                        if (window := self._next_window(document)) is not None:
+                            windows.append(window)
+                        put(document)
+                    tasks = windows
+        except BaseException as exc:  # the pool itself failed: end the run, say why
+            put(exc)
+        finally:
+            put(_DONE)
+
+    async def _dispatch(self, rendered: asyncio.Queue, requests: asyncio.Queue) -> None:
+        while (document := await rendered.get()) is not _DONE:
+            if isinstance(document, BaseException):
+                raise document
+            items = work_items(document, self.config.per_page, self.config.max_pages)
+            for item in self._undone(items):
+                if isinstance(item, ErrorRecord):
+                    self._render_failed(item)
+                else:
+                    await requests.put(item)
+        for _ in range(self.lanes):
+            await requests.put(_DONE)
+
+    def _undone(self, items: list[WorkItem | ErrorRecord]) -> list[WorkItem | ErrorRecord]:
+        """With --per-page every document is rendered again: its committed pages are skipped
+        here (without it, the plan skipped committed documents already)."""
+        pages = [item.item_id for item in items if isinstance(item, WorkItem)]
+        if not self.config.per_page or not pages:
+            return items
+        undone = self.committed.undone(pages)
+        self.recorder.skipped(len(pages) - len(undone))
+        return [i for i in items if not isinstance(i, WorkItem) or i.item_id in undone]
+
+    def _render_failed(self, record: ErrorRecord) -> None:
+        item_id, page = failure_item(record, self.config.per_page)
+        if self.config.per_page and self.committed.is_done(item_id):
+            self.recorder.skipped()  # a failure already on record is not a new one
+            return
+        self.recorder.failed(record, item_id, page, pages=0 if page is None else 1)
+
+    async def _serve(self, requests: asyncio.Queue) -> None:
+        """One lane: take up to `batch` items, ask the engine, retry what may be retried."""
+        while (first := await requests.get()) is not _DONE:
+            batch = [first]
+            while len(batch) < self.batch and not requests.empty():
+                item = requests.get_nowait()
+                if item is _DONE:
+                    requests.put_nowait(_DONE)
+                    break
+                batch.append(item)
+            pending = batch
+            while pending:
+                fault_point("before-generate")
+                outcomes = await generate_guarded(
+                    self.engine, [self.request_for(item) for item in pending]
+                )
+                pending = [
+                    item
+                    for item, outcome in zip(pending, outcomes, strict=True)
+                    if not self._settle(item, outcome)
+                ]
+                self.recorder.retried(len(pending))
+
+    def _settle(self, item: WorkItem, outcome: EngineOutcome) -> bool:
+        """Apply `settle`'s decision; False when the item is to be asked again."""
+        config = self.config
+        decision = settle(item, outcome, self.model, config.retries, config.engine.max_new_tokens)
+        item.attempts += 1
+        if isinstance(outcome, EngineResult):
+            self.recorder.answered(outcome)
+        if isinstance(decision, Retry):
+            item.max_new_tokens = decision.settings.max_new_tokens
+            item.temperature = decision.settings.temperature
+            return False
+        item.release()
+        if isinstance(decision, Extracted):
+            self.recorder.extracted(item, decision.result, decision.instance, decision.warnings)
+        elif isinstance(decision, Failed):
+            self.recorder.failed(
+                decision.record,
+                item.item_id,
+                item.page,
+                decision.raw,
+                item.attempts,
+                item.page_total,
+            )
+        return True

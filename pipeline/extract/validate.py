@@ -1,0 +1,126 @@
+"""The parse+validate stage: model text in, a validated instance or a coded failure out.
+
+Checks run in this order, and the first that fails decides the code:
+1. `finish_reason == "length"`: the answer was cut off -> TRUNCATED_OUTPUT.
+2. Not JSON (after removing a ```json fence) -> INVALID_JSON.
+3. Pydantic rejects it, or a value does not fit its output column (a Decimal beyond
+   decimal128(18, 4), an integer beyond int64) -> SCHEMA_VIOLATION, the message lists each
+   failing field.
+4. A business rule of severity "error" fails -> RULE_VIOLATION, the message lists rule codes.
+Rule warnings are kept on a successful result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from pipeline.errors import ErrorCode
+from pipeline.output.arrow import ValueOutOfRange, to_arrow_value
+from schemas.rules import RuleFinding
+
+_FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
+_MAX_LISTED_ERRORS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """The outcome for one answer: an instance (and its plain data) or an error code."""
+
+    instance: BaseModel | None
+    data: dict[str, Any] | None
+    warnings: tuple[RuleFinding, ...] = ()
+    error_code: ErrorCode | None = None
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error_code is None
+
+
+def strip_fence(text: str) -> str:
+    """The text inside a Markdown code fence, or the text itself, trimmed."""
+    match = _FENCE.match(text)
+    return (match.group(1) if match else text).strip()
+
+
+def format_validation_error(exc: ValidationError, limit: int = _MAX_LISTED_ERRORS) -> str:
+    """One line per failing field: `path: message (got value)`."""
+    lines = []
+    for item in exc.errors()[:limit]:
+        path = ".".join(str(p) for p in item["loc"]) or "(root)"
+        got = item.get("input")
+        shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        lines.append(f"{path}: {item['msg']} (got {shown})")
+    more = exc.error_count() - limit
+    if more > 0:
+        lines.append(f"... and {more} more")
+    return "; ".join(lines)
+
+
+def validate_answer(text: str, model: type[BaseModel], finish_reason: str = "stop") -> Validation:
+    """Parse and validate one model answer against `model` and its business rules."""
+    if finish_reason == "length":
+        return Validation(
+            None, None, (), ErrorCode.TRUNCATED_OUTPUT, "answer cut off at max_new_tokens"
+        )
+    body = strip_fence(text)
+    try:
+        parsed = json.loads(body, parse_float=Decimal)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        preview = body[:80].replace("\n", " ")
+        return Validation(
+            None, None, (), ErrorCode.INVALID_JSON, f"not JSON: {exc} (starts {preview!r})"
+        )
+    try:
+        json.dumps(parsed, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        # json.loads accepts "\\ud800" alone; no UTF-8 column (Parquet, SQLite) can hold it.
+        return Validation(
+            None, None, (), ErrorCode.INVALID_JSON, "not JSON text: a lone \\u surrogate escape"
+        )
+    try:
+        instance = model.model_validate(parsed)
+    except ValidationError as exc:
+        return Validation(None, None, (), ErrorCode.SCHEMA_VIOLATION, format_validation_error(exc))
+    try:
+        to_arrow_value(instance)
+    except ValueOutOfRange as exc:
+        return Validation(None, None, (), ErrorCode.SCHEMA_VIOLATION, f"cannot be stored: {exc}")
+    findings = _run_rules(instance)
+    errors = [f for f in findings if f.severity == "error"]
+    warnings = tuple(f for f in findings if f.severity != "error")
+    if errors:
+        listed = "; ".join(f"{f.code}: {f.message}" for f in errors)
+        return Validation(instance, None, warnings, ErrorCode.RULE_VIOLATION, listed)
+    return Validation(instance, instance.model_dump(mode="python"), warnings)
+
+
+def _run_rules(instance: BaseModel) -> list[RuleFinding]:
+    check = getattr(instance, "check_rules", None)
+    if not callable(check):
+        return []
+    try:
+        findings = list(check())
+    except Exception as exc:  # a broken custom rule must not crash the run
+        return [RuleFinding("rules.crashed", "error", f"{type(exc).__name__}: {exc}")]
+    return [_as_finding(f) for f in findings]
+
+
+def _as_finding(item: Any) -> RuleFinding:
+    """Findings of custom models may be any object with code, severity and message."""
+    if isinstance(item, RuleFinding):
+        return item
+    severity = getattr(item, "severity", "error")
+    return RuleFinding(
+        str(getattr(item, "code", "rules.custom")),
+        "warning" if severity == "warning" else "error",
+        str(getattr(item, "message", item)),
+    )

@@ -1,0 +1,66 @@
+"""Render: one `SourceFile` in, its pages as RGB images at the pixel budget out.
+
+PDFs go through PyMuPDF straight to the budget size (`pipeline.inputs.render_pdf`); images are
+decoded with Pillow, turned upright, flattened onto white and resized to the budget
+(`pipeline.inputs.render_image`). Bad input never raises: it comes back as a RenderedDocument
+with an ErrorRecord.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pipeline.config import RenderConfig
+from pipeline.errors import ErrorCode
+from pipeline.inputs.render_image import render_image
+from pipeline.inputs.render_pdf import render_pdf
+from pipeline.inputs.render_result import describe_exception, failed_render
+from pipeline.records import FileKind, RenderedDocument, SourceFile
+
+
+def render_document(
+    source: SourceFile,
+    config: RenderConfig,
+    first_page: int = 0,
+    max_pages: int | None = None,
+) -> RenderedDocument:
+    """Render pages [first_page, first_page + max_pages) of `source` (all when max_pages is None).
+
+    `page_count` is the document's total page count, whatever the window. The content rendered
+    is the content discovery hashed, or the result is a `changed` error. Never raises for bad
+    input: encrypted, corrupt, truncated, empty or oversized documents come back with `error`
+    set and no pages.
+    """
+    try:
+        content = source.path.read_bytes()
+        if not _unchanged(source, content, first_page):
+            return failed_render(
+                source,
+                ErrorCode.CHANGED,
+                "the file changed after it was found (still being written?); the next run "
+                "reads it again",
+            )
+        if source.kind is FileKind.PDF:
+            return render_pdf(source, content, config, first_page, max_pages)
+        return render_image(source, content, config, first_page, max_pages)
+    except OSError as exc:
+        return failed_render(
+            source, ErrorCode.UNREADABLE, f"cannot read: {describe_exception(exc)}"
+        )
+    except MemoryError:
+        return failed_render(source, ErrorCode.RENDER_FAILED, "out of memory while rendering")
+    except Exception as exc:  # noqa: BLE001 - the contract is "never raises for bad input"
+        return failed_render(
+            source, ErrorCode.RENDER_FAILED, f"cannot render: {describe_exception(exc)}"
+        )
+
+
+def _unchanged(source: SourceFile, content: bytes, first_page: int) -> bool:
+    """Whether `content` is what discovery hashed. The first window of a document is checked
+    by its hash; later windows by size and modification time, so a long document rendered a
+    window at a time is hashed once per run, not once per window."""
+    if first_page > 0 and source.mtime_ns is not None:
+        return len(content) == source.size and (
+            source.path.stat().st_mtime_ns == source.mtime_ns
+        )
+    return hashlib.sha256(content).hexdigest() == source.sha256

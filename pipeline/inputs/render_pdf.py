@@ -1,0 +1,184 @@
+"""Render a PDF's pages with PyMuPDF straight to the budget size: one rasterisation, no
+resize, and the pixmap itself becomes the page's pixels, not a copy of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.config import RenderConfig
+from pipeline.errors import ErrorCode
+from pipeline.inputs.budget import AspectRatioTooLarge, fit_pixels, points_to_pixels
+from pipeline.inputs.render_result import describe_exception, failed_render, page_window
+from pipeline.records import Page, RenderedDocument, SourceFile, WarningRecord
+
+
+def _looks_truncated(content: bytes) -> bool:
+    """True when the file starts like a PDF but does not end with an end-of-file marker."""
+    return b"%PDF-" in content[:1024] and b"%%EOF" not in content[-2048:]
+
+
+def render_pdf(
+    source: SourceFile,
+    content: bytes,
+    config: RenderConfig,
+    first_page: int,
+    max_pages: int | None,
+) -> RenderedDocument:
+    import pymupdf
+
+    pymupdf.TOOLS.mupdf_display_errors(False)
+    pymupdf.TOOLS.mupdf_display_warnings(False)
+    pymupdf.TOOLS.reset_mupdf_warnings()
+    try:
+        doc = pymupdf.open(stream=content, filetype="pdf")
+    except Exception as exc:  # noqa: BLE001 - MuPDF raises several types for unreadable files
+        if _looks_truncated(content):
+            return failed_render(
+                source,
+                ErrorCode.TRUNCATED,
+                f"truncated PDF that cannot be repaired ({describe_exception(exc)}); re-copy or "
+                "re-download the file",
+            )
+        return failed_render(
+            source,
+            ErrorCode.CORRUPT,
+            f"corrupt PDF that cannot be opened ({describe_exception(exc)})",
+        )
+    with doc:
+        if doc.needs_pass and not _unlock(doc, config.passwords):
+            if config.passwords:
+                return failed_render(
+                    source,
+                    ErrorCode.WRONG_PASSWORD,
+                    f"encrypted: none of the {len(config.passwords)} given password(s) opens "
+                    "it; pass the right one with --password or --passwords-file",
+                )
+            return failed_render(
+                source, ErrorCode.ENCRYPTED, "encrypted: pass --password or --passwords-file"
+            )
+        total = doc.page_count
+        if total == 0:
+            return failed_render(source, ErrorCode.ZERO_PAGES, "the PDF has no pages")
+        notes: list[WarningRecord] = []
+        if doc.is_repaired:
+            notes.append(
+                WarningRecord(
+                    ErrorCode.REPAIRED.value,
+                    f"{source.path}: damaged cross-reference table was repaired; check the "
+                    "pages are complete",
+                )
+            )
+        truncated = _looks_truncated(content)
+        pages: list[Page] = []
+        for index in page_window(total, first_page, max_pages):
+            try:
+                page = doc.load_page(index)
+                rect = page.rect
+                if rect.width * rect.height > config.max_page_area_pt2:
+                    return failed_render(
+                        source,
+                        ErrorCode.PAGE_TOO_LARGE,
+                        f"page {index + 1} is {rect.width:.0f}x{rect.height:.0f} pt, above the "
+                        f"limit of {config.max_page_area_pt2:.0f} pt² (max_page_area_pt2)",
+                        page=index + 1,
+                        page_count=total,
+                        pages=tuple(pages),
+                    )
+                pages.append(_render_pdf_page(page, index, source.sha256, config))
+            except AspectRatioTooLarge as exc:
+                return failed_render(
+                    source,
+                    ErrorCode.PAGE_TOO_LARGE,
+                    f"page {index + 1} has an unusable shape: {exc}",
+                    page=index + 1,
+                    page_count=total,
+                    pages=tuple(pages),
+                )
+            except Exception as exc:  # noqa: BLE001 - a broken page fails its document
+                code = ErrorCode.TRUNCATED if truncated else ErrorCode.RENDER_FAILED
+                return failed_render(
+                    source,
+                    code,
+                    f"page {index + 1} cannot be rendered ({describe_exception(exc)})",
+                    page=index + 1,
+                    page_count=total,
+                    pages=tuple(pages),
+                )
+        return RenderedDocument(
+            source=source, pages=tuple(pages), page_count=total, warnings=tuple(notes)
+        )
+
+
+def _unlock(doc: Any, passwords: tuple[str, ...]) -> bool:
+    candidates = dict.fromkeys(form for pw in ("", *passwords) for form in (pw, saslprep(pw)))
+    return any(doc.authenticate(password) for password in candidates)
+
+
+def saslprep(password: str) -> str:
+    """The password as AES-256 PDFs (revisions 5 and 6) expect it: SASLprep's mapping (other
+    spaces become a space, characters mapped to nothing are dropped) and NFKC, so a password
+    typed or stored in another Unicode form (e.g. decomposed accents) still opens the file."""
+    import stringprep
+    import unicodedata
+
+    mapped = "".join(
+        " " if stringprep.in_table_c12(char) else char
+        for char in password
+        if not stringprep.in_table_b1(char)
+    )
+    return unicodedata.normalize("NFKC", mapped)
+
+
+def _render_pdf_page(page: Any, index: int, doc_id: str, config: RenderConfig) -> Page:
+    """Rasterise one page directly at its budget size (the page's /Rotate applied)."""
+    import pymupdf
+
+    rect = page.rect  # already rotated: width and height as displayed
+    source_w = points_to_pixels(rect.width, config.dpi)
+    source_h = points_to_pixels(rect.height, config.dpi)
+    height, width = fit_pixels(
+        source_h, source_w, min_pixels=config.min_pixels, max_pixels=config.max_pixels
+    )
+    matrix = pymupdf.Matrix(width / rect.width, height / rect.height)
+    pix = page.get_pixmap(matrix=matrix, alpha=False, colorspace=pymupdf.csRGB)
+    pixels: bytes | memoryview
+    if (pix.width, pix.height) == (width, height) and pix.stride == width * 3:
+        pixels = _pixmap_view(pix)
+    else:
+        pixels = _fit_exact(pix, width, height)
+    return Page(
+        doc_id=doc_id,
+        index=index,
+        width=width,
+        height=height,
+        pixels=pixels,
+        dpi=round(72.0 * width / rect.width, 2),
+        source_width=source_w,
+        source_height=source_h,
+    )
+
+
+def _pixmap_view(pix: Any) -> memoryview:
+    """The pixmap's samples, read-only and not copied; the view keeps the pixmap alive.
+
+    Keeping the pixmap is cheaper than copying it out (`pix.samples`): a copy writes every page
+    a second time into fresh memory, which costs about as much as rasterising it.
+    """
+    import ctypes
+
+    holder = (ctypes.c_char * (pix.stride * pix.height)).from_address(pix.samples_ptr)
+    # The owner lives as long as the buffer.
+    holder.pixmap = pix  # type: ignore[attr-defined]
+    return memoryview(holder).cast("B").toreadonly()
+
+
+def _fit_exact(pix: Any, width: int, height: int) -> bytes:
+    """MuPDF rounded the pixmap a pixel off the budget size: crop or stretch it to fit."""
+    from PIL import Image
+
+    image = Image.frombytes("RGB", (pix.width, pix.height), pix.samples, "raw", "RGB", pix.stride)
+    if image.width >= width and image.height >= height:
+        image = image.crop((0, 0, width, height))
+    else:
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    return image.tobytes()

@@ -1,0 +1,42 @@
+"""What every renderer shares: the failed result that carries an error, the page window, and
+error text from an exception."""
+
+from __future__ import annotations
+
+from pipeline.errors import ErrorCode, Stage
+from pipeline.records import ErrorRecord, Page, RenderedDocument, SourceFile
+
+
+def failed_render(
+    source: SourceFile,
+    code: ErrorCode,
+    message: str,
+    *,
+    page: int | None = None,
+    page_count: int = 0,
+    pages: tuple[Page, ...] = (),
+) -> RenderedDocument:
+    """A render result that carries its error (the message names the file) and the pages of
+    its window rendered before the failing `page`, if any."""
+    error = ErrorRecord(
+        doc_id=source.sha256,
+        path=str(source.path),
+        stage=Stage.RENDER,
+        code=code,
+        message=f"{source.path}: {message}",
+        page=page,
+    )
+    return RenderedDocument(source=source, pages=pages, page_count=page_count, error=error)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """`Type: message` of an exception, for error messages."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def page_window(total: int, first_page: int, max_pages: int | None) -> range:
+    """The page indexes [first_page, first_page + max_pages) that exist in a document."""
+    start = max(0, first_page)
+    stop = total if max_pages is None else min(total, start + max(0, max_pages))
+    return range(start, stop)

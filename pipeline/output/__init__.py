@@ -1,0 +1,1 @@
+"""Output: Parquet tables, the ledger, locks, the run report and progress."""

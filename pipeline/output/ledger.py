@@ -1,0 +1,287 @@
+"""The ledger: a SQLite file in OUT that says which work items are committed, and where.
+
+A work item is one document (or one page with --per-page) extracted with one schema, prompt and
+model. An item is committed when its row sits in a part file that the ledger lists; a part file on
+disk that the ledger does not list was left by a killed run and is reconciled at start.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.items import document_of
+from pipeline.policy import retires_document_failure, retires_transient_failures
+
+LEDGER_NAME = "ledger.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    item_id     TEXT NOT NULL,
+    schema      TEXT NOT NULL,
+    prompt_hash TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    status      TEXT NOT NULL,      -- 'ok' (documents), 'error' or 'transient' (errors table)
+    part        TEXT NOT NULL,      -- part file holding the row, relative to OUT
+    source_path TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    committed_at REAL NOT NULL,
+    PRIMARY KEY (item_id, schema, prompt_hash, model)
+);
+CREATE INDEX IF NOT EXISTS items_by_path ON items (source_path, schema, status);
+CREATE TABLE IF NOT EXISTS parts (
+    part        TEXT PRIMARY KEY,   -- relative to OUT
+    rows        INTEGER NOT NULL,
+    run_id      TEXT NOT NULL,
+    committed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS superseded (
+    part        TEXT NOT NULL,      -- an older part that still holds a stale row
+    item_id     TEXT NOT NULL,
+    prompt_hash TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    PRIMARY KEY (part, item_id, prompt_hash, model)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      TEXT PRIMARY KEY,
+    started_at  REAL NOT NULL,
+    finished_at REAL,
+    status      TEXT NOT NULL
+);
+"""
+
+
+def _retry_while_locked(step: Callable[[], None], patience_s: float = 60.0) -> None:
+    """Run `step`, retrying while another process holds the database.
+
+    Switching to WAL needs the database to itself, and SQLite reports that as "locked" at once
+    instead of waiting, so two runs that open one ledger together (shards) take turns here.
+    """
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _serialised(method):  # type: ignore[no-untyped-def]
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
+@dataclass(frozen=True, slots=True)
+class ItemKey:
+    """Identity of one extraction: what, with which schema, prompt and model."""
+
+    item_id: str
+    schema: str
+    prompt_hash: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedItem:
+    """One row the caller has just written into a part file."""
+
+    key: ItemKey
+    status: str
+    source_path: str
+
+
+class Ledger:
+    """SQLite ledger. One connection per process, shared by threads under a lock; every write is
+    one transaction."""
+
+    def __init__(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.path = out / LEDGER_NAME
+        # The writer commits from a worker thread; calls are serialised by the caller.
+        self._db = sqlite3.connect(
+            self.path, timeout=60, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA synchronous=FULL")
+        _retry_while_locked(self._prepare)
+        self._lock = threading.RLock()
+
+    def _prepare(self) -> None:
+        if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    @_serialised
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @_serialised
+    def status_of(self, keys: Iterable[ItemKey]) -> dict[ItemKey, str]:
+        """Committed status ('ok', 'error' or 'transient') of each key that is committed."""
+        return {key: status for key, (status, _path) in self.committed(keys).items()}
+
+    @_serialised
+    def committed(self, keys: Iterable[ItemKey]) -> dict[ItemKey, tuple[str, str]]:
+        """(status, source path) of each key that is committed."""
+        found: dict[ItemKey, tuple[str, str]] = {}
+        query = (
+            "SELECT status, source_path FROM items"
+            " WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?"
+        )
+        for key in keys:
+            row = self._db.execute(
+                query, (key.item_id, key.schema, key.prompt_hash, key.model)
+            ).fetchone()
+            if row:
+                found[key] = (row[0], row[1])
+        return found
+
+    @_serialised
+    def known_parts(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT part FROM parts")}
+
+    @_serialised
+    def commit_part(self, part: str, items: Sequence[CommittedItem], run_id: str) -> None:
+        """Record a renamed part file and the items in it, atomically.
+
+        An item committed before in another part is moved here, and the old part is marked to
+        have its stale row removed (see `superseded_rows`).
+        """
+        now = time.time()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?)", (part, len(items), run_id, now)
+            )
+            for item in items:
+                key = item.key
+                old = db.execute(
+                    "SELECT part FROM items WHERE item_id=? AND schema=? AND prompt_hash=?"
+                    " AND model=?",
+                    (key.item_id, key.schema, key.prompt_hash, key.model),
+                ).fetchone()
+                if old and old[0] != part:
+                    db.execute(
+                        "INSERT OR IGNORE INTO superseded VALUES (?, ?, ?, ?)",
+                        (old[0], key.item_id, key.prompt_hash, key.model),
+                    )
+                if retires_document_failure(key.item_id, item.status):
+                    self._retire_document_failure(key)
+                if retires_transient_failures(item.status):
+                    self._retire_transient_failures(key, item.source_path)
+                db.execute(
+                    "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key.item_id,
+                        key.schema,
+                        key.prompt_hash,
+                        key.model,
+                        item.status,
+                        part,
+                        item.source_path,
+                        run_id,
+                        now,
+                    ),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _retire_document_failure(self, page_key: ItemKey) -> None:
+        """A page of a document was extracted (--per-page): a failure recorded for the whole
+        document (e.g. too_many_pages) no longer stands; its row leaves the errors table."""
+        doc_id = document_of(page_key.item_id)
+        where = (doc_id, page_key.schema, page_key.prompt_hash, page_key.model)
+        failed = self._db.execute(
+            "SELECT part FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?"
+            " AND status != 'ok'",
+            where,
+        ).fetchone()
+        if failed:
+            self._db.execute(
+                "INSERT OR IGNORE INTO superseded VALUES (?, ?, ?, ?)",
+                (failed[0], doc_id, page_key.prompt_hash, page_key.model),
+            )
+            self._db.execute(
+                "DELETE FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?",
+                where,
+            )
+
+    def _retire_transient_failures(self, key: ItemKey, source_path: str) -> None:
+        """The file at `source_path` was extracted: a transient failure recorded for it under
+        another item id (its content changed while an earlier run read it) no longer stands;
+        its row leaves the errors table."""
+        stale = self._db.execute(
+            "SELECT item_id, part FROM items WHERE source_path=? AND schema=? AND status="
+            "'transient' AND prompt_hash=? AND model=? AND item_id != ?",
+            (source_path, key.schema, key.prompt_hash, key.model, key.item_id),
+        ).fetchall()
+        for item_id, part in stale:
+            self._db.execute(
+                "INSERT OR IGNORE INTO superseded VALUES (?, ?, ?, ?)",
+                (part, item_id, key.prompt_hash, key.model),
+            )
+            self._db.execute(
+                "DELETE FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?",
+                (item_id, key.schema, key.prompt_hash, key.model),
+            )
+
+    @_serialised
+    def superseded_rows(self) -> list[str]:
+        """Parts that still hold rows a later commit replaced."""
+        return [row[0] for row in self._db.execute("SELECT DISTINCT part FROM superseded")]
+
+    @_serialised
+    def clear_superseded(self, part: str, remaining_rows: int) -> None:
+        """The stale rows of `part` were removed; forget them (and the part if now empty)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("DELETE FROM superseded WHERE part=?", (part,))
+        if remaining_rows:
+            db.execute("UPDATE parts SET rows=? WHERE part=?", (remaining_rows, part))
+        else:
+            db.execute("DELETE FROM parts WHERE part=?", (part,))
+        db.execute("COMMIT")
+
+    @_serialised
+    def items_in(self, part: str) -> set[tuple[str, str, str]]:
+        """(item_id, prompt_hash, model) committed in `part`."""
+        rows = self._db.execute(
+            "SELECT item_id, prompt_hash, model FROM items WHERE part=?", (part,)
+        )
+        return {tuple(row) for row in rows}  # type: ignore[misc]
+
+    @_serialised
+    def counts(self, schema: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT status, COUNT(*) FROM items WHERE schema=? GROUP BY status", (schema,)
+        )
+        return dict(rows.fetchall())
+
+    @_serialised
+    def start_run(self, run_id: str) -> None:
+        self._db.execute("INSERT INTO runs VALUES (?, ?, NULL, 'running')", (run_id, time.time()))
+
+    @_serialised
+    def finish_run(self, run_id: str, status: str) -> None:
+        self._db.execute(
+            "UPDATE runs SET finished_at=?, status=? WHERE run_id=?", (time.time(), status, run_id)
+        )

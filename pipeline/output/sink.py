@@ -1,0 +1,276 @@
+"""Parquet output: typed part files written atomically, and reconciliation after a kill.
+
+Layout under OUT, per schema:
+    OUT/<schema>/documents/part-<run>-<seq>.parquet   one row per extracted item
+    OUT/<schema>/errors/part-<run>-<seq>.parquet      one row per failed item
+A part is written to a hidden temporary name, flushed to disk and renamed, so a reader never sees
+half a file; the ledger then records it. `reconcile` repairs whatever a kill left in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import __version__
+from pipeline.faults import fault_point
+from pipeline.output.ledger import CommittedItem, ItemKey, Ledger
+from pipeline.policy import ledger_status
+
+TABLES = ("documents", "errors")
+_KEY_COLUMNS = ("item_id", "prompt_hash", "model")
+
+WARNING_TYPE = pa.struct([("code", pa.string()), ("message", pa.string())])
+_COMMON = [
+    ("item_id", pa.string()),
+    ("doc_id", pa.string()),
+    ("page", pa.int32()),
+    ("source_path", pa.string()),
+    ("also_at", pa.list_(pa.string())),
+]
+_PROVENANCE = [
+    ("schema", pa.string()),
+    ("prompt_hash", pa.string()),
+    ("model", pa.string()),
+    ("engine", pa.string()),
+    ("attempts", pa.int32()),
+    ("raw_answer", pa.string()),
+    ("run_id", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+]
+
+
+def documents_schema(data_type: pa.DataType, metadata: Mapping[str, str]) -> pa.Schema:
+    """Columns of the documents table; `data` holds the typed extraction as a struct."""
+    fields = (
+        _COMMON
+        + [
+            ("page_count", pa.int32()),
+            ("status", pa.string()),
+            ("data", data_type),
+            ("warnings", pa.list_(WARNING_TYPE)),
+            ("visual_tokens", pa.int64()),
+            ("prompt_tokens", pa.int64()),
+            ("completion_tokens", pa.int64()),
+            ("cached_tokens", pa.int64()),
+            ("latency_s", pa.float64()),
+        ]
+        + _PROVENANCE
+    )
+    return pa.schema(fields, metadata=_encode(metadata))
+
+
+def errors_schema(metadata: Mapping[str, str]) -> pa.Schema:
+    """Columns of the errors table: what failed, where, and why (a stable code)."""
+    fields = (
+        _COMMON
+        + [
+            ("stage", pa.string()),
+            ("code", pa.string()),
+            ("message", pa.string()),
+        ]
+        + _PROVENANCE
+    )
+    return pa.schema(fields, metadata=_encode(metadata))
+
+
+def table_metadata(schema_name: str, json_schema: Mapping[str, Any], prompt_hash: str) -> dict:
+    return {
+        "docextract.version": __version__,
+        "docextract.schema": schema_name,
+        "docextract.json_schema": json.dumps(json_schema, sort_keys=True),
+        "docextract.prompt_hash": prompt_hash,
+        "pyarrow.version": pa.__version__,
+    }
+
+
+def _encode(metadata: Mapping[str, str]) -> dict[bytes, bytes]:
+    return {k.encode(): v.encode() for k, v in metadata.items()}
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(table: pa.Table, final: Path) -> None:
+    """Write `table` to `final` via a hidden temporary file, fsync, rename."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+
+
+class PartWriter:
+    """Writes part files for one schema and commits them to the ledger."""
+
+    def __init__(
+        self,
+        out: Path,
+        schema_name: str,
+        schemas: Mapping[str, pa.Schema],
+        ledger: Ledger,
+        run_id: str,
+    ) -> None:
+        self.out = out
+        self.schema_name = schema_name
+        self.schemas = schemas
+        self.ledger = ledger
+        self.run_id = run_id
+        self._seq = 0
+
+    def write_parts(self, table_name: str, rows: Sequence[dict[str, Any]]) -> str | None:
+        """Write `rows` as one part of `table_name` and commit it; returns the part path."""
+        if not rows:
+            return None
+        self._seq += 1
+        relative = f"{self.schema_name}/{table_name}/part-{self.run_id}-{self._seq:05d}.parquet"
+        table = pa.Table.from_pylist(list(rows), schema=self.schemas[table_name])
+        write_atomic(table, self.out / relative)
+        fault_point("after-part-rename")
+        self.ledger.commit_part(relative, _items(rows, self.schema_name, table_name), self.run_id)
+        fault_point("after-ledger-commit")
+        return relative
+
+
+def _items(rows: Sequence[Mapping[str, Any]], schema_name: str, table_name: str) -> list:
+    return [
+        CommittedItem(
+            ItemKey(row["item_id"], schema_name, row["prompt_hash"], row["model"]),
+            ledger_status(table_name, row.get("code")),
+            row["source_path"],
+        )
+        for row in rows
+    ]
+
+
+def run_of(path: Path) -> str:
+    """The run id in a part file's name: part-<run_id>-<seq>.parquet (or its .tmp)."""
+    stem = path.name.lstrip(".").removesuffix(".tmp").removesuffix(".parquet")
+    return stem.removeprefix("part-").rsplit("-", 1)[0]
+
+
+def reconcile(
+    out: Path, schema_name: str, ledger: Ledger, is_live: Callable[[str], bool] = lambda _: False
+) -> dict[str, int]:
+    """Repair what a killed run left under OUT/<schema>.
+
+    Files of runs that are still alive (`is_live(run_id)`, e.g. another shard writing into the
+    same folder) are left alone; for the others:
+    - temporary files are removed (their rows were never committed);
+    - a renamed part the ledger does not list is adopted: its rows whose items are not
+      committed elsewhere are kept and committed, the others dropped;
+    - rows that a later commit superseded (--force, --retry-errors) are removed from old parts.
+    Every step is idempotent, so a kill during reconciliation is repaired by the next one.
+    """
+    counts = {"temporary_removed": 0, "parts_adopted": 0, "rows_adopted": 0, "rows_removed": 0}
+    known = ledger.known_parts()
+    for table_name in TABLES:
+        folder = out / schema_name / table_name
+        if not folder.is_dir():
+            continue
+        for tmp in folder.glob(".*.tmp"):
+            if is_live(run_of(tmp)):
+                continue
+            tmp.unlink(missing_ok=True)
+            counts["temporary_removed"] += 1
+        for path in sorted(folder.glob("part-*.parquet")):
+            relative = path.relative_to(out).as_posix()
+            if relative not in known and not is_live(run_of(path)):
+                counts["rows_adopted"] += _adopt(out, relative, table_name, schema_name, ledger)
+                counts["parts_adopted"] += 1
+    for relative in ledger.superseded_rows():
+        counts["rows_removed"] += _drop_rows(out, relative, ledger)
+    return counts
+
+
+def _adopt(out: Path, relative: str, table_name: str, schema_name: str, ledger: Ledger) -> int:
+    path = out / relative
+    table = pq.read_table(path)
+    rows = table.select(list(_KEY_COLUMNS)).to_pylist()
+    keys = [ItemKey(r["item_id"], schema_name, r["prompt_hash"], r["model"]) for r in rows]
+    committed = ledger.status_of(keys)
+    keep = [i for i, key in enumerate(keys) if key not in committed]
+    if len(keep) < len(keys):
+        table = table.take(keep)
+        if keep:
+            write_atomic(table, path)
+        else:
+            path.unlink()
+            return 0
+    ledger.commit_part(relative, _items(table.to_pylist(), schema_name, table_name), "reconcile")
+    return len(keep)
+
+
+def _drop_rows(out: Path, relative: str, ledger: Ledger) -> int:
+    """Rewrite `relative` keeping only the rows the ledger still places there."""
+    path = out / relative
+    if not path.exists():
+        ledger.clear_superseded(relative, 0)
+        return 0
+    table = pq.read_table(path)
+    live = ledger.items_in(relative)
+    rows = table.select(list(_KEY_COLUMNS)).to_pylist()
+    keep = [i for i, r in enumerate(rows) if (r["item_id"], r["prompt_hash"], r["model"]) in live]
+    removed = len(rows) - len(keep)
+    if removed:
+        if keep:
+            write_atomic(table.take(keep), path)
+        else:
+            path.unlink()
+            _fsync_dir(path.parent)
+    ledger.clear_superseded(relative, len(keep))
+    return removed
+
+
+class BufferedWriter:
+    """Collects rows and commits a part when `part_rows` rows wait or `flush_s` passed.
+
+    Parquet writing and the ledger commit run in a worker thread, one flush at a time, in the
+    background: the lanes that feed the engine never wait for the disk.
+    """
+
+    def __init__(self, parts: PartWriter, part_rows: int, flush_s: float) -> None:
+        self.parts = parts
+        self.part_rows = part_rows
+        self.flush_s = flush_s
+        self._rows: dict[str, list[dict[str, Any]]] = {"documents": [], "errors": []}
+        self._flushing: asyncio.Task | None = None
+        self._last = time.monotonic()
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        if self._flushing is not None and self._flushing.done():
+            self._flushing.result()  # a failed write ends the run here, loudly
+            self._flushing = None
+        self._rows[table].append(row)
+        due = time.monotonic() - self._last >= self.flush_s
+        if (len(self._rows[table]) >= self.part_rows or due) and self._flushing is None:
+            self._flushing = asyncio.ensure_future(self.flush())
+
+    async def flush(self) -> None:
+        self._last = time.monotonic()
+        for table in ("documents", "errors"):
+            rows, self._rows[table] = self._rows[table], []
+            if rows:
+                await asyncio.to_thread(self.parts.write_parts, table, rows)
+
+    async def close(self) -> None:
+        """Wait for the flush under way, then commit what is left."""
+        if self._flushing is not None:
+            await self._flushing
+            self._flushing = None
+        await self.flush()

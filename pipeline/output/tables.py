@@ -1,0 +1,93 @@
+"""Table rows for the documents and errors tables, built from a run's records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pipeline.output.arrow import to_arrow_value
+from pipeline.records import ErrorRecord, WarningRecord, storable
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from pipeline.engines.base import EngineResult
+    from pipeline.items import WorkItem
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """What every row says about the run that wrote it."""
+
+    schema: str
+    prompt_hash: str
+    model: str
+    engine: str
+    run_id: str
+    also_at: dict[str, list[str]] = field(default_factory=dict)  # path -> duplicate paths
+
+    def columns(self, attempts: int, raw: str | None) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "prompt_hash": self.prompt_hash,
+            "model": self.model,
+            "engine": self.engine,
+            "attempts": attempts,
+            "raw_answer": None if raw is None else storable(raw),
+            "run_id": self.run_id,
+            "created_at": datetime.now(UTC),
+        }
+
+    def duplicates_of(self, path: str) -> list[str]:
+        return [storable(p) for p in self.also_at.get(path, [])]
+
+
+def document_row(
+    provenance: Provenance,
+    item: WorkItem,
+    result: EngineResult,
+    instance: BaseModel,
+    warnings: list[WarningRecord],
+) -> dict[str, Any]:
+    """One documents-table row: the typed data as a struct, with provenance and costs."""
+    source = item.source
+    return {
+        "item_id": item.item_id,
+        "doc_id": source.sha256,
+        "page": item.page,
+        "source_path": storable(str(source.path)),
+        "also_at": provenance.duplicates_of(str(source.path)),
+        "page_count": item.page_count,
+        "status": "warning" if warnings else "ok",
+        "data": to_arrow_value(instance),
+        "warnings": [{"code": w.code, "message": w.message} for w in warnings],
+        "visual_tokens": item.visual_tokens,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "cached_tokens": result.cached_tokens,
+        "latency_s": result.latency_s,
+        **provenance.columns(item.attempts, result.text),
+    }
+
+
+def error_row(
+    provenance: Provenance,
+    record: ErrorRecord,
+    item_id: str,
+    page: int | None,
+    raw: str,
+    attempts: int,
+) -> dict[str, Any]:
+    """One errors-table row: which file, which stage, a stable code and a readable message."""
+    return {
+        "item_id": storable(item_id),
+        "doc_id": record.doc_id or None,
+        "page": page if page is not None else record.page,
+        "source_path": storable(record.path),
+        "also_at": provenance.duplicates_of(record.path),
+        "stage": str(record.stage),
+        "code": str(record.code),
+        "message": storable(record.message),
+        **provenance.columns(attempts or record.attempts, raw or record.raw),
+    }
