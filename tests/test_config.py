@@ -66,3 +66,33 @@ def test_shard_parsing() -> None:
     assert parse_shard("1/4") == (1, 4)
     with pytest.raises(ConfigError, match="I/N"):
         parse_shard("one of four")
+
+
+def test_every_flag_of_run_has_its_config_fields_description_as_help():
+    """One text per setting: the run command's option help is RunConfig's field description."""
+    import typer.main
+    from pydantic import BaseModel
+
+    from pipeline.cli.app import app
+    from pipeline.config import RunConfig
+    from pipeline.config_help import HELP
+
+    def description(path: str) -> str | None:
+        model: type[BaseModel] = RunConfig
+        *parents, name = path.split(".")
+        for parent in parents:
+            model = model.model_fields[parent].annotation  # type: ignore[assignment]
+        return model.model_fields[name].description
+
+    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    helps = {param.name: getattr(param, "help", None) for param in command.params}
+    for path, text in HELP.items():
+        assert description(path) == text, path
+    flags = {"schema": "schema_ref", "engine": "engine.name", "model": "engine.model",
+             "base_url": "engine.openai.base_url", "dpi": "render.dpi",
+             "max_pixels": "render.max_pixels", "workers": "render.workers",
+             "password": "render.passwords", "max_new_tokens": "engine.max_new_tokens",
+             "retries": "retries", "force": "force", "shard": "shard", "out": "out",
+             "log_format": "log_format", "max_failure_rate": "max_failure_rate"}
+    for flag, path in flags.items():
+        assert helps[flag] == description(path), flag
