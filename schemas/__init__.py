@@ -13,7 +13,14 @@ from schemas.currency import Currency
 from schemas.id_card import IdCard, Sex
 from schemas.invoice import Invoice, InvoiceKind, InvoiceLine, Party
 from schemas.receipt import PaymentMethod, Receipt, ReceiptItem
-from schemas.rules import RuleFinding, cn_amount_in_words, id_check_character, parse_cn_amount
+from schemas.rules import (
+    RuleFinding,
+    cn_amount_in_words,
+    iban_problem,
+    id_check_character,
+    parse_cn_amount,
+    vat_id_problem,
+)
 
 BUILTIN_SCHEMAS: dict[str, type[BaseModel]] = {
     "invoice": Invoice,
@@ -52,6 +59,8 @@ __all__ = [
     "Sex",
     "Transaction",
     "cn_amount_in_words",
+    "iban_problem",
     "id_check_character",
     "parse_cn_amount",
+    "vat_id_problem",
 ]

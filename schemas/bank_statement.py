@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from schemas.rules import RuleFinding, differs, error, total
+from schemas.rules import RuleFinding, differs, error, iban_problem, total, warning
 from schemas.types import CurrencyCode, DocDate, Money, OptCode, OptMoney, OptText, Text
 
 
@@ -46,7 +46,8 @@ class BankStatement(BaseModel):
     )
 
     def check_rules(self) -> list[RuleFinding]:
-        """Opening balance plus all amounts equals the closing balance; the period is ordered."""
+        """Opening balance plus all amounts equals the closing balance; the period is ordered; the
+        IBAN has valid check digits (a warning)."""
         findings: list[RuleFinding] = []
         moved = total(t.amount for t in self.transactions)
         if differs(self.opening_balance + moved, self.closing_balance, Decimal("0.005")):
@@ -60,4 +61,6 @@ class BankStatement(BaseModel):
                 "bank_statement.period_order",
                 f"period_end {self.period_end} is before period_start {self.period_start}",
             ))  # fmt: skip
+        if self.iban and (problem := iban_problem(self.iban)):
+            findings.append(warning("bank_statement.iban_invalid", f"iban {self.iban}: {problem}"))
         return findings

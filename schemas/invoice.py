@@ -8,7 +8,15 @@ from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from schemas.rules import RuleFinding, differs, error, total, warning
+from schemas.rules import (
+    RuleFinding,
+    differs,
+    error,
+    iban_problem,
+    total,
+    vat_id_problem,
+    warning,
+)
 from schemas.types import (
     Code,
     CurrencyCode,
@@ -89,7 +97,8 @@ class Invoice(BaseModel):
     payment_terms: OptText = Field(None, description="Payment terms as printed.")
 
     def check_rules(self) -> list[RuleFinding]:
-        """Line totals add up to the net total, net plus tax to the grand total, dates in order."""
+        """Line totals add up to the net total, net plus tax to the grand total, dates in order;
+        the parties' EU VAT ids and IBANs have valid check digits (warnings)."""
         findings: list[RuleFinding] = []
         if self.line_items:
             lines = total(line.line_total for line in self.line_items)
@@ -121,4 +130,16 @@ class Invoice(BaseModel):
                 "invoice.amount_due_exceeds_total",
                 f"amount_due {self.amount_due} exceeds grand_total {self.grand_total}",
             ))  # fmt: skip
+        return findings + self._identifier_findings()
+
+    def _identifier_findings(self) -> list[RuleFinding]:
+        """`invoice.vat_id_invalid` and `invoice.iban_invalid` warnings, seller first."""
+        findings: list[RuleFinding] = []
+        for role, party in (("seller", self.seller), ("buyer", self.buyer)):
+            if party.vat_id and (problem := vat_id_problem(party.vat_id)):
+                message = f"{role}.vat_id {party.vat_id}: {problem}"
+                findings.append(warning("invoice.vat_id_invalid", message))
+            if party.iban and (problem := iban_problem(party.iban)):
+                message = f"{role}.iban {party.iban}: {problem}"
+                findings.append(warning("invoice.iban_invalid", message))
         return findings

@@ -2,16 +2,26 @@
 
 Each schema's `check_rules()` returns a list of `RuleFinding`. Codes are stable strings of the form
 `<schema>.<rule>`; an "error" finding makes the document fail validation, a "warning" is kept with
-the row.
+the row. IBANs and EU VAT ids are checked with python-stdnum (`iban_problem`, `vat_id_problem`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
+
+from stdnum import iban as stdnum_iban
+from stdnum.eu import vat as stdnum_vat
+from stdnum.exceptions import (
+    InvalidChecksum,
+    InvalidComponent,
+    InvalidFormat,
+    InvalidLength,
+    ValidationError,
+)
 
 Severity = Literal["error", "warning"]
 
@@ -41,6 +51,42 @@ def total(values: Iterable[Decimal | None]) -> Decimal:
 def differs(a: Decimal, b: Decimal, tolerance: Decimal | str) -> bool:
     """True when `a` and `b` are further apart than `tolerance`."""
     return abs(a - b) > Decimal(tolerance)
+
+
+# --- IBANs and EU VAT ids ----------------------------------------------------------------------
+
+_REASONS: dict[type[ValidationError], str] = {
+    InvalidChecksum: "check digits do not match (checksum)",
+    InvalidLength: "wrong length",
+    InvalidFormat: "wrong format (length or characters) for its country",
+    InvalidComponent: "unknown country code or invalid part",
+}
+_EU_PREFIXES = frozenset(code.upper() for code in stdnum_vat.MEMBER_STATES) | {"EL"}
+
+
+def iban_problem(iban: str) -> str | None:
+    """Why `iban` is not a valid IBAN (country, its length and format, ISO 7064 mod 97-10 check
+    digits), or None when it is valid."""
+    return _stdnum_problem(stdnum_iban.validate, iban)
+
+
+def vat_id_problem(vat_id: str) -> str | None:
+    """Why an EU VAT id fails its member state's format or check digits, or None.
+
+    Only ids that start with the prefix of an EU member state (EL for Greece, XI for Northern
+    Ireland) are checked: other ids (GB, CH, a national tax number) give None.
+    """
+    if vat_id[:2].upper() not in _EU_PREFIXES:
+        return None
+    return _stdnum_problem(stdnum_vat.validate, vat_id)
+
+
+def _stdnum_problem(validate: Callable[[str], object], number: str) -> str | None:
+    try:
+        validate(number)
+    except ValidationError as exc:
+        return _REASONS.get(type(exc), str(exc))
+    return None
 
 
 # --- Chinese ID numbers (GB 11643-1999) -------------------------------------------------------

@@ -36,6 +36,9 @@ def test_every_truth_validates_and_passes_the_rules(examples: list) -> None:
         instance = BUILTIN_SCHEMAS[doc.schema].model_validate(doc.truth)
         errors = [f for f in instance.check_rules() if f.severity == "error"]
         assert not errors, (doc.name, errors)
+        bad_ids = [f.code for f in instance.check_rules() if f.code.endswith(("_id_invalid",
+                                                                             "iban_invalid"))]
+        assert not bad_ids, (doc.name, bad_ids)
 
 
 def test_pdfs_open_with_expected_pages_and_carry_the_number(examples: list) -> None:

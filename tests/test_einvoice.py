@@ -1,9 +1,12 @@
-"""Embedded e-invoice XML: the Factur-X/ZUGFeRD corpus, round trips, UBL, odd inputs."""
+"""E-invoice XML read exactly: every CII profile, UBL invoices and credit notes, standalone and
+embedded in PDFs, hostile and broken XML, and the Factur-X/ZUGFeRD corpus."""
 
 from __future__ import annotations
 
 import random
 import re
+import time
+from decimal import Decimal
 from pathlib import Path
 
 import pymupdf
@@ -11,47 +14,224 @@ import pytest
 
 from pipeline.bench.docgen import build_cii_xml, embed_cii_xml, make_invoice
 from pipeline.eval.evaluate import evaluate
-from pipeline.inputs.einvoice import parse_invoice_xml, read_embedded_invoice
-from schemas import Invoice
+from pipeline.inputs.einvoice import (
+    InvoiceXmlError,
+    InvoiceXmlProblem,
+    Profile,
+    Syntax,
+    iter_embedded_xml,
+    parse_invoice_xml,
+    read_einvoice,
+    read_embedded_einvoice,
+    read_embedded_invoice,
+)
+from schemas import Invoice, InvoiceKind
+from schemas.types import compact_code
 from tests.corpus import CORPUS
+from tests.einvoice_factory import (
+    ATTACHMENT_NAMES,
+    CII_PROFILES,
+    GUIDELINES,
+    InvoiceFacts,
+    LineFacts,
+    cii_xml,
+    expected_invoice,
+    pdf_with_xml,
+    ubl_xml,
+)
+
+PROFILES = {
+    "minimum": Profile.MINIMUM,
+    "basic_wl": Profile.BASIC_WL,
+    "basic": Profile.BASIC,
+    "en16931": Profile.EN16931,
+    "extended": Profile.EXTENDED,
+    "xrechnung": Profile.XRECHNUNG,
+    "peppol": Profile.PEPPOL,
+}
+CREDIT_NOTE = InvoiceFacts(number="GS-2025-0031", type_code="381")
+NEGATIVE = InvoiceFacts(
+    number="RE-2025-0420",
+    lines=(
+        LineFacts("Rücknahme Präzisionswelle", "-2", "H87", "62.50", "-125.00"),
+        LineFacts("Nacharbeit", "1", "HUR", "84.00", "84.00"),
+    ),
+    net="-41.00",
+    tax="-7.79",
+    grand="-48.79",
+    payable="-48.79",
+)
+DIRECT_DEBIT = InvoiceFacts(number="RE-2025-0433", buyer_iban="FR7630006000011234567890189")
+TWO_CURRENCIES = InvoiceFacts(currency="USD", tax_currency="EUR", tax_in_tax_currency="81.53")
 
 
-def _manifest_invoices() -> list[tuple[str, str]]:
-    manifest = CORPUS / "MANIFEST.tsv"
-    if not manifest.is_file():
-        return []
-    rows = []
-    for line in manifest.read_text(encoding="utf-8").splitlines()[1:]:
-        cols = line.split("\t")
-        if len(cols) > 8 and cols[5] == "invoice" and "embedded" in cols[8]:
-            rows.append((cols[0], cols[8].split("GT:", 1)[1]))
-    return rows
+def _assert_reads_as(got: Invoice, expected: dict) -> None:
+    assert got.model_dump() == Invoice.model_validate(expected).model_dump()
 
 
-@pytest.mark.corpus
-@pytest.mark.skipif(not _manifest_invoices(), reason="shared corpus not present")
-@pytest.mark.parametrize("file, note", _manifest_invoices())
-def test_corpus_invoice_matches_manifest(file: str, note: str) -> None:
-    got = read_embedded_invoice(CORPUS / file)
+# --- CII profiles and UBL, standalone -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", CII_PROFILES)
+def test_cii_profile_reads_exactly(profile: str) -> None:
+    facts = InvoiceFacts()
+    got = read_einvoice(cii_xml(facts, profile))
+    assert got.syntax is Syntax.CII
+    assert (got.profile, got.specification_id) == (PROFILES[profile], GUIDELINES[profile])
+    _assert_reads_as(got.invoice, expected_invoice(facts, profile))
+    assert got.invoice.check_rules() == []
+
+
+def test_profiles_without_lines_give_none_and_extended_keeps_top_level_lines() -> None:
+    facts = InvoiceFacts()
+    counts = {p: len(read_einvoice(cii_xml(facts, p)).invoice.line_items) for p in CII_PROFILES}
+    assert counts == {p: 0 if p in ("minimum", "basic_wl") else 3 for p in CII_PROFILES}
+    extended = cii_xml(facts, "extended")
+    assert extended.count(b"IncludedSupplyChainTradeLineItem>") == 2 * 6  # 3 lines, 2 sub, 1 note
+    names = [line.description for line in read_einvoice(extended).invoice.line_items]
+    assert names == [line.name for line in facts.lines]
+
+
+@pytest.mark.parametrize("profile", ["peppol", "xrechnung"])
+def test_ubl_invoice_reads_exactly(profile: str) -> None:
+    facts = InvoiceFacts()
+    got = read_einvoice(ubl_xml(facts, profile))
+    assert got.syntax is Syntax.UBL
+    assert (got.profile, got.specification_id) == (PROFILES[profile], GUIDELINES[profile])
+    _assert_reads_as(got.invoice, expected_invoice(facts, profile))
+    assert got.invoice.check_rules() == []
+
+
+@pytest.mark.parametrize("syntax", ["cii", "ubl"])
+def test_credit_note_keeps_its_positive_amounts(syntax: str) -> None:
+    xml = cii_xml(CREDIT_NOTE, "en16931") if syntax == "cii" else ubl_xml(CREDIT_NOTE)
+    assert (b"<CreditNote " in xml) == (syntax == "ubl")
+    got = read_einvoice(xml).invoice
+    assert got.kind is InvoiceKind.credit_note
+    assert (got.net_total, got.grand_total) == (Decimal("466.40"), Decimal("555.02"))
+    _assert_reads_as(got, expected_invoice(CREDIT_NOTE, "en16931"))
+    assert got.check_rules() == []
+    if syntax == "ubl":  # the CreditNote root says it, whatever its type code
+        untyped, count = re.subn(rb"<cbc:CreditNoteTypeCode>381</cbc:CreditNoteTypeCode>", b"", xml)
+        assert count == 1
+        assert read_einvoice(untyped).invoice.kind is InvoiceKind.credit_note
+
+
+@pytest.mark.parametrize("syntax", ["cii", "ubl"])
+def test_negative_amounts_stay_negative(syntax: str) -> None:
+    xml = cii_xml(NEGATIVE, "en16931") if syntax == "cii" else ubl_xml(NEGATIVE)
+    got = read_einvoice(xml).invoice
+    assert got.kind is InvoiceKind.invoice
+    assert [line.line_total for line in got.line_items] == [Decimal("-125.00"), Decimal("84")]
+    assert (got.net_total, got.tax_total, got.grand_total) == (
+        Decimal("-41.00"), Decimal("-7.79"), Decimal("-48.79"),
+    )  # fmt: skip
+    _assert_reads_as(got, expected_invoice(NEGATIVE, "en16931"))
+    assert got.check_rules() == []
+
+
+@pytest.mark.parametrize("syntax", ["cii", "ubl"])
+def test_tax_total_in_two_currencies_takes_the_invoice_currency(syntax: str) -> None:
+    facts = TWO_CURRENCIES
+    xml = cii_xml(facts, "en16931") if syntax == "cii" else ubl_xml(facts)
+    # the tax currency's amount comes first
+    assert xml.index(b'currencyID="EUR">81.53<') < xml.index(b'currencyID="USD">88.62<')
+    got = read_einvoice(xml).invoice
+    assert (got.currency, got.tax_total) == ("USD", Decimal("88.62"))
+    _assert_reads_as(got, expected_invoice(facts, "en16931"))
+
+
+@pytest.mark.parametrize("syntax", ["cii", "ubl"])
+def test_direct_debit_account_is_the_buyers_iban(syntax: str) -> None:
+    xml = cii_xml(DIRECT_DEBIT, "en16931") if syntax == "cii" else ubl_xml(DIRECT_DEBIT)
+    got = read_einvoice(xml).invoice
+    assert (got.seller.iban, got.buyer.iban) == (
+        "DE40700202700012345678", "FR7630006000011234567890189",
+    )  # fmt: skip
+    _assert_reads_as(got, expected_invoice(DIRECT_DEBIT, "en16931"))
+
+
+def test_minimum_without_a_tax_total_takes_grand_minus_basis() -> None:
+    xml = cii_xml(InvoiceFacts(), "minimum")
+    xml, removed = re.subn(rb"<ram:TaxTotalAmount [^>]*>[^<]*</ram:TaxTotalAmount>", b"", xml)
+    assert removed == 1
+    assert read_einvoice(xml).invoice.tax_total == Decimal("88.62")
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        *(cii_xml(InvoiceFacts(), p) for p in CII_PROFILES),
+        ubl_xml(InvoiceFacts()),
+        ubl_xml(CREDIT_NOTE),
+    ],
+)
+def test_eval_fields_agree_with_the_invoice(xml: bytes) -> None:
+    fields = parse_invoice_xml(xml)
+    assert fields is not None and isinstance(fields["grand_total"], str)
+    assert Invoice.model_validate(fields) == read_einvoice(xml).invoice
+
+
+# --- embedded in PDFs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ATTACHMENT_NAMES)
+@pytest.mark.parametrize("profile", CII_PROFILES)
+def test_cii_embedded_under_each_name(tmp_path: Path, profile: str, name: str) -> None:
+    facts = InvoiceFacts(number=f"PDF-{profile}")
+    path = tmp_path / "hybrid.pdf"
+    path.write_bytes(pdf_with_xml(cii_xml(facts, profile), name, facts))
+    assert [found for found, _ in iter_embedded_xml(path)] == [name]
+    got = read_embedded_einvoice(path)
+    assert got is not None and (got.syntax, got.profile) == (Syntax.CII, PROFILES[profile])
+    _assert_reads_as(got.invoice, expected_invoice(facts, profile))
+
+
+@pytest.mark.parametrize("name", ATTACHMENT_NAMES)
+@pytest.mark.parametrize("facts", [InvoiceFacts(), CREDIT_NOTE], ids=["invoice", "credit_note"])
+def test_ubl_embedded_under_each_name(tmp_path: Path, facts: InvoiceFacts, name: str) -> None:
+    path = tmp_path / "hybrid.pdf"
+    path.write_bytes(pdf_with_xml(ubl_xml(facts, "xrechnung"), name, facts))
+    got = read_embedded_einvoice(path)
+    assert got is not None and (got.syntax, got.profile) == (Syntax.UBL, Profile.XRECHNUNG)
+    _assert_reads_as(got.invoice, expected_invoice(facts, "xrechnung"))
+    fields = read_embedded_invoice(path)
+    assert fields is not None and fields["invoice_number"] == facts.number
+
+
+def test_page_attachment_annotation_is_found(tmp_path: Path) -> None:
+    facts = InvoiceFacts(number="ANNOT-7")
+    pdf = pymupdf.open(stream=pdf_with_xml(b"<other/>", "notes.xml"), filetype="pdf")
+    pdf[0].add_file_annot((20, 20), cii_xml(facts, "basic"), "invoice-data.xml")
+    path = tmp_path / "annot.pdf"
+    pdf.save(path)
+    got = read_embedded_einvoice(path)
     assert got is not None
-    want = re.search(
-        r"invoice no (\S+); issued (\d{8}); TypeCode (\d+).*?grand total ([\d.]+) (\w+); "
-        r"due ([\d.]+); tax total ([\d.]+) \w+; (\d+) line items",
-        note,
-    )
-    assert want, note
-    number, issued, type_code, grand, currency, due, tax, lines = want.groups()
-    assert got["invoice_number"] == number
-    assert got["issue_date"] == f"{issued[:4]}-{issued[4:6]}-{issued[6:]}"
-    assert got["kind"] == ("credit_note" if type_code == "381" else "invoice")
-    assert float(got["grand_total"]) == float(grand) and got["currency"] == currency
-    assert float(got["amount_due"]) == float(due)
-    assert float(got["tax_total"]) == float(tax)
-    assert len(got["line_items"]) == int(lines)
-    assert got["seller"]["name"] and got["buyer"]["name"]
+    _assert_reads_as(got.invoice, expected_invoice(facts, "basic"))
 
 
-def test_generated_hybrid_invoice_round_trips(tmp_path: Path) -> None:
+def test_files_without_invoice_xml_give_none(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.pdf"
+    plain.write_bytes(make_invoice(random.Random(1), "p").content)
+    other = tmp_path / "other.pdf"
+    other.write_bytes(pdf_with_xml(b"<note>hi</note>", "notes.xml"))
+    junk = tmp_path / "junk.pdf"
+    junk.write_bytes(b"%PDF-1.7 not really")
+    for path in (plain, other, junk, tmp_path / "absent.pdf"):
+        assert read_embedded_einvoice(path) is None, path
+        assert read_embedded_invoice(path) is None, path
+
+
+def test_a_standard_attachment_that_is_no_invoice_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "order.pdf"
+    path.write_bytes(pdf_with_xml(b"<Order><ID>7</ID></Order>", "factur-x.xml"))
+    with pytest.raises(InvoiceXmlError, match=r"factur-x\.xml: .*<Order>") as caught:
+        read_embedded_einvoice(path)
+    assert caught.value.problem is InvoiceXmlProblem.NOT_AN_INVOICE
+    assert read_embedded_invoice(path) is None
+
+
+def test_generated_hybrid_invoice_round_trips_for_eval(tmp_path: Path) -> None:
     doc = make_invoice(random.Random(11), "rt", "de", "classic", lines=5, prepaid=True)
     path = tmp_path / "rt.pdf"
     path.write_bytes(embed_cii_xml(doc.content, build_cii_xml(doc.truth)))
@@ -62,85 +242,145 @@ def test_generated_hybrid_invoice_round_trips(tmp_path: Path) -> None:
     assert got["amount_due"] == doc.truth["amount_due"] != got["grand_total"]
     report = evaluate({"rt": got}, {"rt": doc.truth}, Invoice)
     assert report.total.f1 == 1.0 and report.total.slots > 40
-    Invoice.model_validate(got)
 
 
-def test_page_attachment_annotation_is_found(tmp_path: Path) -> None:
-    doc = make_invoice(random.Random(12), "annot", "en", "band", lines=2)
-    pdf = pymupdf.open(stream=doc.content, filetype="pdf")
-    pdf[0].add_file_annot((20, 20), build_cii_xml(doc.truth), "invoice-data.xml")
-    path = tmp_path / "annot.pdf"
-    pdf.save(path)
-    got = read_embedded_invoice(path)
-    assert got is not None and got["grand_total"] == doc.truth["grand_total"]
+# --- hostile and broken XML ---------------------------------------------------------------------
 
 
-UBL = """<?xml version="1.0"?>
-<CreditNote xmlns="urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
- xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
- xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">
- <cbc:ID>CN-77</cbc:ID><cbc:IssueDate>2024-05-02</cbc:IssueDate>
- <cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode>
- <cac:AccountingSupplierParty><cac:Party><cac:PartyName><cbc:Name>Seller BV</cbc:Name>
-  </cac:PartyName><cac:PostalAddress><cbc:StreetName>Kade 1</cbc:StreetName>
-  <cbc:CityName>Utrecht</cbc:CityName><cbc:PostalZone>3511</cbc:PostalZone></cac:PostalAddress>
-  <cac:PartyTaxScheme><cbc:CompanyID>NL123456789B01</cbc:CompanyID>
-  <cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme></cac:PartyTaxScheme></cac:Party>
- </cac:AccountingSupplierParty>
- <cac:AccountingCustomerParty><cac:Party><cac:PartyLegalEntity>
-  <cbc:RegistrationName>Buyer GmbH</cbc:RegistrationName></cac:PartyLegalEntity></cac:Party>
- </cac:AccountingCustomerParty>
- <cac:PaymentMeans><cbc:PaymentMeansCode>58</cbc:PaymentMeansCode>
-  <cac:PayeeFinancialAccount><cbc:ID>NL91 ABNA 0417 1643 00</cbc:ID></cac:PayeeFinancialAccount>
- </cac:PaymentMeans>
- <cac:TaxTotal><cbc:TaxAmount currencyID="EUR">21.00</cbc:TaxAmount></cac:TaxTotal>
- <cac:LegalMonetaryTotal><cbc:LineExtensionAmount currencyID="EUR">100.00</cbc:LineExtensionAmount>
-  <cbc:TaxInclusiveAmount currencyID="EUR">121.00</cbc:TaxInclusiveAmount>
-  <cbc:PayableAmount currencyID="EUR">121.00</cbc:PayableAmount></cac:LegalMonetaryTotal>
- <cac:CreditNoteLine><cbc:ID>1</cbc:ID><cbc:CreditedQuantity unitCode="C62">4</cbc:CreditedQuantity>
-  <cbc:LineExtensionAmount currencyID="EUR">100.00</cbc:LineExtensionAmount>
-  <cac:Item><cbc:Name>Returned widgets</cbc:Name><cac:ClassifiedTaxCategory><cbc:ID>S</cbc:ID>
-  <cbc:Percent>21</cbc:Percent></cac:ClassifiedTaxCategory></cac:Item>
-  <cac:Price><cbc:PriceAmount currencyID="EUR">25.00</cbc:PriceAmount></cac:Price>
- </cac:CreditNoteLine>
-</CreditNote>"""
+def _with_doctype(internal_subset: str, reference: str) -> bytes:
+    """An otherwise valid EN 16931 invoice whose number is the entity `reference`."""
+    body = cii_xml(InvoiceFacts(number="PLACEHOLDER"), "en16931").decode()
+    body = body.split("?>", 1)[1].replace(">PLACEHOLDER<", f">&{reference};<")
+    doctype = f"<!DOCTYPE rsm:CrossIndustryInvoice [{internal_subset}]>"
+    return f'<?xml version="1.0"?>\n{doctype}{body}'.encode()
 
 
-def test_ubl_credit_note() -> None:
-    got = parse_invoice_xml(UBL)
-    assert got is not None
-    assert (got["invoice_number"], got["kind"], got["issue_date"]) == (
-        "CN-77",
-        "credit_note",
-        "2024-05-02",
+def test_external_entity_is_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-42")
+    xml = _with_doctype(f'<!ENTITY leak SYSTEM "{secret.as_uri()}">', "leak")
+    with pytest.raises(InvoiceXmlError) as caught:
+        read_einvoice(xml)
+    assert caught.value.problem is InvoiceXmlProblem.UNSAFE
+    assert f"external entity 'leak' ({secret.as_uri()})" in str(caught.value)
+    assert "TOP-SECRET" not in str(caught.value)
+    assert parse_invoice_xml(xml) is None
+    path = tmp_path / "leak.pdf"
+    path.write_bytes(pdf_with_xml(xml, "factur-x.xml"))
+    with pytest.raises(InvoiceXmlError, match=r"^factur-x\.xml: .*external entity 'leak'"):
+        read_embedded_einvoice(path)
+    assert read_embedded_invoice(path) is None
+
+
+def test_entity_expansion_bomb_is_refused(tmp_path: Path) -> None:
+    laughs = '<!ENTITY lol0 "lol">' + "".join(
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
     )
-    assert got["seller"]["vat_id"] == "NL123456789B01"
-    assert got["seller"]["iban"] == "NL91ABNA0417164300"
-    assert got["seller"]["address"] == "Kade 1, 3511 Utrecht"
-    assert got["buyer"]["name"] == "Buyer GmbH"
-    assert (got["net_total"], got["tax_total"], got["grand_total"]) == ("100.00", "21.00", "121.00")
-    assert got["line_items"] == [
-        {
-            "description": "Returned widgets",
-            "quantity": "4.00",
-            "unit": "C62",
-            "unit_price": "25.00",
-            "line_total": "100.00",
-            "tax_rate": "21.00",
-        }
-    ]
-    assert not Invoice.model_validate(got).check_rules()
+    xml = _with_doctype(laughs, "lol9")
+    started = time.monotonic()
+    with pytest.raises(InvoiceXmlError) as caught:
+        read_einvoice(xml)
+    assert time.monotonic() - started < 1
+    assert caught.value.problem is InvoiceXmlProblem.UNSAFE
+    assert "entity 'lol0'" in str(caught.value) and "expansion" in str(caught.value)
+    assert parse_invoice_xml(xml) is None
+    path = tmp_path / "bomb.pdf"
+    path.write_bytes(pdf_with_xml(xml, "zugferd-invoice.xml"))
+    with pytest.raises(InvoiceXmlError, match=r"^zugferd-invoice\.xml: .*entity 'lol0'"):
+        read_embedded_einvoice(path)
 
 
-def test_files_without_invoice_xml_give_none(tmp_path: Path) -> None:
-    plain = tmp_path / "plain.pdf"
-    plain.write_bytes(make_invoice(random.Random(1), "p").content)
-    assert read_embedded_invoice(plain) is None
-    other = tmp_path / "other.pdf"
-    other.write_bytes(embed_cii_xml(plain.read_bytes(), b"<note>hi</note>", "notes.xml"))
-    assert read_embedded_invoice(other) is None
-    junk = tmp_path / "junk.pdf"
-    junk.write_bytes(b"%PDF-1.7 not really")
-    assert read_embedded_invoice(junk) is None
-    assert read_embedded_invoice(tmp_path / "absent.pdf") is None
-    assert parse_invoice_xml(b"<unclosed") is None
+def _without(xml: bytes, element: str) -> bytes:
+    trimmed, count = re.subn(rf"<ram:{element}>.*?</ram:{element}>".encode(), b"", xml, flags=re.S)
+    assert count == 1
+    return trimmed
+
+
+@pytest.mark.parametrize(
+    "data, problem, words",
+    [
+        (b"", InvoiceXmlProblem.MALFORMED, "not well-formed XML: no element found"),
+        (b"<rsm:CrossIndustryInvoice>", InvoiceXmlProblem.MALFORMED, "unbound prefix"),
+        (b"<a><b></a>", InvoiceXmlProblem.MALFORMED, "mismatched tag: line 1, column 8"),
+        (b"<note><to>Tove</to></note>", InvoiceXmlProblem.NOT_AN_INVOICE, "root element <note>"),
+        (b"<Invoice><ID>1</ID></Invoice>", InvoiceXmlProblem.NOT_AN_INVOICE, "<Invoice> in no"),
+        (
+            b'<CrossIndustryDocument xmlns="urn:ferd:CrossIndustryDocument:invoice:1p0"/>',
+            InvoiceXmlProblem.NOT_AN_INVOICE,
+            "ZUGFeRD 1.0",
+        ),
+        (
+            _without(cii_xml(InvoiceFacts(), "en16931"), "IssueDateTime"),
+            InvoiceXmlProblem.INCOMPLETE,
+            "issue_date: Field required",
+        ),
+        (
+            _without(cii_xml(InvoiceFacts(), "en16931"), "GrandTotalAmount"),
+            InvoiceXmlProblem.INCOMPLETE,
+            "grand_total: Field required",
+        ),
+        (
+            cii_xml(InvoiceFacts(issued="2025-02-30"), "en16931"),
+            InvoiceXmlProblem.INCOMPLETE,
+            "issue_date",
+        ),
+    ],
+    ids=["empty", "unbound", "mismatched", "note", "no_namespace", "zugferd1", "no_date",
+         "no_total", "bad_date"],
+)  # fmt: skip
+def test_broken_xml_names_what_is_wrong(
+    data: bytes, problem: InvoiceXmlProblem, words: str
+) -> None:
+    with pytest.raises(InvoiceXmlError) as caught:
+        read_einvoice(data)
+    assert caught.value.problem is problem
+    assert words in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+    if problem is not InvoiceXmlProblem.INCOMPLETE:
+        assert parse_invoice_xml(data) is None
+
+
+# --- the shared corpus --------------------------------------------------------------------------
+
+
+def _manifest_invoices() -> list[tuple[str, str, str]]:
+    manifest = CORPUS / "MANIFEST.tsv"
+    if not manifest.is_file():
+        return []
+    rows = []
+    for line in manifest.read_text(encoding="utf-8").splitlines()[1:]:
+        cols = line.split("\t")
+        if len(cols) > 8 and cols[5] == "invoice" and "embedded" in cols[8]:
+            rows.append((cols[0], cols[6], cols[8].split("GT:", 1)[1]))
+    return rows
+
+
+FACTS = re.compile(
+    r"invoice no (\S+); issued (\d{8}); TypeCode (\d+).*?grand total ([\d.]+) (\w+); "
+    r"due ([\d.]+); tax total ([\d.]+) \w+; (\d+) line items; .*embedded (\S+); profile (\S+)"
+)
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not _manifest_invoices(), reason="shared corpus not present")
+@pytest.mark.parametrize("file, truth, note", _manifest_invoices())
+def test_corpus_einvoice_matches_manifest(file: str, truth: str, note: str) -> None:
+    want = FACTS.search(note)
+    assert want, note
+    number, issued, type_code, grand, currency, due, tax, lines, name, profile = want.groups()
+    assert name in [found for found, _ in iter_embedded_xml(CORPUS / file)]
+    got = read_embedded_einvoice(CORPUS / file)
+    assert got is not None
+    assert (got.syntax, got.specification_id) == (Syntax.CII, profile)
+    invoice = got.invoice
+    assert invoice.invoice_number == compact_code(number)  # the schema's Code drops "-" and "."
+    assert invoice.issue_date.strftime("%Y%m%d") == issued
+    assert invoice.kind is (InvoiceKind.credit_note if type_code == "381" else InvoiceKind.invoice)
+    assert (invoice.grand_total, invoice.currency) == (Decimal(grand), currency)
+    assert (invoice.amount_due, invoice.tax_total) == (Decimal(due), Decimal(tax))
+    assert len(invoice.line_items) == int(lines)
+    assert invoice.seller.name and invoice.buyer.name
+    assert read_einvoice((CORPUS / truth).read_bytes()) == got
+    fields = read_embedded_invoice(CORPUS / file)
+    assert fields is not None and fields["invoice_number"] == number
+    assert Invoice.model_validate(fields) == invoice

@@ -14,8 +14,10 @@ from schemas import (
     Receipt,
     RuleFinding,
     cn_amount_in_words,
+    iban_problem,
     id_check_character,
     parse_cn_amount,
+    vat_id_problem,
 )
 from tests.test_schemas import (
     good_bank_statement,
@@ -90,6 +92,94 @@ def test_credit_note_with_positive_lines_and_negative_totals() -> None:
     assert _codes(Invoice.model_validate(data).check_rules()) == [
         ("invoice.line_sum_mismatch", "error")
     ]
+
+
+# --- IBANs and EU VAT ids ----------------------------------------------------------------------
+
+VALID_IBANS = [
+    "DE40700202700012345678",
+    "FR76 3000 6000 0112 3456 7890 189",
+    "NL20INGB0001234567",
+    "IT60X0542811101000000123456",
+]
+INVALID_IBANS = [
+    ("DE41700202700012345678", "checksum"),  # check digits changed
+    ("FR7630006000011234567890198", "checksum"),  # two digits swapped
+    ("NL31INGB000123456", "format"),  # a digit short, check digits recomputed
+    ("IT90X054281110100000012345", "format"),  # likewise
+    ("XX94700202700012345678", "country"),
+]
+VALID_VAT_IDS = ["DE264831574", "FR69417263852", "NL815263971B01", "IT18273640195", "ATU12345675"]
+INVALID_VAT_IDS = [
+    ("DE264831570", "checksum"),
+    ("FR00417263852", "checksum"),
+    ("NL815263970B01", "checksum"),
+    ("IT18273640190", "checksum"),
+    ("DE26483157", "length"),
+    ("DEABCDEFGHI", "format"),
+]
+
+
+@pytest.mark.parametrize("iban", VALID_IBANS)
+def test_valid_iban_passes(iban: str) -> None:
+    assert iban_problem(iban.replace(" ", "")) is None
+    data = good_invoice()
+    data["seller"]["iban"] = iban
+    assert Invoice.model_validate(data).check_rules() == []
+
+
+@pytest.mark.parametrize("iban, reason", INVALID_IBANS)
+def test_invalid_iban_is_a_warning(iban: str, reason: str) -> None:
+    problem = iban_problem(iban)
+    assert problem is not None and reason in problem
+    data = good_invoice()
+    data["buyer"]["iban"] = iban
+    findings = Invoice.model_validate(data).check_rules()
+    assert _codes(findings) == [("invoice.iban_invalid", "warning")]
+    assert findings[0].message == f"buyer.iban {iban}: {problem}"
+
+
+@pytest.mark.parametrize("vat_id", VALID_VAT_IDS)
+def test_valid_eu_vat_id_passes(vat_id: str) -> None:
+    assert vat_id_problem(vat_id) is None
+    data = good_invoice()
+    data["buyer"]["vat_id"] = f"{vat_id[:2]} {vat_id[2:]}"
+    assert Invoice.model_validate(data).check_rules() == []
+
+
+@pytest.mark.parametrize("vat_id, reason", INVALID_VAT_IDS)
+def test_invalid_eu_vat_id_is_a_warning(vat_id: str, reason: str) -> None:
+    problem = vat_id_problem(vat_id)
+    assert problem is not None and reason in problem
+    data = good_invoice()
+    data["seller"]["vat_id"] = vat_id
+    findings = Invoice.model_validate(data).check_rules()
+    assert _codes(findings) == [("invoice.vat_id_invalid", "warning")]
+    assert findings[0].message == f"seller.vat_id {vat_id}: {problem}"
+
+
+@pytest.mark.parametrize("vat_id", ["GB123456789", "CHE123456789", "91110108MA01ABCD2X", "123"])
+def test_vat_ids_outside_the_eu_are_not_checked(vat_id: str) -> None:
+    assert vat_id_problem(vat_id) is None
+
+
+def test_both_parties_are_checked() -> None:
+    data = good_invoice()
+    data["seller"].update(vat_id="FR00417263852", iban="NL31INGB000123456")
+    data["buyer"].update(vat_id="IT18273640190")
+    findings = Invoice.model_validate(data).check_rules()
+    assert [(f.code, f.message.split()[0]) for f in findings] == [
+        ("invoice.vat_id_invalid", "seller.vat_id"),
+        ("invoice.iban_invalid", "seller.iban"),
+        ("invoice.vat_id_invalid", "buyer.vat_id"),
+    ]
+
+
+def test_bank_statement_iban() -> None:
+    data = {**good_bank_statement(), "iban": "DE89370400440532013001"}
+    findings = BankStatement.model_validate(data).check_rules()
+    assert _codes(findings) == [("bank_statement.iban_invalid", "warning")]
+    assert findings[0].message.startswith("iban DE89370400440532013001: ")
 
 
 # --- ID card -----------------------------------------------------------------------------------

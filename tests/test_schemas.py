@@ -29,7 +29,7 @@ def good_invoice() -> dict[str, typing.Any]:
         "issue_date": "01.03.2024",
         "due_date": "2024-03-31",
         "seller": {"name": "Muster GmbH", "address": "Hauptstr. 1, 10115 Berlin",
-                   "vat_id": "DE 123 456 789", "iban": "DE89 3704 0044 0532 0130 00"},
+                   "vat_id": "DE 264 831 574", "iban": "DE89 3704 0044 0532 0130 00"},
         "buyer": {"name": "Beispiel AG", "address": None},
         "currency": "€",
         "line_items": [
@@ -185,7 +185,7 @@ def test_invoice_values_are_typed() -> None:
     assert invoice.issue_date == date(2024, 3, 1)
     assert invoice.grand_total == Decimal("1189.76")
     assert invoice.currency is Currency.EUR
-    assert invoice.seller.vat_id == "DE123456789"
+    assert invoice.seller.vat_id == "DE264831574"
     assert invoice.seller.iban == "DE89370400440532013000"
     assert invoice.line_items[1].quantity == Decimal(2)
     assert invoice.buyer.vat_id is None

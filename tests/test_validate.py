@@ -27,7 +27,7 @@ def test_valid_answer() -> None:
     assert result.data is not None
     assert result.data["grand_total"] == Decimal("1189.76")
     assert result.data["issue_date"] == date(2024, 3, 1)
-    assert result.data["seller"]["vat_id"] == "DE123456789"
+    assert result.data["seller"]["vat_id"] == "DE264831574"
     assert result.warnings == ()
 
 

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from stdnum import luhn
+from stdnum.iso7064 import mod_11_10
+
 CENT = Decimal("0.01")
 
 
@@ -107,9 +110,16 @@ def group_iban(iban: str) -> str:
 
 
 def make_vat_id(rng: random.Random, country: str) -> str:
+    """An invented VAT id whose check digits are right (German and French ids; others are
+    the country code and nine digits)."""
     digits = "".join(rng.choice("0123456789") for _ in range(9))
     if country == "FR":
-        return f"FR{rng.randrange(10, 99)}{digits}"
+        rng.randrange(10, 99)  # drawn as before, so a seed keeps making the same documents
+        siren = digits[:8] + luhn.calc_check_digit(digits[:8])
+        return f"FR{(12 + 3 * (int(siren) % 97)) % 97:02d}{siren}"
+    if country == "DE":
+        body = ("1" + digits[1:8]) if digits[0] == "0" else digits[:8]  # never starts with 0
+        return f"DE{body}{mod_11_10.calc_check_digit(body)}"
     return f"{country}{digits}"
 
 

@@ -1,0 +1,129 @@
+"""UN/CEFACT Cross Industry Invoice (Factur-X, ZUGFeRD 2, XRechnung CII) to invoice schema fields.
+
+One reader serves the whole profile ladder: MINIMUM and BASIC WL carry no lines and give none;
+BASIC, EN 16931, EXTENDED and XRechnung differ in what they may add, not in where shared values
+sit. Where a value is optional in the lower profiles:
+- net_total is the sum of line net amounts (LineTotalAmount), else the tax basis (MINIMUM);
+- tax_total is TaxTotalAmount in the invoice currency (a second TaxTotalAmount in the tax
+  currency is skipped), else GrandTotalAmount minus TaxBasisTotalAmount (EN 16931 BR-CO-15).
+In EXTENDED, sub-lines (with a ParentLineID) are part of their group line's amount and
+INFORMATION lines bill nothing: only the top-level billed lines become line items.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from decimal import Decimal
+from typing import Any
+
+from pipeline.inputs.einvoice_xml import (
+    amount,
+    calendar_date,
+    find,
+    findall,
+    first,
+    invoice_kind,
+    joined,
+    text,
+    unit_price,
+)
+
+CII_NAMESPACE = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
+
+
+def cii_specification(root: ET.Element) -> str | None:
+    """The guideline ID (EN 16931 BT-24) that names the profile."""
+    return text(root, "ExchangedDocumentContext/GuidelineSpecifiedDocumentContextParameter/ID")
+
+
+def read_cii(root: ET.Element) -> dict[str, Any]:
+    """The invoice schema's fields from a CrossIndustryInvoice root, amounts as Decimal."""
+    document = find(root, "ExchangedDocument")
+    trade = find(root, "SupplyChainTradeTransaction")
+    agreement = find(trade, "ApplicableHeaderTradeAgreement")
+    settlement = find(trade, "ApplicableHeaderTradeSettlement")
+    sums = find(settlement, "SpecifiedTradeSettlementHeaderMonetarySummation")
+    means = findall(settlement, "SpecifiedTradeSettlementPaymentMeans")
+    terms = findall(settlement, "SpecifiedTradePaymentTerms")
+    currency = text(settlement, "InvoiceCurrencyCode")
+    payee = first(text(m, "PayeePartyCreditorFinancialAccount/IBANID") for m in means)
+    payer = first(text(m, "PayerPartyDebtorFinancialAccount/IBANID") for m in means)
+    net = amount(sums, "LineTotalAmount")
+    return {
+        "invoice_number": text(document, "ID"),
+        "kind": invoice_kind(text(document, "TypeCode")),
+        "issue_date": _date(find(document, "IssueDateTime")),
+        "due_date": next((d for t in terms if (d := _date(find(t, "DueDateDateTime")))), None),
+        "seller": _party(find(agreement, "SellerTradeParty"), payee),
+        "buyer": _party(find(agreement, "BuyerTradeParty"), payer),
+        "currency": currency,
+        "line_items": [_line(item) for item in _billed_lines(trade)],
+        "net_total": net if net is not None else amount(sums, "TaxBasisTotalAmount"),
+        "tax_total": _tax_total(sums, currency),
+        "grand_total": amount(sums, "GrandTotalAmount"),
+        "amount_due": amount(sums, "DuePayableAmount"),
+        "payment_terms": joined(text(t, "Description") for t in terms),
+    }
+
+
+def _date(holder: ET.Element | None) -> Any:
+    node = find(holder, "DateTimeString")
+    if node is None:
+        return None
+    return calendar_date(text(node), node.get("format"))
+
+
+def _party(party: ET.Element | None, iban: str | None) -> dict[str, Any] | None:
+    if party is None:
+        return None
+    address = find(party, "PostalTradeAddress")
+    place = joined([text(address, "PostcodeCode"), text(address, "CityName")])
+    lines = [text(address, name) for name in ("LineOne", "LineTwo", "LineThree")]
+    registrations = {
+        (reg.get("schemeID") or "").upper(): text(reg)
+        for reg in reversed(findall(party, "SpecifiedTaxRegistration/ID"))
+    }  # reversed: the first registration of each scheme wins
+    return {
+        "name": text(party, "Name"),
+        "address": joined([*lines, place, text(address, "CountryID")], ", "),
+        "vat_id": registrations.get("VA"),
+        "tax_id": registrations.get("FC"),
+        "iban": iban,
+    }
+
+
+def _billed_lines(trade: ET.Element | None) -> list[ET.Element]:
+    """Top-level billed lines: EXTENDED sub-lines and INFORMATION lines left out."""
+    lines = []
+    for item in findall(trade, "IncludedSupplyChainTradeLineItem"):
+        document = find(item, "AssociatedDocumentLineDocument")
+        status = (text(document, "LineStatusReasonCode") or "").upper()
+        if text(document, "ParentLineID") is None and status != "INFORMATION":
+            lines.append(item)
+    return lines
+
+
+def _line(item: ET.Element) -> dict[str, Any]:
+    quantity = find(item, "SpecifiedLineTradeDelivery/BilledQuantity")
+    price = find(item, "SpecifiedLineTradeAgreement/NetPriceProductTradePrice")
+    settlement = find(item, "SpecifiedLineTradeSettlement")
+    return {
+        "description": text(item, "SpecifiedTradeProduct/Name"),
+        "quantity": amount(quantity),
+        "unit": quantity.get("unitCode") if quantity is not None else None,
+        "unit_price": unit_price(amount(price, "ChargeAmount"), amount(price, "BasisQuantity")),
+        "line_total": amount(
+            settlement, "SpecifiedTradeSettlementLineMonetarySummation/LineTotalAmount"
+        ),
+        "tax_rate": amount(settlement, "ApplicableTradeTax/RateApplicablePercent"),
+    }
+
+
+def _tax_total(sums: ET.Element | None, currency: str | None) -> Decimal | str | None:
+    for node in findall(sums, "TaxTotalAmount"):
+        if node.get("currencyID") in (None, currency):
+            return amount(node)
+    grand, basis = amount(sums, "GrandTotalAmount"), amount(sums, "TaxBasisTotalAmount")
+    if isinstance(grand, Decimal) and isinstance(basis, Decimal):
+        return grand - basis
+    return None
