@@ -18,6 +18,7 @@ from pipeline.cli_bench import bench_command
 from pipeline.cli_common import ExitCode
 from pipeline.cli_eval import eval_command
 from pipeline.cli_pages import pages_command
+from pipeline.cli_review import review_command
 from pipeline.cli_run import run_command
 from pipeline.cli_schemas import schemas_app
 
@@ -51,6 +52,7 @@ app.command("run")(run_command)
 app.command("eval")(eval_command)
 app.command("bench")(bench_command)
 app.command("pages")(pages_command)
+app.command("review")(review_command)
 app.add_typer(schemas_app, name="schemas")
 
 
