@@ -18,6 +18,7 @@ from pipeline.cli.bench import bench_command
 from pipeline.cli.common import ExitCode, exits_on_errors
 from pipeline.cli.eval import eval_command
 from pipeline.cli.pages import pages_command
+from pipeline.cli.review import review_command
 from pipeline.cli.run import run_command
 from pipeline.cli.schemas import schemas_app
 
@@ -51,6 +52,7 @@ app.command("run")(exits_on_errors(run_command))
 app.command("eval")(exits_on_errors(eval_command))
 app.command("bench")(exits_on_errors(bench_command))
 app.command("pages")(exits_on_errors(pages_command))
+app.command("review")(exits_on_errors(review_command))
 app.add_typer(schemas_app, name="schemas")
 
 

@@ -1,0 +1,31 @@
+"""`docextract review`: a static HTML page per schema to check what a run extracted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from pipeline.cli.common import read_passwords
+from pipeline.config_help import field_help
+
+
+def review_command(
+    out: Path = typer.Argument(..., help="Output folder of `docextract run`."),
+    schema: str = typer.Option(None, "--schema", help="Only this schema (default: every one)."),
+    output: Path = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="File to write (one schema), or an existing folder. Default OUT/<schema>/review.html.",
+    ),
+    password: list[str] = typer.Option(None, "--password", help=field_help("render.passwords")),
+    passwords_file: Path = typer.Option(None, "--passwords-file", help="One password a line."),
+) -> None:
+    """Write an HTML page per schema: each document's pages, fields, warnings and errors."""
+    from pipeline.eval.review import write_review
+
+    passwords = list(password or []) + read_passwords(passwords_file)
+    written = write_review(out, schema, output, passwords)
+    for path in written:
+        typer.echo(str(path))

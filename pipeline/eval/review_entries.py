@@ -1,0 +1,170 @@
+"""What the review page shows, read from a run's tables: one entry per document (or page),
+failed first, with its fields, findings and errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pipeline.errors import DocextractError, ErrorCode
+from pipeline.eval.review_pages import PageImages
+from pipeline.output.sink import TABLES
+
+Status = Literal["failed", "warned", "ok"]
+STATUS_ORDER: tuple[Status, ...] = ("failed", "warned", "ok")
+_RULE_FINDING = re.compile(r"; (?=[\w.-]+: )")
+
+
+class TablesNotFound(DocextractError):
+    """OUT holds no documents or errors table (for the schema asked for)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A coded line shown with a document: an error, a rule violation or a warning."""
+
+    code: str
+    message: str
+    stage: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewEntry:
+    """One row of the documents or errors table, as the review page shows it.
+
+    `data` is the validated extraction for ok and warned rows; for a failed row it is the
+    model's answer parsed as JSON where there is one (`validated` then is False).
+    """
+
+    status: Status
+    item_id: str
+    source_path: str
+    doc_id: str | None
+    page: int | None
+    page_count: int | None
+    also_at: tuple[str, ...]
+    data: Mapping[str, Any] | None
+    validated: bool
+    raw_answer: str | None
+    errors: tuple[Finding, ...]
+    violations: tuple[Finding, ...]
+    warnings: tuple[Finding, ...]
+    model: str
+    run_id: str
+    images: PageImages = PageImages()
+
+
+def list_schemas(out: Path) -> list[str]:
+    """The schemas with at least one part file under OUT, sorted by name."""
+    if not out.is_dir():
+        raise TablesNotFound(f"{out}: no such folder")
+    return sorted(
+        child.name
+        for child in out.iterdir()
+        if child.is_dir() and any(_part_files(child / table) for table in TABLES)
+    )
+
+
+def review_entries(out: Path, schema: str) -> list[ReviewEntry]:
+    """Every row of OUT/<schema>'s two tables as an entry without images: failed first, then
+    warned, then ok; by source path and page within each."""
+    if not out.is_dir():
+        raise TablesNotFound(f"{out}: no such folder")
+    documents = read_rows(out / schema / "documents")
+    errors = read_rows(out / schema / "errors")
+    if not documents and not errors:
+        found = ", ".join(list_schemas(out)) or "none"
+        raise TablesNotFound(f"{out}: no tables for schema {schema!r} (schemas here: {found})")
+    entries = [_document_entry(row) for row in documents] + [_error_entry(row) for row in errors]
+    return sorted(entries, key=_review_order)
+
+
+def read_rows(folder: Path) -> list[dict[str, Any]]:
+    """The rows of every committed part file in `folder`, each part read on its own (a custom
+    schema's columns may differ between runs)."""
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = []
+    for part in _part_files(folder):
+        rows.extend(pq.read_table(part).to_pylist())
+    return rows
+
+
+def _part_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+
+
+def _review_order(entry: ReviewEntry) -> tuple[int, str, int]:
+    return (STATUS_ORDER.index(entry.status), entry.source_path, entry.page or 0)
+
+
+def _common(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "item_id": str(row.get("item_id") or ""),
+        "source_path": str(row.get("source_path") or ""),
+        "doc_id": row.get("doc_id"),
+        "page": row.get("page"),
+        "also_at": tuple(row.get("also_at") or ()),
+        "raw_answer": row.get("raw_answer"),
+        "model": str(row.get("model") or ""),
+        "run_id": str(row.get("run_id") or ""),
+    }
+
+
+def _document_entry(row: Mapping[str, Any]) -> ReviewEntry:
+    warnings = tuple(Finding(w["code"], w["message"]) for w in row.get("warnings") or ())
+    return ReviewEntry(
+        status="warned" if row.get("status") == "warning" or warnings else "ok",
+        page_count=row.get("page_count"),
+        data=row.get("data"),
+        validated=True,
+        errors=(),
+        violations=(),
+        warnings=warnings,
+        **_common(row),
+    )
+
+
+def _error_entry(row: Mapping[str, Any]) -> ReviewEntry:
+    code = str(row.get("code") or "")
+    message = str(row.get("message") or "")
+    own = message.removeprefix(f"{row.get('source_path')}: ")
+    violations = rule_findings(own) if code == ErrorCode.RULE_VIOLATION else ()
+    return ReviewEntry(
+        status="failed",
+        page_count=None,
+        data=parsed_answer(row.get("raw_answer")),
+        validated=False,
+        errors=(Finding(code, message, row.get("stage")),),
+        violations=violations,
+        warnings=(),
+        **_common(row),
+    )
+
+
+def rule_findings(message: str) -> tuple[Finding, ...]:
+    """The broken rules listed in a `rule_violation` message, without the file name that
+    starts it: `code: message; code: message`."""
+    findings = []
+    for part in _RULE_FINDING.split(message):
+        code, _, text = part.partition(": ")
+        findings.append(Finding(code.strip(), text.strip()))
+    return tuple(findings)
+
+
+def parsed_answer(raw: str | None) -> dict[str, Any] | None:
+    """The model's answer as a JSON object, or None when it is not one."""
+    from pipeline.extract.validate import strip_fence
+
+    if not raw:
+        return None
+    try:
+        value = json.loads(strip_fence(raw), parse_float=Decimal)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
