@@ -18,9 +18,9 @@ UNTDID 1001 credit-note code, a UBL CreditNote) states positive amounts, and so 
 `kind` says the money goes back to the buyer. Negative amounts, such as a returned item's line
 or a negative invoice, stay negative. The schema's rules accept both.
 
-Other choices: net_total is the sum of line net amounts, so document-level allowances and
-charges (which the schema does not hold) make net_total + tax_total differ from grand_total. A
-unit price is the net price divided by its price basis quantity. Units are UN/ECE Rec. 20 codes
+Other choices: net_total is the sum of line net amounts; document-level allowances and charges
+are allowance_total and charge_total, so net_total + charge_total - allowance_total + tax_total
+is grand_total. A unit price is the net price divided by its price basis quantity. Units are UN/ECE Rec. 20 codes
 as written (C62, HUR). Syntax details are in `einvoice_cii` and `einvoice_ubl`; safe parsing in
 `einvoice_xml`.
 """
