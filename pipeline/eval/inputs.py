@@ -73,13 +73,20 @@ def load_truths(truth_dir: str | Path, schema: str) -> dict[str, dict[str, Any]]
 
 
 def load_embedded_truths(rows: list[PredictionRow]) -> dict[str, dict[str, Any]]:
-    """Truth read from the e-invoice XML embedded in each source PDF (where there is one)."""
-    from pipeline.inputs.einvoice import read_embedded_invoice
+    """Truth read from the e-invoice XML embedded in each source PDF, or from a source that is
+    itself an XML invoice (where there is one)."""
+    from pipeline.inputs.einvoice import parse_invoice_xml, read_embedded_invoice
 
     truths = {}
     for row in rows:
-        if row.source_path.lower().endswith(".pdf") and row.key not in truths:
+        name = row.source_path.lower()
+        if row.key in truths:
+            continue
+        found = None
+        if name.endswith(".pdf"):
             found = read_embedded_invoice(row.source_path)
-            if found is not None:
-                truths[row.key] = found
+        elif name.endswith(".xml") and Path(row.source_path).is_file():
+            found = parse_invoice_xml(Path(row.source_path).read_bytes())
+        if found is not None:
+            truths[row.key] = found
     return truths
