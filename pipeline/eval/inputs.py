@@ -40,11 +40,17 @@ def load_prediction_rows(out_dir: str | Path, schema: str) -> list[PredictionRow
 
 
 def _read_table(folder: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The parts' rows; parts written before a schema gained a field read it as null (their
+    schemas are unified, not taken from the first part)."""
+    import pyarrow as pa
     import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
-    if not folder.is_dir() or not any(folder.glob("*.parquet")):
+    files = sorted(str(p) for p in folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
         return []
-    dataset = ds.dataset(str(folder), format="parquet")
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    dataset = ds.dataset(files, format="parquet", schema=schema)
     wanted = [c for c in ("source_path", *columns) if c in dataset.schema.names]
     return dataset.to_table(columns=wanted).to_pylist()
 
