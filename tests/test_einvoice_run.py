@@ -259,6 +259,16 @@ def test_reruns_skip_xml_rows_and_a_model_run_adds_its_own(tmp_path: Path) -> No
     assert len(keys) == len(set(keys)) == 4
 
 
+def test_dry_run_lists_einvoices_at_no_cost(tmp_path: Path) -> None:
+    files = _inbox(tmp_path / "inbox")
+    report = _run(tmp_path / "inbox", tmp_path / "out", CountingEngine(), dry_run=True)
+    planned = {Path(e["path"]).name: e for e in report.planned}
+    assert planned["embedded.pdf"]["kind"] == "pdf, e-invoice XML"
+    assert planned["standalone.xml"]["visual_tokens"] == 0
+    assert planned["plain.pdf"]["visual_tokens"] > 0
+    assert not (tmp_path / "out" / "invoice").exists() and files
+
+
 def test_verify_does_not_go_with_per_page(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="verify"):
         load_config({"einvoice": "verify", "per_page": True}, env={})
