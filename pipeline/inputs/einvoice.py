@@ -150,8 +150,11 @@ def read_file_einvoice(path: str | Path, standalone: bool) -> tuple[EInvoice, in
         return None
     import pymupdf
 
-    with pymupdf.open(str(path)) as doc:
-        return found, doc.page_count
+    try:
+        with pymupdf.open(str(path)) as doc:
+            return found, doc.page_count
+    except Exception:  # it opened a moment ago; its row does not depend on the count
+        return found, 0
 
 
 def profile_of(specification_id: str | None) -> Profile:
