@@ -134,6 +134,9 @@ class RunConfig(_Frozen):
     shard: tuple[int, int] = Field((0, 1), description=HELP["shard"])
     max_failure_rate: float = Field(0.0, ge=0, le=1, description=HELP["max_failure_rate"])
     dry_run: bool = Field(False, description=HELP["dry_run"])
+    einvoice: Literal["prefer", "model", "verify"] = Field(
+        "prefer", description=HELP["einvoice"]
+    )
     log_format: Literal["auto", "rich", "plain", "json"] = Field(
         "auto", description=HELP["log_format"]
     )
@@ -145,6 +148,8 @@ class RunConfig(_Frozen):
         index, count = self.shard
         if count < 1 or not 0 <= index < count:
             raise ValueError(f"shard must be I/N with 0 <= I < N, got {index}/{count}")
+        if self.einvoice == "verify" and self.per_page:
+            raise ValueError("einvoice verify compares whole documents: it cannot go with per_page")
         return self
 
 

@@ -45,6 +45,8 @@ class ErrorCode(StrEnum):
     RENDER_FAILED = "render_failed"
     REPAIRED = "repaired"
     TOO_MANY_PAGES = "too_many_pages"
+    EINVOICE_INVALID = "einvoice_invalid"  # the e-invoice XML an input carries cannot be read
+    NOTHING_TO_RENDER = "nothing_to_render"  # an XML invoice asked of the model: no pages
     # engine
     ENGINE_ERROR = "engine_error"
     ENGINE_TIMEOUT = "engine_timeout"
@@ -90,6 +92,15 @@ class EngineUnavailable(DocextractError):
     """The requested engine cannot start here; the message says what to do."""
 
     exit_code = ExitCode.ENGINE
+
+
+class ModelNeeded(EngineUnavailable):
+    """The engine could not start: rows read from e-invoice XML were written, the documents in
+    `report.needs_model` wait for a run whose engine starts."""
+
+    def __init__(self, cause: EngineUnavailable, report: object) -> None:
+        super().__init__(str(cause))
+        self.report = report
 
 
 class OutputLocked(DocextractError):

@@ -13,6 +13,12 @@ from pipeline.records import ErrorRecord, Page, RenderedDocument, SourceFile, Wa
 
 _PAGE_MARK = ":p"
 
+EINVOICE_MODEL = "einvoice"
+"""The `model` of every row whose data is an e-invoice's XML (prefer and verify alike), in the
+documents table and in the ledger's key: the XML is one extraction, whatever model a run names,
+so re-runs skip it however their engine changes, and a model-only run (keyed by its own model)
+adds the model's reading beside it, told apart by `model` like any two models' rows."""
+
 
 def page_item_id(doc_id: str, page: int) -> str:
     """The item id of page `page` (from 1) of a document."""

@@ -19,12 +19,12 @@ from typing import Any
 
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine
-from pipeline.errors import OutputNotWritable, RunStopped
+from pipeline.errors import EngineUnavailable, ModelNeeded, OutputNotWritable, RunStopped
 from pipeline.extract.catalog import resolve_schema
 from pipeline.extract.engine_schema import engine_json_schema
 from pipeline.extract.estimate import estimate_plan
 from pipeline.extract.extraction import Extraction
-from pipeline.extract.plan import CommittedCheck, Identity, plan_work
+from pipeline.extract.plan import CommittedCheck, Identity, WorkPlan, plan_work
 from pipeline.extract.prompt import RequestBuilder, build_prompt
 from pipeline.output.ledger import Ledger
 from pipeline.output.lock import OutputLock, RunMark, is_run_live
@@ -93,11 +93,14 @@ def _extract(
 ) -> RunReport:
     """Extract every document under `config.inputs` into OUT; return what happened.
 
-    The engine is built from `config.engine` only when there is work to do (and closed after),
-    unless one is passed in, which the caller then owns. Raises OutputLocked, ConfigError,
-    SchemaNotFound or EngineUnavailable; bad documents never raise, they become error rows.
-    SIGINT and SIGTERM raise RunInterrupted, and a dying engine EngineDied, after the finished
-    work is committed; the exception carries the report (`ended` says how the run ended).
+    The engine is built from `config.engine` only when some document needs the model (and
+    closed after), unless one is passed in, which the caller then owns: a run whose documents
+    are all read from e-invoice XML needs none. When the engine cannot start but some rows
+    could be read from XML, those are written and ModelNeeded (exit 3) names the rest. Raises
+    OutputLocked, ConfigError, SchemaNotFound or EngineUnavailable; bad documents never raise,
+    they become error rows. SIGINT and SIGTERM raise RunInterrupted, and a dying engine
+    EngineDied, after the finished work is committed; the exception carries the report (`ended`
+    says how the run ended).
     """
     reporter = reporter or make_reporter(config.log_format)
     spec = resolve_schema(config.schema_ref)
@@ -127,18 +130,18 @@ def _extract(
         report.engine, report.model = engine_name, model
         identity = Identity(spec.name, template.prompt_hash, model)
         plan = plan_work(config, ledger, identity, report)
+        unavailable: EngineUnavailable | None = None
         if config.dry_run:
             report.planned = estimate_plan(plan, config)
-        elif plan.sources or plan.errors:
+        elif plan.size:
             owned = engine is None
-            if engine is None:
-                from pipeline.engines import build_engine
-
-                engine = build_engine(config.engine)
+            if engine is None and plan.needs_model:
+                engine, unavailable = _start_engine(config, plan, report)
             ledger.start_run(report.run_id)
             try:
                 provenance = Provenance(
-                    spec.name, template.prompt_hash, model, engine.name, report.run_id,
+                    spec.name, template.prompt_hash, model,
+                    engine.name if engine is not None else engine_name, report.run_id,
                     plan.also_at,
                 )
                 recorder = open_recorder(
@@ -166,7 +169,7 @@ def _extract(
                 report.elapsed_s = time.monotonic() - started
                 reporter.finish(report)
                 ledger.finish_run(report.run_id, report.ended)
-                if owned:
+                if owned and engine is not None:
                     engine.close()
                 if report.ended in ("interrupted", "engine_died"):
                     report.write_json(config.out / "runs")
@@ -178,7 +181,28 @@ def _extract(
         report.elapsed_s = time.monotonic() - started
         if not config.dry_run:
             report.write_json(config.out / "runs")
+    if unavailable is not None:
+        raise ModelNeeded(unavailable, report)
     return report
+
+
+def _start_engine(
+    config: RunConfig, plan: WorkPlan, report: RunReport
+) -> tuple[Engine | None, EngineUnavailable | None]:
+    """The engine, started; or, where it cannot start but the plan has rows to read from
+    e-invoice XML, no engine: those rows are written, and the documents that need the model are
+    left for a run whose engine starts (`report.needs_model`). Raises EngineUnavailable when
+    nothing could be done without it."""
+    from pipeline.engines import build_engine
+
+    try:
+        return build_engine(config.engine), None
+    except EngineUnavailable as exc:
+        if not (plan.from_xml or plan.xml_errors):
+            raise
+        report.needs_model = [str(source.path) for source in plan.sources]
+        plan.sources, plan.verify = [], {}
+        return None, exc
 
 
 def _engine_identity(config: RunConfig, engine: Engine | None) -> tuple[str, str]:

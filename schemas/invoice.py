@@ -75,6 +75,8 @@ class Invoice(BaseModel):
         "kind is credit_note only when the document says so (credit note, Gutschrift, avoir).",
         "net_total is the sum before tax, tax_total the sum of all taxes, grand_total what the "
         "document totals including tax; amount_due is the amount still to pay if printed apart.",
+        "allowance_total and charge_total are document-level discounts and surcharges only; "
+        "leave them empty when the document has none.",
         "Copy VAT ids and IBANs exactly, without spaces.",
     )
 
@@ -91,6 +93,16 @@ class Invoice(BaseModel):
         default_factory=list, description="Billed lines, in order."
     )
     net_total: Money = Field(description="Total before tax.")
+    allowance_total: OptMoney = Field(
+        None,
+        description="Sum of allowances (discounts) on the whole document, not on a line, "
+        "if printed.",
+    )
+    charge_total: OptMoney = Field(
+        None,
+        description="Sum of charges (e.g. freight, packing) on the whole document, not on a "
+        "line, if printed.",
+    )
     tax_total: Money = Field(description="Total tax.")
     grand_total: Money = Field(description="Total including tax.")
     amount_due: OptMoney = Field(None, description="Amount still to pay, if printed.")
@@ -112,11 +124,11 @@ class Invoice(BaseModel):
                     "invoice.line_sum_mismatch",
                     f"line totals sum to {lines}, net_total is {self.net_total}",
                 ))  # fmt: skip
-        if differs(self.net_total + self.tax_total, self.grand_total, "0.02"):
+        if differs(self.taxable_total + self.tax_total, self.grand_total, "0.02"):
             findings.append(error(
                 "invoice.total_mismatch",
-                f"net_total {self.net_total} + tax_total {self.tax_total} != "
-                f"grand_total {self.grand_total}",
+                f"net_total {self.net_total}{self._adjustments()} + tax_total {self.tax_total} "
+                f"!= grand_total {self.grand_total}",
             ))  # fmt: skip
         if self.due_date is not None and self.due_date < self.issue_date:
             findings.append(error(
@@ -131,6 +143,16 @@ class Invoice(BaseModel):
                 f"amount_due {self.amount_due} exceeds grand_total {self.grand_total}",
             ))  # fmt: skip
         return findings + self._identifier_findings()
+
+    @property
+    def taxable_total(self) -> Decimal:
+        """net_total plus document-level charges minus allowances (EN 16931 BT-109)."""
+        return self.net_total + (self.charge_total or 0) - (self.allowance_total or 0)
+
+    def _adjustments(self) -> str:
+        charges = f" + charge_total {self.charge_total}" if self.charge_total else ""
+        allowances = f" - allowance_total {self.allowance_total}" if self.allowance_total else ""
+        return charges + allowances
 
     def _identifier_findings(self) -> list[RuleFinding]:
         """`invoice.vat_id_invalid` and `invoice.iban_invalid` warnings, seller first."""

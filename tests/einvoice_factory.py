@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pymupdf
@@ -109,6 +110,14 @@ class InvoiceFacts:
     payable: str = "555.02"
     tax_currency: str | None = None  # a second currency the tax is also stated in
     tax_in_tax_currency: str | None = None
+    allowance: str | None = None  # document-level allowances (not on a line)
+    charge: str | None = None  # document-level charges
+
+    @property
+    def taxable(self) -> str:
+        """The tax basis: net plus charges minus allowances."""
+        basis = Decimal(self.net) + Decimal(self.charge or 0) - Decimal(self.allowance or 0)
+        return str(basis)
 
 
 # --- CII ----------------------------------------------------------------------------------------
@@ -227,7 +236,11 @@ def _cii_settlement(settlement: ET.Element, facts: InvoiceFacts, profile: str) -
     sums = _el(settlement, "ram:SpecifiedTradeSettlementHeaderMonetarySummation")
     if profile != "minimum":
         _el(sums, "ram:LineTotalAmount", facts.net)
-    _el(sums, "ram:TaxBasisTotalAmount", facts.net)
+        if facts.charge:
+            _el(sums, "ram:ChargeTotalAmount", facts.charge)
+        if facts.allowance:
+            _el(sums, "ram:AllowanceTotalAmount", facts.allowance)
+    _el(sums, "ram:TaxBasisTotalAmount", facts.taxable)
     if facts.tax_currency and facts.tax_in_tax_currency:  # the other currency first, on purpose
         _el(sums, "ram:TaxTotalAmount", facts.tax_in_tax_currency, currencyID=facts.tax_currency)
     _el(sums, "ram:TaxTotalAmount", facts.tax, currencyID=facts.currency)
@@ -331,7 +344,7 @@ def _ubl_totals(root: ET.Element, facts: InvoiceFacts) -> None:
     total = _el(root, "cac:TaxTotal")
     _el(total, "cbc:TaxAmount", facts.tax, currencyID=currency)
     sub = _el(total, "cac:TaxSubtotal")
-    _el(sub, "cbc:TaxableAmount", facts.net, currencyID=currency)
+    _el(sub, "cbc:TaxableAmount", facts.taxable, currencyID=currency)
     _el(sub, "cbc:TaxAmount", facts.tax, currencyID=currency)
     category = _el(sub, "cac:TaxCategory")
     _el(category, "cbc:ID", "S")
@@ -340,12 +353,15 @@ def _ubl_totals(root: ET.Element, facts: InvoiceFacts) -> None:
     money = _el(root, "cac:LegalMonetaryTotal")
     for tag, value in (
         ("LineExtensionAmount", facts.net),
-        ("TaxExclusiveAmount", facts.net),
+        ("TaxExclusiveAmount", facts.taxable),
         ("TaxInclusiveAmount", facts.grand),
+        ("AllowanceTotalAmount", facts.allowance),
+        ("ChargeTotalAmount", facts.charge),
         ("PrepaidAmount", facts.prepaid),
         ("PayableAmount", facts.payable),
     ):
-        _el(money, f"cbc:{tag}", value, currencyID=currency)
+        if value is not None:
+            _el(money, f"cbc:{tag}", value, currencyID=currency)
 
 
 def _ubl_line(root: ET.Element, line: LineFacts, line_id: str, credit: bool, currency: str) -> None:
@@ -405,7 +421,9 @@ def expected_invoice(facts: InvoiceFacts, profile: str) -> dict[str, Any]:
         "buyer": _party(facts.buyer, None if minimum else facts.buyer_iban, profile, False),
         "currency": facts.currency,
         "line_items": lines,
-        "net_total": facts.net,
+        "net_total": facts.taxable if minimum else facts.net,
+        "allowance_total": None if minimum else facts.allowance,
+        "charge_total": None if minimum else facts.charge,
         "tax_total": facts.tax,
         "grand_total": facts.grand,
         "amount_due": facts.payable,

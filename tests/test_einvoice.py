@@ -62,6 +62,10 @@ NEGATIVE = InvoiceFacts(
     payable="-48.79",
 )
 DIRECT_DEBIT = InvoiceFacts(number="RE-2025-0433", buyer_iban="FR7630006000011234567890189")
+ADJUSTED = InvoiceFacts(
+    number="RE-2025-0451", allowance="46.64", charge="12.00", tax="82.03", grand="513.79",
+    payable="513.79",
+)  # 466.40 + 12.00 - 46.64 = 431.76 taxable, 19 % tax 82.03
 TWO_CURRENCIES = InvoiceFacts(currency="USD", tax_currency="EUR", tax_in_tax_currency="81.53")
 
 
@@ -340,6 +344,25 @@ def test_broken_xml_names_what_is_wrong(
         assert parse_invoice_xml(data) is None
 
 
+@pytest.mark.parametrize("syntax", ["cii", "ubl"])
+def test_document_allowances_and_charges_keep_the_totals_rule(syntax: str) -> None:
+    xml = cii_xml(ADJUSTED, "en16931") if syntax == "cii" else ubl_xml(ADJUSTED)
+    invoice = read_einvoice(xml).invoice
+    assert (invoice.allowance_total, invoice.charge_total) == (Decimal("46.64"), Decimal("12.00"))
+    assert invoice.net_total == Decimal("466.40")  # still the sum of the lines
+    assert [f for f in invoice.check_rules() if f.severity == "error"] == []
+    # Without them the same totals do not add up: the rule reads the adjustments.
+    bare = invoice.model_copy(update={"allowance_total": None, "charge_total": None})
+    assert "invoice.total_mismatch" in [f.code for f in bare.check_rules()]
+
+
+def test_minimum_profile_has_its_adjustments_inside_the_tax_basis() -> None:
+    invoice = read_einvoice(cii_xml(ADJUSTED, "minimum")).invoice
+    assert invoice.net_total == Decimal("431.76")
+    assert (invoice.allowance_total, invoice.charge_total) == (None, None)
+    assert [f for f in invoice.check_rules() if f.severity == "error"] == []
+
+
 # --- the shared corpus --------------------------------------------------------------------------
 
 
@@ -384,3 +407,4 @@ def test_corpus_einvoice_matches_manifest(file: str, truth: str, note: str) -> N
     fields = read_embedded_invoice(CORPUS / file)
     assert fields is not None and fields["invoice_number"] == number
     assert Invoice.model_validate(fields) == invoice
+    assert [f.code for f in invoice.check_rules() if f.severity == "error"] == []

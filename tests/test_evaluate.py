@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from pipeline.bench.docgen import build_cii_xml, embed_cii_xml, make_invoice
 from pipeline.cli.app import app
 from pipeline.eval.evaluate import evaluate
-from pipeline.eval.inputs import load_predictions
+from pipeline.eval.inputs import load_prediction_rows, load_predictions
 from schemas import Invoice
 
 TRUTH = {
@@ -226,3 +226,24 @@ def test_documents_only_in_the_errors_table_count_as_missed(run_out: Path) -> No
     pq.write_table(table, errors / "part-00000.parquet")
     preds = load_predictions(run_out, "invoice")
     assert "gamma" in preds and preds["gamma"] is None
+
+
+def test_parts_from_before_a_schema_gained_a_field_read_together(tmp_path: Path) -> None:
+    """An OUT holding parts written before the invoice schema gained allowance_total (their
+    data struct lacks it) and parts written after: the later values are not dropped."""
+    folder = tmp_path / "out" / "invoice" / "documents"
+    folder.mkdir(parents=True)
+    money = pa.decimal128(18, 4)
+    old = pa.struct([("net_total", money)])
+    new = pa.struct([("net_total", money), ("allowance_total", money)])
+    for name, data_type, data in (
+        ("part-a.parquet", old, {"net_total": Decimal("10")}),
+        ("part-b.parquet", new, {"net_total": Decimal("20"), "allowance_total": Decimal("2")}),
+    ):
+        schema = pa.schema([("source_path", pa.string()), ("status", pa.string()),
+                            ("data", data_type)])  # fmt: skip
+        row = {"source_path": f"/in/{name}.pdf", "status": "ok", "data": data}
+        pq.write_table(pa.Table.from_pylist([row], schema=schema), folder / name)
+    rows = {r.key: r.data for r in load_prediction_rows(tmp_path / "out", "invoice")}
+    assert rows["part-a.parquet"] == {"net_total": Decimal("10"), "allowance_total": None}
+    assert rows["part-b.parquet"] == {"net_total": Decimal("20"), "allowance_total": Decimal("2")}

@@ -157,7 +157,7 @@ def test_every_field_has_a_description(name: str) -> None:
 
 FIELD_NAMES = {
     Invoice: "invoice_number kind issue_date due_date seller buyer currency line_items net_total "
-    "tax_total grand_total amount_due payment_terms",
+    "allowance_total charge_total tax_total grand_total amount_due payment_terms",
     Receipt: "merchant_name merchant_address date time currency items tax total payment_method",
     CnVatInvoice: "invoice_code invoice_number issue_date check_code buyer_name buyer_tax_id "
     "seller_name seller_tax_id items total_amount total_tax total_with_tax total_with_tax_in_words",

@@ -10,7 +10,7 @@ import typer
 
 from pipeline.cli.common import ExitCode, fail, read_passwords
 from pipeline.config_help import field_help
-from pipeline.errors import DocextractError, RunStopped
+from pipeline.errors import DocextractError, ModelNeeded, RunStopped
 from pipeline.output.report import RunReport
 
 
@@ -133,6 +133,12 @@ def run_command(
         help=field_help("log_format"),
         rich_help_panel="Re-runs and scheduling",
     ),
+    einvoice: str = typer.Option(
+        None,
+        "--einvoice",
+        help=field_help("einvoice"),
+        rich_help_panel="Extraction",
+    ),
 ) -> None:
     """Extract typed data from every document under INPUTS into Parquet under OUT."""
     from pipeline.config import load_config, parse_shard
@@ -153,6 +159,7 @@ def run_command(
             "max_failure_rate": max_failure_rate,
             "dry_run": dry_run,
             "log_format": log_format,
+            "einvoice": einvoice,
             "shard": parse_shard(shard) if shard else None,
             "render": {
                 "dpi": dpi,
@@ -175,6 +182,8 @@ def run_command(
         report = run_extraction(config)
     except RunStopped as stopped:
         _report_stop(stopped, config.log_format)
+    except ModelNeeded as needed:
+        _report_model_needed(needed, config.log_format)
     except DocextractError as exc:
         fail(str(exc), exc.exit_code, as_json=json_log)
     _print_summary(report, config.log_format)
@@ -195,6 +204,27 @@ def _report_stop(stopped: RunStopped, log_format: str) -> None:
             as_json,
         )
     fail(f"{stopped} before any document was extracted", stopped.exit_code, as_json)
+
+
+_SHOWN_WHEN_SET = frozenset({"  read from e-invoice XML", "need a model"})
+
+
+def _report_model_needed(needed: ModelNeeded, log_format: str) -> None:
+    """The summary of what was read from e-invoice XML, then why the rest waits: exit 3."""
+    report = needed.report
+    assert isinstance(report, RunReport)
+    _print_summary(report, log_format)
+    waiting = len(report.needs_model)
+    fail(
+        f"{needed}\n{_documents(report.from_xml)} read from e-invoice XML; {waiting} still "
+        f"need a model (listed above and in runs/{report.run_id}.json)",
+        needed.exit_code,
+        log_format == "json",
+    )
+
+
+def _documents(count: int) -> str:
+    return f"{count} document was" if count == 1 else f"{count} documents were"
 
 
 def _print_summary(report: RunReport, log_format: str) -> None:
@@ -239,13 +269,17 @@ def _print_summary(report: RunReport, log_format: str) -> None:
         ("  copies of earlier files", len(report.copies)),
         ("other shards", report.other_shards),
         ("extracted", report.extracted),
+        ("  read from e-invoice XML", report.from_xml),
         ("  with warnings", report.with_warnings),
         ("failed", report.failed),
+        ("need a model", len(report.needs_model)),
         ("pages", report.pages),
         ("retries", report.retries),
         ("prompt tokens", report.prompt_tokens),
         ("output tokens", report.completion_tokens),
     ]:
+        if label in _SHOWN_WHEN_SET and not value:
+            continue
         table.add_row(label, str(value))
     for code, count in sorted(report.errors_by_code.items()):
         table.add_row(f"  {code}", str(count))
@@ -260,6 +294,12 @@ def _print_summary(report: RunReport, log_format: str) -> None:
     if len(report.copies) > 10:
         console.print(
             f"... and {len(report.copies) - 10} more copies (see runs/{report.run_id}.json)"
+        )
+    for path in report.needs_model[:10]:
+        console.print(f"needs a model: {path}", soft_wrap=True)
+    if len(report.needs_model) > 10:
+        console.print(
+            f"... and {len(report.needs_model) - 10} more (see runs/{report.run_id}.json)"
         )
     if report.failed:
         errors = Path(report.out) / report.schema / "errors"

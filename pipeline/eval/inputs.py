@@ -40,11 +40,17 @@ def load_prediction_rows(out_dir: str | Path, schema: str) -> list[PredictionRow
 
 
 def _read_table(folder: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The parts' rows; parts written before a schema gained a field read it as null (their
+    schemas are unified, not taken from the first part)."""
+    import pyarrow as pa
     import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
-    if not folder.is_dir() or not any(folder.glob("*.parquet")):
+    files = sorted(str(p) for p in folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
         return []
-    dataset = ds.dataset(str(folder), format="parquet")
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    dataset = ds.dataset(files, format="parquet", schema=schema)
     wanted = [c for c in ("source_path", *columns) if c in dataset.schema.names]
     return dataset.to_table(columns=wanted).to_pylist()
 
@@ -73,13 +79,20 @@ def load_truths(truth_dir: str | Path, schema: str) -> dict[str, dict[str, Any]]
 
 
 def load_embedded_truths(rows: list[PredictionRow]) -> dict[str, dict[str, Any]]:
-    """Truth read from the e-invoice XML embedded in each source PDF (where there is one)."""
-    from pipeline.inputs.einvoice import read_embedded_invoice
+    """Truth read from the e-invoice XML embedded in each source PDF, or from a source that is
+    itself an XML invoice (where there is one)."""
+    from pipeline.inputs.einvoice import parse_invoice_xml, read_embedded_invoice
 
     truths = {}
     for row in rows:
-        if row.source_path.lower().endswith(".pdf") and row.key not in truths:
+        name = row.source_path.lower()
+        if row.key in truths:
+            continue
+        found = None
+        if name.endswith(".pdf"):
             found = read_embedded_invoice(row.source_path)
-            if found is not None:
-                truths[row.key] = found
+        elif name.endswith(".xml") and Path(row.source_path).is_file():
+            found = parse_invoice_xml(Path(row.source_path).read_bytes())
+        if found is not None:
+            truths[row.key] = found
     return truths

@@ -17,8 +17,23 @@ if TYPE_CHECKING:
 
 
 def estimate_plan(plan: WorkPlan, config: RunConfig) -> list[dict[str, Any]]:
-    """One entry per source: path, kind, pages, visual tokens (None where it cannot be read)."""
-    return [estimate_source(source, config.render) for source in plan.sources]
+    """One entry per source: path, kind, pages, visual tokens (None where it cannot be read);
+    a document read from its e-invoice XML costs no tokens, its kind says so."""
+    entries = [estimate_source(source, config.render) for source in plan.sources]
+    for row in plan.from_xml:
+        entries.append({
+            "path": str(row.source.path),
+            "kind": f"{row.source.kind}, e-invoice XML",
+            "pages": row.page_count,
+            "visual_tokens": 0,
+            "problem": None,
+        })  # fmt: skip
+    for record in plan.xml_errors:
+        entries.append({
+            "path": record.path, "kind": "e-invoice XML", "pages": None, "visual_tokens": None,
+            "problem": record.message,
+        })  # fmt: skip
+    return entries
 
 
 def estimate_source(source: SourceFile, render: RenderConfig) -> dict[str, Any]:

@@ -3,8 +3,10 @@
 render pool (own thread) -> dispatch -> lanes (requests in flight to the engine) -> settle,
 with bounded retries -> the recorder's background writer. Memory is bounded by the queues and
 the requests in flight, never by the size of the input. What an outcome means is `settle`'s
-business, what a re-run skips `pipeline.policy`'s, and rows and counts the recorder's: this
-module only moves work between threads and queues.
+business (and `einvoice_rows`' for an e-invoice under verification), what a re-run skips
+`pipeline.policy`'s, and rows and counts the recorder's: this module only moves work between
+threads and queues. Rows read from e-invoice XML are written first; a plan with nothing for the
+model renders nothing and needs no engine.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from pipeline.engines.base import (
     EngineResult,
     generate_guarded,
 )
+from pipeline.extract.einvoice_rows import source_label, verified, xml_findings
 from pipeline.extract.plan import CommittedCheck, WorkPlan, error_item_id
 from pipeline.extract.settle import Extracted, Failed, Retry, settle
 from pipeline.faults import fault_point
+from pipeline.inputs.einvoice import EInvoice
 from pipeline.inputs.renderpool import RenderPool, RenderTask, following_window
 from pipeline.items import WorkItem, failure_item, work_items
 from pipeline.output.recorder import RunRecorder
@@ -43,7 +47,7 @@ class Extraction:
     def __init__(
         self,
         config: RunConfig,
-        engine: Engine,
+        engine: Engine | None,
         request_for: Callable[[WorkItem], EngineRequest],
         model: type[BaseModel],
         recorder: RunRecorder,
@@ -56,15 +60,24 @@ class Extraction:
         self.recorder = recorder
         self.committed = committed
         self.batch = max(1, int(getattr(engine, "preferred_batch", 1)))
-        self.lanes = max(1, engine.max_in_flight // self.batch)
+        self.lanes = max(1, engine.max_in_flight // self.batch) if engine is not None else 0
+        self.verify: dict[str, EInvoice] = {}
 
     async def execute(self, plan: WorkPlan) -> None:
-        self.recorder.reporter.start(self.recorder.report, len(plan.sources) + len(plan.errors))
+        """Record the plan's errors and XML rows, then extract its sources with the engine
+        (which must be there when the plan has sources)."""
+        self.recorder.reporter.start(self.recorder.report, plan.size)
+        self.verify = plan.verify
         stop = threading.Event()
         producer: threading.Thread | None = None
         try:
             for record in plan.errors:
                 self.recorder.failed(record, error_item_id(record))
+            self._record_xml(plan)
+            if not plan.sources:
+                return
+            if self.engine is None:
+                raise RuntimeError("a plan with sources needs an engine")
             rendered: asyncio.Queue = asyncio.Queue(maxsize=self._render_workers() * 2)
             requests: asyncio.Queue = asyncio.Queue(maxsize=self.batch * 2 + 8)
             loop = asyncio.get_running_loop()
@@ -87,6 +100,21 @@ class Extraction:
             await finish_despite_cancel(self.recorder.close())
             if producer is not None:  # the pool stops its workers before this process exits
                 await finish_despite_cancel(asyncio.to_thread(producer.join, PRODUCER_GRACE_S))
+
+    def _record_xml(self, plan: WorkPlan) -> None:
+        provenance = self.recorder.provenance
+        for record in plan.xml_errors:
+            unread = provenance.read_from_xml("einvoice")
+            self.recorder.failed(record, record.doc_id, provenance=unread)
+        for row in plan.from_xml:
+            label = source_label(row.einvoice)
+            self.recorder.from_xml(
+                row.source,
+                row.page_count,
+                row.einvoice.invoice,
+                xml_findings(row.einvoice),
+                provenance.read_from_xml(label),
+            )
 
     def _render_workers(self) -> int:
         return self.config.render.workers or os.cpu_count() or 1
@@ -186,6 +214,7 @@ class Extraction:
             pending = batch
             while pending:
                 fault_point("before-generate")
+                assert self.engine is not None
                 outcomes = await generate_guarded(
                     self.engine, [self.request_for(item) for item in pending]
                 )
@@ -208,7 +237,10 @@ class Extraction:
             item.temperature = decision.settings.temperature
             return False
         item.release()
-        if isinstance(decision, Extracted):
+        einvoice = self.verify.get(item.item_id)
+        if einvoice is not None and isinstance(decision, Extracted | Failed):
+            self._verified(item, einvoice, decision)
+        elif isinstance(decision, Extracted):
             self.recorder.extracted(item, decision.result, decision.instance, decision.warnings)
         elif isinstance(decision, Failed):
             self.recorder.failed(
@@ -220,3 +252,18 @@ class Extraction:
                 item.page_total,
             )
         return True
+
+    def _verified(self, item: WorkItem, einvoice: EInvoice, decision: Extracted | Failed) -> None:
+        """The XML's row for an e-invoice the model read too (`einvoice_rows.verified`)."""
+        instance, warnings = verified(einvoice, decision, item.render_warnings)
+        engine = self.engine
+        by = f"{engine.name} {engine.model}" if engine is not None else "?"
+        provenance = self.recorder.provenance.read_from_xml(
+            f"{source_label(einvoice)}, verified by {by}"
+        )
+        if isinstance(decision, Extracted):
+            self.recorder.extracted(item, decision.result, instance, warnings, provenance)
+        else:
+            self.recorder.from_xml(
+                item.source, item.page_count, instance, warnings, provenance, decision.raw
+            )

@@ -1,17 +1,26 @@
-"""Deciding what a run must do: discovered files, minus other shards, minus committed work."""
+"""Deciding what a run must do: discovered files, minus other shards, minus committed work,
+with the e-invoices a run of the invoice schema reads from their XML set apart."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError, ErrorCode
+from pipeline.extract.einvoice_rows import (
+    invalid_einvoice,
+    nothing_to_render,
+    probes,
+    reads_einvoices,
+)
 from pipeline.inputs.discover import discover_sources, shard_of
+from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError, read_file_einvoice
+from pipeline.items import EINVOICE_MODEL
 from pipeline.output.ledger import ItemKey, Ledger
 from pipeline.output.report import RunReport
 from pipeline.policy import is_done
-from pipeline.records import ErrorRecord, SourceFile, storable
+from pipeline.records import ErrorRecord, FileKind, SourceFile, storable
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,14 +34,41 @@ class Identity:
     def key(self, item_id: str) -> ItemKey:
         return ItemKey(item_id, self.schema, self.prompt_hash, self.model)
 
+    @property
+    def of_xml(self) -> Identity:
+        """The identity of rows read from e-invoice XML (see `pipeline.items.EINVOICE_MODEL`)."""
+        return replace(self, model=EINVOICE_MODEL)
+
+
+@dataclass(frozen=True, slots=True)
+class XmlRow:
+    """A document whose row is read from the e-invoice it carries: no pages, no model."""
+
+    source: SourceFile
+    einvoice: EInvoice
+    page_count: int
+
 
 @dataclass
 class WorkPlan:
-    """Sources to extract, discovery errors to record, and the other paths of duplicates."""
+    """Sources to extract, discovery errors to record, and the other paths of duplicates; rows
+    read from e-invoice XML, and their failures (recorded under the XML's identity); the XML
+    invoices that sources in --einvoice verify are checked against, by document id."""
 
     sources: list[SourceFile] = field(default_factory=list)
     errors: list[ErrorRecord] = field(default_factory=list)
     also_at: dict[str, list[str]] = field(default_factory=dict)
+    from_xml: list[XmlRow] = field(default_factory=list)
+    xml_errors: list[ErrorRecord] = field(default_factory=list)
+    verify: dict[str, EInvoice] = field(default_factory=dict)
+
+    @property
+    def needs_model(self) -> bool:
+        return bool(self.sources)
+
+    @property
+    def size(self) -> int:
+        return len(self.sources) + len(self.errors) + len(self.from_xml) + len(self.xml_errors)
 
 
 def error_item_id(record: ErrorRecord) -> str:
@@ -62,16 +98,15 @@ def plan_work(config: RunConfig, ledger: Ledger, identity: Identity, report: Run
     )
     report.documents = len(candidates)
 
+    xml = identity.of_xml
     committed = ledger.committed(
         [identity.key(s.sha256) for s in candidates]
+        + [xml.key(s.sha256) for s in candidates if probes(s)]
         + [identity.key(error_item_id(e)) for e in errors]
     )
     done = {key: status for key, (status, _path) in committed.items()}
-    for source in candidates:
-        key = identity.key(source.sha256)
-        if config.per_page or not is_done(done.get(key), config):
-            plan.sources.append(source)
-            continue
+
+    def skip(key: ItemKey, source: SourceFile) -> None:
         report.skipped += 1
         # Content an earlier run extracted, arriving again under another name, is not
         # extracted twice; the summary names each such copy and the file it copies.
@@ -80,12 +115,52 @@ def plan_work(config: RunConfig, ledger: Ledger, identity: Identity, report: Run
             report.copies.append({"path": str(source.path), "copy_of": first_path})
         for copy_path in plan.also_at.get(str(source.path), []):
             report.copies.append({"path": copy_path, "copy_of": first_path})
+
+    reading = reads_einvoices(config, identity.schema)
+    for source in candidates:
+        key = identity.key(source.sha256)
+        if reading and probes(source):
+            xml_key = xml.key(source.sha256)
+            if is_done(done.get(xml_key), config):
+                skip(xml_key, source)
+                continue
+            if _plan_einvoice(source, config, plan):
+                continue
+        elif source.kind is FileKind.XML:
+            if is_done(done.get(key), config):
+                skip(key, source)
+            else:
+                plan.errors.append(nothing_to_render(source, identity.schema))
+            continue
+        if config.per_page or not is_done(done.get(key), config):
+            plan.sources.append(source)
+        else:
+            skip(key, source)
     for error in errors:
         if is_done(done.get(identity.key(error_item_id(error))), config):
             report.skipped += 1
         else:
             plan.errors.append(error)
     return plan
+
+
+def _plan_einvoice(source: SourceFile, config: RunConfig, plan: WorkPlan) -> bool:
+    """Read the e-invoice `source` carries into the plan; False when it carries none (a PDF
+    without invoice XML goes to the model as any other)."""
+    try:
+        found = read_file_einvoice(source.path, standalone=source.kind is FileKind.XML)
+    except (InvoiceXmlError, OSError) as problem:
+        plan.xml_errors.append(invalid_einvoice(source, problem))
+        return True
+    if found is None:
+        return False
+    einvoice, page_count = found
+    if config.einvoice == "verify" and source.kind is FileKind.PDF:
+        plan.sources.append(source)
+        plan.verify[source.sha256] = einvoice
+    else:
+        plan.from_xml.append(XmlRow(source, einvoice, page_count))
+    return True
 
 
 def _drop_unmatched_inputs(errors: list[ErrorRecord], config: RunConfig) -> list[ErrorRecord]:

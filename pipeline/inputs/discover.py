@@ -1,7 +1,8 @@
 """Discovery: turn paths, folders and globs into unique `SourceFile` records.
 
 The kind of a file comes from its first bytes, not its name; its id is the sha256 of its
-content, so the same document under two names is processed once.
+content, so the same document under two names is processed once. XML is a document only when its
+root element is a CII CrossIndustryInvoice or a UBL Invoice or CreditNote (an e-invoice).
 """
 
 from __future__ import annotations
@@ -18,11 +19,23 @@ from pipeline.errors import ErrorCode, Stage
 from pipeline.records import ErrorRecord, FileKind, SourceFile
 
 HEAD_BYTES = 1024
+XML_HEAD_BYTES = 4096  # room for the namespace declarations of an e-invoice's root element
 CHUNK_BYTES = 1 << 20
 _GLOB_CHARS = frozenset("*?[")
 _BMP_DIB_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
 _PDF_OBJECT = re.compile(rb"\s*(%[^\n]*\n\s*)*\d+\s+\d+\s+obj\b")
 """A file that starts with a PDF indirect object ("1 0 obj"), comments allowed before it."""
+_XML_ROOT = re.compile(
+    rb"(?:\xef\xbb\xbf)?\s*"  # a UTF-8 byte order mark, then the prolog:
+    rb"(?:<\?[^>]*\?>\s*|<!--.*?-->\s*|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>\s*)*"
+    rb"<(?:([A-Za-z_][\w.-]*):)?(CrossIndustryInvoice|Invoice|CreditNote)(?=[\s/>])([^>]*)",
+    re.S,
+)
+_INVOICE_ROOTS = {
+    b"CrossIndustryInvoice": b"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    b"Invoice": b"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+    b"CreditNote": b"urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
+}
 
 
 @dataclass(slots=True)
@@ -52,7 +65,22 @@ def detect_kind(head: bytes) -> FileKind | None:
         return FileKind.BMP
     if b"%PDF-" in head[:HEAD_BYTES]:
         return FileKind.PDF
+    if is_invoice_xml(head):
+        return FileKind.XML
     return None
+
+
+def is_invoice_xml(head: bytes) -> bool:
+    """Whether a file's first bytes (4 KiB) open a CII or UBL invoice: the root element's name
+    and the namespace it is declared in. Cheap: no XML parser runs; reading it is
+    `pipeline.inputs.einvoice`'s business, which refuses what is hostile or broken."""
+    found = _XML_ROOT.match(head)
+    if found is None:
+        return False
+    prefix, name, attributes = found.groups()
+    declared = b"xmlns:" + prefix if prefix else b"xmlns"
+    uri = re.search(rb"\s" + re.escape(declared) + rb"\s*=\s*([\"'])(.*?)\1", attributes)
+    return uri is not None and uri.group(2).strip() == _INVOICE_ROOTS[name]
 
 
 def shard_of(sha256: str, count: int) -> int:
@@ -148,10 +176,12 @@ def _inspect(path: Path, errors: list[ErrorRecord]) -> SourceFile | None:
         size = 0
         with path.open("rb") as handle:
             mtime_ns = os.fstat(handle.fileno()).st_mtime_ns
-            head = handle.read(HEAD_BYTES)
+            head = handle.read(XML_HEAD_BYTES)
             digest.update(head)
             size += len(head)
             kind = detect_kind(head)
+            if kind is None and b"%PDF-" in head:
+                kind = FileKind.PDF  # a header after junk: MuPDF repairs such files
             tail = head[-4:]
             while chunk := handle.read(CHUNK_BYTES):
                 digest.update(chunk)
@@ -172,7 +202,8 @@ def _inspect(path: Path, errors: list[ErrorRecord]) -> SourceFile | None:
             _error(
                 name,
                 ErrorCode.NOT_A_DOCUMENT,
-                "not a PDF, PNG, JPEG, TIFF, WebP or BMP file (checked its first bytes)",
+                "not a PDF, PNG, JPEG, TIFF, WebP or BMP file, nor a CII or UBL invoice (checked "
+                "its first bytes)",
                 digest.hexdigest(),
             )
         )

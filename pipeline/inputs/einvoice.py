@@ -18,11 +18,11 @@ UNTDID 1001 credit-note code, a UBL CreditNote) states positive amounts, and so 
 `kind` says the money goes back to the buyer. Negative amounts, such as a returned item's line
 or a negative invoice, stay negative. The schema's rules accept both.
 
-Other choices: net_total is the sum of line net amounts, so document-level allowances and
-charges (which the schema does not hold) make net_total + tax_total differ from grand_total. A
-unit price is the net price divided by its price basis quantity. Units are UN/ECE Rec. 20 codes
-as written (C62, HUR). Syntax details are in `einvoice_cii` and `einvoice_ubl`; safe parsing in
-`einvoice_xml`.
+Other choices: net_total is the sum of line net amounts; document-level allowances and charges
+are allowance_total and charge_total, so net_total + charge_total - allowance_total + tax_total
+is grand_total. A unit price is the net price divided by its price basis quantity. Units are
+UN/ECE Rec. 20 codes as written (C62, HUR). Syntax details are in `einvoice_cii` and
+`einvoice_ubl`; safe parsing in `einvoice_xml`.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ __all__ = [
     "read_einvoice",
     "read_embedded_einvoice",
     "read_embedded_invoice",
+    "read_file_einvoice",
 ]
 
 # The names Factur-X, ZUGFeRD and XRechnung give the attached XML; other *.xml are tried after.
@@ -136,6 +137,24 @@ def read_embedded_einvoice(pdf_path: str | Path) -> EInvoice | None:
             if name.lower() in standard:
                 raise InvoiceXmlError(exc.problem, f"{name}: {exc}") from None
     return None
+
+
+def read_file_einvoice(path: str | Path, standalone: bool) -> tuple[EInvoice, int] | None:
+    """The e-invoice an input file carries, with the file's page count (0 for standalone XML):
+    the file itself when `standalone`, else the XML attached to the PDF (None when there is
+    none). Raises InvoiceXmlError for XML that cannot be read, OSError for a file that cannot."""
+    if standalone:
+        return read_einvoice(Path(path).read_bytes()), 0
+    found = read_embedded_einvoice(path)
+    if found is None:
+        return None
+    import pymupdf
+
+    try:
+        with pymupdf.open(str(path)) as doc:
+            return found, doc.page_count
+    except Exception:  # it opened a moment ago; its row does not depend on the count
+        return found, 0
 
 
 def profile_of(specification_id: str | None) -> Profile:

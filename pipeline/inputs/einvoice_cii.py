@@ -4,6 +4,8 @@ One reader serves the whole profile ladder: MINIMUM and BASIC WL carry no lines 
 BASIC, EN 16931, EXTENDED and XRechnung differ in what they may add, not in where shared values
 sit. Where a value is optional in the lower profiles:
 - net_total is the sum of line net amounts (LineTotalAmount), else the tax basis (MINIMUM);
+  allowance_total and charge_total are the document-level AllowanceTotalAmount and
+  ChargeTotalAmount (left out beside a tax-basis net_total, which includes them);
 - tax_total is TaxTotalAmount in the invoice currency (a second TaxTotalAmount in the tax
   currency is skipped), else GrandTotalAmount minus TaxBasisTotalAmount (EN 16931 BR-CO-15).
 In EXTENDED, sub-lines (with a ParentLineID) are part of their group line's amount and
@@ -59,6 +61,9 @@ def read_cii(root: ET.Element) -> dict[str, Any]:
         "currency": currency,
         "line_items": [_line(item) for item in _billed_lines(trade)],
         "net_total": net if net is not None else amount(sums, "TaxBasisTotalAmount"),
+        # With no line sum, net_total is the tax basis, adjustments already in it.
+        "allowance_total": None if net is None else amount(sums, "AllowanceTotalAmount"),
+        "charge_total": None if net is None else amount(sums, "ChargeTotalAmount"),
         "tax_total": _tax_total(sums, currency),
         "grand_total": amount(sums, "GrandTotalAmount"),
         "amount_due": amount(sums, "DuePayableAmount"),

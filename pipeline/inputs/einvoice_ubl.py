@@ -2,7 +2,9 @@
 fields.
 
 - net_total is LegalMonetaryTotal/LineExtensionAmount (the sum of line net amounts), else
-  TaxExclusiveAmount; grand_total is TaxInclusiveAmount; amount_due is PayableAmount.
+  TaxExclusiveAmount; allowance_total and charge_total are LegalMonetaryTotal's
+  AllowanceTotalAmount and ChargeTotalAmount (left out beside a TaxExclusiveAmount net_total,
+  which includes them); grand_total is TaxInclusiveAmount; amount_due is PayableAmount.
 - tax_total is the TaxTotal/TaxAmount in the document currency: where the tax is also stated in
   the tax currency (a second TaxTotal), that one is skipped. Without one, TaxInclusiveAmount
   minus TaxExclusiveAmount.
@@ -64,6 +66,8 @@ def read_ubl(root: ET.Element) -> dict[str, Any]:
         "currency": currency,
         "line_items": [_line(line) for line in findall(root, f"{prefix}Line")],
         "net_total": net if net is not None else amount(money, "TaxExclusiveAmount"),
+        "allowance_total": None if net is None else amount(money, "AllowanceTotalAmount"),
+        "charge_total": None if net is None else amount(money, "ChargeTotalAmount"),
         "tax_total": _tax_total(root, money, currency),
         "grand_total": amount(money, "TaxInclusiveAmount"),
         "amount_due": amount(money, "PayableAmount"),

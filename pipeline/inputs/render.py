@@ -42,6 +42,10 @@ def render_document(
             )
         if source.kind is FileKind.PDF:
             return render_pdf(source, content, config, first_page, max_pages)
+        if source.kind is FileKind.XML:
+            return failed_render(
+                source, ErrorCode.NOTHING_TO_RENDER, "an XML invoice has no pages to render"
+            )
         return render_image(source, content, config, first_page, max_pages)
     except OSError as exc:
         return failed_render(

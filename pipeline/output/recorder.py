@@ -16,7 +16,7 @@ from pipeline.output.sink import (
     errors_schema,
     table_metadata,
 )
-from pipeline.output.tables import Provenance, document_row, error_row
+from pipeline.output.tables import Provenance, document_row, error_row, xml_document_row
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from pipeline.engines.base import EngineResult
     from pipeline.items import WorkItem
-    from pipeline.records import ErrorRecord, WarningRecord
+    from pipeline.records import ErrorRecord, SourceFile, WarningRecord
 
 
 class RunRecorder:
@@ -49,8 +49,9 @@ class RunRecorder:
         result: EngineResult,
         instance: BaseModel,
         warnings: list[WarningRecord],
+        provenance: Provenance | None = None,
     ) -> None:
-        row = document_row(self.provenance, item, result, instance, warnings)
+        row = document_row(provenance or self.provenance, item, result, instance, warnings)
         self.writer.add("documents", row)
         report = self.report
         report.extracted += 1
@@ -58,6 +59,24 @@ class RunRecorder:
         report.pages += item.page_total
         report.visual_tokens += item.visual_tokens
         self.reporter.item_done(item.path, item.page_total, result.completion_tokens, None, "")
+
+    def from_xml(
+        self,
+        source: SourceFile,
+        page_count: int,
+        instance: BaseModel,
+        warnings: list[WarningRecord],
+        provenance: Provenance,
+        raw: str | None = None,
+    ) -> None:
+        """A document whose row is its e-invoice's XML (`provenance` says which)."""
+        row = xml_document_row(provenance, source, page_count, instance, warnings, raw)
+        self.writer.add("documents", row)
+        report = self.report
+        report.extracted += 1
+        report.from_xml += 1
+        report.with_warnings += bool(warnings)
+        self.reporter.item_done(str(source.path), 0, 0, None, "")
 
     def failed(
         self,
@@ -67,9 +86,11 @@ class RunRecorder:
         raw: str = "",
         attempts: int = 0,
         pages: int = 0,
+        provenance: Provenance | None = None,
     ) -> None:
         """A failure of item `item_id` that spent `pages` pages of the run's work."""
-        self.writer.add("errors", error_row(self.provenance, record, item_id, page, raw, attempts))
+        row = error_row(provenance or self.provenance, record, item_id, page, raw, attempts)
+        self.writer.add("errors", row)
         report = self.report
         report.failed += 1
         report.failed_pages += pages

@@ -26,6 +26,7 @@ class RunReport:
     skipped: int = 0
     other_shards: int = 0
     extracted: int = 0
+    from_xml: int = 0  # of `extracted`: rows read from e-invoice XML, no model asked
     with_warnings: int = 0
     failed: int = 0
     pages: int = 0
@@ -40,6 +41,7 @@ class RunReport:
     reconciled: dict = field(default_factory=dict)
     planned: list = field(default_factory=list)
     copies: list = field(default_factory=list)  # files whose content an earlier run extracted
+    needs_model: list = field(default_factory=list)  # paths left for a run whose engine starts
 
     @property
     def attempted(self) -> int:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pipeline.items import EINVOICE_MODEL
 from pipeline.output.arrow import to_arrow_value
-from pipeline.records import ErrorRecord, WarningRecord, storable
+from pipeline.records import ErrorRecord, SourceFile, WarningRecord, storable
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -39,6 +40,12 @@ class Provenance:
             "created_at": datetime.now(UTC),
         }
 
+    def read_from_xml(self, label: str) -> Provenance:
+        """The provenance of a row whose data is an e-invoice's XML: `model` is
+        EINVOICE_MODEL (its ledger identity) and `engine` says what was read, e.g.
+        "einvoice CII en16931"."""
+        return replace(self, model=EINVOICE_MODEL, engine=label)
+
     def duplicates_of(self, path: str) -> list[str]:
         return [storable(p) for p in self.also_at.get(path, [])]
 
@@ -68,6 +75,35 @@ def document_row(
         "cached_tokens": result.cached_tokens,
         "latency_s": result.latency_s,
         **provenance.columns(item.attempts, result.text),
+    }
+
+
+def xml_document_row(
+    provenance: Provenance,
+    source: SourceFile,
+    page_count: int,
+    instance: BaseModel,
+    warnings: list[WarningRecord],
+    raw: str | None = None,
+) -> dict[str, Any]:
+    """A documents-table row read from an e-invoice's XML: no pages seen, no tokens spent;
+    `raw` is the model's answer where one was asked to verify it."""
+    return {
+        "item_id": source.sha256,
+        "doc_id": source.sha256,
+        "page": None,
+        "source_path": storable(str(source.path)),
+        "also_at": provenance.duplicates_of(str(source.path)),
+        "page_count": page_count,
+        "status": "warning" if warnings else "ok",
+        "data": to_arrow_value(instance),
+        "warnings": [{"code": w.code, "message": w.message} for w in warnings],
+        "visual_tokens": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cached_tokens": 0,
+        "latency_s": 0.0,
+        **provenance.columns(0, raw),
     }
 
 
