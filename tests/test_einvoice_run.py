@@ -125,8 +125,12 @@ def test_discovery_accepts_invoice_xml_only(tmp_path: Path) -> None:
     inbox.mkdir()
     (inbox / "other.xml").write_bytes(other)
     (inbox / "good.xml").write_bytes(ubl_xml(STANDALONE))
+    # A licence text of 6 KB in comments before the root element, as published samples have.
+    prolog, body = cii_xml(EMBEDDED, "en16931").split(b"?>", 1)
+    licence = b"<!-- " + b"Nutzungsrechte und Lizenz. " * 240 + b"-->\n"
+    (inbox / "commented.xml").write_bytes(prolog + b"?>\n" + licence + body)
     report = _run(inbox, tmp_path / "out", CountingEngine())
-    assert report.from_xml == 1
+    assert report.from_xml == 2
     errors = _rows(tmp_path / "out", "errors")
     assert errors["other.xml"]["code"] == "not_a_document"
 

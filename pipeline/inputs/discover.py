@@ -20,6 +20,7 @@ from pipeline.records import ErrorRecord, FileKind, SourceFile
 
 HEAD_BYTES = 1024
 XML_HEAD_BYTES = 4096  # room for the namespace declarations of an e-invoice's root element
+XML_PROLOG_BYTES = 1 << 16  # an XML file's comments before its root element (licence texts)
 CHUNK_BYTES = 1 << 20
 _GLOB_CHARS = frozenset("*?[")
 _BMP_DIB_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
@@ -81,6 +82,11 @@ def is_invoice_xml(head: bytes) -> bool:
     declared = b"xmlns:" + prefix if prefix else b"xmlns"
     uri = re.search(rb"\s" + re.escape(declared) + rb"\s*=\s*([\"'])(.*?)\1", attributes)
     return uri is not None and uri.group(2).strip() == _INVOICE_ROOTS[name]
+
+
+def _looks_like_xml(head: bytes) -> bool:
+    """Whether a file starts like XML (its root element may come after long comments)."""
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
 
 
 def shard_of(sha256: str, count: int) -> int:
@@ -180,6 +186,12 @@ def _inspect(path: Path, errors: list[ErrorRecord]) -> SourceFile | None:
             digest.update(head)
             size += len(head)
             kind = detect_kind(head)
+            if kind is None and _looks_like_xml(head):
+                more = handle.read(XML_PROLOG_BYTES - len(head))
+                digest.update(more)
+                size += len(more)
+                head += more
+                kind = detect_kind(head)
             if kind is None and b"%PDF-" in head:
                 kind = FileKind.PDF  # a header after junk: MuPDF repairs such files
             tail = head[-4:]
