@@ -12,6 +12,7 @@ import asyncio
 import importlib.util
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -51,11 +52,35 @@ def locate_weights(model: str) -> str:
     cached = try_to_load_from_cache(model, "config.json")
     if isinstance(cached, str):
         return str(Path(cached).parent)  # the cached snapshot: loading needs no hub call
-    # Never download implicitly: a nightly job must not pull gigabytes, or hang on retries.
-    raise EngineUnavailable(
-        f"the weights of {model} are not in the local Hugging Face cache. Download them with "
-        f"`hf download {model}`, or pass a local folder with --model."
-    )
+    fix = f"Download them with `hf download {model}`, or pass a local folder with --model."
+    if hub_offline():
+        # HF_HUB_OFFLINE=1 (tests, CI, air-gapped nightly jobs): stop at once, never hang.
+        raise EngineUnavailable(
+            f"the weights of {model} are not in the local Hugging Face cache and "
+            f"HF_HUB_OFFLINE is set. {fix}"
+        )
+    return download_weights(model, fix)
+
+
+def hub_offline() -> bool:
+    """Whether HF_HUB_OFFLINE asks for no hub calls (read now, not at import time)."""
+    value = os.environ.get("HF_HUB_OFFLINE", "")
+    return value.strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def download_weights(model: str, fix: str) -> str:
+    """Fetch a hub model into the Hugging Face cache, with huggingface_hub's progress bars;
+    any failure (no network, no such repository, a full disk) is EngineUnavailable with `fix`."""
+    from huggingface_hub import snapshot_download
+
+    log.warning("downloading %s from the Hugging Face hub into its cache (once)", model)
+    try:
+        return str(snapshot_download(model))
+    except Exception as exc:  # every hub failure leads to the same advice
+        raise EngineUnavailable(
+            f"the weights of {model} are not in the local Hugging Face cache and could not be "
+            f"downloaded ({type(exc).__name__}: {exc}). {fix}"
+        ) from exc
 
 
 def pick_device(requested: str) -> str:
