@@ -43,8 +43,8 @@ soak: $(STAMP)
 	$(PY) -m benchmarks.soak --rounds $(or $(ROUNDS),30)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check pipeline schemas tests benchmarks examples
-	$(VENV)/bin/mypy pipeline schemas
+	$(VENV)/bin/ruff check docextract pipeline schemas tests benchmarks examples
+	$(VENV)/bin/mypy docextract pipeline schemas
 
 # The GPU suite (tests/gpu) runs on a machine with a CUDA GPU and no network: `make gpu-payload`
 # here builds sglang and the test packages into .gpu/parts; on the GPU machine, from a copy of

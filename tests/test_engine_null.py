@@ -167,7 +167,8 @@ def test_null_answers_satisfy_each_builtin_schemas_rules(name):
 
     spec = resolve_schema(name)
     template = build_prompt(spec)
-    request = build_request(template, make_pages("d", ((64, 64),)), template.json_schema, SamplingConfig(), "r")
+    pages = make_pages("d", ((64, 64),))
+    request = build_request(template, pages, template.json_schema, SamplingConfig(), "r")
     [outcome] = asyncio.run(NullEngine().generate([request]))
     assert isinstance(outcome, EngineResult)
     result = validate_answer(outcome.text, spec.model)
