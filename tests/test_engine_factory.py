@@ -181,3 +181,19 @@ def test_offline_stops_without_asking_the_hub(monkeypatch):
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id: pytest.fail("hub"))
     with pytest.raises(EngineUnavailable, match="HF_HUB_OFFLINE is set"):
         locate_weights("Someone/third-model")
+
+
+def test_sglang_checks_the_weights_before_starting_the_backend(monkeypatch):
+    """Offline and not cached: a hub model stops sglang's start at once with the same fix,
+    before the backend (or the processor) is asked for anything."""
+    import pipeline.engines.sglang as sglang_module
+
+    started: list[dict] = []
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(sglang_module, "_import_sglang_engine", lambda: started.append)
+    monkeypatch.setattr(sglang_module, "_read_hf_config", lambda model: pytest.fail("read"))
+    engine = sglang_module.SGLangEngine(EngineConfig(name="sglang", model="Nobody/not-cached"))
+    with pytest.raises(EngineUnavailable, match=r"HF_HUB_OFFLINE is set") as caught:
+        engine.start()
+    assert "`hf download Nobody/not-cached`" in str(caught.value)
+    assert started == []

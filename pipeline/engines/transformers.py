@@ -12,7 +12,6 @@ import asyncio
 import importlib.util
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from typing import Any
 
 from pipeline.config import DEFAULT_LOCAL_MODEL, EngineConfig
 from pipeline.engines.base import EngineFailure, EngineOutcome, EngineRequest, EngineResult
+from pipeline.engines.weights import hub_weights
 from pipeline.errors import EngineUnavailable, ErrorCode
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,9 @@ _REQUIRED_PACKAGES = ("torch", "transformers", "xgrammar", "torchvision")
 
 
 def locate_weights(model: str) -> str:
-    """Where `model` will load from: a local folder, or the cached snapshot of a hub id.
-    Raises EngineUnavailable, in seconds and before torch is imported, when the weights are
-    not on this machine."""
+    """Where `model` will load from: a local folder, or the cached snapshot of a hub id
+    (downloaded first when the hub is reachable). Raises EngineUnavailable, in seconds and
+    before torch is imported, when the weights are not here and cannot be fetched."""
     missing = [name for name in _REQUIRED_PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
         raise EngineUnavailable(
@@ -47,40 +47,7 @@ def locate_weights(model: str) -> str:
         raise EngineUnavailable(
             f"model {model!r} is neither a local folder nor a hub id like Org/Name"
         )
-    from huggingface_hub import try_to_load_from_cache
-
-    cached = try_to_load_from_cache(model, "config.json")
-    if isinstance(cached, str):
-        return str(Path(cached).parent)  # the cached snapshot: loading needs no hub call
-    fix = f"Download them with `hf download {model}`, or pass a local folder with --model."
-    if hub_offline():
-        # HF_HUB_OFFLINE=1 (tests, CI, air-gapped nightly jobs): stop at once, never hang.
-        raise EngineUnavailable(
-            f"the weights of {model} are not in the local Hugging Face cache and "
-            f"HF_HUB_OFFLINE is set. {fix}"
-        )
-    return download_weights(model, fix)
-
-
-def hub_offline() -> bool:
-    """Whether HF_HUB_OFFLINE asks for no hub calls (read now, not at import time)."""
-    value = os.environ.get("HF_HUB_OFFLINE", "")
-    return value.strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
-def download_weights(model: str, fix: str) -> str:
-    """Fetch a hub model into the Hugging Face cache, with huggingface_hub's progress bars;
-    any failure (no network, no such repository, a full disk) is EngineUnavailable with `fix`."""
-    from huggingface_hub import snapshot_download
-
-    log.warning("downloading %s from the Hugging Face hub into its cache (once)", model)
-    try:
-        return str(snapshot_download(model))
-    except Exception as exc:  # every hub failure leads to the same advice
-        raise EngineUnavailable(
-            f"the weights of {model} are not in the local Hugging Face cache and could not be "
-            f"downloaded ({type(exc).__name__}: {exc}). {fix}"
-        ) from exc
+    return hub_weights(model)
 
 
 def pick_device(requested: str) -> str:
