@@ -207,3 +207,13 @@ def test_guarded_lines_are_found_in_either_spelling(tmp_path):
     )
     _guarded_lines.cache_clear()
     assert _guarded_lines(str(source)) == frozenset({4, 5, 7})
+
+
+def test_importing_docextract_stays_light():
+    code = ("import sys, docextract\n"
+            "print(sorted(m for m in ('torch', 'transformers', 'sglang', 'typer', 'rich')"
+            " if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
+    assert set(docextract.__all__) >= {"extract", "extract_table", "run", "Result", "RunConfig"}
