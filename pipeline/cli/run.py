@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -18,11 +19,13 @@ from pipeline.cli.common import (
     verbosity,
     wants_rich,
 )
-from pipeline.config import RunConfig
 from pipeline.config_help import field_help
 from pipeline.errors import DocextractError, RunStopped
 from pipeline.output.progress import PlainReporter, Reporter, make_reporter
 from pipeline.output.report import RunReport
+
+if TYPE_CHECKING:
+    from pipeline.config import RunConfig
 
 
 def run_command(
