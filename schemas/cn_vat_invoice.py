@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.rules import RuleFinding, differs, error, parse_cn_amount
 from schemas.types import Code, DocDate, Money, OptCode, OptMoney, OptText, Text
@@ -43,6 +43,20 @@ class CnVatInvoice(BaseModel):
         "e.g. 壹仟贰佰叁拾肆元伍角陆分.",
         "Tax rates are percentages: 13% -> 13.",
     )
+    # A valid invoice (its rules hold): the null engine's dry-run answer, and documentation.
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "invoice_code": "144031900111", "invoice_number": "12345678",
+        "issue_date": "2024-03-04", "check_code": None,
+        "buyer_name": "北京示例科技有限公司", "buyer_tax_id": "91110105MA01ABCD2X",
+        "seller_name": "上海样本软件有限公司", "seller_tax_id": "91310115MA1KXYZW3Q",
+        "items": [{
+            "name": "*信息技术服务*软件服务费", "specification": None, "unit": "项",
+            "quantity": 1, "unit_price": 1000, "amount": 1000, "tax_rate": 13,
+            "tax_amount": 130,
+        }],
+        "total_amount": 1000, "total_tax": 130, "total_with_tax": 1130,
+        "total_with_tax_in_words": "壹仟壹佰叁拾元整",
+    }]})  # fmt: skip
 
     invoice_code: Code = Field(
         pattern=INVOICE_CODE, description="发票代码 (invoice code, 10 or 12 digits)"

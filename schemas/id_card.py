@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from schemas.rules import RuleFinding, error, id_check_character
 from schemas.types import DocDate, Text, compact_code, lenient_enum
@@ -35,6 +35,11 @@ class IdCard(BaseModel):
         "sex: 男 -> male, 女 -> female. ethnicity is the 民族 value without 族, e.g. 汉.",
         "id_number is the 公民身份号码, 18 characters; the last may be X.",
     )
+    # A valid card (its rules hold): the null engine's dry-run answer, and documentation.
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "张三", "sex": "male", "ethnicity": "汉", "birth_date": "1990-03-07",
+        "address": "北京市朝阳区建国路1号", "id_number": "110105199003070017",
+    }]})  # fmt: skip
 
     name: Text = Field(description="姓名 (name)")
     sex: Annotated[Sex, BeforeValidator(lenient_enum(Sex, _SEX_SYNONYMS))] = Field(

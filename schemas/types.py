@@ -11,7 +11,9 @@ printed forms, and converts them to one Python value:
 - Dates: ISO "2024-03-01" (also "/" or "."), "20240301", "2024年3月1日", "1 March 2024",
   "March 1, 2024", "01.03.2024", "01/03/2024". Numeric day/month/year dates are read day first
   (as printed in most of the world) unless that is impossible (a first number above 12 is a day;
-  a second number above 12 makes the first a month). Two-digit years 00-69 are 2000-2069.
+  a second number above 12 makes the first a month). In a schema's DocDate fields, a date that
+  could be either way round follows the document's locale evidence, or gets a warning
+  (schemas.dates). Two-digit years 00-69 are 2000-2069.
 - Times: "14:30", "14:30:05", "2:30 PM", "14.30", "14时30分".
 - Enums: value or member name, case-insensitive, spaces/hyphens/underscores ignored, plus
   per-enum synonyms.
@@ -29,9 +31,10 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, ValidationInfo
 
 from schemas.currency import CURRENCY_ALIASES, Currency
+from schemas.dates import day_month
 
 E = TypeVar("E", bound=Enum)
 
@@ -157,29 +160,24 @@ def _year(text: str) -> int:
     return year
 
 
-def _day_month(first: int, second: int) -> tuple[int, int]:
-    """Day-first unless impossible: returns (day, month)."""
-    if first > 12 or second <= 12:
-        return first, second
-    return second, first
-
-
-def parse_date(value: Any) -> Any:
-    """A calendar date from ISO, compact, CJK, numeric day-first or month-name spellings."""
+def parse_date(value: Any, info: ValidationInfo | None = None) -> Any:
+    """A calendar date from ISO, compact, CJK, numeric day-first or month-name spellings.
+    Inside a validation whose context holds schemas.dates.DateReadings, a numeric date that
+    could be either way round is recorded there and read in its order."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date) or not isinstance(value, str):
         return value
     text = _nfkc(value).casefold()
     try:
-        return _match_date(text)
+        return _match_date(text, info)
     except ValueError:
         raise
     except (TypeError, KeyError) as exc:
         raise ValueError(f"not a date: {value!r}") from exc
 
 
-def _match_date(text: str) -> date:
+def _match_date(text: str, info: ValidationInfo | None = None) -> date:
     if m := re.fullmatch(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[t\s].*)?", text):
         return date(int(m[1]), int(m[2]), int(m[3]))
     if m := re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text):
@@ -187,7 +185,7 @@ def _match_date(text: str) -> date:
     if m := re.fullmatch(r"(\d{4})\s*[年년]\s*(\d{1,2})\s*[月월]\s*(\d{1,2})\s*[日号일]?", text):
         return date(int(m[1]), int(m[2]), int(m[3]))
     if m := re.fullmatch(r"(\d{1,2})\s*([./-])\s*(\d{1,2})\s*\2\s*(\d{4}|\d{2})", text):
-        day, month = _day_month(int(m[1]), int(m[3]))
+        day, month = day_month(int(m[1]), int(m[3]), text, info)
         return date(_year(m[4]), month, day)
     plain = re.sub(r"(?<=\d)(st|nd|rd|th|er)\b", "", text)
     words = [w for w in re.sub(r"[,.\-/]", " ", plain).split() if w != "de"]  # "1 de marzo de 2024"
@@ -254,7 +252,11 @@ def parse_currency(value: Any) -> Any:
 Money = Annotated[Decimal, BeforeValidator(parse_money)]
 """An amount or quantity; see the module docstring for the accepted spellings."""
 OptMoney = Annotated[Money | None, BeforeValidator(blank_to_none)]
-DocDate = Annotated[date, BeforeValidator(parse_date)]
+def _parse_doc_date(value: Any, info: ValidationInfo) -> Any:
+    return parse_date(value, info)  # Pydantic passes `info` only to a required parameter
+
+
+DocDate = Annotated[date, BeforeValidator(_parse_doc_date)]
 OptDate = Annotated[DocDate | None, BeforeValidator(blank_to_none)]
 DocTime = Annotated[time, BeforeValidator(parse_time)]
 OptTime = Annotated[DocTime | None, BeforeValidator(blank_to_none)]

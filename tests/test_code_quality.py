@@ -13,8 +13,8 @@ from tests.run_helpers import ROOT
 @pytest.mark.parametrize(
     "command",
     [
-        ["ruff", "check", "pipeline", "schemas", "tests", "benchmarks", "examples"],
-        ["mypy", "pipeline", "schemas"],
+        ["ruff", "check", "docextract", "pipeline", "schemas", "tests", "benchmarks", "examples"],
+        ["mypy", "docextract", "pipeline", "schemas"],
     ],
     ids=["ruff", "mypy"],
 )
@@ -33,7 +33,7 @@ LAYERS = (
     ("pipeline.engines",),
     ("pipeline.output",),
     ("pipeline.extract",),
-    ("pipeline.run",),
+    ("pipeline.run", "pipeline.api"),
     ("pipeline.cli", "pipeline.bench", "pipeline.eval", "pipeline.__main__"),
 )
 

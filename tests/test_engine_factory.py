@@ -71,8 +71,8 @@ def test_sglang_without_gpu_says_what_to_use(monkeypatch):
 
 
 def test_missing_weights_stop_fast_without_torch(tmp_path):
-    """The check runs before torch is imported and never goes to the hub, so a machine
-    without weights stops at once, offline or not."""
+    """With HF_HUB_OFFLINE=1 the check runs before torch is imported and never goes to the
+    hub, so a machine without weights stops at once."""
     code = (
         "import sys, time\n"
         "from pipeline.config import EngineConfig\n"
@@ -86,11 +86,12 @@ def test_missing_weights_stop_fast_without_torch(tmp_path):
         "print('TORCH', 'torch' in sys.modules, 'transformers' in sys.modules)\n"
         "print('SECONDS', time.perf_counter() - t)\n"
     )
-    env = {"HF_HOME": str(tmp_path / "hf"), "PATH": "/usr/bin:/bin"}
+    env = {"HF_HOME": str(tmp_path / "hf"), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120, check=True)
     out = done.stdout
     assert "hf download Nobody/no-such-model" in out and "--model" in out
+    assert "HF_HUB_OFFLINE" in out
     assert "TORCH False False" in out
     assert float(out.split("SECONDS")[1]) < 5
 
@@ -129,3 +130,70 @@ def test_no_driver_means_no_gpu(monkeypatch):
     monkeypatch.setattr(gpu_probe, "_driver_present", lambda: False)
     assert gpu_probe.visible_gpu_count() == 0
     assert gpu_probe.has_cuda_gpu() is False
+
+
+def test_missing_weights_download_when_the_hub_is_allowed(tmp_path, monkeypatch):
+    """Online, the default model is fetched into the cache (huggingface_hub draws the progress
+    bars); the hub itself cannot be reached here, so snapshot_download is replaced."""
+    import huggingface_hub
+
+    from pipeline.engines.transformers import locate_weights
+
+    fetched: list[str] = []
+
+    def snapshot_download(repo_id: str) -> str:
+        fetched.append(repo_id)
+        folder = tmp_path / "snapshot"
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+        return str(folder)
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    assert locate_weights("Someone/some-model") == str(tmp_path / "snapshot")
+    assert fetched == ["Someone/some-model"]
+
+
+def test_a_failed_download_says_what_to_do(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from pipeline.engines.transformers import locate_weights
+
+    def snapshot_download(repo_id: str) -> str:
+        raise OSError("Network is unreachable")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    with pytest.raises(EngineUnavailable) as caught:
+        locate_weights("Someone/other-model")
+    message = str(caught.value)
+    assert "Network is unreachable" in message
+    assert "`hf download Someone/other-model`" in message and "--model" in message
+
+
+def test_offline_stops_without_asking_the_hub(monkeypatch):
+    import huggingface_hub
+
+    from pipeline.engines.transformers import locate_weights
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id: pytest.fail("hub"))
+    with pytest.raises(EngineUnavailable, match="HF_HUB_OFFLINE is set"):
+        locate_weights("Someone/third-model")
+
+
+def test_sglang_checks_the_weights_before_starting_the_backend(monkeypatch):
+    """Offline and not cached: a hub model stops sglang's start at once with the same fix,
+    before the backend (or the processor) is asked for anything."""
+    import pipeline.engines.sglang as sglang_module
+
+    started: list[dict] = []
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(sglang_module, "_import_sglang_engine", lambda: started.append)
+    monkeypatch.setattr(sglang_module, "_read_hf_config", lambda model: pytest.fail("read"))
+    engine = sglang_module.SGLangEngine(EngineConfig(name="sglang", model="Nobody/not-cached"))
+    with pytest.raises(EngineUnavailable, match=r"HF_HUB_OFFLINE is set") as caught:
+        engine.start()
+    assert "`hf download Nobody/not-cached`" in str(caught.value)
+    assert started == []

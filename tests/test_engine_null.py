@@ -154,3 +154,40 @@ def test_simulated_engine_receives_three_pages():
     outcome = asyncio.run(engine.generate([_request({"type": "boolean"}, pages)]))[0]
     assert isinstance(outcome, EngineResult) and outcome.text == "false"
     assert engine.images_per_request == [3]
+
+
+@pytest.mark.parametrize("name", ["invoice", "receipt", "cn_vat_invoice", "id_card",
+                                  "bank_statement"])
+def test_null_answers_satisfy_each_builtin_schemas_rules(name):
+    """A dry run passes validation and the business rules of every built-in schema (no
+    warnings either): the answer is the schema's declared example, or the minimal instance."""
+    from pipeline.extract.catalog import resolve_schema
+    from pipeline.extract.prompt import build_prompt, build_request
+    from pipeline.extract.validate import validate_answer
+
+    spec = resolve_schema(name)
+    template = build_prompt(spec)
+    pages = make_pages("d", ((64, 64),))
+    request = build_request(template, pages, template.json_schema, SamplingConfig(), "r")
+    [outcome] = asyncio.run(NullEngine().generate([request]))
+    assert isinstance(outcome, EngineResult)
+    result = validate_answer(outcome.text, spec.model)
+    assert result.ok, result.message
+    assert not [w for w in result.warnings if w.severity == "error"], result.warnings
+
+
+def test_a_declared_example_is_answered_and_the_minimal_instance_otherwise():
+    class Declared(BaseModel):
+        model_config = {"json_schema_extra": {"examples": [{"code": "B7"}]}}
+        code: str = Field(pattern=r"^[A-Z]\d$")
+
+    from pipeline.extract.prompt import schema_example
+
+    example = schema_example(Declared)
+    assert example == {"code": "B7"}
+    schema = Declared.model_json_schema()
+    with_example = EngineRequest("r", "s", "p", (), "x", schema, example=example)
+    [answered] = asyncio.run(NullEngine().generate([with_example]))
+    assert json.loads(answered.text) == {"code": "B7"}
+    [minimal] = asyncio.run(NullEngine().generate([_request(schema)]))
+    assert json.loads(minimal.text) == {"code": "A1"}

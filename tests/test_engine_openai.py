@@ -233,3 +233,13 @@ def test_retry_after_is_honoured_and_backoff_grows():
     assert retry_delay(1, 1.0, "3") == 3.0
     assert 0.5 <= retry_delay(1, 1.0, None) <= 1.0
     assert 4.0 <= retry_delay(4, 1.0, None) <= 8.0
+
+
+def test_a_request_waiting_to_retry_gives_its_slot_back(server):
+    """With one slot, the request told to come back later lets the next one through first."""
+    server.script.append((503, {"Retry-After": "0.5"}, {"error": "busy"}, 0.0))
+    engine = _engine(server, concurrency=1)
+    first, second = asyncio.run(engine.generate([_request("a", max_new_tokens=64),
+                                                 _request("b", max_new_tokens=65)]))
+    assert isinstance(first, EngineResult) and isinstance(second, EngineResult)
+    assert [body["max_tokens"] for body in server.bodies] == [64, 65, 64]

@@ -68,7 +68,9 @@ def test_in_a_json_log_a_fatal_error_is_a_json_event_too(tmp_path: Path) -> None
     assert "input not found" in fatal["message"]
     plain = runner.invoke(app, ["run", str(tmp_path / "no-such-inbox"), "--engine", "null",
                                 "--out", str(tmp_path / "out"), "--log-format", "plain"])
-    assert plain.stderr.startswith("docextract: input not found")
+    first, last = plain.stderr.strip().splitlines()
+    assert first.startswith("docextract ") and "engine null" in first and "model none" in first
+    assert last.startswith("docextract: input not found")
 
 
 def test_a_file_name_that_is_not_utf8_is_extracted_not_fatal(tmp_path: Path) -> None:

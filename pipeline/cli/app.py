@@ -15,7 +15,7 @@ import typer
 
 from pipeline import __version__
 from pipeline.cli.bench import bench_command
-from pipeline.cli.common import ExitCode, exits_on_errors
+from pipeline.cli.common import ExitCode, exits_on_errors, set_verbosity
 from pipeline.cli.eval import eval_command
 from pipeline.cli.pages import pages_command
 from pipeline.cli.review import review_command
@@ -26,7 +26,7 @@ app = typer.Typer(
     name="docextract",
     help="Turn folders of PDFs and scans into typed Parquet with a vision-language model.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     pretty_exceptions_enable=False,
     # Plain help: typer's rich help imports rich and markdown-it (~0.1 s) on every `--help`.
     rich_markup_mode=None,
@@ -41,11 +41,20 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Errors only: no progress, no first line, no summary."
+    ),
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, show_default=False,
+        help="More detail on stderr: -v info, -vv debug.",
+    ),
 ) -> None:
     """Turn folders of PDFs and scans into typed Parquet with a vision-language model."""
+    set_verbosity(ctx, -1 if quiet else verbose)
 
 
 app.command("run")(exits_on_errors(run_command))

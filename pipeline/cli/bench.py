@@ -68,14 +68,16 @@ def bench_command(
     if as_json:
         typer.echo(json.dumps(figures))
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from pipeline.cli.common import make_console, print_table, wants_rich
 
     title = f"docextract bench · {figures.get('engine', engine)}"
     table = Table("figure", "value", title=title)
     for key, value in figures.items():
         table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
-    Console().print(table)
+    rich = wants_rich()
+    print_table(table, make_console(rich), rich)
 
 
 def sglang_settings(pairs: list[str]) -> dict[str, Any]:

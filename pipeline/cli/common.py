@@ -1,17 +1,38 @@
-"""What every command shares: exit codes, the way a command stops, password files."""
+"""What every command shares: exit codes, the way a command stops, password files, how
+tables and lines are printed (Rich at a terminal, plain unwrapped lines in a pipe or a log),
+and the verbosity the root options set."""
 
 from __future__ import annotations
 
 import functools
+import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 
 from pipeline.errors import ConfigError, DocextractError, ExitCode
 
-__all__ = ["ExitCode", "exits_on_errors", "fail", "read_passwords"]
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+__all__ = [
+    "ExitCode",
+    "exits_on_errors",
+    "fail",
+    "make_console",
+    "print_table",
+    "read_passwords",
+    "set_verbosity",
+    "verbosity",
+    "wants_rich",
+]
+
+_UNWRAPPED = 1 << 16  # columns: a plain line is never cut or wrapped, however long a path
+_VERBOSITY_KEY = "docextract.verbosity"
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -51,3 +72,74 @@ def read_passwords(path: Path | None) -> list[str]:
         return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read passwords file: {exc.strerror}") from exc
+
+
+def wants_rich(log_format: str = "auto", stream: IO[str] | None = None) -> bool:
+    """Rich output (boxes, colour, wrapping to the screen) only at a terminal, or when
+    `--log-format rich` asks for it; plain lines in a pipe, a file or a CI log."""
+    if log_format in ("plain", "json"):
+        return False
+    return log_format == "rich" or (stream or sys.stdout).isatty()
+
+
+def make_console(rich: bool, stream: IO[str] | None = None) -> Console:
+    """A Rich console for stdout (or `stream`); without `rich`: no colour, no wrapping and no
+    width limit, so a path or a field name is never cut in a log."""
+    from rich.console import Console
+
+    stream = stream or sys.stdout
+    if rich:
+        return Console(file=stream)
+    return Console(
+        file=stream, width=_UNWRAPPED, soft_wrap=True, no_color=True, highlight=False,
+        emoji=False,
+    )  # fmt: skip
+
+
+def print_table(table: Table, console: Console, rich: bool) -> None:
+    """The table with boxes at a terminal; else `# title`, a header line and one line per row,
+    cells separated by tabs (for cut, awk, grep), nothing truncated."""
+    if rich:
+        console.print(table)
+        return
+    columns = table.columns
+    lines = [f"# {_plain(table.title)}"] if table.title else []
+    if table.show_header:
+        lines.append("\t".join(_plain(column.header) for column in columns))
+    for row in zip(*(list(column.cells) for column in columns), strict=True):
+        lines.append("\t".join(_plain(cell) for cell in row))
+    console.file.write("".join(line + "\n" for line in lines))
+    console.file.flush()
+
+
+def _plain(cell: Any) -> str:
+    text = getattr(cell, "plain", None)
+    return text if isinstance(text, str) else str(cell)
+
+
+def set_verbosity(ctx: typer.Context, level: int) -> None:
+    """-q is -1, nothing 0, -v 1, -vv 2: the log level of docextract's loggers (warnings by
+    default, errors only with -q, info with -v, debug with -vv) and what commands print."""
+    ctx.meta[_VERBOSITY_KEY] = level
+    logger = logging.getLogger("pipeline")
+    logger.setLevel({-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+        level, logging.DEBUG if level > 1 else logging.ERROR))
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("docextract: %(message)s"))
+        logger.addHandler(handler)
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever sys.stderr is when a record comes (a test runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
+def verbosity(ctx: typer.Context) -> int:
+    """The verbosity the root options set for this command line (0 when none did)."""
+    return int(ctx.meta.get(_VERBOSITY_KEY, 0))

@@ -41,18 +41,21 @@ def _table(title: str, first: str) -> Table:
     return table
 
 
-def print_report(report: EvalReport, console: Console) -> None:
-    """Rich tables: one row per document, one per field, and the total."""
+def print_report(report: EvalReport, console: Console, rich: bool = True) -> None:
+    """Tables: one row per document, one per field, and the total (Rich boxes at a terminal,
+    tab-separated lines in a pipe or a log: field names are never cut)."""
+    from pipeline.cli.common import print_table
+
     docs = _table("Documents", "document")
     for doc in report.documents:
         docs.add_row(*_row(doc.key + (" (missing)" if doc.missing else ""), doc.counts))
-    console.print(docs)
+    print_table(docs, console, rich)
     fields = _table("Fields", "field")
     for name, counts in sorted(report.fields.items()):
         fields.add_row(*_row(name, counts))
     fields.add_section()
     fields.add_row(*_row("total (micro)", report.total))
-    console.print(fields)
+    print_table(fields, console, rich)
     if report.unmatched_predictions:
         console.print(f"{len(report.unmatched_predictions)} predicted document(s) have no truth.")
 
@@ -70,8 +73,7 @@ def eval_command(
     min_f1: float | None = typer.Option(None, "--min-f1", help="Exit 1 if total F1 is below."),
 ) -> None:
     """Score extracted records against ground truth: precision, recall, F1 per field and file."""
-    from rich.console import Console
-
+    from pipeline.cli.common import make_console, wants_rich
     from pipeline.eval.evaluate import evaluate
     from pipeline.eval.inputs import (
         load_embedded_truths,
@@ -81,7 +83,8 @@ def eval_command(
     )
     from schemas import BUILTIN_SCHEMAS
 
-    console = Console()
+    rich = wants_rich()
+    console = make_console(rich)
     rows = load_prediction_rows(out, schema)
     if not rows:
         console.print(f"[red]No documents table under {out / schema / 'documents'}[/red]")
@@ -103,7 +106,7 @@ def eval_command(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        print_report(report, console)
+        print_report(report, console, rich)
     if min_f1 is not None and report.total.f1 < min_f1:
         if not as_json:
             console.print(f"[red]F1 {report.total.f1:.3f} is below {min_f1}[/red]")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from pipeline.cli.common import read_passwords
+from pipeline.cli.common import make_console, print_table, read_passwords, wants_rich
 from pipeline.config_help import field_help
 
 
@@ -22,6 +23,7 @@ def pages_command(
     workers: int = typer.Option(None, "--workers", help=field_help("render.workers")),
     timeout: float = typer.Option(None, "--timeout", help=field_help("render.timeout_s")),
     config_file: Path = typer.Option(None, "--config", help="TOML file (./docextract.toml)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
     """Render every page as the model would see it: PNGs plus pages/errors Parquet under OUT."""
     from pipeline.config import load_config
@@ -38,4 +40,8 @@ def pages_command(
     }
     config = load_config({"render": render}, config_file).render
     report = export_pages(inputs, out, config, config.workers)
-    Console(width=100).print(summary_table(report))
+    if as_json:
+        typer.echo(json.dumps(asdict(report), default=str, ensure_ascii=False))
+        return
+    rich = wants_rich()
+    print_table(summary_table(report), make_console(rich), rich)

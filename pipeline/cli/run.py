@@ -5,16 +5,31 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from pipeline.cli.common import ExitCode, fail, read_passwords
+from pipeline.cli.common import (
+    ExitCode,
+    fail,
+    make_console,
+    print_table,
+    read_passwords,
+    set_verbosity,
+    verbosity,
+    wants_rich,
+)
 from pipeline.config_help import field_help
 from pipeline.errors import DocextractError, ModelNeeded, RunStopped
+from pipeline.output.progress import PlainReporter, Reporter, make_reporter
 from pipeline.output.report import RunReport
+
+if TYPE_CHECKING:
+    from pipeline.config import RunConfig
 
 
 def run_command(
+    ctx: typer.Context,
     inputs: list[Path] = typer.Argument(..., help=field_help("inputs")),
     schema: str = typer.Option(
         None,
@@ -139,6 +154,20 @@ def run_command(
         help=field_help("einvoice"),
         rich_help_panel="Extraction",
     ),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print the summary (with --dry-run: the plan) as one JSON object on stdout.",
+        rich_help_panel="Re-runs and scheduling",
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Errors only: no progress, no first line, no summary.",
+        rich_help_panel="Output",
+    ),
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, show_default=False,
+        help="More detail on stderr: -v info, -vv debug.", rich_help_panel="Output",
+    ),
 ) -> None:
     """Extract typed data from every document under INPUTS into Parquet under OUT."""
     from pipeline.config import load_config, parse_shard
@@ -179,16 +208,68 @@ def run_command(
         json_log = config.log_format == "json"
         from pipeline.run import run_extraction
 
-        report = run_extraction(config)
+        if quiet or verbose:
+            set_verbosity(ctx, -1 if quiet else verbose)
+        quiet = verbosity(ctx) < 0
+        if not quiet:
+            _print_first_line(config)
+        report = run_extraction(config, reporter=_reporter(config, quiet))
     except RunStopped as stopped:
         _report_stop(stopped, config.log_format)
     except ModelNeeded as needed:
         _report_model_needed(needed, config.log_format)
     except DocextractError as exc:
         fail(str(exc), exc.exit_code, as_json=json_log)
-    _print_summary(report, config.log_format)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), default=str, ensure_ascii=False))
+    elif not quiet:
+        _print_summary(report, config.log_format)
     if report.failure_rate > config.max_failure_rate:
         raise typer.Exit(int(ExitCode.FAILURES))
+
+
+def _print_first_line(config: RunConfig) -> None:
+    """Before anything slow: which engine and model this run uses, and why (stderr)."""
+    from pipeline import __version__
+    from pipeline.engines import engine_model_name, resolve_engine_name
+
+    name, reason = resolve_engine_name(config.engine)
+    model = engine_model_name(config.engine, name)
+    if config.log_format == "json":
+        event = {"event": "begin", "version": __version__, "engine": name, "reason": reason,
+                 "model": model, "schema": config.schema_ref, "out": str(config.out),
+                 "dry_run": config.dry_run}  # fmt: skip
+        typer.echo(json.dumps(event, ensure_ascii=False), err=True)
+        return
+    what = "dry run" if config.dry_run else "run"
+    typer.echo(
+        f"docextract {__version__} {what}: engine {name} ({reason}), model {model}, "
+        f"schema {config.schema_ref} -> {config.out}",
+        err=True,
+    )
+
+
+class _QuietReporter(PlainReporter):
+    """-q: only the documents that failed, one line each."""
+
+    def start(self, report: RunReport, planned: int) -> None:
+        return None
+
+    def item_done(self, path: str, pages: int, tokens: int, code: str | None, message: str) -> None:
+        if code:
+            self._line(f"error {code}: {message}")
+
+    def note(self, message: str, **fields: object) -> None:
+        return None
+
+    def finish(self, report: RunReport) -> None:
+        return None
+
+
+def _reporter(config: RunConfig, quiet: bool) -> Reporter:
+    if quiet and config.log_format != "json":
+        return _QuietReporter(sys.stderr)
+    return make_reporter(config.log_format)
 
 
 def _report_stop(stopped: RunStopped, log_format: str) -> None:
@@ -231,10 +312,10 @@ def _print_summary(report: RunReport, log_format: str) -> None:
     if log_format == "json":
         typer.echo(json.dumps(report.to_dict(), default=str))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=sys.stdout, width=100)
+    rich = wants_rich(log_format)
+    console = make_console(rich)
     if report.dry_run:
         table = Table(title="would extract")
         table.add_column("file", overflow="fold")
@@ -248,7 +329,7 @@ def _print_summary(report: RunReport, log_format: str) -> None:
                 str(entry["visual_tokens"] or "?"),
                 entry["problem"] or "",
             )
-        console.print(table)
+        print_table(table, console, rich)
         total = sum(e["visual_tokens"] or 0 for e in report.planned)
         console.print(
             f"{len(report.planned)} documents, ~{total} visual tokens; "
@@ -283,7 +364,7 @@ def _print_summary(report: RunReport, log_format: str) -> None:
         table.add_row(label, str(value))
     for code, count in sorted(report.errors_by_code.items()):
         table.add_row(f"  {code}", str(count))
-    console.print(table)
+    print_table(table, console, rich)
     if report.attempted == 0:
         console.print("nothing new to extract")
     console.print(f"{report.elapsed_s:.1f}s, {report.pages_per_s:.2f} pages/s → {report.out}")

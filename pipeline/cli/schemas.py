@@ -17,20 +17,30 @@ schemas_app = typer.Typer(
 
 
 @schemas_app.callback()
-def list_command(ctx: typer.Context) -> None:
+def list_command(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the list as JSON: [{name, summary}, ...]."
+    ),
+) -> None:
     """List the built-in schemas with a one-line summary each."""
     if ctx.invoked_subcommand is not None:
         return
-    from rich.console import Console
     from rich.table import Table
 
+    from pipeline.cli.common import make_console, print_table, wants_rich
     from schemas import BUILTIN_SCHEMAS, SCHEMA_SUMMARIES
 
+    if as_json:
+        listed = [{"name": n, "summary": SCHEMA_SUMMARIES.get(n, "")} for n in BUILTIN_SCHEMAS]
+        typer.echo(json.dumps(listed, ensure_ascii=False))
+        return
     table = Table("schema", "summary", title="Built-in schemas")
     for name in BUILTIN_SCHEMAS:
         table.add_row(name, SCHEMA_SUMMARIES.get(name, ""))
-    console = Console(width=120)
-    console.print(table)
+    rich = wants_rich()
+    console = make_console(rich)
+    print_table(table, console, rich)
     console.print("Also: --schema path/to/file.py:Model, package.module:Model or schema.json")
 
 

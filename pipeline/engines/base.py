@@ -27,7 +27,9 @@ class EngineRequest:
 
     `prefix` is identical for every document of a schema (instructions, compact schema, field
     notes), so a prefix cache computes it once; `suffix` is a short text after the images.
-    `json_schema` is the engine-safe schema (no string-length keywords) as a dict.
+    `json_schema` is the engine-safe schema (no string-length keywords) as a dict. `example` is
+    a valid answer the schema model declares (Pydantic's `examples`), or None; models never see
+    it: the null engine answers it, so a dry run passes the schema's business rules.
     """
 
     request_id: str
@@ -37,6 +39,7 @@ class EngineRequest:
     suffix: str
     json_schema: dict[str, Any]
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    example: dict[str, Any] | None = None
 
     def messages(self, image_part: Any = None) -> list[dict[str, Any]]:
         """Chat messages in the order the model sees them: system, prefix, images, suffix.

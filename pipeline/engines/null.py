@@ -1,4 +1,4 @@
-"""The null engine: answers every request at once with the smallest schema-valid JSON.
+"""The null engine: answers every request at once with a schema-valid JSON answer.
 
 It is a dry-run and host-ceiling engine. Its answers carry no information about the document;
 they only prove that everything around the model (discovery, rendering, validation, writing)
@@ -240,10 +240,14 @@ def estimate_prompt_tokens(request: EngineRequest) -> int:
 
 
 def answer_minimally(request: EngineRequest, latency_s: float = 0.0) -> EngineOutcome:
-    """The null answer for one request, with estimated token counts; a schema this walker
-    cannot satisfy becomes an `EngineFailure` for that request alone."""
+    """The null answer for one request, with estimated token counts: the schema's declared
+    example when it has one (so its business rules hold), else the minimal instance. A schema
+    this walker cannot satisfy becomes an `EngineFailure` for that request alone."""
     try:
-        text = json.dumps(build_minimal_instance(request.json_schema), separators=(",", ":"))
+        answer = request.example
+        if answer is None:
+            answer = build_minimal_instance(request.json_schema)
+        text = json.dumps(answer, separators=(",", ":"), ensure_ascii=False)
     except (_NoInstance, KeyError, TypeError, ValueError, re.error) as exc:
         return EngineFailure(request.request_id, ErrorCode.ENGINE_ERROR, f"null engine: {exc}")
     return EngineResult(

@@ -2,7 +2,8 @@
 
 Each request becomes one POST to `{base_url}/chat/completions` with the page images as data
 URIs in page order and the JSON schema as `response_format`. Concurrency is bounded; 429, 5xx
-and connection errors are retried with exponential backoff and jitter (honouring Retry-After).
+and connection errors are retried with exponential backoff and jitter (honouring Retry-After),
+by tenacity; a request waiting for its next attempt gives its concurrency slot back.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import os
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 
 from pipeline.config import DEFAULT_MODEL, EngineConfig
 from pipeline.engines.base import (
@@ -98,6 +101,14 @@ def retry_delay(attempt: int, backoff_s: float, retry_after: str | None) -> floa
     return random.uniform(ceiling / 2, ceiling)
 
 
+@dataclass(frozen=True, slots=True)
+class _Retryable:
+    """An attempt that failed in a way another attempt may not (busy, down, unreachable)."""
+
+    failure: EngineFailure
+    retry_after: str | None = None
+
+
 class OpenAIEngine:
     """Client of an OpenAI-compatible chat-completions endpoint."""
 
@@ -157,53 +168,77 @@ class OpenAIEngine:
         self, client: httpx.AsyncClient, slots: asyncio.Semaphore, request: EngineRequest
     ) -> EngineOutcome:
         body = await asyncio.to_thread(build_body, request, self.model, self.image_format)
-        attempt = 0
-        while True:
-            attempt += 1
-            started = time.perf_counter()
-            retry_after: str | None = None
-            async with slots:
-                try:
-                    response = await client.post(self.url, json=body)
-                except httpx.ConnectTimeout as exc:
-                    failure = EngineFailure(
-                        request.request_id,
-                        ErrorCode.ENGINE_UNAVAILABLE,
-                        f"cannot connect to {self.url}: {type(exc).__name__}",
-                    )
-                except httpx.TimeoutException as exc:
-                    failure = EngineFailure(
-                        request.request_id,
-                        ErrorCode.ENGINE_TIMEOUT,
-                        f"no answer from {self.url} within {self.settings.timeout_s:g}s "
-                        f"({type(exc).__name__})",
-                    )
-                    return failure
-                except httpx.TransportError as exc:
-                    failure = EngineFailure(
-                        request.request_id,
-                        ErrorCode.ENGINE_UNAVAILABLE,
-                        f"cannot reach {self.url}: {type(exc).__name__}: {exc}",
-                    )
-                else:
-                    elapsed = time.perf_counter() - started
-                    if response.status_code == 200:
-                        try:
-                            payload = response.json()
-                        except ValueError:
-                            payload = response.text
-                        return parse_response(request.request_id, payload, elapsed)
-                    retry_after = response.headers.get("retry-after")
-                    failure = EngineFailure(
-                        request.request_id,
-                        ErrorCode.ENGINE_ERROR,
-                        f"HTTP {response.status_code} from {self.url}: {response.text[:300]}",
-                    )
-                    if response.status_code not in _RETRY_STATUS:
-                        return failure
-            if attempt > self.settings.max_retries:
-                return failure
-            await asyncio.sleep(retry_delay(attempt, self.settings.backoff_s, retry_after))
+        backoff_s = self.settings.backoff_s
+
+        def last(state: RetryCallState) -> _Retryable:
+            failed = state.outcome.result() if state.outcome is not None else None
+            assert isinstance(failed, _Retryable)
+            return failed
+
+        def wait(state: RetryCallState) -> float:
+            return retry_delay(state.attempt_number, backoff_s, last(state).retry_after)
+
+        def give_up(state: RetryCallState) -> EngineOutcome:
+            return last(state).failure
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.max_retries + 1),
+            wait=wait,
+            retry=retry_if_result(lambda outcome: isinstance(outcome, _Retryable)),
+            retry_error_callback=give_up,
+        )
+        outcome: EngineOutcome | _Retryable = await retrying(
+            self._attempt, client, slots, request, body
+        )
+        assert not isinstance(outcome, _Retryable)  # give_up unwraps the last one
+        return outcome
+
+    async def _attempt(
+        self,
+        client: httpx.AsyncClient,
+        slots: asyncio.Semaphore,
+        request: EngineRequest,
+        body: dict[str, Any],
+    ) -> EngineOutcome | _Retryable:
+        """One POST, holding a concurrency slot: the outcome, or a failure worth retrying."""
+        started = time.perf_counter()
+        async with slots:
+            try:
+                response = await client.post(self.url, json=body)
+            except httpx.ConnectTimeout as exc:
+                return _Retryable(EngineFailure(
+                    request.request_id,
+                    ErrorCode.ENGINE_UNAVAILABLE,
+                    f"cannot connect to {self.url}: {type(exc).__name__}",
+                ))  # fmt: skip
+            except httpx.TimeoutException as exc:  # the server is working on it: not retried
+                return EngineFailure(
+                    request.request_id,
+                    ErrorCode.ENGINE_TIMEOUT,
+                    f"no answer from {self.url} within {self.settings.timeout_s:g}s "
+                    f"({type(exc).__name__})",
+                )
+            except httpx.TransportError as exc:
+                return _Retryable(EngineFailure(
+                    request.request_id,
+                    ErrorCode.ENGINE_UNAVAILABLE,
+                    f"cannot reach {self.url}: {type(exc).__name__}: {exc}",
+                ))  # fmt: skip
+        elapsed = time.perf_counter() - started
+        if response.status_code == 200:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = response.text
+            return parse_response(request.request_id, payload, elapsed)
+        failure = EngineFailure(
+            request.request_id,
+            ErrorCode.ENGINE_ERROR,
+            f"HTTP {response.status_code} from {self.url}: {response.text[:300]}",
+        )
+        if response.status_code not in _RETRY_STATUS:
+            return failure
+        return _Retryable(failure, response.headers.get("retry-after"))
 
     def close(self) -> None:
         """Close the HTTP pool; safe to call twice and from outside the event loop."""

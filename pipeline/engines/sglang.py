@@ -43,6 +43,7 @@ from pipeline.engines.sglang_process import (
     signals_deferred,
     spawned_since,
 )
+from pipeline.engines.weights import hub_weights, is_hub_id
 from pipeline.errors import EngineUnavailable, ErrorCode, RunInterrupted, RunStopped
 from pipeline.inputs.budget import visual_tokens
 
@@ -212,6 +213,9 @@ class SGLangEngine:
         if self._closed:
             raise EngineUnavailable("the sglang engine was closed")
         factory = self._factory or _import_sglang_engine()
+        real = self._factory is None and self.config.sglang.load_format != "dummy"
+        if real and is_hub_id(self.model):
+            hub_weights(self.model)  # cached, or downloaded with a progress bar, or a stop
         if self._hf_config is None:
             self._hf_config = _read_hf_config(self.model)
         try:

@@ -20,6 +20,7 @@ from typing import Any
 
 from pipeline.config import DEFAULT_LOCAL_MODEL, EngineConfig
 from pipeline.engines.base import EngineFailure, EngineOutcome, EngineRequest, EngineResult
+from pipeline.engines.weights import hub_weights
 from pipeline.errors import EngineUnavailable, ErrorCode
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,9 @@ _REQUIRED_PACKAGES = ("torch", "transformers", "xgrammar", "torchvision")
 
 
 def locate_weights(model: str) -> str:
-    """Where `model` will load from: a local folder, or the cached snapshot of a hub id.
-    Raises EngineUnavailable, in seconds and before torch is imported, when the weights are
-    not on this machine."""
+    """Where `model` will load from: a local folder, or the cached snapshot of a hub id
+    (downloaded first when the hub is reachable). Raises EngineUnavailable, in seconds and
+    before torch is imported, when the weights are not here and cannot be fetched."""
     missing = [name for name in _REQUIRED_PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
         raise EngineUnavailable(
@@ -46,16 +47,7 @@ def locate_weights(model: str) -> str:
         raise EngineUnavailable(
             f"model {model!r} is neither a local folder nor a hub id like Org/Name"
         )
-    from huggingface_hub import try_to_load_from_cache
-
-    cached = try_to_load_from_cache(model, "config.json")
-    if isinstance(cached, str):
-        return str(Path(cached).parent)  # the cached snapshot: loading needs no hub call
-    # Never download implicitly: a nightly job must not pull gigabytes, or hang on retries.
-    raise EngineUnavailable(
-        f"the weights of {model} are not in the local Hugging Face cache. Download them with "
-        f"`hf download {model}`, or pass a local folder with --model."
-    )
+    return hub_weights(model)
 
 
 def pick_device(requested: str) -> str:

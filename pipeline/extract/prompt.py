@@ -60,6 +60,7 @@ class PromptTemplate:
     suffix: str
     prompt_hash: str
     json_schema: dict[str, Any]
+    example: dict[str, Any] | None = None
 
 
 def _summary(model: type) -> str:
@@ -84,7 +85,16 @@ def build_prompt(spec: SchemaSpec) -> PromptTemplate:
         suffix=SUFFIX,
         prompt_hash=digest.hexdigest()[:16],
         json_schema=schema,
+        example=schema_example(spec.model),
     )
+
+
+def schema_example(model: type) -> dict[str, Any] | None:
+    """The first example a schema model declares in `model_config["json_schema_extra"]`."""
+    extra = (getattr(model, "model_config", None) or {}).get("json_schema_extra")
+    examples = extra.get("examples") if isinstance(extra, dict) else None
+    first = examples[0] if isinstance(examples, list) and examples else None
+    return first if isinstance(first, dict) else None
 
 
 def build_request(
@@ -103,6 +113,7 @@ def build_request(
         suffix=template.suffix,
         json_schema=json_schema,
         sampling=sampling,
+        example=template.example,
     )
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline.errors import ErrorCode
 from pipeline.output.arrow import ValueOutOfRange, to_arrow_value
+from schemas.dates import validate_with_dates
 from schemas.rules import RuleFinding
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
@@ -87,14 +88,14 @@ def validate_answer(text: str, model: type[BaseModel], finish_reason: str = "sto
             None, None, (), ErrorCode.INVALID_JSON, "not JSON text: a lone \\u surrogate escape"
         )
     try:
-        instance = model.model_validate(parsed)
+        instance, date_findings = validate_with_dates(model, parsed)
     except ValidationError as exc:
         return Validation(None, None, (), ErrorCode.SCHEMA_VIOLATION, format_validation_error(exc))
     try:
         to_arrow_value(instance)
     except ValueOutOfRange as exc:
         return Validation(None, None, (), ErrorCode.SCHEMA_VIOLATION, f"cannot be stored: {exc}")
-    findings = _run_rules(instance)
+    findings = date_findings + _run_rules(instance)
     errors = [f for f in findings if f.severity == "error"]
     warnings = tuple(f for f in findings if f.severity != "error")
     if errors:

@@ -5,7 +5,8 @@ parent decides when to stop) and restore default SIGTERM handling, so signal han
 by the host program never run inside them. Each worker owns one pipe and renders one task at a
 time; a worker that dies or runs past the time limit is killed and replaced, and its task comes
 back as a RENDER_CRASH or RENDER_TIMEOUT error. Page pixels do not go through the pipe: see
-pipeline.inputs.pixel_transport.
+pipeline.inputs.pixel_transport. Where spawning would run the caller's unguarded main script
+again (pipeline.inputs.spawn_safety), the pool renders in the calling thread instead.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
 import os
 import signal
 import sys
@@ -36,7 +38,10 @@ from pipeline.inputs.pixel_transport import (
 )
 from pipeline.inputs.render import render_document
 from pipeline.inputs.render_result import failed_render
+from pipeline.inputs.spawn_safety import spawn_reruns_caller
 from pipeline.records import RenderedDocument, SourceFile
+
+log = logging.getLogger(__name__)
 
 _READY = "ready"
 STARTUP_GRACE_S = 60.0  # a worker still importing is not timed out before this
@@ -222,12 +227,19 @@ class RenderPool:
     outstanding counting the one read ahead) and yields each RenderedDocument as it
     completes, in completion order. `workers=0` means one per CPU core. `render_fn` must be a
     module-level function with render_document's signature (it is sent to the workers).
+    `inline=True` renders in the calling thread, one task at a time, with no processes (no
+    crash isolation, no time limit); None decides by `spawn_reruns_caller()`.
     """
 
     def __init__(
-        self, config: RenderConfig, workers: int = 0, render_fn: RenderFn = render_document
+        self,
+        config: RenderConfig,
+        workers: int = 0,
+        render_fn: RenderFn = render_document,
+        inline: bool | None = None,
     ) -> None:
         self.config = config
+        self.inline = inline
         self.workers = workers if workers > 0 else (os.cpu_count() or 1)
         self.render_fn = render_fn
         self._context = get_context("spawn")
@@ -238,7 +250,16 @@ class RenderPool:
         self._exhausted = True
 
     def __enter__(self) -> RenderPool:
-        self._pool = [self._spawn() for _ in range(self.workers)]
+        if self.inline is None:
+            self.inline = spawn_reruns_caller()
+            if self.inline:
+                log.warning(
+                    "rendering in this process, one page at a time: the main script calls "
+                    "docextract outside `if __name__ == \"__main__\":`, and render processes "
+                    "would run it again. Put the call under that guard to render in parallel."
+                )
+        if not self.inline:
+            self._pool = [self._spawn() for _ in range(self.workers)]
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -262,6 +283,9 @@ class RenderPool:
 
     def render(self, tasks: Iterable[RenderTask]) -> Iterator[RenderedDocument]:
         """Yield the rendering of every task; crashes and timeouts become error records."""
+        if self.inline:
+            yield from self._render_inline(tasks)
+            return
         if not self._pool:
             raise RuntimeError("enter the pool first: with RenderPool(...) as pool")
         self._pending = iter(tasks)
@@ -270,6 +294,14 @@ class RenderPool:
             self._refill(worker)
         while busy := [w for w in self._pool if w.task is not None]:
             yield from self._collect(busy)
+
+    def _render_inline(self, tasks: Iterable[RenderTask]) -> Iterator[RenderedDocument]:
+        for task in tasks:
+            try:
+                result = self.render_fn(task.source, self.config, task.first_page, task.max_pages)
+            except Exception as exc:  # noqa: BLE001 - a custom render_fn may raise
+                result = _error_result(task, ErrorCode.RENDER_FAILED, f"render failed: {exc!r}")
+            yield result
 
     def _refill(self, worker: _Worker) -> None:
         """Give an idle worker the next task, if any is left."""

@@ -91,6 +91,7 @@ class PlainReporter:
         self._last = time.monotonic()
         self._done = 0
         self._planned = 0
+        self._t0 = time.monotonic()
 
     def _line(self, text: str) -> None:
         # A file name may hold a newline: escaped, it cannot forge a line of the log.
@@ -99,6 +100,7 @@ class PlainReporter:
 
     def start(self, report: RunReport, planned: int) -> None:
         self._planned = planned
+        self._t0 = time.monotonic()
         self._line(
             f"run {report.run_id}: {planned} to extract, {report.skipped} already done "
             f"(schema {report.schema}, engine {report.engine}, model {report.model})"
@@ -110,7 +112,8 @@ class PlainReporter:
             self._line(f"error {code}: {message}")  # messages name the file
         if time.monotonic() - self._last >= self.every_s:
             self._last = time.monotonic()
-            self._line(f"progress {self._done}/{self._planned}")
+            eta = eta_text(self._done, self._planned, time.monotonic() - self._t0)
+            self._line(f"progress {self._done}/{self._planned}, eta {eta}")
 
     def note(self, message: str, **fields: Any) -> None:
         extra = " ".join(f"{k}={v}" for k, v in fields.items())
@@ -133,13 +136,20 @@ class RichReporter:
         self._t0 = time.monotonic()
 
     def start(self, report: RunReport, planned: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self._t0 = time.monotonic()
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            TimeRemainingColumn(),
             TextColumn("{task.fields[stats]}"),
             console=self.console,
             transient=False,
@@ -172,6 +182,18 @@ class RichReporter:
     def finish(self, report: RunReport) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+def eta_text(done: int, planned: int, elapsed_s: float) -> str:
+    """Time left at the pace so far, as 1h02m, 3m05s or 12s; `?` before the first item."""
+    if done <= 0 or planned <= done:
+        return "?" if done <= 0 else "0s"
+    seconds = round(elapsed_s / done * (planned - done))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def summary_line(report: RunReport) -> str:

@@ -1,0 +1,40 @@
+"""docextract: folders of PDFs and scans in, typed tables out.
+
+    import docextract
+
+    results = docextract.extract(["invoice.pdf"], schema="invoice")
+    table = docextract.extract_table("inbox/", schema="receipt")
+    report = docextract.run("inbox/", "out/", schema="invoice")
+
+See the README's "Python API" section. Importing this package is light: the model libraries
+load only when an engine starts.
+"""
+
+from pipeline.api import (
+    Failure,
+    Finding,
+    Result,
+    build_config,
+    extract,
+    extract_table,
+    open_engine,
+    run,
+)
+from pipeline.config import RunConfig, load_config
+from pipeline.errors import DocextractError
+from pipeline.output.report import RunReport
+
+__all__ = [
+    "DocextractError",
+    "Failure",
+    "Finding",
+    "Result",
+    "RunConfig",
+    "RunReport",
+    "build_config",
+    "extract",
+    "extract_table",
+    "load_config",
+    "open_engine",
+    "run",
+]

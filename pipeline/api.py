@@ -1,0 +1,256 @@
+"""docextract as a library: the functions behind `import docextract`.
+
+`run` does what `docextract run` does (the same RunConfig, OUT folder, ledger and report) but
+returns the report instead of an exit code. `extract` and `extract_table` run the same pipeline
+into a temporary OUT and hand back its rows: typed Pydantic objects, or one Arrow table.
+
+Safe to call from a plain script without a main guard (rendering then stays in this process,
+see pipeline.inputs.spawn_safety), from `python -c`, and from Jupyter, whose running event loop
+is left alone: the run gets its own loop in a thread of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, SerializeAsAny
+
+from pipeline.config import RunConfig, load_config
+from pipeline.engines.base import Engine
+from pipeline.extract.catalog import resolve_schema
+from pipeline.output.arrow import from_arrow_value
+from pipeline.output.progress import Reporter, make_reporter
+from pipeline.output.report import RunReport
+from pipeline.run import run_extraction
+
+PathLike = str | os.PathLike[str]
+
+
+class Finding(BaseModel):
+    """A warning on an extracted document: a stable code and what was found."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+
+
+class Failure(BaseModel):
+    """Why a document (or a page) has no extraction: the stage, a stable code, the message and
+    what the model said, when it got that far."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: str
+    code: str
+    message: str
+    raw_answer: str | None = None
+
+
+class Result(BaseModel):
+    """One document (or one page with `per_page=True`): its typed data, or why it failed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    doc_id: str
+    page: int | None = None
+    status: Literal["ok", "warning", "error"]
+    data: SerializeAsAny[BaseModel] | None = None
+    warnings: tuple[Finding, ...] = ()
+    error: Failure | None = None
+    also_at: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Extracted (with or without warnings)."""
+        return self.error is None
+
+
+class _Silent:
+    """A reporter that says nothing: library calls print nothing unless asked."""
+
+    def start(self, report: RunReport, planned: int) -> None:
+        return None
+
+    def item_done(self, path: str, pages: int, tokens: int, code: str | None, message: str) -> None:
+        return None
+
+    def note(self, message: str, **fields: Any) -> None:
+        return None
+
+    def finish(self, report: RunReport) -> None:
+        return None
+
+
+def build_config(
+    inputs: PathLike | Iterable[PathLike],
+    out: PathLike | None,
+    *,
+    schema: str | None = None,
+    engine: str | None = None,
+    model: str | None = None,
+    config_file: PathLike | None = None,
+    **settings: Any,
+) -> RunConfig:
+    """The RunConfig the CLI would build: defaults < TOML file < DOCEXTRACT_* variables <
+    these arguments. `settings` use RunConfig's names (`max_pages=4`, `render={"dpi": 200}`)."""
+    paths = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
+    flags: dict[str, Any] = dict(settings)
+    flags["inputs"] = [os.fspath(p) for p in paths]
+    flags["schema_ref"] = schema
+    flags["out"] = Path(out) if out is not None else None
+    section = dict(flags.get("engine") or {})
+    section.setdefault("name", engine)
+    section.setdefault("model", model)
+    flags["engine"] = section
+    return load_config(flags, Path(config_file) if config_file is not None else None)
+
+
+def open_engine(name: str = "auto", model: str | None = None, **engine_settings: Any) -> Engine:
+    """Start an engine once and pass it to `extract`/`run` many times (a notebook loads the
+    model once). Close it with `engine.close()`. Raises EngineUnavailable with advice."""
+    from pipeline.config import EngineConfig
+    from pipeline.engines import build_engine
+
+    config = EngineConfig.model_validate({"name": name, "model": model, **engine_settings})
+    return build_engine(config)
+
+
+def run(
+    inputs: PathLike | Iterable[PathLike],
+    out: PathLike,
+    *,
+    schema: str | None = None,
+    engine: str | Engine | None = None,
+    model: str | None = None,
+    config_file: PathLike | None = None,
+    progress: bool = False,
+    **settings: Any,
+) -> RunReport:
+    """Extract every document under `inputs` into OUT, exactly as `docextract run` does.
+
+    Returns the RunReport (`failure_rate`, `errors_by_code`, `to_dict()`; what the CLI turns
+    into its exit code). Raises the DocextractError subclasses the CLI maps to exit codes 2 to
+    7: ConfigError, SchemaNotFound, EngineUnavailable, OutputLocked, OutputNotWritable, ...
+    `engine` is an engine name or an engine from `open_engine` (which the caller then closes).
+    `progress=True` shows the CLI's progress bar or lines on stderr.
+    """
+    name = engine if isinstance(engine, str) else None
+    config = build_config(
+        inputs, out, schema=schema, engine=name, model=model, config_file=config_file,
+        **settings,
+    )
+    instance = None if engine is None or isinstance(engine, str) else engine
+    reporter: Reporter = make_reporter(config.log_format) if progress else _Silent()
+    return _run_in_own_loop(config, instance, reporter)
+
+
+def _run_in_own_loop(config: RunConfig, engine: Engine | None, reporter: Reporter) -> RunReport:
+    """run_extraction, in a thread of its own when this thread already runs an event loop
+    (Jupyter), where asyncio.run would refuse."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return run_extraction(config, engine, reporter)
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["report"] = run_extraction(config, engine, reporter)
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="docextract-run")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["report"]
+
+
+def extract(
+    paths: PathLike | Iterable[PathLike],
+    schema: str = "invoice",
+    engine: str | Engine | None = None,
+    **settings: Any,
+) -> list[Result]:
+    """Extract documents into typed objects: one Result per document (per page with
+    `per_page=True`), ordered by path, with `data` an instance of the schema's Pydantic model
+    or `error` saying why not. A bad document never raises; a run that cannot start does
+    (EngineUnavailable, SchemaNotFound, ConfigError). `settings` as for `run`."""
+    model = resolve_schema(schema).model
+    documents, errors = _extract_tables(paths, schema, engine, settings)
+    results = [_document_result(row, model) for row in documents.to_pylist()]
+    results += [_error_result(row) for row in errors.to_pylist()]
+    return sorted(results, key=lambda r: (r.path, r.page or 0))
+
+
+def extract_table(
+    paths: PathLike | Iterable[PathLike],
+    schema: str = "invoice",
+    engine: str | Engine | None = None,
+    *,
+    errors: bool = False,
+    **settings: Any,
+) -> pa.Table:
+    """Extract documents into one Arrow table, the `documents` table of a run (typed `data`
+    struct, provenance columns); `errors=True` returns the `errors` table instead."""
+    documents, failed = _extract_tables(paths, schema, engine, settings)
+    return failed if errors else documents
+
+
+def _extract_tables(
+    paths: PathLike | Iterable[PathLike],
+    schema: str,
+    engine: str | Engine | None,
+    settings: Mapping[str, Any],
+) -> tuple[pa.Table, pa.Table]:
+    with tempfile.TemporaryDirectory(prefix="docextract-") as out:
+        # A temporary OUT is a fresh run: nothing is "already done", no failure rate applies.
+        report = run(paths, out, schema=schema, engine=engine, **settings)
+        folder = Path(out) / report.schema
+        return _read_table(folder / "documents"), _read_table(folder / "errors")
+
+
+def _read_table(folder: Path) -> pa.Table:
+    parts = sorted(folder.glob("*.parquet"))
+    if not parts:
+        return pa.table({})
+    tables = [pq.read_table(part) for part in parts]
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def _document_result(row: Mapping[str, Any], model: type[BaseModel]) -> Result:
+    data = model.model_validate(from_arrow_value(model, row["data"]))
+    return Result(
+        path=row["source_path"],
+        doc_id=row["doc_id"],
+        page=row["page"],
+        status="warning" if row["status"] == "warning" else "ok",
+        data=data,
+        warnings=tuple(Finding(**w) for w in row["warnings"] or ()),
+        also_at=tuple(row["also_at"] or ()),
+    )
+
+
+def _error_result(row: Mapping[str, Any]) -> Result:
+    return Result(
+        path=row["source_path"],
+        doc_id=row["doc_id"],
+        page=row["page"],
+        status="error",
+        error=Failure(
+            stage=row["stage"], code=row["code"], message=row["message"],
+            raw_answer=row["raw_answer"],
+        ),
+        also_at=tuple(row["also_at"] or ()),
+    )
