@@ -257,3 +257,27 @@ def test_a_decimal_survives_export_exactly(tmp_path: Path) -> None:
     from pipeline.output.export import _json_value
 
     assert _json_value(Decimal("1234567890123.4567")) == "1234567890123.4567"
+
+
+def test_an_out_from_an_older_docextract_is_moved_by_the_next_run(tmp_path: Path) -> None:
+    """The ledger and run summaries beside the tables (the old layout) move into .docextract
+    at the next run, which then skips what they say is done; the tables stay untouched."""
+    import os
+
+    from pipeline.output.layout import ledger_path, runs_dir
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    for number in range(3):
+        make_unique_pdf(inbox / f"m{number}.pdf", 1, f"MOVE{number}")
+    first = _run(inbox, out)
+    os.replace(ledger_path(out), out / "ledger.sqlite")
+    os.replace(runs_dir(out), out / "runs")
+    (out / ".lock").write_text("")
+    before = _hashes(out)
+
+    again = _run(inbox, out)
+    assert again["extracted"] == 0 and again["skipped"] == 3  # the moved ledger still counts
+    assert sorted(p.name for p in out.iterdir()) == [".docextract", "invoice"]
+    assert (runs_dir(out) / f"{first['run_id']}.json").is_file()
+    assert _hashes(out) == before

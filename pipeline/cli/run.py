@@ -259,7 +259,8 @@ def _print_summary(report: RunReport, log_format: str) -> None:
         )
     if len(report.copies) > 10:
         console.print(
-            f"... and {len(report.copies) - 10} more copies (see runs/{report.run_id}.json)"
+            f"... and {len(report.copies) - 10} more copies "
+            f"(see .docextract/runs/{report.run_id}.json)"
         )
     if report.failed:
         errors = Path(report.out) / report.schema / "errors"
