@@ -22,6 +22,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from pipeline.output.layout import ledger_path
+
 ROOT = Path(__file__).resolve().parent.parent
 POINTS = ("after-render", "before-generate", "after-part-rename", "after-ledger-commit")
 FAULTS = {"SIGKILL": -9, "SIGTERM": 143, "ENOSPC": 7}
@@ -58,11 +60,10 @@ def run(inbox: Path, out: Path, fault: str | None) -> subprocess.CompletedProces
 
 
 def table_rows(out: Path, table: str) -> list[dict]:
-    import pyarrow.parquet as pq
+    """The rows of `table` that stand now (parts are never rewritten; see the README)."""
+    from pipeline.output.current import current_row_dicts
 
-    files = sorted((out / "invoice" / table).glob("part-*.parquet"))
-    columns = ["item_id", "source_path", "also_at"]
-    return pq.read_table(files, columns=columns).to_pylist() if files else []
+    return current_row_dicts(out, "invoice", table)
 
 
 def problems_after(out: Path, inputs: list[str]) -> list[str]:
@@ -81,7 +82,7 @@ def problems_after(out: Path, inputs: list[str]) -> list[str]:
         found.append(f"more than once: {twice}")
     if both:
         found.append(f"in both tables: {sorted(both)}")
-    db = sqlite3.connect(out / "ledger.sqlite")
+    db = sqlite3.connect(ledger_path(out))
     ledger = dict(db.execute("SELECT item_id, status FROM items").fetchall())
     db.close()
     if sorted(i for i, s in ledger.items() if s == "ok") != sorted(r["item_id"] for r in documents):

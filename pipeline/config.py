@@ -140,8 +140,13 @@ class RunConfig(_Frozen):
     log_format: Literal["auto", "rich", "plain", "json"] = Field(
         "auto", description=HELP["log_format"]
     )
-    part_rows: int = Field(256, ge=1, description="Rows per Parquet part file, at most.")
-    flush_s: float = Field(10.0, gt=0, description="Commit a part at least this often.")
+    part_rows: int = Field(4096, ge=1, description="Rows per Parquet part file, at most.")
+    flush_s: float = Field(
+        30.0,
+        gt=0,
+        description="Commit waiting rows once the oldest has waited this long (what a SIGKILL "
+        "can cost); otherwise parts are written when full and at the end of the run.",
+    )
 
     @model_validator(mode="after")
     def _shard_in_range(self) -> RunConfig:

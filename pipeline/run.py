@@ -8,6 +8,7 @@ Stages are joined by bounded queues, so memory stays flat however large the inpu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import sqlite3
 import time
@@ -26,8 +27,10 @@ from pipeline.extract.estimate import estimate_plan
 from pipeline.extract.extraction import Extraction
 from pipeline.extract.plan import CommittedCheck, Identity, WorkPlan, plan_work
 from pipeline.extract.prompt import RequestBuilder, build_prompt
+from pipeline.output.layout import runs_dir
 from pipeline.output.ledger import Ledger
 from pipeline.output.lock import OutputLock, RunMark, is_run_live
+from pipeline.output.manifest import recover_manifests, write_manifest
 from pipeline.output.progress import Reporter, make_reporter
 from pipeline.output.recorder import open_recorder
 from pipeline.output.report import RunReport
@@ -114,7 +117,9 @@ def _extract(
         dry_run=config.dry_run,
     )
     started = time.monotonic()
+    started_at = time.time()
     out = config.out
+    parts: list[dict[str, Any]] = []  # what this run committed, for its manifest
     with (
         signals_raise(),
         OutputLock(out, wait=config.wait, shard=config.shard, on_wait=reporter.note),
@@ -126,6 +131,7 @@ def _extract(
             return run_id != report.run_id and is_run_live(out, run_id)
 
         report.reconciled = reconcile(out, spec.name, ledger, is_other_live)
+        recover_manifests(out, ledger, is_other_live)
         engine_name, model = _engine_identity(config, engine)
         report.engine, report.model = engine_name, model
         identity = Identity(spec.name, template.prompt_hash, model)
@@ -148,6 +154,7 @@ def _extract(
                     out, spec.model, json_schema, (config.part_rows, config.flush_s), ledger,
                     report, reporter, provenance,
                 )
+                parts = recorder.writer.parts.written
                 requests = RequestBuilder(
                     template, json_schema, config.engine.max_new_tokens, config.engine.seed
                 )
@@ -156,8 +163,6 @@ def _extract(
                     config, engine, requests, spec.model, recorder, committed
                 )
                 runner(run_until_stopped(extraction.execute(plan)))
-                # Rows this run superseded (--force, --retry-errors) leave the old parts now.
-                reconcile(out, spec.name, ledger, is_other_live)
             except RunStopped as stopped:
                 report.ended = stopped.ended
                 stopped.report = report
@@ -171,16 +176,25 @@ def _extract(
                 ledger.finish_run(report.run_id, report.ended)
                 if owned and engine is not None:
                     engine.close()
+                with contextlib.suppress(OSError):  # else the next run writes it from the ledger
+                    write_manifest(
+                        out, report.run_id, report.ended, started_at, time.time(), parts,
+                        _config_summary(config, report),
+                    )
                 if report.ended in ("interrupted", "engine_died"):
-                    report.write_json(config.out / "runs")
+                    report.write_json(runs_dir(out))
         else:
             why = "no documents in the inputs" if report.files == 0 else (
                 "every document is already extracted"
             )
             reporter.note(f"nothing to do: {why}", skipped=report.skipped)
+            write_manifest(
+                out, report.run_id, report.ended, started_at, time.time(), [],
+                _config_summary(config, report),
+            )
         report.elapsed_s = time.monotonic() - started
         if not config.dry_run:
-            report.write_json(config.out / "runs")
+            report.write_json(runs_dir(out))
     if unavailable is not None:
         raise ModelNeeded(unavailable, report)
     return report
@@ -203,6 +217,24 @@ def _start_engine(
         report.needs_model = [str(source.path) for source in plan.sources]
         plan.sources, plan.verify = [], {}
         return None, exc
+
+
+def _config_summary(config: RunConfig, report: RunReport) -> dict[str, Any]:
+    """What a run was asked to do, for its manifest."""
+    return {
+        "inputs": [str(path) for path in config.inputs],
+        "schema": report.schema,
+        "engine": report.engine,
+        "model": report.model,
+        "prompt_hash": report.prompt_hash,
+        "force": config.force,
+        "retry_errors": config.retry_errors,
+        "per_page": config.per_page,
+        "max_pages": config.max_pages,
+        "shard": f"{config.shard[0]}/{config.shard[1]}",
+        "part_rows": config.part_rows,
+        "flush_s": config.flush_s,
+    }
 
 
 def _engine_identity(config: RunConfig, engine: Engine | None) -> tuple[str, str]:

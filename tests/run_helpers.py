@@ -11,6 +11,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pymupdf
 
+from pipeline.output.current import current_row_dicts
+from pipeline.output.layout import ledger_path
 from tests.fixtures_documents import (
     make_encrypted_pdf,
     make_image,
@@ -72,6 +74,12 @@ def null_run_args(workers: int) -> list[str]:
 
 
 def read_table(out: Path, schema: str, table: str) -> list[dict]:
+    """The rows of a table that stand now (the current-rows rule)."""
+    return current_row_dicts(out, schema, table)
+
+
+def read_all_rows(out: Path, schema: str, table: str) -> list[dict]:
+    """Every row of every part file, superseded ones included."""
     files = sorted((out / schema / table).glob("part-*.parquet"))
     if not files:
         return []
@@ -89,7 +97,7 @@ def paths_accounted(out: Path, schema: str) -> list[str]:
 
 
 def ledger_items(out: Path) -> dict[str, set[str]]:
-    db = sqlite3.connect(out / "ledger.sqlite")
+    db = sqlite3.connect(ledger_path(out))
     rows = db.execute("SELECT item_id, status FROM items").fetchall()
     db.close()
     return {

@@ -74,7 +74,7 @@ def test_run_is_what_the_cli_does(tmp_path):
                             engine="null", render={"workers": 1})
     assert report.extracted >= 1 and report.failed == 0
     assert list((out / "bank_statement" / "documents").glob("*.parquet"))
-    assert (out / "runs" / f"{report.run_id}.json").is_file()
+    assert (out / ".docextract" / "runs" / f"{report.run_id}.json").is_file()
     # The CLI over the same OUT finds every document already done: same identity, same ledger.
     done = CliRunner().invoke(app, ["run", str(EXAMPLES / "bank_statement"), "--schema",
                                     "bank_statement", "--engine", "null", "--out", str(out),

@@ -4,6 +4,7 @@ finished work committed, a summary, a documented exit code, the run record sayin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import sqlite3
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.output.layout import ledger_path, manifests_dir, runs_dir, state_dir
 from tests.run_helpers import (
     inbox_with_paths,
     ledger_items,
@@ -48,9 +50,12 @@ def test_killed_run_loses_nothing_and_duplicates_nothing(inbox, tmp_path: Path, 
         env={**SMALL_PARTS, "DOCEXTRACT_KILL_AT": point},
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = _parquet_hashes(out)
 
     resumed = run_cli(["run", str(root), "--out", str(out), *ARGS], env=SMALL_PARTS)
     assert resumed.returncode == 1, resumed.stderr  # the broken inputs still fail
+    assert {path: _parquet_hashes(out).get(path) for path in left} == left  # untouched
+    _assert_manifests_account_for_every_part(out, killed=1)
     assert Counter(paths_accounted(out, "invoice")) == Counter(every_input)
     documents = read_table(out, "invoice", "documents")
     errors = read_table(out, "invoice", "errors")
@@ -58,17 +63,37 @@ def test_killed_run_loses_nothing_and_duplicates_nothing(inbox, tmp_path: Path, 
     assert sorted(items["ok"]) == sorted(r["item_id"] for r in documents)
     assert sorted(items["error"]) == sorted(r["item_id"] for r in errors)
     assert not list(out.glob("invoice/*/.*.tmp"))
+    assert not list((state_dir(out) / "tmp").rglob("*.tmp"))
 
     third = run_cli(["run", str(root), "--out", str(out), *ARGS], env=SMALL_PARTS)
     assert third.returncode == 0, third.stderr
     assert read_table(out, "invoice", "documents") == documents
 
 
+def _parquet_hashes(out: Path) -> dict[str, str]:
+    return {
+        p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in out.rglob("*.parquet")
+    }
+
+
+def _assert_manifests_account_for_every_part(out: Path, killed: int) -> None:
+    """Each part is listed, with its checksum, by the manifest of the run that wrote it; the
+    killed run's manifest was written by the next run."""
+    manifests = [json.loads(p.read_text()) for p in manifests_dir(out).glob("*.json")]
+    assert sorted(m["status"] for m in manifests).count("killed") == killed
+    listed = {
+        part["path"]: part["sha256"] for m in manifests for part in m["parts"]
+        if f"part-{m['run_id']}-" in part["path"]
+    }
+    assert listed == _parquet_hashes(out)
+
+
 def _run_record(out: Path) -> tuple[str, dict]:
-    db = sqlite3.connect(out / "ledger.sqlite")
+    db = sqlite3.connect(ledger_path(out))
     (run_id, status), = db.execute("SELECT run_id, status FROM runs").fetchall()
     db.close()
-    return status, json.loads((out / "runs" / f"{run_id}.json").read_text())
+    return status, json.loads((runs_dir(out) / f"{run_id}.json").read_text())
 
 
 @pytest.mark.slow

@@ -16,9 +16,17 @@ from pipeline.config import load_config
 from pipeline.engines.base import EngineFailure
 from pipeline.engines.null import NullEngine
 from pipeline.errors import ErrorCode
+from pipeline.output.layout import runs_dir
 from pipeline.output.progress import PlainReporter
 from pipeline.run import run_extraction
-from tests.run_helpers import ledger_items, make_inbox, make_unique_pdf, paths_accounted, read_table
+from tests.run_helpers import (
+    ledger_items,
+    make_inbox,
+    make_unique_pdf,
+    paths_accounted,
+    read_all_rows,
+    read_table,
+)
 
 runner = CliRunner()
 FAST = ["--engine", "null", "--dpi", "50", "--workers", "2", "--log-format", "plain"]
@@ -96,9 +104,13 @@ def test_force_and_retry_errors_keep_each_item_once(inbox, tmp_path: Path) -> No
     assert forced.exit_code == 1
     retried = _run(*args, "--retry-errors")
     assert retried.exit_code == 1  # the same four files are still broken
-    documents = read_table(out, "invoice", "documents")
+    documents = read_table(out, "invoice", "documents")  # the rows that stand now
     errors = read_table(out, "invoice", "errors")
     assert len(documents) == 15 and len(errors) == 4
+    assert len({r["item_id"] for r in documents}) == 15  # one row per item
+    # The superseded rows stay in their parts: two runs made documents, three made errors.
+    assert len(read_all_rows(out, "invoice", "documents")) == 30
+    assert len(read_all_rows(out, "invoice", "errors")) == 12
     items = ledger_items(out)
     assert items["ok"] == {r["item_id"] for r in documents}
     assert items["error"] == {r["item_id"] for r in errors}
@@ -120,7 +132,7 @@ def test_rows_carry_types_provenance_and_metadata(tmp_path: Path) -> None:
     row = table.to_pylist()[0]
     assert row["page_count"] == 2 and row["engine"] == "null" and row["attempts"] == 1
     assert len(row["prompt_hash"]) == 16 and row["visual_tokens"] > 0
-    summaries = list((out / "runs").glob("*.json"))
+    summaries = list(runs_dir(out).glob("*.json"))
     assert len(summaries) == 1
     assert json.loads(summaries[0].read_text())["extracted"] == 1
 

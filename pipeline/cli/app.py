@@ -17,6 +17,7 @@ from pipeline import __version__
 from pipeline.cli.bench import bench_command
 from pipeline.cli.common import ExitCode, exits_on_errors, set_verbosity
 from pipeline.cli.eval import eval_command
+from pipeline.cli.export import export_command
 from pipeline.cli.pages import pages_command
 from pipeline.cli.review import review_command
 from pipeline.cli.run import run_command
@@ -62,6 +63,7 @@ app.command("eval")(exits_on_errors(eval_command))
 app.command("bench")(exits_on_errors(bench_command))
 app.command("pages")(exits_on_errors(pages_command))
 app.command("review")(exits_on_errors(review_command))
+app.command("export")(exits_on_errors(export_command))
 app.add_typer(schemas_app, name="schemas")
 
 

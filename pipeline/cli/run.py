@@ -298,7 +298,7 @@ def _report_model_needed(needed: ModelNeeded, log_format: str) -> None:
     waiting = len(report.needs_model)
     fail(
         f"{needed}\n{_documents(report.from_xml)} read from e-invoice XML; {waiting} still "
-        f"need a model (listed above and in runs/{report.run_id}.json)",
+        f"need a model (listed above and in OUT/.docextract/runs/{report.run_id}.json)",
         needed.exit_code,
         log_format == "json",
     )
@@ -374,13 +374,14 @@ def _print_summary(report: RunReport, log_format: str) -> None:
         )
     if len(report.copies) > 10:
         console.print(
-            f"... and {len(report.copies) - 10} more copies (see runs/{report.run_id}.json)"
+            f"... and {len(report.copies) - 10} more copies "
+            f"(see .docextract/runs/{report.run_id}.json)"
         )
     for path in report.needs_model[:10]:
         console.print(f"needs a model: {path}", soft_wrap=True)
     if len(report.needs_model) > 10:
         console.print(
-            f"... and {len(report.needs_model) - 10} more (see runs/{report.run_id}.json)"
+            f"... and {len(report.needs_model) - 10} more (see OUT/.docextract/runs/{report.run_id}.json)"
         )
     if report.failed:
         errors = Path(report.out) / report.schema / "errors"

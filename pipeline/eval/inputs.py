@@ -20,18 +20,18 @@ class PredictionRow:
 
 
 def load_prediction_rows(out_dir: str | Path, schema: str) -> list[PredictionRow]:
-    """Read OUT/<schema>/documents/*.parquet; the key is the file stem of `source_path`.
+    """Read the current rows of OUT/<schema>/documents; the key is the file stem of `source_path`.
 
     Files named only in OUT/<schema>/errors/*.parquet (documents that failed) come back as rows
     without data, so they count as missed rather than being left out.
     """
     rows = [
         PredictionRow(Path(source).stem, source, record.get("status"), record.get("data"))
-        for record in _read_table(Path(out_dir) / schema / "documents", ("status", "data"))
+        for record in _read_table(Path(out_dir), schema, "documents")
         if (source := str(record.get("source_path") or ""))
     ]
     seen = {row.key for row in rows}
-    for record in _read_table(Path(out_dir) / schema / "errors", ()):
+    for record in _read_table(Path(out_dir), schema, "errors"):
         source = str(record.get("source_path") or "")
         if source and Path(source).stem not in seen:
             seen.add(Path(source).stem)
@@ -39,20 +39,11 @@ def load_prediction_rows(out_dir: str | Path, schema: str) -> list[PredictionRow
     return rows
 
 
-def _read_table(folder: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
-    """The parts' rows; parts written before a schema gained a field read it as null (their
-    schemas are unified, not taken from the first part)."""
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-    import pyarrow.parquet as pq
+def _read_table(out: Path, schema: str, table: str) -> list[dict[str, Any]]:
+    """The rows of `table` that stand now (an item done again counts once, as it is now)."""
+    from pipeline.output.current import current_row_dicts
 
-    files = sorted(str(p) for p in folder.glob("*.parquet")) if folder.is_dir() else []
-    if not files:
-        return []
-    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
-    dataset = ds.dataset(files, format="parquet", schema=schema)
-    wanted = [c for c in ("source_path", *columns) if c in dataset.schema.names]
-    return dataset.to_table(columns=wanted).to_pylist()
+    return current_row_dicts(out, schema, table)
 
 
 def predictions_from_rows(rows: list[PredictionRow]) -> dict[str, dict[str, Any] | None]:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pipeline.errors import DocextractError, ErrorCode
 from pipeline.eval.review_pages import PageImages
+from pipeline.output.current import current_row_dicts
 from pipeline.output.sink import TABLES
 
 Status = Literal["failed", "warned", "ok"]
@@ -75,24 +76,13 @@ def review_entries(out: Path, schema: str) -> list[ReviewEntry]:
     warned, then ok; by source path and page within each."""
     if not out.is_dir():
         raise TablesNotFound(f"{out}: no such folder")
-    documents = read_rows(out / schema / "documents")
-    errors = read_rows(out / schema / "errors")
+    documents = current_row_dicts(out, schema, "documents")
+    errors = current_row_dicts(out, schema, "errors")
     if not documents and not errors:
         found = ", ".join(list_schemas(out)) or "none"
         raise TablesNotFound(f"{out}: no tables for schema {schema!r} (schemas here: {found})")
     entries = [_document_entry(row) for row in documents] + [_error_entry(row) for row in errors]
     return sorted(entries, key=_review_order)
-
-
-def read_rows(folder: Path) -> list[dict[str, Any]]:
-    """The rows of every committed part file in `folder`, each part read on its own (a custom
-    schema's columns may differ between runs)."""
-    import pyarrow.parquet as pq
-
-    rows: list[dict[str, Any]] = []
-    for part in _part_files(folder):
-        rows.extend(pq.read_table(part).to_pylist())
-    return rows
 
 
 def _part_files(folder: Path) -> list[Path]:

@@ -1,8 +1,11 @@
-"""The ledger: a SQLite file in OUT that says which work items are committed, and where.
+"""The ledger: a SQLite file (OUT/.docextract/ledger.sqlite) that says which work items are
+committed, and where.
 
 A work item is one document (or one page with --per-page) extracted with one schema, prompt and
 model. An item is committed when its row sits in a part file that the ledger lists; a part file on
 disk that the ledger does not list was left by a killed run and is reconciled at start.
+Part files are never changed: when an item is committed again (--force, --retry-errors, a
+retired failure), its older row stays where it is and readers keep the newer one (`current`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.items import document_of
+from pipeline.output.layout import LEDGER_NAME, ledger_path
 from pipeline.policy import retires_document_failure, retires_transient_failures
 
-LEDGER_NAME = "ledger.sqlite"
+__all__ = ["LEDGER_NAME", "CommittedItem", "ItemKey", "Ledger"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -39,13 +43,6 @@ CREATE TABLE IF NOT EXISTS parts (
     rows        INTEGER NOT NULL,
     run_id      TEXT NOT NULL,
     committed_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS superseded (
-    part        TEXT NOT NULL,      -- an older part that still holds a stale row
-    item_id     TEXT NOT NULL,
-    prompt_hash TEXT NOT NULL,
-    model       TEXT NOT NULL,
-    PRIMARY KEY (part, item_id, prompt_hash, model)
 );
 CREATE TABLE IF NOT EXISTS runs (
     run_id      TEXT PRIMARY KEY,
@@ -106,8 +103,8 @@ class Ledger:
     one transaction."""
 
     def __init__(self, out: Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        self.path = out / LEDGER_NAME
+        self.path = ledger_path(out)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         # The writer commits from a worker thread; calls are serialised by the caller.
         self._db = sqlite3.connect(
             self.path, timeout=60, isolation_level=None, check_same_thread=False
@@ -160,8 +157,8 @@ class Ledger:
     def commit_part(self, part: str, items: Sequence[CommittedItem], run_id: str) -> None:
         """Record a renamed part file and the items in it, atomically.
 
-        An item committed before in another part is moved here, and the old part is marked to
-        have its stale row removed (see `superseded_rows`).
+        An item committed before in another part is moved here; its old row stays in the old
+        part, older than the new one, so readers pass it over (`pipeline.output.current`).
         """
         now = time.time()
         db = self._db
@@ -172,16 +169,6 @@ class Ledger:
             )
             for item in items:
                 key = item.key
-                old = db.execute(
-                    "SELECT part FROM items WHERE item_id=? AND schema=? AND prompt_hash=?"
-                    " AND model=?",
-                    (key.item_id, key.schema, key.prompt_hash, key.model),
-                ).fetchone()
-                if old and old[0] != part:
-                    db.execute(
-                        "INSERT OR IGNORE INTO superseded VALUES (?, ?, ?, ?)",
-                        (old[0], key.item_id, key.prompt_hash, key.model),
-                    )
                 if retires_document_failure(key.item_id, item.status):
                     self._retire_document_failure(key)
                 if retires_transient_failures(item.status):
@@ -210,56 +197,43 @@ class Ledger:
         document (e.g. too_many_pages) no longer stands; its row leaves the errors table."""
         doc_id = document_of(page_key.item_id)
         where = (doc_id, page_key.schema, page_key.prompt_hash, page_key.model)
-        failed = self._db.execute(
-            "SELECT part FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?"
+        self._db.execute(
+            "DELETE FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?"
             " AND status != 'ok'",
             where,
-        ).fetchone()
-        if failed:
-            self._db.execute(
-                "INSERT OR IGNORE INTO superseded VALUES (?, ?, ?, ?)",
-                (failed[0], doc_id, page_key.prompt_hash, page_key.model),
-            )
-            self._db.execute(
-                "DELETE FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?",
-                where,
-            )
+        )
 
     def _retire_transient_failures(self, key: ItemKey, source_path: str) -> None:
         """The file at `source_path` was extracted: a transient failure recorded for it under
         another item id (its content changed while an earlier run read it) no longer stands;
         its row leaves the errors table."""
-        stale = self._db.execute(
-            "SELECT item_id, part FROM items WHERE source_path=? AND schema=? AND status="
-            "'transient' AND prompt_hash=? AND model=? AND item_id != ?",
+        self._db.execute(
+            "DELETE FROM items WHERE source_path=? AND schema=? AND status='transient'"
+            " AND prompt_hash=? AND model=? AND item_id != ?",
             (source_path, key.schema, key.prompt_hash, key.model, key.item_id),
-        ).fetchall()
-        for item_id, part in stale:
-            self._db.execute(
-                "INSERT OR IGNORE INTO superseded VALUES (?, ?, ?, ?)",
-                (part, item_id, key.prompt_hash, key.model),
-            )
-            self._db.execute(
-                "DELETE FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?",
-                (item_id, key.schema, key.prompt_hash, key.model),
-            )
+        )
 
     @_serialised
-    def superseded_rows(self) -> list[str]:
-        """Parts that still hold rows a later commit replaced."""
-        return [row[0] for row in self._db.execute("SELECT DISTINCT part FROM superseded")]
+    def parts_of(self, run_id: str) -> list[tuple[str, int]]:
+        """(part, rows) of every part committed for `run_id`, in commit order."""
+        rows = self._db.execute(
+            "SELECT part, rows FROM parts WHERE run_id=? ORDER BY committed_at, part", (run_id,)
+        )
+        return [(part, count) for part, count in rows]
 
     @_serialised
-    def clear_superseded(self, part: str, remaining_rows: int) -> None:
-        """The stale rows of `part` were removed; forget them (and the part if now empty)."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("DELETE FROM superseded WHERE part=?", (part,))
-        if remaining_rows:
-            db.execute("UPDATE parts SET rows=? WHERE part=?", (remaining_rows, part))
-        else:
-            db.execute("DELETE FROM parts WHERE part=?", (part,))
-        db.execute("COMMIT")
+    def run_record(self, run_id: str) -> tuple[float, float | None, str] | None:
+        """(started_at, finished_at, status) of a run the ledger knows, else None."""
+        row = self._db.execute(
+            "SELECT started_at, finished_at, status FROM runs WHERE run_id=?", (run_id,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
+    @_serialised
+    def known_runs(self) -> list[str]:
+        """Every run id that started work here or committed a part (adopted ones included)."""
+        rows = self._db.execute("SELECT run_id FROM parts UNION SELECT run_id FROM runs")
+        return sorted(row[0] for row in rows)
 
     @_serialised
     def items_in(self, part: str) -> set[tuple[str, str, str]]:

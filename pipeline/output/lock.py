@@ -1,10 +1,10 @@
 """Advisory locks on the output folder.
 
-- `OutputLock`: one run at a time per output folder and shard (OUT/.lock, or
-  OUT/.lock-shard-I-of-N), so shards may share a folder while a repeated run waits or leaves,
-  and an unsharded run never runs beside a shard.
-- `RunMark`: held by every live run (OUT/.runs/<run_id>.lock), so reconciliation never touches
-  the files of a run that is still writing.
+- `OutputLock`: one run at a time per output folder and shard (OUT/.docextract/lock, or
+  OUT/.docextract/lock-shard-I-of-N), so shards may share a folder while a repeated run waits
+  or leaves, and an unsharded run never runs beside a shard.
+- `RunMark`: held by every live run (OUT/.docextract/live/<run_id>.lock), so reconciliation
+  never touches the files of a run that is still writing.
 Locks are held by open file descriptors: the kernel releases them when the process dies, even by
 SIGKILL, so a killed run never leaves a stale lock behind.
 """
@@ -18,15 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.errors import OutputLocked
+from pipeline.output.layout import live_dir, migrate_layout, state_dir
 
 
 class OutputLock:
     """Exclusive lock on an output folder; `wait` blocks until it is free (up to `timeout_s`),
     telling `on_wait` once what it waits for.
 
-    An unsharded run holds OUT/.lock exclusively. A shard holds OUT/.lock shared (so shards run
-    side by side, but never beside an unsharded run, which would redo their documents) and its
-    own OUT/.lock-shard-I-of-N exclusively.
+    An unsharded run holds OUT/.docextract/lock exclusively. A shard holds it shared (so shards
+    run side by side, but never beside an unsharded run, which would redo their documents) and
+    its own OUT/.docextract/lock-shard-I-of-N exclusively.
     """
 
     def __init__(
@@ -38,8 +39,11 @@ class OutputLock:
         on_wait: Callable[[str], None] | None = None,
     ) -> None:
         index, count = shard
-        self.folder_lock = out / ".lock"
-        self.path = self.folder_lock if count == 1 else out / f".lock-shard-{index}-of-{count}"
+        self.out = out
+        self.folder_lock = state_dir(out) / "lock"
+        self.path = self.folder_lock if count == 1 else self.folder_lock.with_name(
+            f"lock-shard-{index}-of-{count}"
+        )
         self.wait = wait
         self.timeout_s = timeout_s
         self.on_wait = on_wait
@@ -58,6 +62,11 @@ class OutputLock:
         self._fds.append(fd)
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
+        try:
+            migrate_layout(self.out)  # an OUT from an older docextract, once
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def _acquire(self, path: Path, mode: int, deadline: float | None) -> int:
@@ -71,12 +80,12 @@ class OutputLock:
                 if not self.wait or (deadline is not None and time.monotonic() > deadline):
                     os.close(fd)
                     raise OutputLocked(
-                        f"{path.parent}: another docextract run{holder} is writing here;"
+                        f"{self.out}: another docextract run{holder} is writing here;"
                         " pass --wait to queue behind it"
                     ) from None
                 if self.on_wait is not None:
                     self.on_wait(
-                        f"{path.parent}: another docextract run{holder} is writing here; "
+                        f"{self.out}: another docextract run{holder} is writing here; "
                         "waiting for it to finish (--wait)"
                     )
                     self.on_wait = None  # say it once
@@ -103,7 +112,7 @@ class RunMark:
     """Marks a run as alive for as long as the process holds it."""
 
     def __init__(self, out: Path, run_id: str) -> None:
-        self.path = out / ".runs" / f"{run_id}.lock"
+        self.path = live_dir(out) / f"{run_id}.lock"
         self._fd: int | None = None
 
     def __enter__(self) -> RunMark:
@@ -121,7 +130,7 @@ class RunMark:
 
 def is_run_live(out: Path, run_id: str) -> bool:
     """Whether another process still holds the RunMark of `run_id`."""
-    path = out / ".runs" / f"{run_id}.lock"
+    path = live_dir(out) / f"{run_id}.lock"
     try:
         fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:

@@ -64,7 +64,8 @@ class RunReport:
         return data
 
     def write_json(self, folder: Path) -> Path:
-        """Write the summary as OUT/runs/<run_id>.json (atomically) and return its path."""
+        """Write the summary as <folder>/<run_id>.json (OUT/.docextract/runs, atomically) and return
+        its path."""
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{self.run_id}.json"
         tmp = folder / f".{self.run_id}.json.tmp"

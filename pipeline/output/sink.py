@@ -3,13 +3,18 @@
 Layout under OUT, per schema:
     OUT/<schema>/documents/part-<run>-<seq>.parquet   one row per extracted item
     OUT/<schema>/errors/part-<run>-<seq>.parquet      one row per failed item
-A part is written to a hidden temporary name, flushed to disk and renamed, so a reader never sees
-half a file; the ledger then records it. `reconcile` repairs whatever a kill left in between.
+A part is written under OUT/.docextract/tmp, flushed to disk and renamed into its table
+folder, so a reader never sees half a file (nor any other file); the ledger then records it.
+Once renamed, a part is never rewritten or deleted: a row that a later commit supersedes stays,
+and readers keep the newest row of each item (`pipeline.output.current`). `reconcile` repairs
+whatever a kill left in between.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import hashlib
 import json
 import os
 import time
@@ -22,11 +27,11 @@ import pyarrow.parquet as pq
 
 from pipeline import __version__
 from pipeline.faults import fault_point
+from pipeline.output.layout import temporary_dir, temporary_path
 from pipeline.output.ledger import CommittedItem, ItemKey, Ledger
 from pipeline.policy import ledger_status
 
 TABLES = ("documents", "errors")
-_KEY_COLUMNS = ("item_id", "prompt_hash", "model")
 
 WARNING_TYPE = pa.struct([("code", pa.string()), ("message", pa.string())])
 _COMMON = [
@@ -104,15 +109,34 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(table: pa.Table, final: Path) -> None:
-    """Write `table` to `final` via a hidden temporary file, fsync, rename."""
+def write_atomic(table: pa.Table, final: Path, tmp: Path | None = None) -> str:
+    """Write `table` to `final` via a temporary file (`tmp`, by default a hidden name beside
+    `final`), fsync, rename; return the file's SHA-256. A file already at `final` is never
+    replaced (parts are written once)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp")
+    tmp = tmp or final.with_name(f".{final.name}.tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, tmp, compression="zstd")
+    digest = hashlib.sha256()
     with tmp.open("rb") as handle:
         os.fsync(handle.fileno())
+        handle.seek(0)
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if final.exists():
+        tmp.unlink()
+        raise FileExistsError(errno.EEXIST, "part files are written once", str(final))
     os.replace(tmp, final)
     _fsync_dir(final.parent)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class PartWriter:
@@ -132,6 +156,7 @@ class PartWriter:
         self.ledger = ledger
         self.run_id = run_id
         self._seq = 0
+        self.written: list[dict[str, Any]] = []  # committed parts, for the run's manifest
 
     def write_parts(self, table_name: str, rows: Sequence[dict[str, Any]]) -> str | None:
         """Write `rows` as one part of `table_name` and commit it; returns the part path."""
@@ -140,9 +165,13 @@ class PartWriter:
         self._seq += 1
         relative = f"{self.schema_name}/{table_name}/part-{self.run_id}-{self._seq:05d}.parquet"
         table = pa.Table.from_pylist(list(rows), schema=self.schemas[table_name])
-        write_atomic(table, self.out / relative)
+        final = self.out / relative
+        sha256 = write_atomic(table, final, temporary_path(self.out, final))
         fault_point("after-part-rename")
         self.ledger.commit_part(relative, _items(rows, self.schema_name, table_name), self.run_id)
+        self.written.append(
+            {"path": relative, "table": table_name, "rows": len(rows), "sha256": sha256}
+        )
         fault_point("after-ledger-commit")
         return relative
 
@@ -171,77 +200,53 @@ def reconcile(
 
     Files of runs that are still alive (`is_live(run_id)`, e.g. another shard writing into the
     same folder) are left alone; for the others:
-    - temporary files are removed (their rows were never committed);
-    - a renamed part the ledger does not list is adopted: its rows whose items are not
-      committed elsewhere are kept and committed, the others dropped;
-    - rows that a later commit superseded (--force, --retry-errors) are removed from old parts.
-    Every step is idempotent, so a kill during reconciliation is repaired by the next one.
+    - temporary files are removed (their rows were never committed); an older docextract left
+      them in the table folder, this one under OUT/.docextract/tmp;
+    - a renamed part the ledger does not list is adopted: the ledger commits its rows as the run
+      that wrote it would have (an older row of the same item stays where it is, superseded).
+    No part file is changed or removed. Every step is idempotent, so a kill during
+    reconciliation is repaired by the next one.
     """
-    counts = {"temporary_removed": 0, "parts_adopted": 0, "rows_adopted": 0, "rows_removed": 0}
+    counts = {"temporary_removed": 0, "parts_adopted": 0, "rows_adopted": 0}
     known = ledger.known_parts()
     for table_name in TABLES:
         folder = out / schema_name / table_name
+        for place in (temporary_dir(out, schema_name, table_name), folder):
+            for tmp in place.glob(".*.tmp") if place.is_dir() else ():
+                if is_live(run_of(tmp)):
+                    continue
+                tmp.unlink(missing_ok=True)
+                counts["temporary_removed"] += 1
         if not folder.is_dir():
             continue
-        for tmp in folder.glob(".*.tmp"):
-            if is_live(run_of(tmp)):
-                continue
-            tmp.unlink(missing_ok=True)
-            counts["temporary_removed"] += 1
         for path in sorted(folder.glob("part-*.parquet")):
             relative = path.relative_to(out).as_posix()
             if relative not in known and not is_live(run_of(path)):
                 counts["rows_adopted"] += _adopt(out, relative, table_name, schema_name, ledger)
                 counts["parts_adopted"] += 1
-    for relative in ledger.superseded_rows():
-        counts["rows_removed"] += _drop_rows(out, relative, ledger)
     return counts
 
 
 def _adopt(out: Path, relative: str, table_name: str, schema_name: str, ledger: Ledger) -> int:
-    path = out / relative
-    table = pq.read_table(path)
-    rows = table.select(list(_KEY_COLUMNS)).to_pylist()
-    keys = [ItemKey(r["item_id"], schema_name, r["prompt_hash"], r["model"]) for r in rows]
-    committed = ledger.status_of(keys)
-    keep = [i for i, key in enumerate(keys) if key not in committed]
-    if len(keep) < len(keys):
-        table = table.take(keep)
-        if keep:
-            write_atomic(table, path)
-        else:
-            path.unlink()
-            return 0
-    ledger.commit_part(relative, _items(table.to_pylist(), schema_name, table_name), "reconcile")
-    return len(keep)
-
-
-def _drop_rows(out: Path, relative: str, ledger: Ledger) -> int:
-    """Rewrite `relative` keeping only the rows the ledger still places there."""
-    path = out / relative
-    if not path.exists():
-        ledger.clear_superseded(relative, 0)
-        return 0
-    table = pq.read_table(path)
-    live = ledger.items_in(relative)
-    rows = table.select(list(_KEY_COLUMNS)).to_pylist()
-    keep = [i for i, r in enumerate(rows) if (r["item_id"], r["prompt_hash"], r["model"]) in live]
-    removed = len(rows) - len(keep)
-    if removed:
-        if keep:
-            write_atomic(table.take(keep), path)
-        else:
-            path.unlink()
-            _fsync_dir(path.parent)
-    ledger.clear_superseded(relative, len(keep))
-    return removed
+    """Commit the rows of an orphaned part under the run that wrote it. A kill leaves at most
+    the parts its run renamed last, newer than anything committed before (runs on one OUT and
+    shard take turns, and this runs before the adopting run commits anything), so its rows are
+    the items' newest, as the current-rows rule reads them."""
+    rows = pq.read_table(out / relative).to_pylist()
+    ledger.commit_part(relative, _items(rows, schema_name, table_name), run_of(out / relative))
+    return len(rows)
 
 
 class BufferedWriter:
-    """Collects rows and commits a part when `part_rows` rows wait or `flush_s` passed.
+    """Collects rows and commits a part when `part_rows` rows wait, or when the oldest waiting
+    row has waited `flush_s`, and at the end of the run.
 
-    Parquet writing and the ledger commit run in a worker thread, one flush at a time, in the
-    background: the lanes that feed the engine never wait for the disk.
+    A run that ends within `flush_s` (and under `part_rows` rows) writes one part per table.
+    What a flush commits survives any kill; rows still waiting are lost to a SIGKILL (not to
+    SIGINT or SIGTERM, after which the run commits what it settled) and redone by the next run,
+    so `flush_s` bounds the work a hard kill costs. Parquet writing and the ledger commit run in
+    a worker thread, one flush at a time, in the background: the lanes that feed the engine
+    never wait for the disk.
     """
 
     def __init__(self, parts: PartWriter, part_rows: int, flush_s: float) -> None:
@@ -250,19 +255,22 @@ class BufferedWriter:
         self.flush_s = flush_s
         self._rows: dict[str, list[dict[str, Any]]] = {"documents": [], "errors": []}
         self._flushing: asyncio.Task | None = None
-        self._last = time.monotonic()
+        self._oldest: float | None = None  # when the oldest row still waiting arrived
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         if self._flushing is not None and self._flushing.done():
             self._flushing.result()  # a failed write ends the run here, loudly
             self._flushing = None
         self._rows[table].append(row)
-        due = time.monotonic() - self._last >= self.flush_s
+        now = time.monotonic()
+        if self._oldest is None:
+            self._oldest = now
+        due = now - self._oldest >= self.flush_s
         if (len(self._rows[table]) >= self.part_rows or due) and self._flushing is None:
             self._flushing = asyncio.ensure_future(self.flush())
 
     async def flush(self) -> None:
-        self._last = time.monotonic()
+        self._oldest = None
         for table in ("documents", "errors"):
             rows, self._rows[table] = self._rows[table], []
             if rows:

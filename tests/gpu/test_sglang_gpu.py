@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.output.layout import ledger_path
 from tests.gpu.conftest import (
     EXAMPLES,
     environment,
@@ -41,7 +42,7 @@ def _summary(done: subprocess.CompletedProcess) -> dict:
 
 
 def _run_status(out: Path) -> str:
-    db = sqlite3.connect(out / "ledger.sqlite")
+    db = sqlite3.connect(ledger_path(out))
     (status,) = db.execute("SELECT status FROM runs").fetchone()
     db.close()
     return status
@@ -100,7 +101,7 @@ def _wait_for_commits(process: subprocess.Popen, out: Path, at_least: int) -> No
     deadline = time.monotonic() + 200
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[1][-4000:]
-        if (out / "ledger.sqlite").exists() and len(ledger_items(out)["ok"]) >= at_least:
+        if ledger_path(out).exists() and len(ledger_items(out)["ok"]) >= at_least:
             return
         time.sleep(0.5)
     raise AssertionError("no document was committed in time")

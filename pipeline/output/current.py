@@ -1,0 +1,188 @@
+"""Which rows of a schema's tables stand now: the current-rows rule.
+
+Part files are never rewritten, so an item committed again (--force, --retry-errors, a transient
+failure tried again) leaves its older row in an older part. The rule that resolves them, over
+both tables of one schema (documents and errors):
+
+1. Of the rows of one item (`item_id`, `prompt_hash`, `model`), only the newest (`created_at`)
+   stands, in whichever table it is.
+2. An errors row of a whole document (`item_id = doc_id`) no longer stands once a documents
+   row of one of its pages (`page` set) with the same prompt and model is newer (--per-page
+   after `too_many_pages`).
+3. An errors row with a transient code (engine_error, engine_timeout, engine_unavailable,
+   changed) no longer stands once a documents row of the same `source_path`, prompt and model
+   but another `item_id` is newer (the file's new content was extracted).
+
+These are the ledger's own rules (`pipeline.policy`), read from the rows alone: the ledger is
+not needed to read the tables. `current_table` applies them with pyarrow; `current_view_sql`
+gives the same as DuckDB views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.items import is_page_item
+from pipeline.output.sink import TABLES
+from pipeline.policy import TRANSIENT_CODES
+
+_RULE_COLUMNS = ("item_id", "doc_id", "source_path", "prompt_hash", "model", "created_at")
+
+
+def part_files(out: Path, schema: str, table: str) -> list[Path]:
+    """The committed-or-adoptable part files of one table (never temporary files)."""
+    folder = Path(out) / schema / table
+    return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+
+
+def list_schemas(out: Path) -> list[str]:
+    """Schemas with a table folder under OUT (hidden and underscore folders are not tables)."""
+    out = Path(out)
+    if not out.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in out.iterdir()
+        if p.is_dir()
+        and not p.name.startswith((".", "_"))
+        and any((p / table).is_dir() for table in TABLES)
+    )
+
+
+def current_rows_by_part(out: Path, schema: str, table: str) -> dict[Path, list[int]]:
+    """For each part of `table`, the indexes of its rows that stand now."""
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}: expected one of {', '.join(TABLES)}")
+    rows = {name: _rule_rows(out, schema, name) for name in TABLES}
+    newest: dict[tuple[str, str, str], datetime] = {}
+    for name in TABLES:
+        for row in rows[name]:
+            if _identified(row):
+                key = (row["item_id"], row["prompt_hash"], row["model"])
+                if key not in newest or row["created_at"] > newest[key]:
+                    newest[key] = row["created_at"]
+    retired = _Retirements(filter(_identified, rows["documents"])) if table == "errors" else None
+    chosen: dict[Path, list[int]] = {part: [] for part in part_files(out, schema, table)}
+    for row in rows[table]:
+        if _identified(row):
+            if row["created_at"] != newest[(row["item_id"], row["prompt_hash"], row["model"])]:
+                continue
+            if retired is not None and retired.covers(row):
+                continue
+        chosen[row["_part"]].append(row["_index"])
+    return chosen
+
+
+def _identified(row: dict[str, Any]) -> bool:
+    return row["item_id"] is not None and row["created_at"] is not None
+
+
+def current_table(out: Path, schema: str, table: str = "documents") -> pa.Table | None:
+    """The rows of OUT/<schema>/<table> that stand now, as one Arrow table (None when the table
+    has no parts). Parts whose columns differ (a custom schema changed between runs) are
+    unified; use `current_row_dicts` where they cannot be."""
+    pieces = [
+        pq.read_table(part).take(pa.array(indexes, pa.int64()))
+        for part, indexes in current_rows_by_part(out, schema, table).items()
+    ]
+    if not pieces:
+        return None
+    try:
+        return pa.concat_tables(pieces)
+    except pa.ArrowInvalid:
+        return pa.concat_tables(pieces, promote_options="permissive")
+
+
+def current_row_dicts(out: Path, schema: str, table: str = "documents") -> list[dict[str, Any]]:
+    """The rows that stand now as Python dicts: with the parts' columns unified (a field a
+    later part has reads as None in earlier ones) where they can be, else each part read on
+    its own."""
+    try:
+        whole = current_table(out, schema, table)
+        return [] if whole is None else whole.to_pylist()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass
+    rows: list[dict[str, Any]] = []
+    for part, indexes in current_rows_by_part(out, schema, table).items():
+        if indexes:
+            rows.extend(pq.read_table(part).take(pa.array(indexes, pa.int64())).to_pylist())
+    return rows
+
+
+def current_view_sql(out: Path | str, schema: str) -> str:
+    """DuckDB statements that create the views `documents` and `errors` of the rows that stand
+    now, over `all_documents` and `all_errors` (every row; both tables need a part)."""
+    base = f"{Path(out).as_posix()}/{schema}"
+    transient = ", ".join(f"'{code}'" for code in sorted(TRANSIENT_CODES))
+    return f"""\
+CREATE OR REPLACE VIEW all_documents AS
+SELECT * FROM read_parquet('{base}/documents/*.parquet', union_by_name = true);
+CREATE OR REPLACE VIEW all_errors AS
+SELECT * FROM read_parquet('{base}/errors/*.parquet', union_by_name = true);
+CREATE OR REPLACE VIEW newest AS  -- rule 1: the newest row of each item, in either table
+SELECT item_id, prompt_hash, model, max(created_at) AS created_at FROM (
+  SELECT item_id, prompt_hash, model, created_at FROM all_documents
+  UNION ALL SELECT item_id, prompt_hash, model, created_at FROM all_errors
+) GROUP BY ALL;
+CREATE OR REPLACE VIEW documents AS
+SELECT d.* FROM all_documents d SEMI JOIN newest USING (item_id, prompt_hash, model, created_at);
+CREATE OR REPLACE VIEW errors AS
+SELECT e.* FROM all_errors e SEMI JOIN newest USING (item_id, prompt_hash, model, created_at)
+ANTI JOIN all_documents d
+  ON d.prompt_hash = e.prompt_hash AND d.model = e.model AND d.created_at > e.created_at
+ AND ((e.item_id = e.doc_id AND d.doc_id = e.doc_id AND d.page IS NOT NULL)  -- rule 2
+   OR (e.code IN ({transient})
+       AND d.source_path = e.source_path AND d.item_id <> e.item_id));  -- rule 3
+"""
+
+
+class _Retirements:
+    """Rules 2 and 3: which errors rows newer documents rows retire."""
+
+    def __init__(self, documents: Iterable[dict[str, Any]]) -> None:
+        self.pages: dict[tuple[str, str, str], datetime] = {}
+        self.paths: dict[tuple[str, str, str], dict[str, datetime]] = {}
+        for row in documents:
+            if is_page_item(row["item_id"]):
+                key = (row["doc_id"], row["prompt_hash"], row["model"])
+                self.pages[key] = max(self.pages.get(key, row["created_at"]), row["created_at"])
+            by_item = self.paths.setdefault(
+                (row["source_path"], row["prompt_hash"], row["model"]), {}
+            )
+            item = row["item_id"]
+            by_item[item] = max(by_item.get(item, row["created_at"]), row["created_at"])
+
+    def covers(self, error: dict[str, Any]) -> bool:
+        when = error["created_at"]
+        if error["item_id"] == error["doc_id"]:
+            page = self.pages.get((error["doc_id"], error["prompt_hash"], error["model"]))
+            if page is not None and page > when:
+                return True
+        if error.get("code") in TRANSIENT_CODES:
+            others = self.paths.get((error["source_path"], error["prompt_hash"], error["model"]))
+            return any(
+                item != error["item_id"] and at > when for item, at in (others or {}).items()
+            )
+        return False
+
+
+def _rule_rows(out: Path, schema: str, table: str) -> list[dict[str, Any]]:
+    """The columns the rule reads, of every row; a part without them (not written by a run)
+    gives rows without identity, which always stand."""
+    wanted = [*_RULE_COLUMNS, "code"] if table == "errors" else list(_RULE_COLUMNS)
+    rows: list[dict[str, Any]] = []
+    for part in part_files(out, schema, table):
+        present = pq.read_schema(part).names
+        columns = [c for c in wanted if c in present]
+        for index, row in enumerate(pq.read_table(part, columns=columns).to_pylist()):
+            for column in wanted:
+                row.setdefault(column, None)
+            row["_part"], row["_index"] = part, index
+            rows.append(row)
+    return rows

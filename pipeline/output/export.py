@@ -1,0 +1,136 @@
+"""`docextract export`: the current rows of one table as JSON lines or CSV.
+
+Only rows that stand now are exported (`pipeline.output.current`), so an item done again
+appears once. JSON lines keep nested data as it is (decimals as strings, so no digit is lost;
+dates and times in ISO 8601). CSV has one column per leaf field, named by its path
+(`data.seller.name`), and lists as JSON text.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+import pyarrow as pa
+
+from pipeline.errors import DocextractError
+from pipeline.output.current import current_table, list_schemas
+from pipeline.output.sink import TABLES
+
+ExportFormat = Literal["jsonl", "csv"]
+FORMATS: tuple[str, ...] = ("jsonl", "csv")
+
+
+class ExportSourceMissing(DocextractError):
+    """OUT has no table to export (or several schemas and none was chosen)."""
+
+
+def export_table(
+    out: Path,
+    fmt: ExportFormat,
+    stream: TextIO,
+    schema: str | None = None,
+    table: str = "documents",
+) -> int:
+    """Write the current rows of OUT/<schema>/<table> to `stream` as `fmt`; return how many.
+
+    Without `schema`, OUT must hold exactly one. Raises ExportSourceMissing when there is
+    nothing to choose from, and ValueError for an unknown format or table.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}: expected one of {', '.join(TABLES)}")
+    schema = schema or _only_schema(out)
+    rows = current_table(out, schema, table)
+    if rows is None:
+        found = ", ".join(list_schemas(out)) or "none"
+        raise ExportSourceMissing(
+            f"{out}: no {table} table for schema {schema!r} (schemas here: {found})"
+        )
+    if fmt == "jsonl":
+        return _write_jsonl(rows, stream)
+    return _write_csv(rows, stream)
+
+
+def export_to_path(
+    out: Path, fmt: ExportFormat, path: Path, schema: str | None = None, table: str = "documents"
+) -> int:
+    """`export_table` into a file, written under a temporary name and renamed when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            count = export_table(out, fmt, handle, schema, table)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count
+
+
+def _only_schema(out: Path) -> str:
+    schemas = list_schemas(out)
+    if len(schemas) == 1:
+        return schemas[0]
+    if not schemas:
+        raise ExportSourceMissing(f"{out}: no tables here (is it the OUT of `docextract run`?)")
+    raise ExportSourceMissing(
+        f"{out}: holds several schemas ({', '.join(schemas)}); choose one with --schema"
+    )
+
+
+def _write_jsonl(rows: pa.Table, stream: TextIO) -> int:
+    count = 0
+    for row in _rows(rows):
+        stream.write(json.dumps(row, ensure_ascii=False, default=_json_value) + "\n")
+        count += 1
+    return count
+
+
+def _write_csv(rows: pa.Table, stream: TextIO) -> int:
+    flat = _flatten(rows)
+    writer = csv.writer(stream)
+    writer.writerow(flat.column_names)
+    count = 0
+    for row in _rows(flat):
+        writer.writerow([_csv_value(value) for value in row.values()])
+        count += 1
+    return count
+
+
+def _flatten(rows: pa.Table) -> pa.Table:
+    """Struct columns become one column per field, `parent.child`, down to the leaves."""
+    while any(pa.types.is_struct(field.type) for field in rows.schema):
+        rows = rows.flatten()
+    return rows
+
+
+def _rows(rows: pa.Table) -> Iterator[dict[str, Any]]:
+    for batch in rows.to_batches(max_chunksize=1024):
+        yield from batch.to_pylist()
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"cannot export a {type(value).__name__}")
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, default=_json_value)
+    if isinstance(value, Decimal | datetime | date | time | bytes):
+        return _json_value(value)
+    return value
