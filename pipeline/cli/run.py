@@ -381,7 +381,8 @@ def _print_summary(report: RunReport, log_format: str) -> None:
         console.print(f"needs a model: {path}", soft_wrap=True)
     if len(report.needs_model) > 10:
         console.print(
-            f"... and {len(report.needs_model) - 10} more (see OUT/.docextract/runs/{report.run_id}.json)"
+            f"... and {len(report.needs_model) - 10} more "
+            f"(see OUT/.docextract/runs/{report.run_id}.json)"
         )
     if report.failed:
         errors = Path(report.out) / report.schema / "errors"
