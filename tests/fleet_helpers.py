@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -74,11 +75,17 @@ def stop(*processes: subprocess.Popen) -> None:
 
 
 def group_alive(process: subprocess.Popen) -> bool:
-    try:
-        os.killpg(process.pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Whether any process of `process`'s group still runs (zombies waiting for a parent that
+    does not reap them do not count)."""
+    import psutil
+
+    for other in psutil.process_iter():
+        try:
+            if os.getpgid(other.pid) == process.pid and other.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
 
 
 def wait_healthy(url: str, processes: list[subprocess.Popen], timeout_s: float) -> float:
@@ -120,6 +127,17 @@ def wait_router_ready(port: int, count: int, process: subprocess.Popen, timeout_
             pass
         time.sleep(0.5)
     raise AssertionError(f"the router did not report {count} healthy workers in {timeout_s}s")
+
+
+def wait_unhealthy(port: int, url: str, timeout_s: float = 15) -> list[dict]:
+    """The router's view of its workers once it has taken `url` out of the rotation."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        view = router_workers(port)
+        if [w["healthy"] for w in view if w["url"] == url] == [False]:
+            return view
+        assert time.monotonic() < deadline, f"the router still counts {url} healthy: {view}"
+        time.sleep(0.5)
 
 
 def start_shards(
@@ -178,6 +196,17 @@ def check_exactly_once(out: Path, schema: str, files: int) -> dict[str, int]:
     assert set(ids) == committed["ok"] and not committed["error"]
     assert len({row["source_path"] for row in documents}) == files == len(ids)
     return {"documents": len(ids), "errors": len(errors)}
+
+
+def router_events(log: Path) -> dict[str, int]:
+    """What the router's log says it did: requests it failed to send to a worker (and so
+    retried on another) and failed health checks (at --log-level warn)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace"))
+    patterns = {
+        "failed_sends": "Failed to send",
+        "failed_health_checks": "health check failed",
+    }
+    return {name: text.count(pattern) for name, pattern in patterns.items()}
 
 
 def describe(label: str, results: list[dict]) -> str:

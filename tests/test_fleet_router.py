@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,15 @@ from tests.fleet_helpers import (
     describe,
     finish_shards,
     free_port,
+    router_events,
     router_python,
-    router_workers,
     start,
     start_router,
     start_shards,
     stop,
     wait_healthy,
     wait_router_ready,
+    wait_unhealthy,
 )
 from tests.run_helpers import make_unique_pdf
 
@@ -56,17 +56,6 @@ def _completions(log: Path) -> list[tuple[int, float]]:
     """(status, time) of each chat completion a fake worker logged (-9: it died on that one)."""
     rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return [(row["status"], row["t"]) for row in rows if row["path"] == "/v1/chat/completions"]
-
-
-def _wait_unhealthy(port: int, url: str, timeout_s: float = 15) -> list[dict]:
-    """The router's view of its workers once it has taken `url` out of the rotation."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        view = router_workers(port)
-        if [w["healthy"] for w in view if w["url"] == url] == [False]:
-            return view
-        assert time.monotonic() < deadline, f"the router still counts {url} healthy: {view}"
-        time.sleep(0.5)
 
 
 def _fleet(tmp_path: Path, die_after: dict[str, int]):
@@ -133,7 +122,7 @@ def test_a_worker_killed_mid_run_loses_nothing(inbox, tmp_path):
             env={"DOCEXTRACT_ENGINE__OPENAI__MAX_RETRIES": "0"},
         )
         results = finish_shards(shards, timeout_s=180)
-        view = _wait_unhealthy(port, urls["b"])
+        view = wait_unhealthy(port, urls["b"])
         served = {name: _completions(tmp_path / f"{name}.jsonl") for name in workers}
         b_exit = workers["b"].poll()
         # A plain re-run through the router, now one worker, finds nothing left to do.
@@ -148,7 +137,7 @@ def test_a_worker_killed_mid_run_loses_nothing(inbox, tmp_path):
     after = sum(t > died for t in answered["a"])
     print(describe("worker b SIGKILLed on its 11th request:", results))
     print(f"  answered: a {len(answered['a'])} ({after} after b died), b {len(answered['b'])}")
-    print(f"  router: {view}")
+    print(f"  router: {view}, {router_events(tmp_path / 'router.log')}")
     # b died by SIGKILL on its 11th request, with that one (and any unanswered) in flight ...
     assert b_exit == -9 and served["b"][-1][0] == -9 and len(answered["b"]) <= 10
     # ... mid-run: a answered most of the documents after that ...
