@@ -21,12 +21,15 @@ import httpx
 from tests.run_helpers import ROOT, ledger_items, read_table
 
 # Health checks every second and a worker out after two misses, so a dead one leaves the
-# rotation within seconds (the defaults are 60 s and 3); a request that fails on one worker
-# is retried on the next (the router's own retries, 5 by default).
+# rotation within seconds (the defaults are 60 s and 3); 15 s per check, because sglang's
+# /health generates one token and waits at least a second for it, longer on a busy server. A
+# request that fails on one worker is retried on the next (the router's own retries, 5 by
+# default).
 ROUTER_FLAGS = [
     "--policy", "round_robin",
     "--health-check-interval-secs", "1",
     "--health-failure-threshold", "2",
+    "--health-check-timeout-secs", "15",
     "--worker-startup-check-interval", "1",
     "--worker-startup-timeout-secs", "120",
     "--log-level", "warn",
@@ -95,7 +98,7 @@ def wait_healthy(url: str, processes: list[subprocess.Popen], timeout_s: float) 
         dead = [p.args for p in processes if p.poll() is not None]
         assert not dead, f"exited while starting: {dead}"
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(url, timeout=10).status_code == 200:
                 return time.monotonic() - started
         except httpx.TransportError:
             pass

@@ -48,16 +48,22 @@ pytestmark = [
 ]
 SERVED = "fleet-tiny"
 MEM_FRACTION = 0.3  # two servers share the GPU
+MAX_TOTAL_TOKENS = 65536
 FILES = 48
 
 
 def server_args(model: Path, port: int) -> list[str]:
     """`sglang.launch_server` for the tiny model: what docextract gives the Engine in the other
     GPU tests (random weights, 8,192-token context, schema JSON without free whitespace, CUDA
-    graphs off to start faster), as command-line flags."""
+    graphs off to start faster), as command-line flags. sglang sizes its KV pool from the memory
+    free when it profiles, less (1 - mem_fraction_static) of what was free when it started: of
+    two servers started together the second would find the first's pool gone from the GPU and
+    none left for its own. A pool capped at MAX_TOTAL_TOKENS (a few hundred MB here) leaves
+    plenty for both."""
     return [sys.executable, "-m", "sglang.launch_server", "--model-path", str(model),
             "--load-format", "dummy", "--context-length", str(CONTEXT_LENGTH),
-            "--mem-fraction-static", str(MEM_FRACTION), "--disable-cuda-graph",
+            "--mem-fraction-static", str(MEM_FRACTION),
+            "--max-total-tokens", str(MAX_TOTAL_TOKENS), "--disable-cuda-graph",
             "--constrained-json-disable-any-whitespace", "--random-seed", "0",
             "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port),
             "--log-level", "warning"]  # fmt: skip
