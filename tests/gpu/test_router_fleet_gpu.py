@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.output.layout import ledger_path
 from tests.fleet_helpers import (
     check_exactly_once,
     describe,
@@ -160,7 +161,7 @@ def test_fleet_a_server_killed_mid_run_loses_nothing(fleet, big_inbox, tmp_path)
         deadline = time.monotonic() + 240
         while True:  # wait for some committed work, then kill server b and all its processes
             assert all(s.poll() is None for s in shards), "a shard ended before the kill"
-            done = len(ledger_items(out)["ok"]) if (out / "ledger.sqlite").exists() else 0
+            done = len(ledger_items(out)["ok"]) if ledger_path(out).exists() else 0
             if done >= files // 6:
                 break
             assert time.monotonic() < deadline, "too little committed in time"
