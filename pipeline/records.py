@@ -29,13 +29,15 @@ class FileKind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     """One input document. `sha256` of the content is the document id; `mtime_ns` is the
-    modification time discovery saw (None when unknown)."""
+    modification time discovery saw (None when unknown); `may_have_attachments` is False for a
+    PDF whose bytes show it has no attached files (nothing to open for an e-invoice)."""
 
     path: Path
     sha256: str
     size: int
     kind: FileKind
     mtime_ns: int | None = None
+    may_have_attachments: bool = True
 
     @property
     def doc_id(self) -> str:

@@ -178,3 +178,27 @@ def test_pdfs_that_mupdf_repairs_are_pdfs(tmp_path: Path) -> None:
         rendered = render_document(source, RenderConfig())
         assert rendered.error is None and len(rendered.pages) == 1
         assert [w.code for w in rendered.warnings] == ["repaired"]
+
+
+def test_discovery_tells_pdfs_that_cannot_carry_an_attachment(tmp_path: Path) -> None:
+    """An e-invoice rides as an attached file: a PDF whose bytes name none (and hold no
+    compressed objects that could) is not opened again to look for one."""
+    import pymupdf
+
+    from pipeline.extract.einvoice_rows import probes
+
+    def pdf(name: str, attach: bool = False, **save: int) -> Path:
+        doc = pymupdf.open()
+        doc.new_page().insert_text((72, 72), name)
+        if attach:
+            doc.embfile_add("factur-x.xml", b"<x/>", filename="factur-x.xml")
+        path = tmp_path / f"{name}.pdf"
+        doc.save(path, **save)
+        doc.close()
+        return path
+
+    paths = [pdf("plain"), pdf("attached", attach=True), pdf("packed", use_objstms=1)]
+    found = {s.path.stem: s for s in discover_sources(paths).sources}
+    assert not found["plain"].may_have_attachments and not probes(found["plain"])
+    assert found["attached"].may_have_attachments and probes(found["attached"])
+    assert found["packed"].may_have_attachments  # compressed objects could hide one

@@ -36,8 +36,11 @@ def reads_einvoices(config: RunConfig, schema: str) -> bool:
 
 
 def probes(source: SourceFile) -> bool:
-    """Whether an input may carry an e-invoice: standalone XML, or a PDF with attachments."""
-    return source.kind in (FileKind.XML, FileKind.PDF)
+    """Whether an input may carry an e-invoice: standalone XML, or a PDF whose bytes do not
+    rule out attachments (discovery looked)."""
+    if source.kind is FileKind.PDF:
+        return source.may_have_attachments
+    return source.kind is FileKind.XML
 
 
 def source_label(einvoice: EInvoice) -> str:

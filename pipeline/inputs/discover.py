@@ -20,6 +20,10 @@ from pipeline.records import ErrorRecord, FileKind, SourceFile
 
 HEAD_BYTES = 1024
 XML_HEAD_BYTES = 4096  # room for the namespace declarations of an e-invoice's root element
+# Names a PDF uses for attached files (an e-invoice is one), and the object streams whose
+# compressed content could hide them: a PDF showing none of these has nothing attached.
+_ATTACHMENT_MARKS = (b"/EmbeddedFile", b"/FileAttachment", b"/ObjStm")
+_MARK_OVERLAP = 16  # bytes kept between chunks, so a mark cut in two is still seen
 XML_PROLOG_BYTES = 1 << 16  # an XML file's comments before its root element (licence texts)
 CHUNK_BYTES = 1 << 20
 _GLOB_CHARS = frozenset("*?[")
@@ -82,6 +86,11 @@ def is_invoice_xml(head: bytes) -> bool:
     declared = b"xmlns:" + prefix if prefix else b"xmlns"
     uri = re.search(rb"\s" + re.escape(declared) + rb"\s*=\s*([\"'])(.*?)\1", attributes)
     return uri is not None and uri.group(2).strip() == _INVOICE_ROOTS[name]
+
+
+def _shows_attachments(data: bytes) -> bool:
+    """Whether PDF bytes name an attached file, or hold compressed objects that could."""
+    return any(mark in data for mark in _ATTACHMENT_MARKS)
 
 
 def _looks_like_xml(head: bytes) -> bool:
@@ -194,13 +203,15 @@ def _inspect(path: Path, errors: list[ErrorRecord]) -> SourceFile | None:
                 kind = detect_kind(head)
             if kind is None and b"%PDF-" in head:
                 kind = FileKind.PDF  # a header after junk: MuPDF repairs such files
-            tail = head[-4:]
+            attachments = _shows_attachments(head)
+            tail = head[-_MARK_OVERLAP:]
             while chunk := handle.read(CHUNK_BYTES):
                 digest.update(chunk)
                 size += len(chunk)
                 if kind is None and b"%PDF-" in tail + chunk:
                     kind = FileKind.PDF  # a header after junk: MuPDF repairs such files
-                tail = chunk[-4:]
+                attachments = attachments or _shows_attachments(tail + chunk)
+                tail = chunk[-_MARK_OVERLAP:]
     except OSError as exc:
         errors.append(_error(name, ErrorCode.UNREADABLE, f"cannot read: {exc.strerror or exc}"))
         return None
@@ -221,7 +232,12 @@ def _inspect(path: Path, errors: list[ErrorRecord]) -> SourceFile | None:
         )
         return None
     return SourceFile(
-        path=path, sha256=digest.hexdigest(), size=size, kind=kind, mtime_ns=mtime_ns
+        path=path,
+        sha256=digest.hexdigest(),
+        size=size,
+        kind=kind,
+        mtime_ns=mtime_ns,
+        may_have_attachments=kind is not FileKind.PDF or attachments,
     )
 
 
