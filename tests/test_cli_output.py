@@ -143,11 +143,16 @@ def test_eta_from_the_pace_so_far():
 
 
 def test_shell_completion_is_offered_and_completes_commands(tmp_path):
-    script = runner.invoke(app, ["--show-completion", "bash"])
-    assert script.exit_code == 0 and "_DOCEXTRACT_COMPLETE=complete_bash" in script.stdout
     shim = tmp_path / "docextract"
     shim.write_text(f"#!{sys.executable}\nfrom pipeline.cli.app import main\nmain()\n")
     shim.chmod(0o755)
+    # --show-completion names the shell it runs under: run it from bash (a second command keeps
+    # bash from replacing itself with the first), whatever runs the tests
+    shown = subprocess.run(["bash", "-c", f"'{shim}' --show-completion; exit $?"],
+                           capture_output=True,
+                           text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "_DOCEXTRACT_COMPLETE=complete_bash" in shown.stdout
     env = {**os.environ, "PYTHONPATH": str(ROOT), "_DOCEXTRACT_COMPLETE": "complete_bash",
            "COMP_WORDS": "docextract sch", "COMP_CWORD": "1"}
     done = subprocess.run([str(shim)], env=env, capture_output=True, text=True, timeout=60)

@@ -45,8 +45,13 @@ def _env(tmp_path: Path) -> dict[str, str]:
 def _run_recipe(tmp_path: Path, *make_args: str) -> subprocess.CompletedProcess[str]:
     """The shell text `make run` executes (from `make -n`), run by the shell as make would."""
     venv = _venv(tmp_path)
-    args = ["make", "-n", "run", f"VENV={venv}", f"OUT={tmp_path / 'out'}", *make_args]
-    recipe = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    args = ["make", "-n", "--no-print-directory", "run", f"VENV={venv}",
+            f"OUT={tmp_path / 'out'}", *make_args]  # fmt: skip
+    # Run by `make test` too: a nested make must print only the recipe
+    outer = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}
+    clean = {key: value for key, value in os.environ.items() if key not in outer}
+    recipe = subprocess.run(args, cwd=ROOT, env=clean, capture_output=True, text=True,
+                            check=True).stdout
     assert f"{venv}/bin/docextract run examples/documents/$schema" in recipe
     return subprocess.run(["bash", "-c", recipe], cwd=ROOT, env=_env(tmp_path),
                           capture_output=True, text=True, timeout=600)
