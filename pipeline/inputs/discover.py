@@ -210,7 +210,8 @@ def _inspect(path: Path, errors: list[ErrorRecord]) -> SourceFile | None:
                 size += len(chunk)
                 if kind is None and b"%PDF-" in tail + chunk:
                     kind = FileKind.PDF  # a header after junk: MuPDF repairs such files
-                attachments = attachments or _shows_attachments(tail + chunk)
+                if not attachments and kind in (None, FileKind.PDF):  # images need no look
+                    attachments = _shows_attachments(tail + chunk)
                 tail = chunk[-_MARK_OVERLAP:]
     except OSError as exc:
         errors.append(_error(name, ErrorCode.UNREADABLE, f"cannot read: {exc.strerror or exc}"))
