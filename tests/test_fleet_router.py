@@ -4,8 +4,8 @@ into one output folder. Every document is extracted exactly once; and when one w
 SIGKILLed with requests in flight, the router sends them to the other and the run finishes
 with nothing lost.
 
-sglang-router is not a dev dependency: the test runs where `sglang_router` imports, or with
-SGLANG_ROUTER_PYTHON naming an interpreter that has it (`pip install sglang-router`), and
+sglang-router is a dev dependency (`make test` installs it); elsewhere the test runs where
+`sglang_router` imports, or with SGLANG_ROUTER_PYTHON naming an interpreter that has it, and
 skips otherwise. tests/gpu/test_router_fleet_gpu.py is the same fleet with real sglang servers.
 """
 
