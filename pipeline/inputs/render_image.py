@@ -12,7 +12,12 @@ from typing import Any
 from pipeline.config import RenderConfig
 from pipeline.errors import ErrorCode
 from pipeline.inputs.budget import AspectRatioTooLarge, fit_pixels
-from pipeline.inputs.render_result import describe_exception, failed_render, page_window
+from pipeline.inputs.render_result import (
+    describe_exception,
+    failed_page,
+    failed_render,
+    page_window,
+)
 from pipeline.records import FileKind, Page, RenderedDocument, SourceFile, WarningRecord
 
 _ORIENTATION_TAG = 0x0112
@@ -40,15 +45,10 @@ def render_image(
         Image.MAX_IMAGE_PIXELS = previous_limit
 
 
-def _too_large(
-    source: SourceFile, config: RenderConfig, detail: str, **where: Any
-) -> RenderedDocument:
-    return failed_render(
-        source,
-        ErrorCode.IMAGE_TOO_LARGE,
+def _too_large(detail: str, config: RenderConfig) -> str:
+    return (
         f"image is too large to decode safely ({detail}); the limit is "
-        f"{config.max_image_pixels} pixels (max_image_pixels)",
-        **where,
+        f"{config.max_image_pixels} pixels (max_image_pixels)"
     )
 
 
@@ -78,34 +78,19 @@ def _decode_image(
                 image.seek(index)
                 width, height = image.size
                 if width * height > config.max_image_pixels:
-                    return _too_large(
-                        source,
-                        config,
-                        f"frame {index + 1} is {width}x{height}",
-                        page=index + 1,
-                        page_count=total,
-                        pages=tuple(pages),
+                    message = _too_large(f"frame {index + 1} is {width}x{height}", config)
+                    return failed_page(
+                        source, ErrorCode.IMAGE_TOO_LARGE, message, index, total, pages
                     )
                 pages.append(_render_frame(image, index, source, config, notes))
             except AspectRatioTooLarge as exc:
-                return failed_render(
-                    source,
-                    ErrorCode.IMAGE_TOO_LARGE,
-                    f"frame {index + 1} has an unusable shape: {exc}",
-                    page=index + 1,
-                    page_count=total,
-                    pages=tuple(pages),
-                )
+                message = f"frame {index + 1} has an unusable shape: {exc}"
+                return failed_page(source, ErrorCode.IMAGE_TOO_LARGE, message, index, total, pages)
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
                 truncated = "truncated" in str(exc).lower() or isinstance(exc, EOFError)
-                return failed_render(
-                    source,
-                    ErrorCode.TRUNCATED if truncated else ErrorCode.CORRUPT,
-                    f"frame {index + 1} cannot be decoded ({describe_exception(exc)})",
-                    page=index + 1,
-                    page_count=total,
-                    pages=tuple(pages),
-                )
+                code = ErrorCode.TRUNCATED if truncated else ErrorCode.CORRUPT
+                message = f"frame {index + 1} cannot be decoded ({describe_exception(exc)})"
+                return failed_page(source, code, message, index, total, pages)
         return RenderedDocument(
             source=source, pages=tuple(pages), page_count=total, warnings=tuple(notes)
         )

@@ -8,7 +8,12 @@ from typing import Any
 from pipeline.config import RenderConfig
 from pipeline.errors import ErrorCode
 from pipeline.inputs.budget import AspectRatioTooLarge, fit_pixels, points_to_pixels
-from pipeline.inputs.render_result import describe_exception, failed_render, page_window
+from pipeline.inputs.render_result import (
+    describe_exception,
+    failed_page,
+    failed_render,
+    page_window,
+)
 from pipeline.records import Page, RenderedDocument, SourceFile, WarningRecord
 
 
@@ -75,35 +80,21 @@ def render_pdf(
                 page = doc.load_page(index)
                 rect = page.rect
                 if rect.width * rect.height > config.max_page_area_pt2:
-                    return failed_render(
-                        source,
-                        ErrorCode.PAGE_TOO_LARGE,
+                    message = (
                         f"page {index + 1} is {rect.width:.0f}x{rect.height:.0f} pt, above the "
-                        f"limit of {config.max_page_area_pt2:.0f} pt² (max_page_area_pt2)",
-                        page=index + 1,
-                        page_count=total,
-                        pages=tuple(pages),
+                        f"limit of {config.max_page_area_pt2:.0f} pt² (max_page_area_pt2)"
+                    )
+                    return failed_page(
+                        source, ErrorCode.PAGE_TOO_LARGE, message, index, total, pages
                     )
                 pages.append(_render_pdf_page(page, index, source.sha256, config))
             except AspectRatioTooLarge as exc:
-                return failed_render(
-                    source,
-                    ErrorCode.PAGE_TOO_LARGE,
-                    f"page {index + 1} has an unusable shape: {exc}",
-                    page=index + 1,
-                    page_count=total,
-                    pages=tuple(pages),
-                )
+                message = f"page {index + 1} has an unusable shape: {exc}"
+                return failed_page(source, ErrorCode.PAGE_TOO_LARGE, message, index, total, pages)
             except Exception as exc:  # noqa: BLE001 - a broken page fails its document
                 code = ErrorCode.TRUNCATED if truncated else ErrorCode.RENDER_FAILED
-                return failed_render(
-                    source,
-                    code,
-                    f"page {index + 1} cannot be rendered ({describe_exception(exc)})",
-                    page=index + 1,
-                    page_count=total,
-                    pages=tuple(pages),
-                )
+                message = f"page {index + 1} cannot be rendered ({describe_exception(exc)})"
+                return failed_page(source, code, message, index, total, pages)
         return RenderedDocument(
             source=source, pages=tuple(pages), page_count=total, warnings=tuple(notes)
         )

@@ -3,6 +3,8 @@ error text from an exception."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pipeline.errors import ErrorCode, Stage
 from pipeline.records import ErrorRecord, Page, RenderedDocument, SourceFile
 
@@ -27,6 +29,21 @@ def failed_render(
         page=page,
     )
     return RenderedDocument(source=source, pages=pages, page_count=page_count, error=error)
+
+
+def failed_page(
+    source: SourceFile,
+    code: ErrorCode,
+    message: str,
+    index: int,
+    total: int,
+    pages_before: Sequence[Page],
+) -> RenderedDocument:
+    """`failed_render` for the page at 0-based `index` of a `total`-page document, keeping the
+    pages of the window rendered before it."""
+    return failed_render(
+        source, code, message, page=index + 1, page_count=total, pages=tuple(pages_before)
+    )
 
 
 def describe_exception(exc: BaseException) -> str:
