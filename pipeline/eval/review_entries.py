@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pipeline.errors import DocextractError, ErrorCode
 from pipeline.eval.review_pages import PageImages
 from pipeline.output.current import current_row_dicts
-from pipeline.output.sink import TABLES
+from pipeline.output.current import list_schemas as schemas_under
 
 Status = Literal["failed", "warned", "ok"]
 STATUS_ORDER: tuple[Status, ...] = ("failed", "warned", "ok")
@@ -64,11 +64,7 @@ def list_schemas(out: Path) -> list[str]:
     """The schemas with at least one part file under OUT, sorted by name."""
     if not out.is_dir():
         raise TablesNotFound(f"{out}: no such folder")
-    return sorted(
-        child.name
-        for child in out.iterdir()
-        if child.is_dir() and any(_part_files(child / table) for table in TABLES)
-    )
+    return schemas_under(out, with_parts=True)
 
 
 def review_entries(out: Path, schema: str) -> list[ReviewEntry]:
@@ -83,10 +79,6 @@ def review_entries(out: Path, schema: str) -> list[ReviewEntry]:
         raise TablesNotFound(f"{out}: no tables for schema {schema!r} (schemas here: {found})")
     entries = [_document_entry(row) for row in documents] + [_error_entry(row) for row in errors]
     return sorted(entries, key=_review_order)
-
-
-def _part_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
 
 
 def _review_order(entry: ReviewEntry) -> tuple[int, str, int]:

@@ -41,17 +41,24 @@ def part_files(out: Path, schema: str, table: str) -> list[Path]:
     return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
 
 
-def list_schemas(out: Path) -> list[str]:
-    """Schemas with a table folder under OUT (hidden and underscore folders are not tables)."""
+def list_schemas(out: Path, *, with_parts: bool = False) -> list[str]:
+    """Schemas with a table folder under OUT (hidden and underscore folders are not tables);
+    `with_parts`: only those with at least one part file."""
     out = Path(out)
     if not out.is_dir():
         return []
+
+    def holds(schema: str, table: str) -> bool:
+        if with_parts:
+            return bool(part_files(out, schema, table))
+        return (out / schema / table).is_dir()
+
     return sorted(
         p.name
         for p in out.iterdir()
         if p.is_dir()
         and not p.name.startswith((".", "_"))
-        and any((p / table).is_dir() for table in TABLES)
+        and any(holds(p.name, table) for table in TABLES)
     )
 
 
