@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from rich.table import Table
@@ -16,6 +17,9 @@ from typer.testing import CliRunner
 
 from pipeline.cli.app import app
 from pipeline.cli.common import make_console, print_table, wants_rich
+from pipeline.engines.base import EngineResult
+from pipeline.engines.null import NullEngine
+from pipeline.output.layout import runs_dir
 from pipeline.output.progress import PlainReporter, eta_text
 from pipeline.output.report import RunReport
 from tests.run_helpers import make_unique_pdf
@@ -74,6 +78,66 @@ def test_run_json_is_the_summary(tmp_path):
     result = _run(str(_inbox(tmp_path)), "--out", str(tmp_path / "out"), "--json")
     summary = json.loads(result.stdout)
     assert (summary["extracted"], summary["failed"], summary["engine"]) == (1, 0, "null")
+    assert summary["answers_by_replica"] == {}  # the null engine has no replicas
+
+
+class _TwoReplicas(NullEngine):
+    """The null engine behind data-parallel replicas that take the requests in turn."""
+
+    replicas = 2
+
+    def __init__(self, config: object = None, **_: object) -> None:
+        super().__init__()
+        self.answers = 0
+
+    async def generate(self, requests):  # type: ignore[no-untyped-def]
+        outcomes = await super().generate(requests)
+        for number, outcome in enumerate(outcomes):
+            assert isinstance(outcome, EngineResult)
+            outcomes[number] = replace(outcome, replica=self.answers % self.replicas)
+            self.answers += 1
+        return outcomes
+
+
+class _OneReplica(_TwoReplicas):
+    replicas = 1
+
+
+def _run_on(engine: type[NullEngine], tmp_path: Path, monkeypatch, *args: str):
+    import pipeline.engines
+
+    monkeypatch.setattr(pipeline.engines, "build_engine", engine)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    for number in range(4):
+        make_unique_pdf(inbox / f"doc{number}.pdf", 1, f"REPLICA{number}")
+    return _run(str(inbox), "--out", str(tmp_path / "out"), *args)
+
+
+def test_the_summary_counts_the_answers_of_each_replica(tmp_path, monkeypatch):
+    result = _run_on(_TwoReplicas, tmp_path, monkeypatch, "--log-format", "plain")
+    assert result.exit_code == 0, result.output
+    assert "replicas answered\t0: 2 · 1: 2" in result.stdout.splitlines()
+    (saved,) = runs_dir(tmp_path / "out").glob("*.json")
+    assert json.loads(saved.read_text())["answers_by_replica"] == {"0": 2, "1": 2}
+
+
+def test_the_json_summary_counts_the_answers_of_each_replica(tmp_path, monkeypatch):
+    result = _run_on(_TwoReplicas, tmp_path, monkeypatch, "--json")
+    assert json.loads(result.stdout)["answers_by_replica"] == {"0": 2, "1": 2}
+
+
+def test_one_replica_gets_no_replica_line(tmp_path, monkeypatch):
+    result = _run_on(_OneReplica, tmp_path, monkeypatch, "--log-format", "plain")
+    assert result.exit_code == 0, result.output
+    assert "extracted\t4" in result.stdout.splitlines()
+    assert "replicas answered" not in result.stdout
+
+
+def test_replica_keys_are_in_numeric_order():
+    report = RunReport("r", "invoice", "out")
+    report.answers_by_replica.update({10: 1, 2: 3})
+    assert list(report.to_dict()["answers_by_replica"].items()) == [("2", 3), ("10", 1)]
 
 
 def test_the_first_line_names_engine_and_model(tmp_path):

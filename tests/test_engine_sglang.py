@@ -380,6 +380,24 @@ def test_meta_info_mapping():
     assert isinstance(map_output("r", None, 0.1), EngineFailure)
 
 
+@pytest.mark.parametrize(
+    ("meta", "replica"),
+    [
+        ({"dp_rank": 1}, 1),
+        ({"dp_rank": 0}, 0),
+        ({"dp_rank": None}, None),
+        ({}, None),
+        ({"dp_rank": "x"}, None),
+        ({"dp_rank": True}, None),
+    ],
+    ids=["rank-1", "rank-0", "none", "missing", "junk", "bool"],
+)
+def test_the_replica_that_answered_comes_from_dp_rank(meta, replica):
+    meta = {"finish_reason": {"type": "stop"}, **meta}
+    result = map_output("r", {"text": "{}", "output_ids": [1], "meta_info": meta}, 0.1)
+    assert isinstance(result, EngineResult) and result.replica == replica
+
+
 def test_close_shuts_down_once(fake_factory, processor):
     engine = _started(fake_factory, processor)
     engine.close()

@@ -287,7 +287,7 @@ def _report_stop(stopped: RunStopped, log_format: str) -> None:
     fail(f"{stopped} before any document was extracted", stopped.exit_code, as_json)
 
 
-_SHOWN_WHEN_SET = frozenset({"  read from e-invoice XML", "need a model"})
+_SHOWN_WHEN_SET = frozenset({"  read from e-invoice XML", "need a model", "replicas answered"})
 
 
 def _report_model_needed(needed: ModelNeeded, log_format: str) -> None:
@@ -306,6 +306,12 @@ def _report_model_needed(needed: ModelNeeded, log_format: str) -> None:
 
 def _documents(count: int) -> str:
     return f"{count} document was" if count == 1 else f"{count} documents were"
+
+
+def _replicas_answered(report: RunReport) -> str:
+    """Answers per data-parallel replica ("0: 31 · 1: 27"); "" unless several answered."""
+    counts = sorted(report.answers_by_replica.items())
+    return " · ".join(f"{rank}: {n}" for rank, n in counts) if len(counts) > 1 else ""
 
 
 def _print_summary(report: RunReport, log_format: str) -> None:
@@ -358,6 +364,7 @@ def _print_summary(report: RunReport, log_format: str) -> None:
         ("retries", report.retries),
         ("prompt tokens", report.prompt_tokens),
         ("output tokens", report.completion_tokens),
+        ("replicas answered", _replicas_answered(report)),
     ]:
         if label in _SHOWN_WHEN_SET and not value:
             continue

@@ -60,7 +60,8 @@ class EngineRequest:
 
 @dataclass(frozen=True, slots=True)
 class EngineResult:
-    """A model answer. `finish_reason` is "stop", "length" or "abort"."""
+    """A model answer. `finish_reason` is "stop", "length" or "abort". `replica` is which
+    data-parallel replica answered, when the engine says (sglang's dp_rank); None otherwise."""
 
     request_id: str
     text: str
@@ -70,6 +71,7 @@ class EngineResult:
     cached_tokens: int = 0
     latency_s: float = 0.0
     logprobs: tuple[float, ...] | None = None
+    replica: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,6 +145,7 @@ def map_output(request_id: str, output: Any, elapsed_s: float) -> EngineOutcome:
     if kind == "abort":
         detail = finish.get("message", "") if isinstance(finish, dict) else ""
         return EngineFailure(request_id, ErrorCode.ENGINE_ERROR, f"request aborted: {detail}")
+    rank = meta.get("dp_rank")  # the replica that answered; may be absent with dp_size 1
     return EngineResult(
         request_id=request_id,
         text=output["text"],
@@ -153,6 +154,7 @@ def map_output(request_id: str, output: Any, elapsed_s: float) -> EngineOutcome:
         completion_tokens=int(meta.get("completion_tokens") or 0),
         cached_tokens=int(meta.get("cached_tokens") or 0),
         latency_s=float(meta.get("e2e_latency") or elapsed_s),
+        replica=rank if type(rank) is int else None,
     )
 
 

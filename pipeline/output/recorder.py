@@ -104,11 +104,13 @@ class RunRecorder:
         self.report.retries += count
 
     def answered(self, result: EngineResult) -> None:
-        """Count the tokens of an answer, whatever becomes of it."""
+        """Count the tokens of an answer, and the replica that gave it, whatever becomes of it."""
         report = self.report
         report.prompt_tokens += result.prompt_tokens
         report.completion_tokens += result.completion_tokens
         report.cached_tokens += result.cached_tokens
+        if result.replica is not None:
+            report.answers_by_replica[result.replica] += 1
 
     async def close(self) -> None:
         """Write what is buffered; committed to the ledger part by part."""

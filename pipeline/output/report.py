@@ -38,6 +38,7 @@ class RunReport:
     retries: int = 0
     elapsed_s: float = 0.0
     errors_by_code: Counter = field(default_factory=Counter)
+    answers_by_replica: Counter = field(default_factory=Counter)  # data-parallel rank -> answers
     reconciled: dict = field(default_factory=dict)
     planned: list = field(default_factory=list)
     copies: list = field(default_factory=list)  # files whose content an earlier run extracted
@@ -58,6 +59,9 @@ class RunReport:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["errors_by_code"] = dict(sorted(self.errors_by_code.items()))
+        data["answers_by_replica"] = {
+            str(rank): count for rank, count in sorted(self.answers_by_replica.items())
+        }
         data["failure_rate"] = round(self.failure_rate, 4)
         data["pages_per_s"] = round(self.pages_per_s, 3)
         data["elapsed_s"] = round(self.elapsed_s, 3)

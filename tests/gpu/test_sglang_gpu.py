@@ -1,5 +1,6 @@
 """docextract on the real sglang Engine: extraction into Parquet in bf16 and block FP8, a
-multi-page request, a refused request failing alone, and every way a run can be stopped."""
+multi-page request, a refused request failing alone, every way a run can be stopped, and two
+data-parallel replicas sharing a run."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.engines.gpu import visible_gpu_count
 from pipeline.output.layout import ledger_path
 from tests.gpu.conftest import (
     EXAMPLES,
@@ -23,7 +25,7 @@ from tests.gpu.conftest import (
     sglang_on_gpu,
     write_config,
 )
-from tests.run_helpers import ROOT, ledger_items
+from tests.run_helpers import ROOT, ledger_items, make_unique_pdf
 
 pytestmark = [
     pytest.mark.gpu,
@@ -162,3 +164,30 @@ def test_a_stopped_run_keeps_its_work(gpu_models, big_inbox, tmp_path, how, exit
     left = [c for c in children if c.is_running() and c.status() != "zombie"]
     assert not left, [(c.pid, c.name(), c.cmdline()[:3]) for c in left]
 
+
+def _documents_once(out: Path, inbox: Path) -> None:
+    """Every file of `inbox` is one ok row of the documents table and one done ledger item."""
+    documents = _table(out, "documents")
+    sources = sorted(row["source_path"] for row in documents)
+    assert sources == sorted(str(p) for p in inbox.iterdir())
+    assert {row["status"] for row in documents} == {"ok"} and not _table(out, "errors")
+    committed = ledger_items(out)
+    assert sorted(committed["ok"]) == sorted(row["item_id"] for row in documents)
+    assert not committed["error"]
+
+
+@pytest.mark.skipif(visible_gpu_count() < 2, reason="needs two CUDA GPUs")
+def test_dp_two_replicas_both_answer_and_every_document_lands_once(gpu_models, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for number in range(40):
+        make_unique_pdf(inbox / f"doc{number:02d}.pdf", 1, f"DP{number}")
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "docextract.toml", dp_size=2, mem_fraction_static=0.5)
+    done = run_docextract(run_args(inbox, out, gpu_models["bf16"], config))
+    assert done.returncode == 0, done.stderr
+    summary = _summary(done)
+    assert summary["ended"] == "finished" and summary["extracted"] == 40
+    by_replica = summary["answers_by_replica"]
+    assert set(by_replica) == {"0", "1"} and min(by_replica.values()) > 0, by_replica
+    _documents_once(out, inbox)
