@@ -7,7 +7,7 @@ OUT    ?= out
 export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install test run bench soak lint clean examples gpu-payload gpu-stash gpu-test gpu-bench
+.PHONY: install test run bench soak lint clean examples gpu-payload gpu-stash gpu-test gpu-bench gpu-bench-shards
 
 install: $(STAMP)
 
@@ -63,6 +63,11 @@ gpu-test:
 # architecture of Qwen3-VL-30B-A3B-Instruct-FP8, random weights).
 gpu-bench:
 	bash .gpu/remote.sh python3 -m benchmarks.gpu $(or $(MODEL),tiny) $(ARGS)
+
+# One docextract process with its engine, then the same documents split over PROCESSES
+# shard processes, each with an engine of its own, on the same GPU(s).
+gpu-bench-shards:
+	bash .gpu/remote.sh python3 -m benchmarks.gpu_shards $(or $(MODEL),tiny) --processes $(or $(PROCESSES),2) $(ARGS)
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

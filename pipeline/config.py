@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.config_help import HELP
 from pipeline.errors import ConfigError
@@ -147,6 +154,17 @@ class RunConfig(_Frozen):
         description="Commit waiting rows once the oldest has waited this long (what a SIGKILL "
         "can cost); otherwise parts are written when full and at the end of the run.",
     )
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _shard_from_text(cls, value: Any) -> Any:
+        """"1/4" as the CLI, TOML and DOCEXTRACT_SHARD write it; a pair passes unchanged."""
+        if isinstance(value, str):
+            parts = value.split("/")
+            if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
+                raise ValueError(f"shard must look like I/N, got {value!r}")
+            return tuple(int(part) for part in parts)
+        return value
 
     @model_validator(mode="after")
     def _shard_in_range(self) -> RunConfig:

@@ -68,6 +68,16 @@ def test_shard_parsing() -> None:
         parse_shard("one of four")
 
 
+def test_a_shard_written_as_text_reads_as_in_the_cli(tmp_path: Path) -> None:
+    """The Python API, the TOML file and DOCEXTRACT_SHARD take "I/N" as --shard does."""
+    assert load_config({"shard": "1/4"}, None, {}).shard == (1, 4)
+    assert load_config({}, _toml(tmp_path, 'shard = "2/3"\n'), {}).shard == (2, 3)
+    assert load_config({}, None, {"DOCEXTRACT_SHARD": "0/2"}).shard == (0, 2)
+    for bad in ("1/", "a/b", "1/2/3", "4/4"):
+        with pytest.raises(ConfigError, match="shard"):
+            load_config({"shard": bad}, None, {})
+
+
 def test_every_flag_of_run_has_its_config_fields_description_as_help():
     """One text per setting: the run command's option help is RunConfig's field description."""
     import typer.main
