@@ -56,7 +56,8 @@ def worker(args: argparse.Namespace) -> int:
     config = build_config(args.inbox, args.out, engine=args.engine, **common)
     engine = build_engine(config.engine)
     try:
-        run(args.warm, args.out.parent / f"warm-{shard.replace('/', 'of')}", engine=engine, **common)
+        warm_out = args.out.parent / f"warm-{shard.replace('/', '-of-')}"
+        run(args.warm, warm_out, engine=engine, **common)
         print("ready", flush=True)
         while not args.go.exists():
             time.sleep(0.01)
