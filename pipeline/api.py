@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, SerializeAsAny
 
 from pipeline.config import RunConfig, load_config
-from pipeline.engines.base import Engine
+from pipeline.engines.base import Engine, loop_for
 from pipeline.extract.catalog import resolve_schema
 from pipeline.output.arrow import from_arrow_value
 from pipeline.output.progress import Reporter, make_reporter
@@ -156,16 +156,19 @@ def run(
 
 def _run_in_own_loop(config: RunConfig, engine: Engine | None, reporter: Reporter) -> RunReport:
     """run_extraction, in a thread of its own when this thread already runs an event loop
-    (Jupyter), where asyncio.run would refuse."""
+    (Jupyter), where asyncio.run would refuse; in the engine's own loop when it serves only
+    one (sglang), so one engine serves run after run."""
+    loop = loop_for(engine)
+    runner = loop.run_until_complete if loop is not None else None
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return run_extraction(config, engine, reporter)
+        return run_extraction(config, engine, reporter, runner)
     outcome: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            outcome["report"] = run_extraction(config, engine, reporter)
+            outcome["report"] = run_extraction(config, engine, reporter, runner)
         except BaseException as exc:  # handed to the caller's thread below
             outcome["error"] = exc
 

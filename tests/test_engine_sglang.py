@@ -51,6 +51,11 @@ class FakeSGLangEngine:
         self.kwargs = kwargs
         self.calls: list[dict] = []
         self.shutdowns = 0
+        try:  # the loop sglang.Engine keeps, as the real one picks it
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self.loop)
         FakeSGLangEngine.instances.append(self)
 
     async def async_generate(
@@ -356,6 +361,28 @@ def test_generate_needs_a_started_engine_and_one_loop(fake_factory, processor):
     asyncio.run(engine.generate([request]))
     with pytest.raises(EngineUnavailable, match="one event loop"):
         asyncio.run(engine.generate([request]))
+
+
+def test_one_started_engine_serves_run_after_run_through_the_api(fake_factory, processor,
+                                                                 tmp_path):
+    """open_engine once, then run() again and again, as the README shows: every run goes
+    through the loop sglang serves, not a fresh one that sglang would never answer."""
+    from pipeline.api import run
+    from tests.run_helpers import ROOT, make_unique_pdf
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for number in range(3):
+        make_unique_pdf(inbox / f"doc{number}.pdf", 1, f"LOOP{number}")
+    schema = str(ROOT / "tests" / "data" / "bounded_schema.py") + ":Bounded"
+    engine = _started(fake_factory, processor)
+    try:
+        for name in ("first", "second", "third"):
+            report = run(inbox, tmp_path / name, schema=schema, engine=engine, retries=0)
+            assert (report.extracted, dict(report.errors_by_code)) == (3, {}), name
+    finally:
+        engine.close()
+    assert len(fake_factory.instances[0].calls) == 9
 
 
 def test_tensor_parallel_that_cannot_load_the_model_is_refused(fake_factory, processor):

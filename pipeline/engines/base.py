@@ -116,6 +116,8 @@ class Engine(Protocol):
     - `max_in_flight` is how many requests the orchestrator should keep outstanding to keep
       the backend's batches full.
     - `close` releases the backend (GPU memory, worker processes, HTTP pools); idempotent.
+    - An engine that can serve one event loop only says which as `event_loop` (see
+      `loop_for`); a caller that reuses it runs every run in that loop.
     """
 
     name: str
@@ -125,6 +127,15 @@ class Engine(Protocol):
     async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]: ...
 
     def close(self) -> None: ...
+
+
+def loop_for(engine: object) -> asyncio.AbstractEventLoop | None:
+    """The event loop `engine` must be driven in when it serves only one (its `event_loop`,
+    as sglang's does) and that loop can be run from here; else None: any loop will do."""
+    loop = getattr(engine, "event_loop", None)
+    if not isinstance(loop, asyncio.AbstractEventLoop) or loop.is_closed() or loop.is_running():
+        return None
+    return loop
 
 
 async def generate_guarded(

@@ -318,9 +318,13 @@ class SGLangEngine:
 
     @property
     def backend(self) -> Any:
-        """The started `sglang.Engine` (None before start and after close), for benchmarks
-        that drive it directly beside docextract; its `loop` is the one to run them in."""
+        """The started `sglang.Engine` (None before start and after close), for benchmarks."""
         return self._engine
+
+    @property
+    def event_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop every run must use: the one served so far, else sglang's own (`loop`)."""
+        return self._loop or getattr(self._engine, "loop", None)
 
     async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]:
         if self._engine is None:
