@@ -88,8 +88,8 @@ class StopSignals:
         if self.received == signal.SIGQUIT:
             return EngineDied(
                 "the engine stopped during the run: one of its processes died (SIGQUIT); "
-                "its own log above says why. Out of GPU memory: lower mem_fraction_static, "
-                "max_running_requests or --max-pages"
+                "its own log above says why. If it ran out of GPU memory, lower "
+                "mem_fraction_static, max_running_requests or --max-pages"
             )
         return RunInterrupted(self.received)
 
