@@ -23,8 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import ErrorCode
+
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP_DOCUMENTS = 4
+# Requests the engine did not answer: pages/s would not measure extraction. (With random
+# weights every answer fails validation; that is expected and counted.)
+ENGINE_CODES = (ErrorCode.ENGINE_ERROR.value, ErrorCode.REQUEST_REJECTED.value)
 
 
 def write_config(path: Path, args: argparse.Namespace, processes: int) -> Path:
@@ -74,6 +79,7 @@ def worker(args: argparse.Namespace) -> int:
         "pages": pages,
         "elapsed_s": round(elapsed, 3),
         "pages_per_s": round(pages / max(elapsed, 1e-9), 3),
+        "errors_by_code": dict(report.errors_by_code),
         "cpu_s_by_thread": probe.figures().get("cpu_s_by_thread"),
     }
     print(json.dumps(figures), flush=True)
@@ -96,19 +102,20 @@ def arrangement(args: argparse.Namespace, tmp: Path, processes: int) -> dict[str
         )  # fmt: skip
         for index in range(processes)
     ]
-    for process in workers:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if line != "ready":
-            raise SystemExit(f"a worker did not start: {line or 'exit ' + str(process.wait())}")
-    started = time.monotonic()
-    go.touch()
-    shards = []
-    for process in workers:
-        stdout, _ = process.communicate()
-        if process.returncode != 0:
-            raise SystemExit(f"a worker failed with exit {process.returncode}")
-        shards.append(json.loads(stdout.strip().splitlines()[-1]))
+    try:
+        for process in workers:
+            assert process.stdout is not None
+            line = process.stdout.readline().strip()
+            if line != "ready":
+                raise SystemExit(f"a worker did not start: {line or process.wait()}")
+        started = time.monotonic()
+        go.touch()
+        shards = [_shard_figures(process) for process in workers]
+    finally:
+        for process in workers:  # after a failure, no engine is left holding the GPU
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     wall = time.monotonic() - started
     pages = sum(shard["pages"] for shard in shards)
     return {
@@ -119,6 +126,18 @@ def arrangement(args: argparse.Namespace, tmp: Path, processes: int) -> dict[str
         "pages_per_s": round(pages / max(wall, 1e-9), 3),
         "shards": shards,
     }
+
+
+def _shard_figures(process: subprocess.Popen[str]) -> dict[str, Any]:
+    """A worker's figures; a worker whose engine failed requests measured nothing."""
+    stdout, _ = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"a worker failed with exit {process.returncode}")
+    figures = json.loads(stdout.strip().splitlines()[-1])
+    broken = {code: n for code, n in figures["errors_by_code"].items() if code in ENGINE_CODES}
+    if broken:
+        raise SystemExit(f"shard {figures['shard']}: the engine failed requests {broken}")
+    return figures
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -32,3 +32,20 @@ def test_one_process_and_two_shards_each_extract_the_workload_once(tmp_path: Pat
         assert all(s["elapsed_s"] <= arrangement["wall_s"] for s in arrangement["shards"])
     ratio = figures["2 processes / one, pages/s"]
     assert ratio == pytest.approx(two["pages_per_s"] / one["pages_per_s"], abs=0.01)
+
+
+def test_a_shard_whose_engine_failed_requests_measured_nothing():
+    """Requests the engine never answered would make pages/s look fast: refused as figures."""
+    import subprocess
+    import sys
+
+    from benchmarks.gpu_shards import _shard_figures
+
+    def worker_printing(errors: dict) -> subprocess.Popen:
+        line = json.dumps({"shard": "1/2", "errors_by_code": errors})
+        code = f"print('ready'); print({line!r})"
+        return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+
+    assert _shard_figures(worker_printing({"validation": 5}))["shard"] == "1/2"
+    with pytest.raises(SystemExit, match="shard 1/2: the engine failed requests"):
+        _shard_figures(worker_printing({"engine_error": 3, "validation": 1}))
