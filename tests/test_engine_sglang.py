@@ -363,10 +363,7 @@ def test_generate_needs_a_started_engine_and_one_loop(fake_factory, processor):
         asyncio.run(engine.generate([request]))
 
 
-def test_one_started_engine_serves_run_after_run_through_the_api(fake_factory, processor,
-                                                                 tmp_path):
-    """open_engine once, then run() again and again, as the README shows: every run goes
-    through the loop sglang serves, not a fresh one that sglang would never answer."""
+def _three_runs_on_one_engine(engine: SGLangEngine, tmp_path) -> None:
     from pipeline.api import run
     from tests.run_helpers import ROOT, make_unique_pdf
 
@@ -375,13 +372,33 @@ def test_one_started_engine_serves_run_after_run_through_the_api(fake_factory, p
     for number in range(3):
         make_unique_pdf(inbox / f"doc{number}.pdf", 1, f"LOOP{number}")
     schema = str(ROOT / "tests" / "data" / "bounded_schema.py") + ":Bounded"
-    engine = _started(fake_factory, processor)
     try:
         for name in ("first", "second", "third"):
             report = run(inbox, tmp_path / name, schema=schema, engine=engine, retries=0)
             assert (report.extracted, dict(report.errors_by_code)) == (3, {}), name
     finally:
         engine.close()
+
+
+def test_one_started_engine_serves_run_after_run_through_the_api(fake_factory, processor,
+                                                                 tmp_path):
+    """open_engine once, then run() again and again, as the README shows: every run goes
+    through the loop sglang serves, not a fresh one that sglang would never answer."""
+    _three_runs_on_one_engine(_started(fake_factory, processor), tmp_path)
+    assert len(fake_factory.instances[0].calls) == 9
+
+
+def test_one_engine_serves_run_after_run_from_inside_a_running_loop(fake_factory, processor,
+                                                                    tmp_path):
+    """The same in Jupyter: sglang takes the notebook's running loop as its own, so the runs
+    go to a thread, and all of them to one loop there."""
+
+    async def notebook() -> None:
+        engine = _started(fake_factory, processor)
+        assert engine.event_loop is asyncio.get_running_loop()
+        _three_runs_on_one_engine(engine, tmp_path)
+
+    asyncio.run(notebook())
     assert len(fake_factory.instances[0].calls) == 9
 
 

@@ -130,12 +130,18 @@ class Engine(Protocol):
 
 
 def loop_for(engine: object) -> asyncio.AbstractEventLoop | None:
-    """The event loop `engine` must be driven in when it serves only one (its `event_loop`,
-    as sglang's does) and that loop can be run from here; else None: any loop will do."""
-    loop = getattr(engine, "event_loop", None)
-    if not isinstance(loop, asyncio.AbstractEventLoop) or loop.is_closed() or loop.is_running():
+    """The event loop to drive `engine` in when it serves one only (it has an `event_loop`, as
+    sglang's does); None for any other engine: any loop will do.
+
+    That is the engine's loop when it can be run from here; else (it runs elsewhere, as
+    Jupyter's does, or is closed) a new loop, left open: the engine binds to it on first use
+    and names it as its `event_loop` from then on."""
+    if not hasattr(engine, "event_loop"):
         return None
-    return loop
+    loop = engine.event_loop
+    if isinstance(loop, asyncio.AbstractEventLoop) and not (loop.is_closed() or loop.is_running()):
+        return loop
+    return asyncio.new_event_loop()
 
 
 async def generate_guarded(
