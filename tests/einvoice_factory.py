@@ -123,34 +123,50 @@ class InvoiceFacts:
 # --- CII ----------------------------------------------------------------------------------------
 
 
-def _el(parent: ET.Element, path: str, text: str | None = None, **attrs: str) -> ET.Element:
-    """Append the elements of `path` ("ram:A/ram:B") under `parent`; the last gets text/attrs."""
+def _el(
+    parent: ET.Element,
+    path: str,
+    text: str | None = None,
+    *,
+    ns: dict[str, str] | None = None,
+    **attrs: str,
+) -> ET.Element:
+    """Append the elements of `path` ("ram:A/ram:B") under `parent`; the last gets text/attrs.
+    Prefixes are CII's and UBL's, or those of `ns`."""
     node = parent
+    namespaces = ns or {**CII_NS, **UBL_NS}
     for step in path.split("/"):
         prefix, name = step.split(":")
-        node = ET.SubElement(node, f"{{{({**CII_NS, **UBL_NS})[prefix]}}}{name}")
+        node = ET.SubElement(node, f"{{{namespaces[prefix]}}}{name}")
     if text is not None:
         node.text = text
     node.attrib.update(attrs)
     return node
 
 
-def _cii_date(parent: ET.Element, path: str, iso: str) -> None:
-    _el(parent, f"{path}/udt:DateTimeString", iso.replace("-", ""), format="102")
+def cii_date(parent: ET.Element, path: str, iso: str, ns: dict[str, str] | None = None) -> None:
+    """A date at `path` below `parent`, as CII format 102 (YYYYMMDD)."""
+    _el(parent, f"{path}/udt:DateTimeString", iso.replace("-", ""), ns=ns, format="102")
+
+
+def xml_root(namespaces: dict[str, str], name: str) -> ET.Element:
+    """A root element `name` in the namespace of the prefix "rsm", the prefixes of `namespaces`
+    registered so that the XML written says them."""
+    for prefix, uri in namespaces.items():
+        ET.register_namespace(prefix, uri)
+    return ET.Element(f"{{{namespaces['rsm']}}}{name}")
 
 
 def cii_xml(facts: InvoiceFacts, profile: str) -> bytes:
     """The invoice as a CII document in `profile` (one of CII_PROFILES)."""
-    for prefix, uri in CII_NS.items():
-        ET.register_namespace(prefix, uri)
-    root = ET.Element(f"{{{CII_NS['rsm']}}}CrossIndustryInvoice")
+    root = xml_root(CII_NS, "CrossIndustryInvoice")
     context = _el(root, "rsm:ExchangedDocumentContext")
     _el(context, "ram:BusinessProcessSpecifiedDocumentContextParameter/ram:ID", "A1")
     _el(context, "ram:GuidelineSpecifiedDocumentContextParameter/ram:ID", GUIDELINES[profile])
     document = _el(root, "rsm:ExchangedDocument")
     _el(document, "ram:ID", facts.number)
     _el(document, "ram:TypeCode", facts.type_code)
-    _cii_date(document, "ram:IssueDateTime", facts.issued)
+    cii_date(document, "ram:IssueDateTime", facts.issued)
     if profile not in ("minimum", "basic_wl"):
         _el(document, "ram:IncludedNote/ram:Content", "Vielen Dank für Ihren Auftrag.")
     trade = _el(root, "rsm:SupplyChainTradeTransaction")
@@ -265,12 +281,19 @@ def _cii_payment(settlement: ET.Element, facts: InvoiceFacts) -> None:
     _el(tax, "ram:BasisAmount", facts.net)
     _el(tax, "ram:CategoryCode", "S")
     _el(tax, "ram:RateApplicablePercent", "19")
+    cii_terms(settlement, facts)
+
+
+def cii_terms(
+    settlement: ET.Element, facts: InvoiceFacts, ns: dict[str, str] | None = None
+) -> None:
+    """The payment terms: their text and the due date, where the facts have them."""
     if facts.terms or facts.due:
-        terms = _el(settlement, "ram:SpecifiedTradePaymentTerms")
+        terms = _el(settlement, "ram:SpecifiedTradePaymentTerms", ns=ns)
         if facts.terms:
-            _el(terms, "ram:Description", facts.terms)
+            _el(terms, "ram:Description", facts.terms, ns=ns)
         if facts.due:
-            _cii_date(terms, "ram:DueDateDateTime", facts.due)
+            cii_date(terms, "ram:DueDateDateTime", facts.due, ns)
 
 
 # --- UBL ----------------------------------------------------------------------------------------

@@ -308,10 +308,15 @@ def _without(xml: bytes, element: str) -> bytes:
         (b"<a><b></a>", InvoiceXmlProblem.MALFORMED, "mismatched tag: line 1, column 8"),
         (b"<note><to>Tove</to></note>", InvoiceXmlProblem.NOT_AN_INVOICE, "root element <note>"),
         (b"<Invoice><ID>1</ID></Invoice>", InvoiceXmlProblem.NOT_AN_INVOICE, "<Invoice> in no"),
-        (
+        (  # ZUGFeRD 1.0's root is read: this one is empty
             b'<CrossIndustryDocument xmlns="urn:ferd:CrossIndustryDocument:invoice:1p0"/>',
+            InvoiceXmlProblem.INCOMPLETE,
+            "invoice_number: Field required",
+        ),
+        (
+            b'<CrossIndustryDocument xmlns="urn:example:orders"/>',
             InvoiceXmlProblem.NOT_AN_INVOICE,
-            "ZUGFeRD 1.0",
+            "root element <CrossIndustryDocument> in namespace urn:example:orders: not a CII",
         ),
         (
             _without(cii_xml(InvoiceFacts(), "en16931"), "IssueDateTime"),
@@ -329,8 +334,8 @@ def _without(xml: bytes, element: str) -> bytes:
             "issue_date",
         ),
     ],
-    ids=["empty", "unbound", "mismatched", "note", "no_namespace", "zugferd1", "no_date",
-         "no_total", "bad_date"],
+    ids=["empty", "unbound", "mismatched", "note", "no_namespace", "zugferd1_empty",
+         "foreign_document", "no_date", "no_total", "bad_date"],
 )  # fmt: skip
 def test_broken_xml_names_what_is_wrong(
     data: bytes, problem: InvoiceXmlProblem, words: str

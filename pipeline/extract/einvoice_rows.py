@@ -44,8 +44,9 @@ def probes(source: SourceFile) -> bool:
 
 
 def source_label(einvoice: EInvoice) -> str:
-    """The `engine` column of a row read from XML: what was read, e.g. "einvoice CII en16931"."""
-    return f"einvoice {einvoice.syntax} {einvoice.profile}"
+    """The `engine` column of a row read from XML: what was read, e.g. "einvoice CII en16931"
+    or "einvoice ZUGFeRD 1.0 comfort"."""
+    return f"einvoice {einvoice.syntax} {einvoice.profile_name}"
 
 
 def invalid_einvoice(source: SourceFile, problem: InvoiceXmlError | OSError) -> ErrorRecord:

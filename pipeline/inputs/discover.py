@@ -2,7 +2,8 @@
 
 The kind of a file comes from its first bytes, not its name; its id is the sha256 of its
 content, so the same document under two names is processed once. XML is a document only when its
-root element is a CII CrossIndustryInvoice or a UBL Invoice or CreditNote (an e-invoice).
+root element is a CII CrossIndustryInvoice, a ZUGFeRD 1.0 CrossIndustryDocument or a UBL Invoice
+or CreditNote (an e-invoice).
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ _PDF_OBJECT = re.compile(rb"\s*(%[^\n]*\n\s*)*\d+\s+\d+\s+obj\b")
 _XML_ROOT = re.compile(
     rb"(?:\xef\xbb\xbf)?\s*"  # a UTF-8 byte order mark, then the prolog:
     rb"(?:<\?[^>]*\?>\s*|<!--.*?-->\s*|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>\s*)*"
-    rb"<(?:([A-Za-z_][\w.-]*):)?(CrossIndustryInvoice|Invoice|CreditNote)(?=[\s/>])([^>]*)",
+    rb"<(?:([A-Za-z_][\w.-]*):)?"
+    rb"(CrossIndustryInvoice|CrossIndustryDocument|Invoice|CreditNote)(?=[\s/>])([^>]*)",
     re.S,
 )
 _INVOICE_ROOTS = {
     b"CrossIndustryInvoice": b"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    b"CrossIndustryDocument": b"urn:ferd:CrossIndustryDocument:invoice:1p0",
     b"Invoice": b"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
     b"CreditNote": b"urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
 }
@@ -76,8 +79,8 @@ def detect_kind(head: bytes) -> FileKind | None:
 
 
 def is_invoice_xml(head: bytes) -> bool:
-    """Whether a file's first bytes (4 KiB) open a CII or UBL invoice: the root element's name
-    and the namespace it is declared in. Cheap: no XML parser runs; reading it is
+    """Whether a file's first bytes (4 KiB) open a CII (ZUGFeRD 1.0 too) or UBL invoice: the root
+    element's name and the namespace it is declared in. Cheap: no XML parser runs; reading it is
     `pipeline.inputs.einvoice`'s business, which refuses what is hostile or broken."""
     found = _XML_ROOT.match(head)
     if found is None:

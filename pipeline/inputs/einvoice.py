@@ -1,8 +1,9 @@
 """Invoices read exactly from e-invoice XML (Factur-X, ZUGFeRD, XRechnung, Peppol), no model.
 
 An e-invoice states its values in XML: UN/CEFACT Cross Industry Invoice (CII) in any Factur-X /
-ZUGFeRD 2 profile (MINIMUM, BASIC WL, BASIC, EN 16931, EXTENDED) or XRechnung CII, or OASIS UBL
-2.1 Invoice and CreditNote (Peppol BIS, XRechnung UBL). Hybrid PDFs carry the XML as an attachment.
+ZUGFeRD 2 profile (MINIMUM, BASIC WL, BASIC, EN 16931, EXTENDED) or XRechnung CII, ZUGFeRD 1.0
+(BASIC, COMFORT, EXTENDED), or OASIS UBL 2.1 Invoice and CreditNote (Peppol BIS, XRechnung UBL).
+Hybrid PDFs carry the XML as an attachment.
 
 - `read_einvoice(xml)` gives an `EInvoice`: the validated `schemas.Invoice`, the syntax, and the
   specification identifier (CII guideline ID, UBL CustomizationID) with its place on the profile
@@ -21,14 +22,14 @@ or a negative invoice, stay negative. The schema's rules accept both.
 Other choices: net_total is the sum of line net amounts; document-level allowances and charges
 are allowance_total and charge_total, so net_total + charge_total - allowance_total + tax_total
 is grand_total. A unit price is the net price divided by its price basis quantity. Units are
-UN/ECE Rec. 20 codes as written (C62, HUR). Syntax details are in `einvoice_cii` and
-`einvoice_ubl`; safe parsing in `einvoice_xml`.
+UN/ECE Rec. 20 codes as written (C62, HUR). Syntax details are in `einvoice_cii`,
+`einvoice_ferd1` and `einvoice_ubl`; safe parsing in `einvoice_xml`.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -39,6 +40,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline.inputs.einvoice_cii import CII_NAMESPACE, cii_specification, read_cii
+from pipeline.inputs.einvoice_ferd1 import (
+    FERD1_NAMESPACE,
+    FERD1_ROOT,
+    ferd1_specification,
+    read_ferd1,
+)
 from pipeline.inputs.einvoice_ubl import UBL_NAMESPACES, read_ubl, ubl_specification
 from pipeline.inputs.einvoice_xml import (
     InvoiceXmlError,
@@ -74,6 +81,7 @@ class Syntax(StrEnum):
 
     CII = "CII"
     UBL = "UBL"
+    FERD1 = "ZUGFeRD 1.0"  # CII before EN 16931: root CrossIndustryDocument
 
 
 class Profile(StrEnum):
@@ -82,7 +90,7 @@ class Profile(StrEnum):
     MINIMUM = "minimum"
     BASIC_WL = "basic_wl"
     BASIC = "basic"
-    EN16931 = "en16931"  # ZUGFeRD's COMFORT
+    EN16931 = "en16931"  # ZUGFeRD's COMFORT (1.0 and 2.0)
     EXTENDED = "extended"
     XRECHNUNG = "xrechnung"
     PEPPOL = "peppol"
@@ -110,15 +118,33 @@ class EInvoice:
     specification_id: str | None  # CII guideline ID or UBL CustomizationID, as written
     profile: Profile
 
+    @property
+    def profile_name(self) -> str:
+        """The profile as the invoice's standard names it: "comfort" for ZUGFeRD 1.0's rung
+        EN 16931, else the Profile's value."""
+        if self.syntax is Syntax.FERD1 and self.profile is Profile.EN16931:
+            return "comfort"
+        return str(self.profile)
+
+
+# Each syntax's readers of the root: its specification identifier, the invoice schema's fields.
+_Readers = tuple[Callable[[ET.Element], str | None], Callable[[ET.Element], dict[str, Any]]]
+_READERS: dict[Syntax, _Readers] = {
+    Syntax.CII: (cii_specification, read_cii),
+    Syntax.UBL: (ubl_specification, read_ubl),
+    Syntax.FERD1: (ferd1_specification, read_ferd1),
+}
+
 
 def read_einvoice(data: bytes | str) -> EInvoice:
-    """Read a CII or UBL invoice from XML into a validated `Invoice`, exactly as stated.
+    """Read a CII, ZUGFeRD 1.0 or UBL invoice from XML into a validated `Invoice`, exactly as
+    stated.
 
     Raises InvoiceXmlError (MALFORMED, UNSAFE, NOT_AN_INVOICE or INCOMPLETE) naming the problem.
     """
     root = parse_xml(data)
     syntax = _syntax(root)
-    spec = cii_specification(root) if syntax is Syntax.CII else ubl_specification(root)
+    spec = _READERS[syntax][0](root)
     return EInvoice(_validate(_fields(root, syntax)), syntax, spec, profile_of(spec))
 
 
@@ -172,19 +198,18 @@ def _syntax(root: ET.Element) -> Syntax:
         return Syntax.CII
     if UBL_NAMESPACES.get(name) == uri:
         return Syntax.UBL
+    if name == FERD1_ROOT and uri == FERD1_NAMESPACE:
+        return Syntax.FERD1
     where = f"namespace {uri}" if uri else "no namespace"
-    if name == "CrossIndustryDocument":
-        message = f"root element <{name}> ({where}) is ZUGFeRD 1.0, which is not read"
-    else:
-        message = (
-            f"root element <{name}> in {where}: not a CII CrossIndustryInvoice "
-            "or a UBL Invoice or CreditNote"
-        )
+    message = (
+        f"root element <{name}> in {where}: not a CII CrossIndustryInvoice, "
+        "a ZUGFeRD 1.0 CrossIndustryDocument or a UBL Invoice or CreditNote"
+    )
     raise InvoiceXmlError(InvoiceXmlProblem.NOT_AN_INVOICE, message)
 
 
 def _fields(root: ET.Element, syntax: Syntax) -> dict[str, Any]:
-    return read_cii(root) if syntax is Syntax.CII else read_ubl(root)
+    return _READERS[syntax][1](root)
 
 
 def _validate(fields: dict[str, Any]) -> Invoice:
@@ -261,8 +286,8 @@ def _annotation_files(doc: Any, pymupdf: Any) -> list[tuple[str, bytes]]:
 
 
 def parse_invoice_xml(data: bytes | str) -> dict[str, Any] | None:
-    """The invoice schema's fields from CII or UBL XML as plain values, unvalidated; None for
-    XML that is malformed, hostile or not an invoice. Never raises."""
+    """The invoice schema's fields from CII, ZUGFeRD 1.0 or UBL XML as plain values,
+    unvalidated; None for XML that is malformed, hostile or not an invoice. Never raises."""
     try:
         root = parse_xml(data)
         syntax = _syntax(root)

@@ -10,11 +10,15 @@ sit. Where a value is optional in the lower profiles:
   currency is skipped), else GrandTotalAmount minus TaxBasisTotalAmount (EN 16931 BR-CO-15).
 In EXTENDED, sub-lines (with a ParentLineID) are part of their group line's amount and
 INFORMATION lines bill nothing: only the top-level billed lines become line items.
+
+ZUGFeRD 1.0 (`einvoice_ferd1`) is the same model under older element names: `CiiLayout` says where
+each generation puts what is read, and the one reader follows it.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -33,18 +37,56 @@ from pipeline.inputs.einvoice_xml import (
 CII_NAMESPACE = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 
 
-def cii_specification(root: ET.Element) -> str | None:
+@dataclass(frozen=True)
+class CiiLayout:
+    """The local names a CII generation gives the elements the reader goes through."""
+
+    context: str  # below the root: holds GuidelineSpecifiedDocumentContextParameter/ID
+    document: str  # below the root: ID, TypeCode, IssueDateTime
+    trade: str  # below the root: the header agreement and settlement, the lines
+    agreement: str  # below trade: SellerTradeParty, BuyerTradeParty
+    settlement: str  # below trade: currency, payment means and terms, the sums
+    sums: str  # below settlement: LineTotalAmount ... DuePayableAmount
+    line_agreement: str  # below a line: NetPriceProductTradePrice
+    line_delivery: str  # below a line: BilledQuantity
+    line_settlement: str  # below a line: ApplicableTradeTax and the line's sums
+    line_sums: str  # below line_settlement: LineTotalAmount
+    rate: str  # below ApplicableTradeTax: the rate in percent
+
+
+# The names of each generation side by side: CII D16B and later (Factur-X, ZUGFeRD 2,
+# XRechnung), then ZUGFeRD 1.0 (CII D13B-based, root CrossIndustryDocument).
+_NAMES = (
+    ("context", "ExchangedDocumentContext", "SpecifiedExchangedDocumentContext"),
+    ("document", "ExchangedDocument", "HeaderExchangedDocument"),
+    ("trade", "SupplyChainTradeTransaction", "SpecifiedSupplyChainTradeTransaction"),
+    ("agreement", "ApplicableHeaderTradeAgreement", "ApplicableSupplyChainTradeAgreement"),
+    ("settlement", "ApplicableHeaderTradeSettlement", "ApplicableSupplyChainTradeSettlement"),
+    ("sums", "SpecifiedTradeSettlementHeaderMonetarySummation",
+     "SpecifiedTradeSettlementMonetarySummation"),
+    ("line_agreement", "SpecifiedLineTradeAgreement", "SpecifiedSupplyChainTradeAgreement"),
+    ("line_delivery", "SpecifiedLineTradeDelivery", "SpecifiedSupplyChainTradeDelivery"),
+    ("line_settlement", "SpecifiedLineTradeSettlement", "SpecifiedSupplyChainTradeSettlement"),
+    ("line_sums", "SpecifiedTradeSettlementLineMonetarySummation",
+     "SpecifiedTradeSettlementMonetarySummation"),
+    ("rate", "RateApplicablePercent", "ApplicablePercent"),
+)  # fmt: skip
+CII_LAYOUT = CiiLayout(**{field: cii for field, cii, _ in _NAMES})
+FERD1_LAYOUT = CiiLayout(**{field: ferd1 for field, _, ferd1 in _NAMES})
+
+
+def cii_specification(root: ET.Element, layout: CiiLayout = CII_LAYOUT) -> str | None:
     """The guideline ID (EN 16931 BT-24) that names the profile."""
-    return text(root, "ExchangedDocumentContext/GuidelineSpecifiedDocumentContextParameter/ID")
+    return text(root, f"{layout.context}/GuidelineSpecifiedDocumentContextParameter/ID")
 
 
-def read_cii(root: ET.Element) -> dict[str, Any]:
-    """The invoice schema's fields from a CrossIndustryInvoice root, amounts as Decimal."""
-    document = find(root, "ExchangedDocument")
-    trade = find(root, "SupplyChainTradeTransaction")
-    agreement = find(trade, "ApplicableHeaderTradeAgreement")
-    settlement = find(trade, "ApplicableHeaderTradeSettlement")
-    sums = find(settlement, "SpecifiedTradeSettlementHeaderMonetarySummation")
+def read_cii(root: ET.Element, layout: CiiLayout = CII_LAYOUT) -> dict[str, Any]:
+    """The invoice schema's fields from a CII root laid out as `layout`, amounts as Decimal."""
+    document = find(root, layout.document)
+    trade = find(root, layout.trade)
+    agreement = find(trade, layout.agreement)
+    settlement = find(trade, layout.settlement)
+    sums = find(settlement, layout.sums)
     means = findall(settlement, "SpecifiedTradeSettlementPaymentMeans")
     terms = findall(settlement, "SpecifiedTradePaymentTerms")
     currency = text(settlement, "InvoiceCurrencyCode")
@@ -59,7 +101,7 @@ def read_cii(root: ET.Element) -> dict[str, Any]:
         "seller": _party(find(agreement, "SellerTradeParty"), payee),
         "buyer": _party(find(agreement, "BuyerTradeParty"), payer),
         "currency": currency,
-        "line_items": [_line(item) for item in _billed_lines(trade)],
+        "line_items": [_line(item, layout) for item in _billed_lines(trade)],
         "net_total": net if net is not None else amount(sums, "TaxBasisTotalAmount"),
         # With no line sum, net_total is the tax basis, adjustments already in it.
         "allowance_total": None if net is None else amount(sums, "AllowanceTotalAmount"),
@@ -108,19 +150,17 @@ def _billed_lines(trade: ET.Element | None) -> list[ET.Element]:
     return lines
 
 
-def _line(item: ET.Element) -> dict[str, Any]:
-    quantity = find(item, "SpecifiedLineTradeDelivery/BilledQuantity")
-    price = find(item, "SpecifiedLineTradeAgreement/NetPriceProductTradePrice")
-    settlement = find(item, "SpecifiedLineTradeSettlement")
+def _line(item: ET.Element, layout: CiiLayout) -> dict[str, Any]:
+    quantity = find(item, f"{layout.line_delivery}/BilledQuantity")
+    price = find(item, f"{layout.line_agreement}/NetPriceProductTradePrice")
+    settlement = find(item, layout.line_settlement)
     return {
         "description": text(item, "SpecifiedTradeProduct/Name"),
         "quantity": amount(quantity),
         "unit": quantity.get("unitCode") if quantity is not None else None,
         "unit_price": unit_price(amount(price, "ChargeAmount"), amount(price, "BasisQuantity")),
-        "line_total": amount(
-            settlement, "SpecifiedTradeSettlementLineMonetarySummation/LineTotalAmount"
-        ),
-        "tax_rate": amount(settlement, "ApplicableTradeTax/RateApplicablePercent"),
+        "line_total": amount(settlement, f"{layout.line_sums}/LineTotalAmount"),
+        "tax_rate": amount(settlement, f"ApplicableTradeTax/{layout.rate}"),
     }
 
 
