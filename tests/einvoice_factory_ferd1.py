@@ -50,6 +50,11 @@ def ferd1_xml(facts: InvoiceFacts, profile: str) -> bytes:
     event = "ram:ActualDeliverySupplyChainEvent/ram:OccurrenceDateTime"
     cii_date(delivery, event, facts.issued, FERD1_NS)
     _settlement(_z(trade, "ram:ApplicableSupplyChainTradeSettlement"), facts)
+    if profile != "basic":  # a text line before the lines, as FeRD's COMFORT samples have
+        text_line = _z(trade, "ram:IncludedSupplyChainTradeLineItem")
+        note = "ram:AssociatedDocumentLineDocument/ram:IncludedNote/ram:Content"
+        _z(text_line, note, "Wir berechnen Ihnen aus Lieferung 2014-117:")
+        _z(text_line, "ram:SpecifiedSupplyChainTradeSettlement")  # empty: it bills nothing
     for number, line in enumerate(facts.lines, start=1):
         _line(trade, line, str(number), facts.currency, priced=profile != "basic")
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

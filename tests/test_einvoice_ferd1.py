@@ -56,6 +56,7 @@ def test_comfort_reads_every_field_exactly() -> None:
     xml = ferd1_xml(COMFORT, "comfort")
     assert b"<rsm:CrossIndustryDocument " in xml and b"ApplicablePercent>" in xml
     assert b":100" not in xml  # ZUGFeRD 1.0 namespaces only, none of CII D16B
+    assert xml.count(b"<ram:IncludedSupplyChainTradeLineItem>") == 3  # a text line, two billed
     got = read_einvoice(xml)
     assert (got.syntax, got.profile, got.profile_name) == (Syntax.FERD1, Profile.EN16931, "comfort")
     assert got.specification_id == "urn:ferd:CrossIndustryDocument:invoice:1p0:comfort"

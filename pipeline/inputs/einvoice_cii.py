@@ -9,7 +9,8 @@ sit. Where a value is optional in the lower profiles:
 - tax_total is TaxTotalAmount in the invoice currency (a second TaxTotalAmount in the tax
   currency is skipped), else GrandTotalAmount minus TaxBasisTotalAmount (EN 16931 BR-CO-15).
 In EXTENDED, sub-lines (with a ParentLineID) are part of their group line's amount and
-INFORMATION lines bill nothing: only the top-level billed lines become line items.
+INFORMATION lines bill nothing, nor do text lines (a note, no product, no amount): only the
+top-level billed lines become line items.
 
 ZUGFeRD 1.0 (`einvoice_ferd1`) is the same model under older element names: `CiiLayout` says where
 each generation puts what is read, and the one reader follows it.
@@ -101,7 +102,7 @@ def read_cii(root: ET.Element, layout: CiiLayout = CII_LAYOUT) -> dict[str, Any]
         "seller": _party(find(agreement, "SellerTradeParty"), payee),
         "buyer": _party(find(agreement, "BuyerTradeParty"), payer),
         "currency": currency,
-        "line_items": [_line(item, layout) for item in _billed_lines(trade)],
+        "line_items": [_line(item, layout) for item in _billed_lines(trade, layout)],
         "net_total": net if net is not None else amount(sums, "TaxBasisTotalAmount"),
         # With no line sum, net_total is the tax basis, adjustments already in it.
         "allowance_total": None if net is None else amount(sums, "AllowanceTotalAmount"),
@@ -139,15 +140,23 @@ def _party(party: ET.Element | None, iban: str | None) -> dict[str, Any] | None:
     }
 
 
-def _billed_lines(trade: ET.Element | None) -> list[ET.Element]:
-    """Top-level billed lines: EXTENDED sub-lines and INFORMATION lines left out."""
+def _billed_lines(trade: ET.Element | None, layout: CiiLayout) -> list[ET.Element]:
+    """Top-level billed lines: EXTENDED sub-lines, INFORMATION lines and text lines left out."""
     lines = []
     for item in findall(trade, "IncludedSupplyChainTradeLineItem"):
         document = find(item, "AssociatedDocumentLineDocument")
         status = (text(document, "LineStatusReasonCode") or "").upper()
-        if text(document, "ParentLineID") is None and status != "INFORMATION":
+        top_level = text(document, "ParentLineID") is None
+        if top_level and status != "INFORMATION" and not _text_only(item, layout):
             lines.append(item)
     return lines
+
+
+def _text_only(item: ET.Element, layout: CiiLayout) -> bool:
+    """A line with neither a product nor an amount, only a note: how ZUGFeRD 1.0 writes free
+    text between the billed lines."""
+    total = f"{layout.line_settlement}/{layout.line_sums}/LineTotalAmount"
+    return find(item, "SpecifiedTradeProduct") is None and find(item, total) is None
 
 
 def _line(item: ET.Element, layout: CiiLayout) -> dict[str, Any]:

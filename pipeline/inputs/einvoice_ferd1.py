@@ -6,8 +6,9 @@ namespace `urn:ferd:CrossIndustryDocument:invoice:1p0`, guideline IDs such as
 under older names (HeaderExchangedDocument, ApplicableSupplyChainTradeSettlement,
 SpecifiedTradeSettlementMonetarySummation, a line's SpecifiedSupplyChainTradeSettlement, the rate
 as ApplicablePercent), so `einvoice_cii.read_cii` reads it with its `FERD1_LAYOUT` and the
-same choices hold. BASIC lines carry no price and no tax rate, and give none. ChargeTotalAmount
-includes the logistics service charges (shipping), as the totals rule needs.
+same choices hold. BASIC lines carry no price and no tax rate, and give none; text lines (a note
+between the lines, no product, no amount) are no line items. ChargeTotalAmount includes the
+logistics service charges (shipping), as the totals rule needs.
 """
 
 from __future__ import annotations
