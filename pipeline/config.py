@@ -176,15 +176,6 @@ class RunConfig(_Frozen):
         return self
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """'1/4' -> (1, 4)."""
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError as exc:
-        raise ConfigError(f"--shard must look like I/N, got {text!r}") from exc
-    return index, count
-
-
 def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in update.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from pipeline.config import load_config, parse_shard
+from pipeline.config import load_config
 from pipeline.errors import ConfigError
 
 
@@ -63,9 +63,9 @@ def test_invalid_values_are_config_errors_naming_the_field(values: dict, field: 
 
 
 def test_shard_parsing() -> None:
-    assert parse_shard("1/4") == (1, 4)
+    assert load_config({"shard": "1/4"}, None, {}).shard == (1, 4)
     with pytest.raises(ConfigError, match="I/N"):
-        parse_shard("one of four")
+        load_config({"shard": "one of four"}, None, {})
 
 
 def test_a_shard_written_as_text_reads_as_in_the_cli(tmp_path: Path) -> None:

@@ -170,7 +170,7 @@ def run_command(
     ),
 ) -> None:
     """Extract typed data from every document under INPUTS into Parquet under OUT."""
-    from pipeline.config import load_config, parse_shard
+    from pipeline.config import load_config
 
     json_log = log_format == "json"  # until the configuration says otherwise
     try:
@@ -189,7 +189,7 @@ def run_command(
             "dry_run": dry_run,
             "log_format": log_format,
             "einvoice": einvoice,
-            "shard": parse_shard(shard) if shard else None,
+            "shard": shard,  # "I/N", read by RunConfig
             "render": {
                 "dpi": dpi,
                 "max_pixels": max_pixels,
