@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,11 +65,16 @@ def main() -> int:
         return done.returncode
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     figures["weights"] = "random (load_format=dummy)"
+    print_figures(figures, args.save)
+    return 0
+
+
+def print_figures(figures: dict[str, Any], save: Path | None) -> None:
+    """The figures as indented JSON on stdout and, with `save`, in that file too."""
     text = json.dumps(figures, indent=2)
     print(text)
-    if args.save:
-        args.save.write_text(text + "\n")
-    return 0
+    if save:
+        save.write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if "go" in args:
         return worker(args)
-    from benchmarks.gpu import build_model
+    from benchmarks.gpu import build_model, print_figures
     from pipeline.bench.docgen import generate_workload
     from pipeline.bench.throughput import hardware
 
@@ -188,10 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         "hardware": hardware(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
-    text = json.dumps(figures, indent=2)
-    print(text)
-    if args.save:
-        args.save.write_text(text + "\n")
+    print_figures(figures, args.save)
     return 0
 
 
