@@ -102,7 +102,7 @@ def migrate_layout(out: Path) -> bool:
         (out / ".lock").unlink(missing_ok=True)
         for shard_lock in out.glob(".lock-shard-*"):
             shard_lock.unlink(missing_ok=True)
-        _fsync_dir(out)
+        fsync_dir(out)
         return True
     finally:
         os.close(old_lock)
@@ -119,7 +119,7 @@ def _move_ledger(old: Path, new: Path) -> None:
     finally:
         db.close()
     os.replace(old, new)
-    _fsync_dir(new.parent)
+    fsync_dir(new.parent)
     for suffix in ("-wal", "-shm"):
         Path(f"{old}{suffix}").unlink(missing_ok=True)
 
@@ -129,7 +129,8 @@ def _remove_if_empty(folder: Path) -> None:
         folder.rmdir()
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or a new file in `folder` durable (the folder's own entry list)."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

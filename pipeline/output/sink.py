@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from pipeline import __version__
 from pipeline.faults import fault_point
-from pipeline.output.layout import temporary_dir, temporary_path
+from pipeline.output.layout import fsync_dir, temporary_dir, temporary_path
 from pipeline.output.ledger import CommittedItem, ItemKey, Ledger
 from pipeline.policy import ledger_status
 
@@ -101,14 +101,6 @@ def _encode(metadata: Mapping[str, str]) -> dict[bytes, bytes]:
     return {k.encode(): v.encode() for k, v in metadata.items()}
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_atomic(table: pa.Table, final: Path, tmp: Path | None = None) -> str:
     """Write `table` to `final` via a temporary file (`tmp`, by default a hidden name beside
     `final`), fsync, rename; return the file's SHA-256. A file already at `final` is never
@@ -127,7 +119,7 @@ def write_atomic(table: pa.Table, final: Path, tmp: Path | None = None) -> str:
         tmp.unlink()
         raise FileExistsError(errno.EEXIST, "part files are written once", str(final))
     os.replace(tmp, final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     return digest.hexdigest()
 
 
