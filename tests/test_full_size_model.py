@@ -31,3 +31,17 @@ def test_a_figure_that_differs_from_the_card_is_named():
     problems = check_published(config)
     assert "text_config.num_hidden_layers: 24, published 48" in problems
     assert len(problems) == len(PUBLISHED)  # every other figure is missing
+
+
+def test_the_folder_speaks_qwen3s_own_tokenizer(tmp_path):
+    from transformers import AutoProcessor
+
+    folder = build(tmp_path / "full")
+    config = json.loads((folder / "config.json").read_text())
+    generation = json.loads((folder / "generation_config.json").read_text())
+    tokenizer = AutoProcessor.from_pretrained(folder).tokenizer
+    assert len(tokenizer) == 151669  # Qwen3's 151,643 words and 26 special tokens
+    assert tokenizer.convert_ids_to_tokens(config["image_token_id"]) == "<|image_pad|>"
+    assert config["image_token_id"] == 151655  # the published Qwen3-VL id
+    assert generation["eos_token_id"] == config["text_config"]["eos_token_id"] == 151645
+    assert tokenizer("Rechnung 2024").input_ids == [693, 2125, 2185, 220, 17, 15, 17, 19]

@@ -13,7 +13,7 @@ trap 'rm -rf "$work"' EXIT
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 rm -rf "$gpu"; mkdir -p "$gpu/parts" "$gpu/whl" "$work/whl"
 target=(--only-binary=:all: --python-version 3.12 --implementation cp)
-for tag in 2_34 2_28 2_27 2_26 2_24 2_17 2014 2_5 1; do
+for tag in 2_34 2_31 2_28 2_27 2_26 2_24 2_17 2014 2_5 1; do
   case $tag in 2014|1) target+=(--platform "manylinux${tag}_x86_64") ;;
                *) target+=(--platform "manylinux_${tag}_x86_64") ;; esac
 done
@@ -21,9 +21,11 @@ mapfile -t wanted < <(grep -v -e '^#' -e '^$' "$list")
 python3 -m pip download -q --no-deps "${target[@]}" -d "$work/whl" "${wanted[@]}"
 mv "$work"/whl/zstandard-*.whl "$gpu/whl/"
 python3 -m pip install -q --no-deps --no-compile "${target[@]}" --target "$work/site" "$work"/whl/*.whl
-# Kernels for Blackwell GPUs and MLA models, which a Hopper GPU never loads.
+# Kernels for Blackwell GPUs and MLA models, which a Hopper GPU never loads; of the commands,
+# only py-spy is kept.
 rm -rf "$work/site/sgl_kernel/sm100" "$work"/site/sgl_kernel/flashmla_ops* \
-       "$work"/site/sgl_kernel/infllm_ops* "$work/site/bin"
+       "$work"/site/sgl_kernel/infllm_ops*
+find "$work/site/bin" -mindepth 1 ! -name py-spy -delete
 tar -C "$work/site" -cf - . | zstd -T0 -9 --long=27 -q -o "$work/payload.tar.zst"
 split -b 54000000 -d -a 2 "$work/payload.tar.zst" "$gpu/parts/p"
 cp "$here/remote.sh" "$gpu/remote.sh"

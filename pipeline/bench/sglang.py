@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.bench.probe import Probe
+from pipeline.bench.spy import Spy
 from pipeline.config import RunConfig
 
 WARMUP_DOCUMENTS = 8
@@ -39,9 +40,7 @@ def reference_requests(config: RunConfig, inputs: Path, engine: Any) -> list[Any
 
     spec = resolve_schema(config.schema_ref)
     template, schema = build_prompt(spec), engine_json_schema(spec.model)
-    sampling = SamplingConfig(
-        max_new_tokens=config.engine.max_new_tokens, seed=config.engine.seed
-    )
+    sampling = SamplingConfig(max_new_tokens=config.engine.max_new_tokens, seed=config.engine.seed)
     requests = []
     for source in discover_sources([inputs]).sources:
         document = render_document(source, config.render, 0, config.max_pages)
@@ -65,11 +64,19 @@ def run_sglang_bench(
     modes: tuple[str, ...] = ("sglang", "docextract"),
     profile: Path | None = None,
     engine: Any = None,
+    rounds: int = 1,
+    spy: Path | None = None,
+    unconstrained: bool = False,
 ) -> dict[str, Any]:
     """Figures of the reference and of docextract in each image-processing mode.
 
     `engine` is an SGLangEngine to use (default: one built from `config.engine`); it is
-    started here and closed at the end."""
+    started here and closed at the end. With `rounds` > 1 the same runs repeat on the same
+    engine; the top-level figures are the last round's, `rounds` holds every round's and
+    `spread` the min / median / max of each figure that `spread_of` names. `spy` is a folder
+    for py-spy profiles of each run (pipeline.bench.spy); `unconstrained` adds a reference run
+    without the JSON schema, which shows what the grammar costs.
+    """
     from benchmarks.sglang_reference import drive
     from pipeline.bench.docgen import generate_workload
     from pipeline.bench.throughput import hardware
@@ -85,34 +92,118 @@ def run_sglang_bench(
             generate_workload(inputs, docs, seed)
             requests = reference_requests(config, inputs, engine)
             loop.run_until_complete(drive(engine.backend, requests[:WARMUP_DOCUMENTS]))
-            figures: dict[str, Any] = {}
-            loop.run_until_complete(_flush(engine.backend))
-            with Probe() as probe:
-                reference = loop.run_until_complete(drive(engine.backend, requests))
-            figures["reference"] = {**reference, **probe.figures()}
-            for mode in modes:
-                loop.run_until_complete(_flush(engine.backend))
-                engine.set_image_processing(mode)
-                out = Path(tmp) / f"out-{mode}"
-                # one request per document, as the reference sends: no retries
-                run_config = config.model_copy(
-                    update={"inputs": (inputs,), "out": out, "retries": 0}
-                )
-                figures[f"docextract[{mode}]"] = _docextract_run(
-                    run_config, engine, loop, profile and profile.with_suffix(f".{mode}.txt")
-                )
-        for mode in modes:
-            ratio = figures[f"docextract[{mode}]"]["pages_per_s"] / max(
-                reference["pages_per_s"], 1e-9
-            )
-            default = mode == config.engine.sglang.image_processing
-            target = " (the default; target >= 1.0, goal 3)" if default else ""
-            figures[f"docextract[{mode}] / reference pages/s{target}"] = round(ratio, 2)
+            bench = _Rounds(config, engine, loop, inputs, Path(tmp), requests, spy)
+            all_rounds = [
+                bench.one_round(n, modes, profile if n == 0 else None, unconstrained)
+                for n in range(rounds)
+            ]
+        figures: dict[str, Any] = dict(all_rounds[-1])
+        if rounds > 1:
+            figures["rounds"] = all_rounds
+            figures["spread"] = spread_of(all_rounds, config.engine.sglang.image_processing)
+        figures["answer_tokens_per_document"] = config.engine.max_new_tokens
         figures["hardware"] = hardware()
         figures["engine"] = {"model": engine.model, "server_args": _plain(engine.server_args)}
         return figures
     finally:
         engine.close()
+
+
+class _Rounds:
+    """The measured runs of one bench on one started engine."""
+
+    def __init__(
+        self, config: RunConfig, engine: Any, loop: Any, inputs: Path, tmp: Path,
+        requests: list[Any], spy: Path | None,
+    ) -> None:  # fmt: skip
+        self.config, self.engine, self.loop = config, engine, loop
+        self.inputs, self.tmp, self.requests, self.spy = inputs, tmp, requests, spy
+
+    def reference(self, label: str, requests: list[Any]) -> dict[str, Any]:
+        from benchmarks.sglang_reference import drive
+
+        self.loop.run_until_complete(_flush(self.engine.backend))
+        with Probe() as probe, Spy(self.spy, label) as spy:
+            figures = self.loop.run_until_complete(drive(self.engine.backend, requests))
+        return _derived({**figures, **probe.figures(), **_profiles(spy)})
+
+    def one_round(
+        self, n: int, modes: tuple[str, ...], profile: Path | None, unconstrained: bool
+    ) -> dict[str, Any]:
+        figures: dict[str, Any] = {"reference": self.reference(f"r{n}.reference", self.requests)}
+        if unconstrained:
+            free = [_without_schema(request) for request in self.requests]
+            figures["reference[no schema]"] = self.reference(f"r{n}.reference-no-schema", free)
+        for mode in modes:
+            self.loop.run_until_complete(_flush(self.engine.backend))
+            self.engine.set_image_processing(mode)
+            out = self.tmp / f"out-{n}-{mode}"
+            # one request per document, as the reference sends: no retries
+            run_config = self.config.model_copy(
+                update={"inputs": (self.inputs,), "out": out, "retries": 0}
+            )
+            table = profile and profile.with_suffix(f".{mode}.txt")
+            with Spy(self.spy, f"r{n}.docextract-{mode}") as spy:
+                run = _docextract_run(run_config, self.engine, self.loop, table)
+            figures[f"docextract[{mode}]"] = _derived({**run, **_profiles(spy)})
+        reference = figures["reference"]["pages_per_s"]
+        for mode in modes:
+            ratio = figures[f"docextract[{mode}]"]["pages_per_s"] / max(reference, 1e-9)
+            default = mode == self.config.engine.sglang.image_processing
+            target = " (the default; target >= 1.0, goal 3)" if default else ""
+            figures[f"docextract[{mode}] / reference pages/s{target}"] = round(ratio, 2)
+        return figures
+
+
+SPREAD_FIGURES = ("pages_per_s", "first_result_s", "gpu_busy", "scheduler_cpu_s",
+                  "output_tokens_per_s")  # fmt: skip
+"""The figures of each run that `spread_of` summarises over rounds."""
+
+
+def spread_of(rounds: list[dict[str, Any]], default_mode: str) -> dict[str, Any]:
+    """{run: {figure: [min, median, max]}} over the rounds, and the same for the default mode's
+    ratio to the reference."""
+    import statistics
+
+    def three(values: list[float]) -> list[float]:
+        return [min(values), round(statistics.median(values), 3), max(values)]
+
+    spread: dict[str, Any] = {}
+    for name, run in rounds[0].items():
+        if not isinstance(run, dict):
+            continue
+        spread[name] = {
+            figure: three([r[name][figure] for r in rounds])
+            for figure in SPREAD_FIGURES
+            if all(isinstance(r[name].get(figure), int | float) for r in rounds)
+        }
+    ratio = [key for key in rounds[0] if key.startswith(f"docextract[{default_mode}] / ")]
+    if ratio:
+        spread["docextract / reference"] = three([r[ratio[0]] for r in rounds])
+    return spread
+
+
+def _derived(run: dict[str, Any]) -> dict[str, Any]:
+    """A run's figures plus output tokens/s and the CPU seconds of sglang's scheduler(s)."""
+    tokens = (run.get("output_tokens_per_page") or 0) * (run.get("pages_per_s") or 0)
+    children = run.get("cpu_s_by_child_process") or {}
+    scheduler = [s for name, s in children.items() if name.startswith("sglang::sched")]
+    return {
+        **run,
+        "output_tokens_per_s": round(tokens, 1),
+        "scheduler_cpu_s": round(sum(scheduler), 1) if scheduler else None,
+    }
+
+
+def _without_schema(request: Any) -> Any:
+    from dataclasses import replace
+
+    params = {k: v for k, v in request.sampling_params.items() if k != "json_schema"}
+    return replace(request, sampling_params=params)
+
+
+def _profiles(spy: Spy) -> dict[str, Any]:
+    return {"profiles": {role: str(path) for role, path in spy.files.items()}} if spy.files else {}
 
 
 def _docextract_run(config: RunConfig, engine: Any, loop: Any, profile: Path | None) -> dict:

@@ -37,6 +37,16 @@ def bench_command(
     profile: Path = typer.Option(
         None, "--profile", help="With --engine sglang: write cProfile tables of each run here."
     ),
+    rounds: int = typer.Option(
+        1, "--rounds", min=1, help="With --engine sglang: repeat the measured runs this often."
+    ),
+    spy: Path = typer.Option(
+        None, "--spy", help="With --engine sglang: write py-spy profiles of each run here."
+    ),
+    unconstrained: bool = typer.Option(
+        False, "--unconstrained",
+        help="With --engine sglang: also run the reference without the JSON schema.",
+    ),  # fmt: skip
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Measure pages/s, tokens per page and latency on a synthetic workload.
@@ -60,7 +70,10 @@ def bench_command(
         from pipeline.bench.sglang import run_sglang_bench
 
         modes = tuple(m.strip() for m in image_processing.split(",") if m.strip())
-        figures = run_sglang_bench(config, docs, modes=modes, profile=profile)
+        figures = run_sglang_bench(
+            config, docs, modes=modes, profile=profile, rounds=rounds, spy=spy,
+            unconstrained=unconstrained,
+        )  # fmt: skip
     else:
         from pipeline.bench.throughput import run_bench
 
