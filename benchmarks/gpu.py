@@ -48,6 +48,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--spy", type=Path, help="py-spy profiles of every run, here.")
     parser.add_argument("--unconstrained", action="store_true")
+    parser.add_argument("--in-flight", default="", help="request windows, comma-separated")
     parser.add_argument("--image-processing", default="docextract")
     parser.add_argument("--context-length", type=int, default=16384)
     parser.add_argument("--save", type=Path, help="Also write the figures (JSON) here.")
@@ -73,6 +74,8 @@ def main() -> int:
             command += ["--spy", str(args.spy)]
         if args.unconstrained:
             command += ["--unconstrained"]
+        if args.in_flight:
+            command += ["--in-flight", args.in_flight]
         print("$ docextract " + " ".join(command[3:]), flush=True)
         done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:

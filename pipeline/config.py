@@ -80,11 +80,11 @@ class SGLangConfig(_Frozen):
         description="Bit-reproducible decoding (sglang's enable_deterministic_inference; slower).",
     )
     image_processing: Literal["docextract", "sglang"] = Field(
-        "docextract",
-        description='Who runs the model\'s image processor for Qwen-VL models: "docextract" '
-        "(in a thread pool, handing sglang its output: more pages/s where the host is the "
-        'bottleneck, about 30 MB of memory per page in flight) or "sglang" (in its tokenizer '
-        "manager, on the GPU).",
+        "sglang",
+        description='Who runs the model\'s image processor for Qwen-VL models: "sglang" (in '
+        "its tokenizer manager, on the GPU; faster with the full-size model, README \"Speed\") "
+        'or "docextract" (in a thread pool, handing sglang its output: faster where the host '
+        "is the bottleneck, as with small models; about 30 MB of memory per page in flight).",
     )
     extra_args: dict[str, Any] = Field(
         default_factory=dict,

@@ -67,6 +67,7 @@ def run_sglang_bench(
     rounds: int = 1,
     spy: Path | None = None,
     unconstrained: bool = False,
+    in_flight: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """Figures of the reference and of docextract in each image-processing mode.
 
@@ -75,7 +76,8 @@ def run_sglang_bench(
     engine; the top-level figures are the last round's, `rounds` holds every round's and
     `spread` the min / median / max of each figure that `spread_of` names. `spy` is a folder
     for py-spy profiles of each run (pipeline.bench.spy); `unconstrained` adds a reference run
-    without the JSON schema, which shows what the grammar costs.
+    without the JSON schema, which shows what the grammar costs; each of `in_flight` adds a
+    docextract run (in the first mode) that keeps at most that many requests in flight.
     """
     from benchmarks.sglang_reference import drive
     from pipeline.bench.docgen import generate_workload
@@ -94,13 +96,13 @@ def run_sglang_bench(
             loop.run_until_complete(drive(engine.backend, requests[:WARMUP_DOCUMENTS]))
             bench = _Rounds(config, engine, loop, inputs, Path(tmp), requests, spy)
             all_rounds = [
-                bench.one_round(n, modes, profile if n == 0 else None, unconstrained)
+                bench.one_round(n, modes, profile if n == 0 else None, unconstrained, in_flight)
                 for n in range(rounds)
             ]
         figures: dict[str, Any] = dict(all_rounds[-1])
         if rounds > 1:
             figures["rounds"] = all_rounds
-            figures["spread"] = spread_of(all_rounds, config.engine.sglang.image_processing)
+            figures["spread"] = spread_of(all_rounds)
         figures["answer_tokens_per_document"] = config.engine.max_new_tokens
         figures["hardware"] = hardware()
         figures["engine"] = {"model": engine.model, "server_args": _plain(engine.server_args)}
@@ -128,24 +130,20 @@ class _Rounds:
         return _derived({**figures, **probe.figures(), **_profiles(spy)})
 
     def one_round(
-        self, n: int, modes: tuple[str, ...], profile: Path | None, unconstrained: bool
-    ) -> dict[str, Any]:
+        self, n: int, modes: tuple[str, ...], profile: Path | None, unconstrained: bool,
+        in_flight: tuple[int, ...] = (),
+    ) -> dict[str, Any]:  # fmt: skip
         figures: dict[str, Any] = {"reference": self.reference(f"r{n}.reference", self.requests)}
         if unconstrained:
             free = [_without_schema(request) for request in self.requests]
             figures["reference[no schema]"] = self.reference(f"r{n}.reference-no-schema", free)
         for mode in modes:
-            self.loop.run_until_complete(_flush(self.engine.backend))
-            self.engine.set_image_processing(mode)
-            out = self.tmp / f"out-{n}-{mode}"
-            # one request per document, as the reference sends: no retries
-            run_config = self.config.model_copy(
-                update={"inputs": (self.inputs,), "out": out, "retries": 0}
-            )
             table = profile and profile.with_suffix(f".{mode}.txt")
-            with Spy(self.spy, f"r{n}.docextract-{mode}") as spy:
-                run = _docextract_run(run_config, self.engine, self.loop, table)
-            figures[f"docextract[{mode}]"] = _derived({**run, **_profiles(spy)})
+            figures[f"docextract[{mode}]"] = self.docextract(f"r{n}.docextract-{mode}", mode, table)
+        for window in in_flight:
+            figures[f"docextract[{modes[0]}] {window} in flight"] = self.docextract(
+                f"r{n}.docextract-{modes[0]}-{window}", modes[0], None, window
+            )
         reference = figures["reference"]["pages_per_s"]
         for mode in modes:
             ratio = figures[f"docextract[{mode}]"]["pages_per_s"] / max(reference, 1e-9)
@@ -154,14 +152,34 @@ class _Rounds:
             figures[f"docextract[{mode}] / reference pages/s{target}"] = round(ratio, 2)
         return figures
 
+    def docextract(
+        self, label: str, mode: str, table: Path | None, window: int | None = None
+    ) -> dict[str, Any]:
+        """One docextract run in image-processing `mode`, with at most `window` requests in
+        flight (default: the engine's own limit)."""
+        self.loop.run_until_complete(_flush(self.engine.backend))
+        self.engine.set_image_processing(mode)
+        # one request per document, as the reference sends: no retries
+        run_config = self.config.model_copy(
+            update={"inputs": (self.inputs,), "out": self.tmp / label, "retries": 0}
+        )
+        limit = self.engine.max_in_flight
+        self.engine.max_in_flight = window or limit
+        try:
+            with Spy(self.spy, label) as spy:
+                run = _docextract_run(run_config, self.engine, self.loop, table)
+        finally:
+            self.engine.max_in_flight = limit
+        return _derived({**run, **_profiles(spy), "in_flight": window or limit})
+
 
 SPREAD_FIGURES = ("pages_per_s", "first_result_s", "gpu_busy", "scheduler_cpu_s",
                   "output_tokens_per_s")  # fmt: skip
 """The figures of each run that `spread_of` summarises over rounds."""
 
 
-def spread_of(rounds: list[dict[str, Any]], default_mode: str) -> dict[str, Any]:
-    """{run: {figure: [min, median, max]}} over the rounds, and the same for the default mode's
+def spread_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """{run: {figure: [min, median, max]}} over the rounds, and [min, median, max] of each
     ratio to the reference."""
     import statistics
 
@@ -170,16 +188,14 @@ def spread_of(rounds: list[dict[str, Any]], default_mode: str) -> dict[str, Any]
 
     spread: dict[str, Any] = {}
     for name, run in rounds[0].items():
-        if not isinstance(run, dict):
-            continue
-        spread[name] = {
-            figure: three([r[name][figure] for r in rounds])
-            for figure in SPREAD_FIGURES
-            if all(isinstance(r[name].get(figure), int | float) for r in rounds)
-        }
-    ratio = [key for key in rounds[0] if key.startswith(f"docextract[{default_mode}] / ")]
-    if ratio:
-        spread["docextract / reference"] = three([r[ratio[0]] for r in rounds])
+        if isinstance(run, dict):
+            spread[name] = {
+                figure: three([r[name][figure] for r in rounds])
+                for figure in SPREAD_FIGURES
+                if all(isinstance(r[name].get(figure), int | float) for r in rounds)
+            }
+        elif " / reference" in name:
+            spread[name] = three([r[name] for r in rounds])
     return spread
 
 

@@ -47,6 +47,10 @@ def bench_command(
         False, "--unconstrained",
         help="With --engine sglang: also run the reference without the JSON schema.",
     ),  # fmt: skip
+    in_flight: str = typer.Option(
+        "", "--in-flight",
+        help="With --engine sglang: comma-separated request windows, each one more docextract run.",
+    ),  # fmt: skip
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Measure pages/s, tokens per page and latency on a synthetic workload.
@@ -73,6 +77,7 @@ def bench_command(
         figures = run_sglang_bench(
             config, docs, modes=modes, profile=profile, rounds=rounds, spy=spy,
             unconstrained=unconstrained,
+            in_flight=tuple(int(w) for w in in_flight.split(",") if w.strip()),
         )  # fmt: skip
     else:
         from pipeline.bench.throughput import run_bench
