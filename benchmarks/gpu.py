@@ -49,7 +49,7 @@ def main() -> int:
     parser.add_argument("--spy", type=Path, help="py-spy profiles of every run, here.")
     parser.add_argument("--unconstrained", action="store_true")
     parser.add_argument("--in-flight", default="", help="request windows, comma-separated")
-    parser.add_argument("--image-processing", default="docextract")
+    parser.add_argument("--image-processing", default="sglang", help="modes, comma-separated")
     parser.add_argument("--context-length", type=int, default=16384)
     parser.add_argument("--save", type=Path, help="Also write the figures (JSON) here.")
     parser.add_argument("--profile", type=Path, help="cProfile tables of each docextract run.")

@@ -167,7 +167,9 @@ def build(folder: Path, tokenizer: str = "qwen") -> Path:
         raise ValueError("not the published architecture: " + "; ".join(problems))
     (folder / "config.json").write_text(json.dumps(config, indent=2))
     generation = json.loads((folder / "generation_config.json").read_text())
-    generation.update(eos_token_id=token_ids["eos"], pad_token_id=token_ids["pad"])
+    # as published: the answer ends at <|im_end|> or <|endoftext|>
+    eos = [token_ids["eos"], token_ids["pad"]]
+    generation.update(eos_token_id=eos, pad_token_id=token_ids["pad"])
     (folder / "generation_config.json").write_text(json.dumps(generation, indent=2))
     return folder
 

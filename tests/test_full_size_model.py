@@ -43,5 +43,6 @@ def test_the_folder_speaks_qwen3s_own_tokenizer(tmp_path):
     assert len(tokenizer) == 151669  # Qwen3's 151,643 words and 26 special tokens
     assert tokenizer.convert_ids_to_tokens(config["image_token_id"]) == "<|image_pad|>"
     assert config["image_token_id"] == 151655  # the published Qwen3-VL id
-    assert generation["eos_token_id"] == config["text_config"]["eos_token_id"] == 151645
+    assert config["text_config"]["eos_token_id"] == 151645
+    assert generation["eos_token_id"] == [151645, 151643]  # as published: <|im_end|>, <|endoftext|>
     assert tokenizer("Rechnung 2024").input_ids == [693, 2125, 2185, 220, 17, 15, 17, 19]
