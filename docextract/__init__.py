@@ -22,6 +22,8 @@ from pipeline.api import (
 )
 from pipeline.config import RunConfig, load_config
 from pipeline.errors import DocextractError
+from pipeline.inputs.einvoice import read_einvoice, read_embedded_einvoice
+from pipeline.output.current import current_table, current_view_sql
 from pipeline.output.report import RunReport
 
 __all__ = [
@@ -32,9 +34,13 @@ __all__ = [
     "RunConfig",
     "RunReport",
     "build_config",
+    "current_table",
+    "current_view_sql",
     "extract",
     "extract_table",
     "load_config",
     "open_engine",
+    "read_einvoice",
+    "read_embedded_einvoice",
     "run",
 ]

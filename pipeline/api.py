@@ -158,7 +158,7 @@ def _run_in_own_loop(config: RunConfig, engine: Engine | None, reporter: Reporte
     """run_extraction, in a thread of its own when this thread already runs an event loop
     (Jupyter), where asyncio.run would refuse; in the engine's own loop when it serves only
     one (sglang), so one engine serves run after run."""
-    loop = loop_for(engine)
+    loop = loop_for(engine) if engine is not None else None
     runner = loop.run_until_complete if loop is not None else None
     try:
         asyncio.get_running_loop()

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import signal
 from enum import IntEnum, StrEnum
-from typing import ClassVar
+from typing import ClassVar, Literal
+
+RunEnd = Literal["finished", "stopped", "interrupted", "engine_died", "failed"]
+"""How a run ended: as the report, the ledger's `runs` table and the manifest record it."""
 
 
 class Stage(StrEnum):
@@ -121,7 +124,7 @@ class RunStopped(DocextractError):
     `report` is the run's report (counts so far) once the orchestrator has attached it.
     """
 
-    ended: ClassVar[str] = "stopped"
+    ended: ClassVar[RunEnd] = "stopped"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -8,12 +8,12 @@ Stages are joined by bounded queues, so memory stays flat however large the inpu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,20 +21,16 @@ from typing import Any
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine
 from pipeline.errors import EngineUnavailable, ModelNeeded, OutputNotWritable, RunStopped
-from pipeline.extract.catalog import resolve_schema
+from pipeline.extract.catalog import SchemaSpec, resolve_schema
 from pipeline.extract.engine_schema import engine_json_schema
 from pipeline.extract.estimate import estimate_plan
 from pipeline.extract.extraction import Extraction
 from pipeline.extract.plan import CommittedCheck, Identity, WorkPlan, plan_work
-from pipeline.extract.prompt import RequestBuilder, build_prompt
-from pipeline.output.layout import runs_dir
-from pipeline.output.ledger import Ledger
-from pipeline.output.lock import OutputLock, RunMark, is_run_live
-from pipeline.output.manifest import recover_manifests, write_manifest
+from pipeline.extract.prompt import PromptTemplate, RequestBuilder, build_prompt
 from pipeline.output.progress import Reporter, make_reporter
-from pipeline.output.recorder import open_recorder
+from pipeline.output.recorder import RunRecorder, open_recorder
 from pipeline.output.report import RunReport
-from pipeline.output.sink import reconcile
+from pipeline.output.session import OutputSession
 from pipeline.output.tables import Provenance
 from pipeline.stopping import run_until_stopped, signals_raise
 
@@ -91,6 +87,20 @@ def _is_within(path: Path, folder: Path) -> bool:
     return path.absolute().is_relative_to(folder.absolute())
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What a run extracts with: the schema, its prompt, and the schema the engine follows."""
+
+    spec: SchemaSpec
+    template: PromptTemplate
+    json_schema: dict[str, Any]
+
+    @classmethod
+    def of(cls, config: RunConfig) -> _Job:
+        spec = resolve_schema(config.schema_ref)
+        return cls(spec, build_prompt(spec), engine_json_schema(spec.model))
+
+
 def _extract(
     config: RunConfig, engine: Engine | None, reporter: Reporter | None, runner: Runner
 ) -> RunReport:
@@ -106,98 +116,107 @@ def _extract(
     says how the run ended).
     """
     reporter = reporter or make_reporter(config.log_format)
-    spec = resolve_schema(config.schema_ref)
-    template = build_prompt(spec)
-    json_schema = engine_json_schema(spec.model)
+    job = _Job.of(config)
     report = RunReport(
-        new_run_id(),
-        spec.name,
-        str(config.out),
-        prompt_hash=template.prompt_hash,
-        dry_run=config.dry_run,
-    )
+        new_run_id(), job.spec.name, str(config.out),
+        prompt_hash=job.template.prompt_hash, dry_run=config.dry_run,
+    )  # fmt: skip
     started = time.monotonic()
-    started_at = time.time()
-    out = config.out
-    parts: list[dict[str, Any]] = []  # what this run committed, for its manifest
-    with (
-        signals_raise(),
-        OutputLock(out, wait=config.wait, shard=config.shard, on_wait=reporter.note),
-        RunMark(out, report.run_id),
-        Ledger(out) as ledger,
-    ):
-
-        def is_other_live(run_id: str) -> bool:
-            return run_id != report.run_id and is_run_live(out, run_id)
-
-        report.reconciled = reconcile(out, spec.name, ledger, is_other_live)
-        recover_manifests(out, ledger, is_other_live)
-        engine_name, model = _engine_identity(config, engine)
-        report.engine, report.model = engine_name, model
-        identity = Identity(spec.name, template.prompt_hash, model)
-        plan = plan_work(config, ledger, identity, report)
-        unavailable: EngineUnavailable | None = None
+    session = OutputSession(
+        config.out, report.run_id, job.spec.name,
+        wait=config.wait, shard=config.shard, on_wait=reporter.note,
+    )  # fmt: skip
+    unavailable: EngineUnavailable | None = None
+    with signals_raise(), session:
+        report.reconciled = session.reconciled
+        report.engine, report.model = _engine_identity(config, engine)
+        identity = Identity(job.spec.name, job.template.prompt_hash, report.model)
+        plan = plan_work(config, session.ledger, identity, report)
         if config.dry_run:
             report.planned = estimate_plan(plan, config)
         elif plan.size:
-            owned = engine is None
-            if engine is None and plan.needs_model:
-                engine, unavailable = _start_engine(config, plan, report)
-            ledger.start_run(report.run_id)
-            try:
-                provenance = Provenance(
-                    spec.name, template.prompt_hash, model,
-                    engine.name if engine is not None else engine_name, report.run_id,
-                    plan.also_at,
-                )
-                recorder = open_recorder(
-                    out, spec.model, json_schema, (config.part_rows, config.flush_s), ledger,
-                    report, reporter, provenance,
-                )
-                parts = recorder.writer.parts.written
-                requests = RequestBuilder(
-                    template, json_schema, config.engine.max_new_tokens, config.engine.seed
-                )
-                committed = CommittedCheck(ledger, identity, config)
-                extraction = Extraction(
-                    config, engine, requests, spec.model, recorder, committed
-                )
-                runner(run_until_stopped(extraction.execute(plan)))
-            except RunStopped as stopped:
-                report.ended = stopped.ended
-                stopped.report = report
-                raise
-            except BaseException:
-                report.ended = "failed"
-                raise
-            finally:
-                report.elapsed_s = time.monotonic() - started
-                reporter.finish(report)
-                ledger.finish_run(report.run_id, report.ended)
-                if owned and engine is not None:
-                    engine.close()
-                with contextlib.suppress(OSError):  # else the next run writes it from the ledger
-                    write_manifest(
-                        out, report.run_id, report.ended, started_at, time.time(), parts,
-                        _config_summary(config, report),
-                    )
-                if report.ended in ("interrupted", "engine_died"):
-                    report.write_json(runs_dir(out))
+            run = _Execution(config, job, session, report, reporter, started)
+            unavailable = run.execute(plan, identity, engine, runner)
         else:
             why = "no documents in the inputs" if report.files == 0 else (
                 "every document is already extracted"
             )
             reporter.note(f"nothing to do: {why}", skipped=report.skipped)
-            write_manifest(
-                out, report.run_id, report.ended, started_at, time.time(), [],
-                _config_summary(config, report),
-            )
+            session.end(report.ended, [], _config_summary(config, report))
         report.elapsed_s = time.monotonic() - started
         if not config.dry_run:
-            report.write_json(runs_dir(out))
+            session.write_report(report)
     if unavailable is not None:
         raise ModelNeeded(unavailable, report)
     return report
+
+
+@dataclass(slots=True)
+class _Execution:
+    """The part of a run that writes: start the engine if needed, extract, record the end."""
+
+    config: RunConfig
+    job: _Job
+    session: OutputSession
+    report: RunReport
+    reporter: Reporter
+    started: float
+
+    def execute(
+        self, plan: WorkPlan, identity: Identity, engine: Engine | None, runner: Runner
+    ) -> EngineUnavailable | None:
+        """Extract the plan; the EngineUnavailable that left the documents needing the model
+        undone while the rows read from XML were written, if that happened."""
+        config, report = self.config, self.report
+        owned = engine is None
+        unavailable: EngineUnavailable | None = None
+        if engine is None and plan.needs_model:
+            engine, unavailable = _start_engine(config, plan, report)
+        self.session.begin()
+        parts: list[dict[str, Any]] = []  # what this run committed, for its manifest
+        try:
+            recorder = self._recorder(plan, engine)
+            parts = recorder.writer.parts.written
+            requests = RequestBuilder(
+                self.job.template, self.job.json_schema, config.engine.max_new_tokens,
+                config.engine.seed,
+            )  # fmt: skip
+            committed = CommittedCheck(self.session.ledger, identity, config)
+            extraction = Extraction(config, engine, requests, self.job.spec.model, recorder,
+                                    committed)  # fmt: skip
+            runner(run_until_stopped(extraction.execute(plan)))
+        except RunStopped as stopped:
+            report.ended = stopped.ended
+            stopped.report = report
+            raise
+        except BaseException:
+            report.ended = "failed"
+            raise
+        finally:
+            self._end(parts, engine if owned else None)
+        return unavailable
+
+    def _recorder(self, plan: WorkPlan, engine: Engine | None) -> RunRecorder:
+        report = self.report
+        provenance = Provenance(
+            self.job.spec.name, self.job.template.prompt_hash, report.model,
+            engine.name if engine is not None else report.engine, report.run_id, plan.also_at,
+        )  # fmt: skip
+        return open_recorder(
+            self.session.out, self.job.spec.model, self.job.json_schema,
+            (self.config.part_rows, self.config.flush_s), self.session.ledger, report,
+            self.reporter, provenance,
+        )  # fmt: skip
+
+    def _end(self, parts: list[dict[str, Any]], owned_engine: Engine | None) -> None:
+        report = self.report
+        report.elapsed_s = time.monotonic() - self.started
+        self.reporter.finish(report)
+        self.session.end(report.ended, parts, _config_summary(self.config, report))
+        if owned_engine is not None:
+            owned_engine.close()
+        if report.ended in ("interrupted", "engine_died"):
+            self.session.write_report(report)
 
 
 def _start_engine(

@@ -217,3 +217,14 @@ def test_importing_docextract_stays_light():
                           text=True, timeout=120, check=True)
     assert done.stdout.strip() == "[]"
     assert set(docextract.__all__) >= {"extract", "extract_table", "run", "Result", "RunConfig"}
+
+
+def test_the_readers_the_readme_names_are_public():
+    from pipeline.inputs.einvoice import read_einvoice, read_embedded_einvoice
+    from pipeline.output.current import current_table, current_view_sql
+
+    assert docextract.current_table is current_table
+    assert docextract.current_view_sql is current_view_sql
+    assert docextract.read_einvoice is read_einvoice
+    assert docextract.read_embedded_einvoice is read_embedded_einvoice
+    assert {"current_table", "read_einvoice"} <= set(docextract.__all__)

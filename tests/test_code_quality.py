@@ -35,19 +35,23 @@ LAYERS = (
     ("pipeline.extract",),
     ("pipeline.run", "pipeline.api"),
     ("pipeline.cli", "pipeline.bench", "pipeline.eval", "pipeline.__main__"),
+    ("benchmarks", "tests"),
 )
+OUTSIDE = ("benchmarks", "tests")
+"""The folders beside the package that it must never import: neither is installed."""
 
 
-def _module_name(path) -> str:  # type: ignore[no-untyped-def]
-    parts = path.relative_to(ROOT).with_suffix("").parts
+def _module_name(path, root) -> str:  # type: ignore[no-untyped-def]
+    parts = path.relative_to(root).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _pipeline_imports() -> dict[str, set[str]]:
-    """Every pipeline module and the pipeline modules it imports, anywhere in its text."""
+def _pipeline_imports(root=ROOT) -> dict[str, set[str]]:  # type: ignore[no-untyped-def]
+    """Every pipeline module and the pipeline modules it imports, anywhere in its text, and
+    `benchmarks` or `tests` where it imports from those."""
     import ast
 
-    modules = {_module_name(p): p for p in (ROOT / "pipeline").rglob("*.py")}
+    modules = {_module_name(p, root): p for p in (root / "pipeline").rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         targets: set[str] = set()
@@ -59,6 +63,7 @@ def _pipeline_imports() -> dict[str, set[str]]:
             else:
                 continue
             targets |= {c for c in candidates if c in modules and c != name}
+            targets |= {c.split(".")[0] for c in candidates if c.split(".")[0] in OUTSIDE}
         graph[name] = targets
     return graph
 
@@ -70,14 +75,29 @@ def _layer(module: str) -> int:
     return 0
 
 
-def test_no_module_imports_a_layer_above_its_own():
-    upward = [
+def _upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return [
         f"{module} -> {target}"
-        for module, targets in _pipeline_imports().items()
+        for module, targets in sorted(graph.items())
         for target in sorted(targets)
         if _layer(target) > _layer(module)
     ]
-    assert not upward
+
+
+def test_no_module_imports_a_layer_above_its_own():
+    assert not _upward_imports(_pipeline_imports())
+
+
+def test_the_layer_check_sees_imports_of_benchmarks_and_tests(tmp_path):
+    folder = tmp_path / "pipeline" / "bench"
+    folder.mkdir(parents=True)
+    (tmp_path / "pipeline" / "__init__.py").write_text("")
+    (folder / "__init__.py").write_text("")
+    lazy = "def f():\n    from benchmarks.gpu import main\n"
+    (folder / "probe.py").write_text("import tests.run_helpers\n\n" + lazy)
+    assert _upward_imports(_pipeline_imports(tmp_path)) == [
+        "pipeline.bench.probe -> benchmarks", "pipeline.bench.probe -> tests"
+    ]
 
 
 def test_no_import_circles():
@@ -88,7 +108,7 @@ def test_no_import_circles():
 
     def visit(module: str) -> None:
         visiting.append(module)
-        for target in sorted(graph[module]):
+        for target in sorted(graph.get(module, ())):
             if target in visiting:
                 circles.append(" -> ".join(visiting[visiting.index(target) :] + [target]))
             elif target not in finished:

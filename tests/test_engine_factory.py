@@ -197,3 +197,22 @@ def test_sglang_checks_the_weights_before_starting_the_backend(monkeypatch):
         engine.start()
     assert "`hf download Nobody/not-cached`" in str(caught.value)
     assert started == []
+
+
+def test_every_engine_name_has_a_registered_class_with_a_default_model():
+    from typing import get_args
+
+    from pipeline.config import EngineName
+    from pipeline.engines import ENGINES, engine_class
+
+    assert set(get_args(EngineName)) - {"auto"} == set(ENGINES)
+    for name in ENGINES:
+        cls = engine_class(name)
+        assert cls.name == name and cls.default_model
+
+
+def test_an_unknown_engine_name_lists_the_known_ones():
+    from pipeline.engines import engine_class
+
+    with pytest.raises(EngineUnavailable, match="use auto, null, openai, sglang, transformers"):
+        engine_class("vllm")

@@ -94,10 +94,21 @@ def test_builtin_invoice_answer_passes_validation():
     assert verdict.error_code is None, verdict.message
 
 
+class _Recording(NullEngine):
+    """The null engine, keeping every request it receives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[EngineRequest] = []
+
+    async def generate(self, requests):  # type: ignore[no-untyped-def]
+        self.seen.extend(requests)
+        return await super().generate(requests)
+
+
 def test_three_pages_arrive_as_one_request_and_tokens_are_estimated():
     pages = make_pages("d", ((64, 64), (96, 64), (64, 128)))
-    engine = NullEngine()
-    engine.record_requests()
+    engine = _Recording()
     request = _request(Order.model_json_schema(), pages)
     outcome = asyncio.run(engine.generate([request]))[0]
     assert [p.index for p in engine.seen[0].images] == [0, 1, 2]

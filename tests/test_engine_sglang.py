@@ -20,7 +20,8 @@ import pytest
 from pipeline.config import EngineConfig, SGLangConfig
 from pipeline.engines.base import EngineFailure, EngineRequest, EngineResult, SamplingConfig
 from pipeline.engines.null import build_minimal_instance
-from pipeline.engines.sglang import GENERATE_KWARGS, SAMPLING_KEYS, SGLangEngine, map_output
+from pipeline.engines.sglang import GENERATE_KWARGS, SAMPLING_KEYS, SGLangEngine
+from pipeline.engines.sglang_outputs import map_output
 from pipeline.engines.sglang_process import engine_process_died
 from pipeline.errors import EngineUnavailable, ErrorCode, RunInterrupted
 from pipeline.stopping import signals_raise

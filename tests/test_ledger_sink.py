@@ -19,6 +19,7 @@ from pipeline.output.current import current_row_dicts
 from pipeline.output.layout import ledger_path, runs_dir, state_dir, temporary_path
 from pipeline.output.ledger import ItemKey, Ledger
 from pipeline.output.lock import OutputLock
+from pipeline.output.session import OutputSession
 from pipeline.output.sink import (
     PartWriter,
     documents_schema,
@@ -257,7 +258,8 @@ def test_a_part_is_never_written_over(tmp_path: Path) -> None:
 
 def test_an_out_in_the_old_layout_moves_on_first_open(tmp_path: Path) -> None:
     """The ledger, run summaries and marks that lived beside the tables move into
-    OUT/.docextract under the lock, committed items and all; the tables stay untouched."""
+    OUT/.docextract when a run's session opens OUT, committed items and all; the tables stay
+    untouched."""
     with Ledger(tmp_path) as ledger:
         part = PartWriter(tmp_path, "demo", _schemas(), ledger, "r1").write_parts(
             "documents", [_row("a")]
@@ -270,7 +272,7 @@ def test_an_out_in_the_old_layout_moves_on_first_open(tmp_path: Path) -> None:
     (tmp_path / ".runs" / "r1.lock").write_text("")
     (tmp_path / ".lock").write_text("")
     before = _hashes(tmp_path)
-    with OutputLock(tmp_path):
+    with OutputSession(tmp_path, "r2", "demo"):
         assert ledger_path(tmp_path).exists()
         with Ledger(tmp_path) as ledger:
             assert ledger.status_of([ItemKey("a", "demo", "p", "m")])
@@ -278,7 +280,7 @@ def test_an_out_in_the_old_layout_moves_on_first_open(tmp_path: Path) -> None:
     assert (runs_dir(tmp_path) / "r1.json").read_text() == '{"run_id": "r1"}'
     assert sorted(p.name for p in tmp_path.iterdir()) == [".docextract", "demo"]
     assert _hashes(tmp_path) == before
-    with OutputLock(tmp_path):  # once is enough
+    with OutputSession(tmp_path, "r3", "demo"):  # once is enough
         pass
     assert sorted(p.name for p in tmp_path.iterdir()) == [".docextract", "demo"]
 
@@ -290,7 +292,9 @@ def test_the_move_waits_for_no_older_run_that_still_writes(tmp_path: Path) -> No
     held = os.open(tmp_path / ".lock", os.O_RDWR | os.O_CREAT)
     fcntl.flock(held, fcntl.LOCK_EX)
     try:
-        with pytest.raises(OutputLocked, match="older docextract"), OutputLock(tmp_path):
+        with pytest.raises(OutputLocked, match="older docextract"), OutputSession(
+            tmp_path, "r1", "demo"
+        ):
             pass
     finally:
         os.close(held)

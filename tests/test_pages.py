@@ -158,7 +158,7 @@ def test_a_long_pdf_is_rendered_a_window_at_a_time(tmp_path: Path, monkeypatch) 
 
     def render(self, tasks):  # type: ignore[no-untyped-def]
         tasks = list(tasks)
-        asked.extend((t.first_page, t.max_pages) for t in tasks)
+        asked.extend((t.first_page, t.window_pages) for t in tasks)
         return real_render(self, tasks)
 
     monkeypatch.setattr(RenderPool, "render", render)

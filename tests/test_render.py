@@ -102,7 +102,7 @@ def test_rotate_is_honoured(document_folder: dict[str, Path]) -> None:
 
 def test_page_window(pdf_factory) -> None:
     path = pdf_factory("five.pdf", pages=5)
-    result = render(path, first_page=1, max_pages=2)
+    result = render(path, first_page=1, window_pages=2)
     assert result.page_count == 5 and [p.index for p in result.pages] == [1, 2]
     assert render(path, first_page=9).pages == ()
 
@@ -208,7 +208,7 @@ def test_every_tiff_frame_is_a_page(document_folder: dict[str, Path]) -> None:
     marks = [corner_means(p.to_pil())["top_left"] for p in result.pages]
     assert marks[0] < 10 and 30 < marks[1] < 50 and 70 < marks[2] < 90
     assert result.pages[0].dpi is not None
-    second = render(document_folder["tiff"], first_page=2, max_pages=5)
+    second = render(document_folder["tiff"], first_page=2, window_pages=5)
     assert [p.index for p in second.pages] == [2]
 
 

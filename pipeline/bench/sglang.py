@@ -1,7 +1,7 @@
 """`docextract bench --engine sglang`: docextract beside sglang driven directly, one engine.
 
 One `sglang.Engine` starts once. A few documents warm it up (kernels, the schema's grammar);
-then the reference (benchmarks/sglang_reference.py: every document one `async_generate` call,
+then the reference (pipeline/bench/reference.py: every document one `async_generate` call,
 all at once) runs the workload's pages, rendered beforehand, with docextract's own prompt and
 schema; then docextract runs the same documents from their files, once per image-processing
 mode asked for. sglang's prefix cache is flushed before each measured run, so no run reuses
@@ -29,7 +29,7 @@ WARMUP_DOCUMENTS = 8
 
 def reference_requests(config: RunConfig, inputs: Path, engine: Any) -> list[Any]:
     """Every document of `inputs`, rendered here, as the reference's requests."""
-    from benchmarks.sglang_reference import ReferenceRequest
+    from pipeline.bench.reference import ReferenceRequest
     from pipeline.engines.base import SamplingConfig
     from pipeline.engines.sglang import build_sampling_params
     from pipeline.extract.catalog import resolve_schema
@@ -79,8 +79,8 @@ def run_sglang_bench(
     without the JSON schema, which shows what the grammar costs; each of `in_flight` adds a
     docextract run (in the first mode) that keeps at most that many requests in flight.
     """
-    from benchmarks.sglang_reference import drive
     from pipeline.bench.docgen import generate_workload
+    from pipeline.bench.reference import drive
     from pipeline.bench.throughput import hardware
     from pipeline.engines.sglang import SGLangEngine
 
@@ -122,7 +122,7 @@ class _Rounds:
         self.inputs, self.tmp, self.requests, self.spy = inputs, tmp, requests, spy
 
     def reference(self, label: str, requests: list[Any]) -> dict[str, Any]:
-        from benchmarks.sglang_reference import drive
+        from pipeline.bench.reference import drive
 
         self.loop.run_until_complete(_flush(self.engine.backend))
         with Probe() as probe, Spy(self.spy, label) as spy:
@@ -158,7 +158,7 @@ class _Rounds:
         """One docextract run in image-processing `mode`, with at most `window` requests in
         flight (default: the engine's own limit)."""
         self.loop.run_until_complete(_flush(self.engine.backend))
-        self.engine.set_image_processing(mode)
+        use_image_processing(self.engine, mode)
         # one request per document, as the reference sends: no retries
         run_config = self.config.model_copy(
             update={"inputs": (self.inputs,), "out": self.tmp / label, "retries": 0}
@@ -171,6 +171,17 @@ class _Rounds:
         finally:
             self.engine.max_in_flight = limit
         return _derived({**run, **_profiles(spy), "in_flight": window or limit})
+
+
+def use_image_processing(engine: Any, mode: str) -> None:
+    """Switch who runs the image processor ("sglang" or "docextract") on a started
+    SGLangEngine between runs, so the bench compares both on one engine."""
+    from pipeline.engines.sglang_inputs import SGLangInputs
+
+    old = engine.inputs
+    assert old is not None, "start() first"
+    engine.inputs = SGLangInputs(old.processor, old.hf_config, mode)
+    old.close()
 
 
 SPREAD_FIGURES = ("pages_per_s", "first_result_s", "gpu_busy", "scheduler_cpu_s",

@@ -6,12 +6,14 @@ transformers, sglang, xgrammar) only when an engine starts.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 
-from pipeline.config import DEFAULT_LOCAL_MODEL, DEFAULT_MODEL, EngineConfig
+from pipeline.config import EngineConfig
 from pipeline.engines.base import (
     Engine,
+    EngineBase,
     EngineFailure,
     EngineOutcome,
     EngineRequest,
@@ -23,13 +25,16 @@ from pipeline.errors import EngineUnavailable
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "ENGINES",
     "Engine",
+    "EngineBase",
     "EngineFailure",
     "EngineOutcome",
     "EngineRequest",
     "EngineResult",
     "SamplingConfig",
     "build_engine",
+    "engine_class",
     "engine_model_name",
     "resolve_engine_name",
 ]
@@ -54,66 +59,45 @@ def resolve_engine_name(config: EngineConfig) -> tuple[str, str]:
     return "transformers", "no CUDA GPU is visible"
 
 
+ENGINES: dict[str, str] = {
+    "null": "pipeline.engines.null:NullEngine",
+    "openai": "pipeline.engines.openai:OpenAIEngine",
+    "sglang": "pipeline.engines.sglang:SGLangEngine",
+    "transformers": "pipeline.engines.transformers:TransformersEngine",
+}
+"""Every engine `--engine` can name, as module:class; a module is imported when its engine is
+asked for (each imports its heavy dependencies only when it starts)."""
+
+
+def engine_class(name: str) -> type[EngineBase]:
+    """The class of the engine called `name`; EngineUnavailable for a name no engine has."""
+    if name not in ENGINES:
+        known = ", ".join(["auto", *ENGINES])
+        raise EngineUnavailable(f"unknown engine {name!r}: use {known}")
+    module, _, attribute = ENGINES[name].partition(":")
+    found: type[EngineBase] = getattr(importlib.import_module(module), attribute)
+    return found
+
+
 def engine_model_name(config: EngineConfig, name: str) -> str:
     """The model an engine of this name would load or ask for, without starting it."""
-    if name == "null":
-        return config.model or "none"
-    if name == "transformers":
-        return config.model or DEFAULT_LOCAL_MODEL
-    return config.model or DEFAULT_MODEL
+    return engine_class(name).model_for(config)
 
 
 def build_engine(config: EngineConfig, *, start: bool = True) -> Engine:
     """Build the engine the config names (resolving `auto`) and, with `start`, load it.
 
-    Raises EngineUnavailable with one message that says what to do when it cannot start.
+    Raises EngineUnavailable with one message that names the engine, why it was chosen, and
+    what to do when it cannot start.
     """
     name, reason = resolve_engine_name(config)
     log.info("engine: %s (%s)", name, reason)
-    if name == "null":
-        from pipeline.engines.null import NullEngine
-
-        return NullEngine(config)
-    if name == "openai":
-        from pipeline.engines.openai import OpenAIEngine
-
-        client = OpenAIEngine(config)
+    cls = engine_class(name)
+    try:
+        cls.check_machine()
+        engine = cls(config)  # type: ignore[call-arg]
         if start:
-            client.start()
-        return client
-    if name == "sglang":
-        return _build_sglang(config, start)
-    if name == "transformers":
-        from pipeline.engines.transformers import TransformersEngine
-
-        try:
-            engine = TransformersEngine(config)
-            if start:
-                engine.start()
-        except EngineUnavailable as exc:
-            raise EngineUnavailable(f"engine transformers ({reason}): {exc}") from exc
-        return engine
-    raise EngineUnavailable(
-        f"unknown engine {name!r}: use auto, sglang, openai, transformers or null"
-    )
-
-
-def _build_sglang(config: EngineConfig, start: bool) -> Engine:
-    from pipeline.engines.gpu import has_cuda_gpu
-    from pipeline.engines.sglang import SGLangEngine
-
-    if importlib.util.find_spec("sglang") is None:
-        raise EngineUnavailable(
-            "engine sglang: sglang is not installed. Install it with "
-            "pip install 'docextract[sglang]' (needs a CUDA GPU), or use --engine transformers."
-        )
-    if not has_cuda_gpu():
-        raise EngineUnavailable(
-            "engine sglang needs an NVIDIA GPU and none is visible (no driver or "
-            "CUDA_VISIBLE_DEVICES empty). Use --engine transformers on this machine, or "
-            "--engine openai --base-url URL to use a server elsewhere."
-        )
-    engine = SGLangEngine(config)
-    if start:
-        engine.start()
+            engine.start()
+    except EngineUnavailable as exc:
+        raise EngineUnavailable(f"engine {name} ({reason}): {exc}") from exc
     return engine

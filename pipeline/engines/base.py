@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from pipeline.config import EngineConfig
 from pipeline.errors import ErrorCode
 from pipeline.records import Page
 
@@ -111,34 +112,77 @@ class Engine(Protocol):
     """What the orchestrator needs from a model backend.
 
     Contract:
+    - `start` loads the model or connects, and raises EngineUnavailable with advice when it
+      cannot; idempotent.
     - `generate` takes a batch and returns exactly one outcome per request, in request order.
       A request that fails becomes an `EngineFailure`; it never raises for its neighbours.
+    - `preferred_batch` is how many requests one `generate` call should carry.
     - `max_in_flight` is how many requests the orchestrator should keep outstanding to keep
       the backend's batches full.
+    - `event_loop` is the one event loop the engine can serve, or None when any will do (see
+      `loop_for`); a caller that reuses the engine runs every run in that loop.
     - `close` releases the backend (GPU memory, worker processes, HTTP pools); idempotent.
-    - An engine that can serve one event loop only says which as `event_loop` (see
-      `loop_for`); a caller that reuses it runs every run in that loop.
     """
 
     name: str
     model: str
     max_in_flight: int
+    preferred_batch: int
+
+    @property
+    def event_loop(self) -> asyncio.AbstractEventLoop | None: ...
+
+    def start(self) -> None: ...
 
     async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]: ...
 
     def close(self) -> None: ...
 
 
-def loop_for(engine: object) -> asyncio.AbstractEventLoop | None:
-    """The event loop to drive `engine` in when it serves one only (it has an `event_loop`, as
-    sglang's does); None for any other engine: any loop will do.
+class EngineBase:
+    """The engines' common ground: the defaults of the Engine contract, and the model an
+    engine loads when the configuration names none (`default_model`)."""
+
+    name: str
+    default_model: ClassVar[str]
+    model: str
+    max_in_flight: int
+    preferred_batch: int = 1
+
+    @classmethod
+    def model_for(cls, config: EngineConfig) -> str:
+        """The model this engine loads or asks for under `config`, without starting it."""
+        return config.model or cls.default_model
+
+    @classmethod
+    def check_machine(cls) -> None:
+        """Raise EngineUnavailable, cheaply and before anything loads, when this machine
+        cannot run the engine at all. Default: every machine can."""
+
+    @property
+    def event_loop(self) -> asyncio.AbstractEventLoop | None:
+        return None
+
+    def start(self) -> None:
+        """Nothing to load by default."""
+
+    async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        return None
+
+
+def loop_for(engine: Engine) -> asyncio.AbstractEventLoop | None:
+    """The event loop to drive `engine` in when it serves one only (its `event_loop` is not
+    None, as sglang's once started); None for any other engine: any loop will do.
 
     That is the engine's loop when it can be run from here; else (it runs elsewhere, as
     Jupyter's does, or is closed) a new loop, left open: the engine binds to it on first use
     and names it as its `event_loop` from then on."""
-    if not hasattr(engine, "event_loop"):
-        return None
     loop = engine.event_loop
+    if loop is None:
+        return None
     if isinstance(loop, asyncio.AbstractEventLoop) and not (loop.is_closed() or loop.is_running()):
         return loop
     return asyncio.new_event_loop()

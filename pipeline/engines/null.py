@@ -14,7 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.config import EngineConfig
-from pipeline.engines.base import EngineFailure, EngineOutcome, EngineRequest, EngineResult
+from pipeline.engines.base import (
+    EngineBase,
+    EngineFailure,
+    EngineOutcome,
+    EngineRequest,
+    EngineResult,
+)
 from pipeline.errors import ErrorCode
 
 _FORMAT_EXAMPLES = {
@@ -260,25 +266,15 @@ def answer_minimally(request: EngineRequest, latency_s: float = 0.0) -> EngineOu
     )
 
 
-class NullEngine:
+class NullEngine(EngineBase):
     """Answers instantly with the minimal schema-valid instance; a dry-run engine."""
 
     name = "null"
+    default_model = "none"
 
     def __init__(self, config: EngineConfig | None = None, max_in_flight: int = 64) -> None:
-        self.model = (config.model if config and config.model else None) or "none"
+        self.model = self.model_for(config or EngineConfig())
         self.max_in_flight = max_in_flight
-        self.seen: list[EngineRequest] = []
-        self._record = False
-
-    def record_requests(self, enabled: bool = True) -> None:
-        """Keep every request received in `seen` (for inspection in tests and dry runs)."""
-        self._record = enabled
 
     async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]:
-        if self._record:
-            self.seen.extend(requests)
         return [answer_minimally(request) for request in requests]
-
-    def close(self) -> None:
-        return None

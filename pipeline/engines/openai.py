@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_
 
 from pipeline.config import DEFAULT_MODEL, EngineConfig
 from pipeline.engines.base import (
+    EngineBase,
     EngineFailure,
     EngineOutcome,
     EngineRequest,
@@ -109,15 +110,16 @@ class _Retryable:
     retry_after: str | None = None
 
 
-class OpenAIEngine:
+class OpenAIEngine(EngineBase):
     """Client of an OpenAI-compatible chat-completions endpoint."""
 
     name = "openai"
+    default_model = DEFAULT_MODEL
 
     def __init__(self, config: EngineConfig, image_format: str = "png") -> None:
         self.config = config
         self.settings = config.openai
-        self.model = config.model or DEFAULT_MODEL
+        self.model = self.model_for(config)
         self.max_in_flight = self.settings.concurrency
         self.image_format = image_format
         self.url = self.settings.base_url.rstrip("/") + "/chat/completions"

@@ -16,6 +16,7 @@ SAMPLING_KEYS; `tests/sglang_contract.py` checks them against SGLang's source.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import logging
 import multiprocessing
@@ -25,14 +26,15 @@ from typing import Any
 
 from pipeline.config import DEFAULT_MODEL, EngineConfig
 from pipeline.engines.base import (
+    EngineBase,
     EngineFailure,
     EngineOutcome,
     EngineRequest,
-    EngineResult,
     gather_per_request,
 )
-from pipeline.engines.gpu import visible_gpu_count
+from pipeline.engines.gpu import has_cuda_gpu, visible_gpu_count
 from pipeline.engines.sglang_inputs import SGLangInputs, processor_size
+from pipeline.engines.sglang_outputs import map_exception, map_output
 from pipeline.engines.sglang_process import (
     ChildWatch,
     adopt_orphans,
@@ -95,7 +97,7 @@ def build_server_args(config: EngineConfig, gpu_count: int) -> dict[str, Any]:
     """
     sg = config.sglang
     kwargs: dict[str, Any] = {
-        "model_path": config.model or DEFAULT_MODEL,
+        "model_path": SGLangEngine.model_for(config),
         "tp_size": sg.tp_size,
         "dp_size": sg.dp_size or max(1, gpu_count // sg.tp_size),
         "random_seed": config.seed,
@@ -135,43 +137,7 @@ def build_sampling_params(request: EngineRequest, seeded: bool = False) -> dict[
     return params
 
 
-def map_output(request_id: str, output: Any, elapsed_s: float) -> EngineOutcome:
-    """One `async_generate` result (`{"text", "output_ids", "meta_info"}`) as an outcome."""
-    if not isinstance(output, dict) or "text" not in output:
-        return EngineFailure(request_id, ErrorCode.ENGINE_ERROR, f"unexpected output: {output!r}")
-    meta = output.get("meta_info") or {}
-    finish = meta.get("finish_reason")
-    kind = finish.get("type") if isinstance(finish, dict) else finish
-    if kind == "abort":
-        detail = finish.get("message", "") if isinstance(finish, dict) else ""
-        return EngineFailure(request_id, ErrorCode.ENGINE_ERROR, f"request aborted: {detail}")
-    rank = meta.get("dp_rank")  # the replica that answered; may be absent with dp_size 1
-    return EngineResult(
-        request_id=request_id,
-        text=output["text"],
-        finish_reason="length" if kind == "length" else "stop",
-        prompt_tokens=int(meta.get("prompt_tokens") or 0),
-        completion_tokens=int(meta.get("completion_tokens") or 0),
-        cached_tokens=int(meta.get("cached_tokens") or 0),
-        latency_s=float(meta.get("e2e_latency") or elapsed_s),
-        replica=rank if type(rank) is int else None,
-    )
-
-
-def map_exception(request_id: str, exc: Exception) -> EngineFailure:
-    """An exception out of `async_generate` as a failure of that request alone.
-
-    sglang raises ValueError (or an HTTPException with a 4xx status) for a request it refuses:
-    too long for the context, a grammar it cannot compile. Those fail the same way every time,
-    so they are not retried.
-    """
-    status = getattr(exc, "status_code", None)
-    refused = isinstance(exc, ValueError) or (isinstance(status, int) and 400 <= status < 500)
-    code = ErrorCode.REQUEST_REJECTED if refused else ErrorCode.ENGINE_ERROR
-    return EngineFailure(request_id, code, f"{type(exc).__name__}: {exc}", retryable=not refused)
-
-
-class SGLangEngine:
+class SGLangEngine(EngineBase):
     """Adapter over an in-process `sglang.Engine`.
 
     `engine_factory(**kwargs)` builds the backend (default: `sglang.Engine`); `processor` is
@@ -182,6 +148,7 @@ class SGLangEngine:
     """
 
     name = "sglang"
+    default_model = DEFAULT_MODEL
 
     def __init__(
         self,
@@ -202,11 +169,28 @@ class SGLangEngine:
         self._factory = engine_factory
         self._processor = processor
         self._hf_config = hf_config
-        self._inputs: SGLangInputs | None = None
+        self.inputs: SGLangInputs | None = None
+        """How a request becomes sglang's inputs: built at start for
+        `config.sglang.image_processing`; another may take its place between runs."""
         self._engine: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watch: ChildWatch | None = None
         self._closed = False
+
+    @classmethod
+    def check_machine(cls) -> None:
+        """sglang installed and a CUDA GPU visible, checked without importing either."""
+        if importlib.util.find_spec("sglang") is None:
+            raise EngineUnavailable(
+                "sglang is not installed. Install it with pip install 'docextract[sglang]' "
+                "(needs a CUDA GPU), or use --engine transformers."
+            )
+        if not has_cuda_gpu():
+            raise EngineUnavailable(
+                "it needs an NVIDIA GPU and none is visible (no driver or CUDA_VISIBLE_DEVICES "
+                "empty). Use --engine transformers on this machine, or --engine openai "
+                "--base-url URL to use a server elsewhere."
+            )
 
     def start(self) -> None:
         """Load the processor and start the backend; raises EngineUnavailable with advice."""
@@ -226,7 +210,7 @@ class SGLangEngine:
                 from transformers import AutoProcessor
 
                 self._processor = AutoProcessor.from_pretrained(self.model)
-            self._inputs = SGLangInputs(
+            self.inputs = SGLangInputs(
                 self._processor, self._hf_config or {}, self.config.sglang.image_processing
             )
         except EngineUnavailable:
@@ -272,8 +256,8 @@ class SGLangEngine:
     def _prompt_tokens(self, prompt: str, request: EngineRequest) -> int:
         """Tokens of the prompt as the model sees it: each image placeholder becomes the
         page's visual tokens."""
-        assert self._inputs is not None
-        text = len(self._inputs.token_ids(prompt))
+        assert self.inputs is not None
+        text = len(self.inputs.token_ids(prompt))
         visual = sum(self._image_tokens(page.width, page.height) for page in request.images)
         return text - len(request.images) + visual
 
@@ -305,16 +289,8 @@ class SGLangEngine:
 
     def build_prompt(self, request: EngineRequest) -> str:
         """The chat-templated prompt text: one vision block per page, in page order."""
-        assert self._inputs is not None, "start() first"
-        return self._inputs.prompt(request)
-
-    def set_image_processing(self, mode: str) -> None:
-        """Switch who runs the image processor ("sglang" or "docextract") between runs, so
-        a benchmark compares both on one started engine."""
-        assert self._processor is not None, "start() first"
-        if self._inputs is not None:
-            self._inputs.close()
-        self._inputs = SGLangInputs(self._processor, self._hf_config or {}, mode)
+        assert self.inputs is not None, "start() first"
+        return self.inputs.prompt(request)
 
     @property
     def backend(self) -> Any:
@@ -346,10 +322,10 @@ class SGLangEngine:
         prompt = self.build_prompt(request)
         if refused := self._refusal(prompt, request):
             return refused
-        assert self._inputs is not None
+        assert self.inputs is not None
         started = time.perf_counter()
         try:
-            inputs = await self._inputs.build(prompt, request)
+            inputs = await self.inputs.build(prompt, request)
             output = await self._engine.async_generate(
                 **inputs,
                 sampling_params=build_sampling_params(request, self.config.sglang.deterministic),
@@ -365,8 +341,8 @@ class SGLangEngine:
         """
         engine, self._engine = self._engine, None
         self._closed = True
-        if self._inputs is not None:
-            self._inputs.close()
+        if self.inputs is not None:
+            self.inputs.close()
         if self._watch is not None:
             self._watch.stop()
         if engine is not None:

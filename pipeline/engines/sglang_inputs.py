@@ -49,6 +49,7 @@ class SGLangInputs:
         self, processor: Any, hf_config: dict[str, Any], mode: str, threads: int = 0
     ) -> None:
         self.processor = processor
+        self.hf_config = hf_config
         self.mode = mode
         self.image_token_id: int | None = hf_config.get("image_token_id")
         image_processor = getattr(processor, "image_processor", None)

@@ -10,16 +10,16 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from pipeline.engines.base import EngineOutcome, EngineRequest, EngineResult
+from pipeline.engines.base import EngineBase, EngineOutcome, EngineRequest, EngineResult
 from pipeline.engines.null import answer_minimally
 
 
-class SimulatedEngine:
+class SimulatedEngine(EngineBase):
     """Serves at most `max_batch` requests at once, each for `latency_s` (+ `per_token_s` per
     estimated completion token), and answers like the null engine."""
 
     name = "simulated"
-    model = "simulated"
+    default_model = model = "simulated"
 
     def __init__(self, latency_s: float, max_batch: int, per_token_s: float = 0.0) -> None:
         if max_batch < 1:
@@ -89,6 +89,3 @@ class SimulatedEngine:
         if self._full_since is not None:
             full += time.perf_counter() - self._full_since
         return min(1.0, full / (self._last - self._first))
-
-    def close(self) -> None:
-        return None

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import DEFAULT_LOCAL_MODEL, EngineConfig
-from pipeline.engines.base import EngineFailure, EngineOutcome, EngineRequest, EngineResult
+from pipeline.engines.base import (
+    EngineBase,
+    EngineFailure,
+    EngineOutcome,
+    EngineRequest,
+    EngineResult,
+)
 from pipeline.engines.weights import hub_weights
 from pipeline.errors import EngineUnavailable, ErrorCode
 
@@ -71,14 +77,15 @@ def pick_dtype(requested: str, device: str) -> Any:
     return {"cuda": torch.bfloat16, "mps": torch.float16}.get(device, torch.float32)
 
 
-class TransformersEngine:
+class TransformersEngine(EngineBase):
     """Qwen3-VL through Hugging Face transformers, constrained by xgrammar."""
 
     name = "transformers"
+    default_model = DEFAULT_LOCAL_MODEL
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
-        self.model = config.model or DEFAULT_LOCAL_MODEL
+        self.model = self.model_for(config)
         self.source = locate_weights(self.model)
         self.preferred_batch = config.transformers.batch_size
         self.max_in_flight = config.transformers.batch_size * 2

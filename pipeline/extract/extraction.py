@@ -59,7 +59,7 @@ class Extraction:
         self.model = model
         self.recorder = recorder
         self.committed = committed
-        self.batch = max(1, int(getattr(engine, "preferred_batch", 1)))
+        self.batch = max(1, engine.preferred_batch) if engine is not None else 1
         self.lanes = max(1, engine.max_in_flight // self.batch) if engine is not None else 0
         self.verify: dict[str, EInvoice] = {}
 

@@ -22,9 +22,10 @@ def render_document(
     source: SourceFile,
     config: RenderConfig,
     first_page: int = 0,
-    max_pages: int | None = None,
+    window_pages: int | None = None,
 ) -> RenderedDocument:
-    """Render pages [first_page, first_page + max_pages) of `source` (all when max_pages is None).
+    """Render the window of pages [first_page, first_page + window_pages) of `source` (all
+    when window_pages is None).
 
     `page_count` is the document's total page count, whatever the window. The content rendered
     is the content discovery hashed, or the result is a `changed` error. Never raises for bad
@@ -41,12 +42,12 @@ def render_document(
                 "reads it again",
             )
         if source.kind is FileKind.PDF:
-            return render_pdf(source, content, config, first_page, max_pages)
+            return render_pdf(source, content, config, first_page, window_pages)
         if source.kind is FileKind.XML:
             return failed_render(
                 source, ErrorCode.NOTHING_TO_RENDER, "an XML invoice has no pages to render"
             )
-        return render_image(source, content, config, first_page, max_pages)
+        return render_image(source, content, config, first_page, window_pages)
     except OSError as exc:
         return failed_render(
             source, ErrorCode.UNREADABLE, f"cannot read: {describe_exception(exc)}"

@@ -30,9 +30,9 @@ def render_image(
     content: bytes,
     config: RenderConfig,
     first_page: int,
-    max_pages: int | None,
+    window_pages: int | None,
 ) -> RenderedDocument:
-    """Render frames [first_page, first_page + max_pages) of the image file `content`."""
+    """Render frames [first_page, first_page + window_pages) of the image file `content`."""
     from PIL import Image
 
     # Pillow's own guard is process-wide; this module checks each frame's header size against
@@ -40,7 +40,7 @@ def render_image(
     previous_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
     try:
-        return _decode_image(source, content, config, first_page, max_pages)
+        return _decode_image(source, content, config, first_page, window_pages)
     finally:
         Image.MAX_IMAGE_PIXELS = previous_limit
 
@@ -57,7 +57,7 @@ def _decode_image(
     content: bytes,
     config: RenderConfig,
     first_page: int,
-    max_pages: int | None,
+    window_pages: int | None,
 ) -> RenderedDocument:
     import io
 
@@ -73,7 +73,7 @@ def _decode_image(
         total = getattr(image, "n_frames", 1) if source.kind is FileKind.TIFF else 1
         pages: list[Page] = []
         notes: list[WarningRecord] = []
-        for index in page_window(total, first_page, max_pages):
+        for index in page_window(total, first_page, window_pages):
             try:
                 image.seek(index)
                 width, height = image.size

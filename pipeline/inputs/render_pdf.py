@@ -27,7 +27,7 @@ def render_pdf(
     content: bytes,
     config: RenderConfig,
     first_page: int,
-    max_pages: int | None,
+    window_pages: int | None,
 ) -> RenderedDocument:
     import pymupdf
 
@@ -75,7 +75,7 @@ def render_pdf(
             )
         truncated = _looks_truncated(content)
         pages: list[Page] = []
-        for index in page_window(total, first_page, max_pages):
+        for index in page_window(total, first_page, window_pages):
             try:
                 page = doc.load_page(index)
                 rect = page.rect

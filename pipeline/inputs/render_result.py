@@ -52,8 +52,8 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def page_window(total: int, first_page: int, max_pages: int | None) -> range:
-    """The page indexes [first_page, first_page + max_pages) that exist in a document."""
+def page_window(total: int, first_page: int, window_pages: int | None) -> range:
+    """The page indexes [first_page, first_page + window_pages) that exist in a document."""
     start = max(0, first_page)
-    stop = total if max_pages is None else min(total, start + max(0, max_pages))
+    stop = total if window_pages is None else min(total, start + max(0, window_pages))
     return range(start, stop)

@@ -54,25 +54,25 @@ class RenderTask:
 
     source: SourceFile
     first_page: int = 0
-    max_pages: int | None = None
+    window_pages: int | None = None
 
 
-def following_window(document: RenderedDocument, max_pages: int | None) -> RenderTask | None:
+def following_window(document: RenderedDocument, window_pages: int | None) -> RenderTask | None:
     """The window of pages after `document`'s (None when it was the last, or the whole
-    document failed): long documents are rendered `max_pages` pages at a time, so memory holds
+    document failed): long documents are rendered `window_pages` pages at a time, so memory holds
     one window of images. After a window that failed at one page, the next window starts
     after that page."""
     if document.error is not None:
         failed = document.error.page  # from 1: also the index of the page after it
         if failed is None or failed >= document.page_count:
             return None
-        return RenderTask(document.source, failed, max_pages)
+        return RenderTask(document.source, failed, window_pages)
     if not document.pages:
         return None
     following = document.pages[-1].index + 1
     if following >= document.page_count:
         return None
-    return RenderTask(document.source, following, max_pages)
+    return RenderTask(document.source, following, window_pages)
 
 
 def _worker_main(conn: Connection, config: RenderConfig, render_fn: RenderFn) -> None:
@@ -118,7 +118,7 @@ def _serve(
         task, given_back = message
         buffers.give_back(given_back)
         try:
-            result = render_fn(task.source, config, task.first_page, task.max_pages)
+            result = render_fn(task.source, config, task.first_page, task.window_pages)
         except Exception as exc:  # noqa: BLE001 - a custom render_fn may raise
             result = _error_result(task, ErrorCode.RENDER_FAILED, f"render failed: {exc!r}")
         packed = None
@@ -298,7 +298,8 @@ class RenderPool:
     def _render_inline(self, tasks: Iterable[RenderTask]) -> Iterator[RenderedDocument]:
         for task in tasks:
             try:
-                result = self.render_fn(task.source, self.config, task.first_page, task.max_pages)
+                first, window = task.first_page, task.window_pages
+                result = self.render_fn(task.source, self.config, first, window)
             except Exception as exc:  # noqa: BLE001 - a custom render_fn may raise
                 result = _error_result(task, ErrorCode.RENDER_FAILED, f"render failed: {exc!r}")
             yield result

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.errors import OutputLocked
-from pipeline.output.layout import live_dir, migrate_layout, state_dir
+from pipeline.output.layout import live_dir, state_dir
 
 
 class OutputLock:
@@ -62,11 +62,6 @@ class OutputLock:
         self._fds.append(fd)
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
-        try:
-            migrate_layout(self.out)  # an OUT from an older docextract, once
-        except BaseException:
-            self.__exit__()
-            raise
         return self
 
     def _acquire(self, path: Path, mode: int, deadline: float | None) -> int:

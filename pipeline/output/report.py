@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pipeline.errors import RunEnd
+
 
 @dataclass
 class RunReport:
@@ -19,7 +21,7 @@ class RunReport:
     model: str = ""
     prompt_hash: str = ""
     dry_run: bool = False
-    ended: str = "finished"  # or "interrupted", "engine_died", "failed"
+    ended: RunEnd = "finished"
     files: int = 0
     documents: int = 0
     duplicates: int = 0
