@@ -99,19 +99,19 @@ def build_config(
     engine: str | None = None,
     model: str | None = None,
     config_file: PathLike | None = None,
+    engine_settings: Mapping[str, Any] | None = None,
     **settings: Any,
 ) -> RunConfig:
-    """The RunConfig the CLI would build: defaults < TOML file < DOCEXTRACT_* variables <
-    these arguments. `settings` use RunConfig's names (`max_pages=4`, `render={"dpi": 200}`)."""
+    """The RunConfig of a run, for `docextract run` and the API alike: defaults < TOML file <
+    DOCEXTRACT_* variables < these arguments; None leaves a setting to the layers below.
+    `settings` use RunConfig's names (`max_pages=4`, `render={"dpi": 200}`), `engine_settings`
+    EngineConfig's (`{"max_new_tokens": 512}`)."""
     paths = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
     flags: dict[str, Any] = dict(settings)
     flags["inputs"] = [os.fspath(p) for p in paths]
     flags["schema_ref"] = schema
     flags["out"] = Path(out) if out is not None else None
-    section = dict(flags.get("engine") or {})
-    section.setdefault("name", engine)
-    section.setdefault("model", model)
-    flags["engine"] = section
+    flags["engine"] = {**(engine_settings or {}), "name": engine, "model": model}
     return load_config(flags, Path(config_file) if config_file is not None else None)
 
 
@@ -151,13 +151,17 @@ def run(
     )
     instance = None if engine is None or isinstance(engine, str) else engine
     reporter: Reporter = make_reporter(config.log_format) if progress else _Silent()
-    return _run_in_own_loop(config, instance, reporter)
+    return run_configured(config, instance, reporter)
 
 
-def _run_in_own_loop(config: RunConfig, engine: Engine | None, reporter: Reporter) -> RunReport:
-    """run_extraction, in a thread of its own when this thread already runs an event loop
-    (Jupyter), where asyncio.run would refuse; in the engine's own loop when it serves only
-    one (sglang), so one engine serves run after run."""
+def run_configured(
+    config: RunConfig, engine: Engine | None = None, reporter: Reporter | None = None
+) -> RunReport:
+    """The run of `config`, for `docextract run` and `run` alike: run_extraction, in a thread
+    of its own when this thread already runs an event loop (Jupyter), where asyncio.run would
+    refuse; in the engine's own loop when it serves only one (sglang), so one engine serves run
+    after run. `reporter` defaults to the progress display of `config.log_format`."""
+    reporter = reporter or make_reporter(config.log_format)
     loop = loop_for(engine) if engine is not None else None
     runner = loop.run_until_complete if loop is not None else None
     try:

@@ -228,3 +228,31 @@ def test_the_readers_the_readme_names_are_public():
     assert docextract.read_einvoice is read_einvoice
     assert docextract.read_embedded_einvoice is read_embedded_einvoice
     assert {"current_table", "read_einvoice"} <= set(docextract.__all__)
+
+
+def test_the_command_and_the_api_build_one_config_and_take_one_path(tmp_path, monkeypatch):
+    import pipeline.api
+    from pipeline.output.report import RunReport
+
+    taken: list[object] = []
+
+    def recorded(config, engine=None, reporter=None):  # type: ignore[no-untyped-def]
+        taken.append(config)
+        return RunReport("r", "invoice", str(config.out))
+
+    monkeypatch.setattr(pipeline.api, "run_configured", recorded)
+    monkeypatch.chdir(tmp_path)  # no docextract.toml here
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    done = CliRunner().invoke(app, [
+        "run", str(inbox), "-o", str(out), "--engine", "null", "--max-pages", "3", "--dpi", "100",
+        "--max-new-tokens", "64", "--base-url", "http://h:1/v1", "-q",
+    ])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    docextract.run(
+        inbox, out, engine="null", max_pages=3, render={"dpi": 100},
+        engine_settings={"max_new_tokens": 64, "openai": {"base_url": "http://h:1/v1"}},
+    )  # fmt: skip
+    command, api = taken
+    assert command == api
+    assert (api.max_pages, api.render.dpi, api.engine.max_new_tokens) == (3, 100, 64)  # type: ignore[attr-defined]

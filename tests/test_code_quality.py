@@ -144,3 +144,16 @@ def test_schemas_import_nothing_from_the_pipeline():
         or (isinstance(node, ast.Import) and any(a.name.startswith("pipeline") for a in node.names))
     ]
     assert not found
+
+
+def test_the_orchestrator_and_the_run_command_have_no_function_over_60_lines():
+    import ast
+
+    long = [
+        f"{name}:{node.name}: {node.end_lineno - node.lineno + 1}"
+        for name in ("pipeline/run.py", "pipeline/cli/run.py")
+        for node in ast.walk(ast.parse((ROOT / name).read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (node.end_lineno or 0) - node.lineno + 1 > 60
+    ]
+    assert not long

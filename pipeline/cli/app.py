@@ -21,6 +21,7 @@ from pipeline.cli.export import export_command
 from pipeline.cli.pages import pages_command
 from pipeline.cli.review import review_command
 from pipeline.cli.run import run_command
+from pipeline.cli.run_options import quiet_option, verbose_option
 from pipeline.cli.schemas import schemas_app
 
 app = typer.Typer(
@@ -46,13 +47,8 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="Errors only: no progress, no first line, no summary."
-    ),
-    verbose: int = typer.Option(
-        0, "--verbose", "-v", count=True, show_default=False,
-        help="More detail on stderr: -v info, -vv debug.",
-    ),
+    quiet: bool = quiet_option(),
+    verbose: int = verbose_option(),
 ) -> None:
     """Turn folders of PDFs and scans into typed Parquet with a vision-language model."""
     set_verbosity(ctx, -1 if quiet else verbose)

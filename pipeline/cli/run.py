@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from pipeline.cli import run_options as opt
 from pipeline.cli.common import (
     ExitCode,
     fail,
@@ -19,7 +20,6 @@ from pipeline.cli.common import (
     verbosity,
     wants_rich,
 )
-from pipeline.config_help import field_help
 from pipeline.errors import DocextractError, ModelNeeded, RunStopped
 from pipeline.output.progress import PlainReporter, Reporter, make_reporter
 from pipeline.output.report import RunReport
@@ -30,196 +30,70 @@ if TYPE_CHECKING:
 
 def run_command(
     ctx: typer.Context,
-    inputs: list[Path] = typer.Argument(..., help=field_help("inputs")),
-    schema: str = typer.Option(
-        None,
-        "--schema",
-        "-s",
-        help=field_help("schema_ref"),
-        rich_help_panel="Extraction",
-    ),
-    out: Path = typer.Option(
-        None,
-        "--out",
-        "-o",
-        help=field_help("out"),
-        rich_help_panel="Extraction",
-    ),
-    engine: str = typer.Option(
-        None,
-        "--engine",
-        "-e",
-        help=field_help("engine.name"),
-        rich_help_panel="Engine",
-    ),
-    model: str = typer.Option(
-        None, "--model", help=field_help("engine.model"), rich_help_panel="Engine"
-    ),
-    config_file: Path = typer.Option(
-        None,
-        "--config",
-        help="TOML file (default ./docextract.toml).",
-        rich_help_panel="Extraction",
-    ),
-    base_url: str = typer.Option(
-        None,
-        "--base-url",
-        help=field_help("engine.openai.base_url"),
-        rich_help_panel="Engine",
-    ),
-    dpi: float = typer.Option(
-        None,
-        "--dpi",
-        help=field_help("render.dpi"),
-        rich_help_panel="Rendering",
-    ),
-    max_pixels: int = typer.Option(
-        None, "--max-pixels", help=field_help("render.max_pixels"), rich_help_panel="Rendering"
-    ),
-    min_pixels: int = typer.Option(
-        None, "--min-pixels", help=field_help("render.min_pixels"), rich_help_panel="Rendering"
-    ),
-    password: list[str] = typer.Option(
-        None,
-        "--password",
-        help=field_help("render.passwords"),
-        rich_help_panel="Rendering",
-    ),
-    passwords_file: Path = typer.Option(
-        None,
-        "--passwords-file",
-        help="File with one password per line.",
-        rich_help_panel="Rendering",
-    ),
-    workers: int = typer.Option(
-        None, "--workers", help=field_help("render.workers"), rich_help_panel="Rendering"
-    ),
-    max_pages: int = typer.Option(
-        None, "--max-pages", help=field_help("max_pages"), rich_help_panel="Rendering"
-    ),
-    per_page: bool = typer.Option(
-        None, "--per-page/--per-document", help=field_help("per_page"), rich_help_panel="Rendering"
-    ),
-    max_new_tokens: int = typer.Option(
-        None, "--max-new-tokens", help=field_help("engine.max_new_tokens"), rich_help_panel="Engine"
-    ),
-    retries: int = typer.Option(
-        None, "--retries", help=field_help("retries"), rich_help_panel="Engine"
-    ),
-    force: bool = typer.Option(
-        None,
-        "--force",
-        help=field_help("force"),
-        rich_help_panel="Re-runs and scheduling",
-    ),
-    retry_errors: bool = typer.Option(
-        None,
-        "--retry-errors",
-        help=field_help("retry_errors"),
-        rich_help_panel="Re-runs and scheduling",
-    ),
-    wait: bool = typer.Option(
-        None,
-        "--wait",
-        help=field_help("wait"),
-        rich_help_panel="Re-runs and scheduling",
-    ),
-    shard: str = typer.Option(
-        None,
-        "--shard",
-        help=field_help("shard"),
-        rich_help_panel="Re-runs and scheduling",
-    ),
-    max_failure_rate: float = typer.Option(
-        None,
-        "--max-failure-rate",
-        help=field_help("max_failure_rate"),
-        rich_help_panel="Re-runs and scheduling",
-    ),
-    dry_run: bool = typer.Option(
-        None,
-        "--dry-run",
-        help=field_help("dry_run"),
-        rich_help_panel="Extraction",
-    ),
-    log_format: str = typer.Option(
-        None,
-        "--log-format",
-        help=field_help("log_format"),
-        rich_help_panel="Re-runs and scheduling",
-    ),
-    einvoice: str = typer.Option(
-        None,
-        "--einvoice",
-        help=field_help("einvoice"),
-        rich_help_panel="Extraction",
-    ),
-    as_json: bool = typer.Option(
-        False,
-        "--json",
-        help="Print the summary (with --dry-run: the plan) as one JSON object on stdout.",
-        rich_help_panel="Re-runs and scheduling",
-    ),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="Errors only: no progress, no first line, no summary.",
-        rich_help_panel="Output",
-    ),
-    verbose: int = typer.Option(
-        0, "--verbose", "-v", count=True, show_default=False,
-        help="More detail on stderr: -v info, -vv debug.", rich_help_panel="Output",
-    ),
+    inputs: list[Path] = opt.INPUTS,
+    schema: str = opt.SCHEMA,
+    out: Path = opt.OUT,
+    engine: str = opt.ENGINE,
+    model: str = opt.MODEL,
+    config_file: Path = opt.CONFIG_FILE,
+    base_url: str = opt.BASE_URL,
+    dpi: float = opt.DPI,
+    max_pixels: int = opt.MAX_PIXELS,
+    min_pixels: int = opt.MIN_PIXELS,
+    password: list[str] = opt.PASSWORD,
+    passwords_file: Path = opt.PASSWORDS_FILE,
+    workers: int = opt.WORKERS,
+    max_pages: int = opt.MAX_PAGES,
+    per_page: bool = opt.PER_PAGE,
+    max_new_tokens: int = opt.MAX_NEW_TOKENS,
+    retries: int = opt.RETRIES,
+    force: bool = opt.FORCE,
+    retry_errors: bool = opt.RETRY_ERRORS,
+    wait: bool = opt.WAIT,
+    shard: str = opt.SHARD,
+    max_failure_rate: float = opt.MAX_FAILURE_RATE,
+    dry_run: bool = opt.DRY_RUN,
+    log_format: str = opt.LOG_FORMAT,
+    einvoice: str = opt.EINVOICE,
+    as_json: bool = opt.AS_JSON,
+    quiet: bool = opt.QUIET,
+    verbose: int = opt.VERBOSE,
 ) -> None:
     """Extract typed data from every document under INPUTS into Parquet under OUT."""
-    from pipeline.config import load_config
+    from pipeline.api import build_config
 
-    json_log = log_format == "json"  # until the configuration says otherwise
     try:
         passwords = list(password or []) + read_passwords(passwords_file)
-        flags = {
-            "inputs": [str(p) for p in inputs],
-            "schema_ref": schema,
-            "out": out,
-            "max_pages": max_pages,
-            "per_page": per_page,
-            "retries": retries,
-            "force": force,
-            "retry_errors": retry_errors,
-            "wait": wait,
-            "max_failure_rate": max_failure_rate,
-            "dry_run": dry_run,
-            "log_format": log_format,
-            "einvoice": einvoice,
-            "shard": shard,  # "I/N", read by RunConfig
-            "render": {
-                "dpi": dpi,
-                "max_pixels": max_pixels,
-                "min_pixels": min_pixels,
-                "workers": workers,
-                "passwords": passwords or None,
-            },
-            "engine": {
-                "name": engine,
-                "model": model,
-                "max_new_tokens": max_new_tokens,
-                "openai": {"base_url": base_url},
-            },
-        }
-        config = load_config(flags, config_file)
-        json_log = config.log_format == "json"
-        from pipeline.run import run_extraction
+        config = build_config(
+            inputs, out, schema=schema, engine=engine, model=model, config_file=config_file,
+            engine_settings={"max_new_tokens": max_new_tokens, "openai": {"base_url": base_url}},
+            render={"dpi": dpi, "max_pixels": max_pixels, "min_pixels": min_pixels,
+                    "workers": workers, "passwords": passwords or None},
+            max_pages=max_pages, per_page=per_page, retries=retries, force=force,
+            retry_errors=retry_errors, wait=wait, shard=shard, max_failure_rate=max_failure_rate,
+            dry_run=dry_run, log_format=log_format, einvoice=einvoice,
+        )  # fmt: skip
+    except DocextractError as exc:
+        fail(str(exc), exc.exit_code, as_json=log_format == "json")
+    if quiet or verbose:
+        set_verbosity(ctx, -1 if quiet else verbose)
+    _run(config, verbosity(ctx) < 0, as_json)
 
-        if quiet or verbose:
-            set_verbosity(ctx, -1 if quiet else verbose)
-        quiet = verbosity(ctx) < 0
+
+def _run(config: RunConfig, quiet: bool, as_json: bool) -> None:
+    """The run, its summary (none with `quiet`; JSON with `as_json`) and its exit code."""
+    from pipeline.api import run_configured
+
+    try:
         if not quiet:
             _print_first_line(config)
-        report = run_extraction(config, reporter=_reporter(config, quiet))
+        report = run_configured(config, reporter=_reporter(config, quiet))
     except RunStopped as stopped:
         _report_stop(stopped, config.log_format)
     except ModelNeeded as needed:
         _report_model_needed(needed, config.log_format)
     except DocextractError as exc:
-        fail(str(exc), exc.exit_code, as_json=json_log)
+        fail(str(exc), exc.exit_code, as_json=config.log_format == "json")
     if as_json:
         typer.echo(json.dumps(report.to_dict(), default=str, ensure_ascii=False))
     elif not quiet:
@@ -318,34 +192,55 @@ def _print_summary(report: RunReport, log_format: str) -> None:
     if log_format == "json":
         typer.echo(json.dumps(report.to_dict(), default=str))
         return
-    from rich.table import Table
-
     rich = wants_rich(log_format)
     console = make_console(rich)
     if report.dry_run:
-        table = Table(title="would extract")
-        table.add_column("file", overflow="fold")
-        for column in ("kind", "pages", "visual tokens", "problem"):
-            table.add_column(column)
-        for entry in report.planned:
-            table.add_row(
-                entry["path"],
-                entry["kind"],
-                str(entry["pages"] or "?"),
-                str(entry["visual_tokens"] or "?"),
-                entry["problem"] or "",
-            )
-        print_table(table, console, rich)
-        total = sum(e["visual_tokens"] or 0 for e in report.planned)
-        console.print(
-            f"{len(report.planned)} documents, ~{total} visual tokens; "
-            f"{report.skipped} already done"
-        )
+        _print_plan(report, console, rich)
         return
     console.print(
         f"run {report.run_id} · schema {report.schema} · engine {report.engine}"
         f" · model {report.model}"
     )
+    print_table(_counts_table(report), console, rich)
+    if report.attempted == 0:
+        console.print("nothing new to extract")
+    console.print(f"{report.elapsed_s:.1f}s, {report.pages_per_s:.2f} pages/s → {report.out}")
+    _print_listed(console, "copy, not extracted again: {}",
+                  [f"{c['path']} = {c['copy_of']}" for c in report.copies],
+                  f"more copies (see .docextract/runs/{report.run_id}.json)")  # fmt: skip
+    _print_listed(console, "needs a model: {}", report.needs_model,
+                  f"more (see OUT/.docextract/runs/{report.run_id}.json)")  # fmt: skip
+    if report.failed:
+        errors = Path(report.out) / report.schema / "errors"
+        console.print(f"{report.failed} failed: their rows, codes and messages are in {errors}/")
+
+
+def _print_plan(report: RunReport, console: Any, rich: bool) -> None:
+    """--dry-run: each document that would be extracted, and the token estimate."""
+    from rich.table import Table
+
+    table = Table(title="would extract")
+    table.add_column("file", overflow="fold")
+    for column in ("kind", "pages", "visual tokens", "problem"):
+        table.add_column(column)
+    for entry in report.planned:
+        table.add_row(
+            entry["path"],
+            entry["kind"],
+            str(entry["pages"] or "?"),
+            str(entry["visual_tokens"] or "?"),
+            entry["problem"] or "",
+        )
+    print_table(table, console, rich)
+    total = sum(e["visual_tokens"] or 0 for e in report.planned)
+    console.print(
+        f"{len(report.planned)} documents, ~{total} visual tokens; {report.skipped} already done"
+    )
+
+
+def _counts_table(report: RunReport) -> Any:
+    from rich.table import Table
+
     table = Table()
     table.add_column("")
     table.add_column("count", justify="right")
@@ -371,26 +266,12 @@ def _print_summary(report: RunReport, log_format: str) -> None:
         table.add_row(label, str(value))
     for code, count in sorted(report.errors_by_code.items()):
         table.add_row(f"  {code}", str(count))
-    print_table(table, console, rich)
-    if report.attempted == 0:
-        console.print("nothing new to extract")
-    console.print(f"{report.elapsed_s:.1f}s, {report.pages_per_s:.2f} pages/s → {report.out}")
-    for copy in report.copies[:10]:
-        console.print(
-            f"copy, not extracted again: {copy['path']} = {copy['copy_of']}", soft_wrap=True
-        )
-    if len(report.copies) > 10:
-        console.print(
-            f"... and {len(report.copies) - 10} more copies "
-            f"(see .docextract/runs/{report.run_id}.json)"
-        )
-    for path in report.needs_model[:10]:
-        console.print(f"needs a model: {path}", soft_wrap=True)
-    if len(report.needs_model) > 10:
-        console.print(
-            f"... and {len(report.needs_model) - 10} more "
-            f"(see OUT/.docextract/runs/{report.run_id}.json)"
-        )
-    if report.failed:
-        errors = Path(report.out) / report.schema / "errors"
-        console.print(f"{report.failed} failed: their rows, codes and messages are in {errors}/")
+    return table
+
+
+def _print_listed(console: Any, line: str, items: list[str], rest: str) -> None:
+    """The first ten `items`, each as `line`, then how many more there are."""
+    for item in items[:10]:
+        console.print(line.format(item), soft_wrap=True)
+    if len(items) > 10:
+        console.print(f"... and {len(items) - 10} {rest}")

@@ -1,0 +1,72 @@
+"""The options of `docextract run`, each declared once, grouped as its help shows them.
+
+Each help text is the RunConfig field's own (`field_help`), so the flags, the TOML file and the
+API describe a setting in the same words.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from pipeline.config_help import field_help
+
+_EXTRACTION, _ENGINE, _RENDERING = "Extraction", "Engine", "Rendering"
+_SCHEDULING, _OUTPUT = "Re-runs and scheduling", "Output"
+
+
+def _option(default: Any, *names: str, field: str = "", panel: str, help: str = "") -> Any:
+    return typer.Option(default, *names, help=help or field_help(field), rich_help_panel=panel)
+
+
+def quiet_option(panel: str | None = None) -> Any:
+    """-q, for the root command and for `run`."""
+    return typer.Option(
+        False, "--quiet", "-q", help="Errors only: no progress, no first line, no summary.",
+        rich_help_panel=panel,
+    )  # fmt: skip
+
+
+def verbose_option(panel: str | None = None) -> Any:
+    """-v / -vv, for the root command and for `run`."""
+    return typer.Option(
+        0, "--verbose", "-v", count=True, show_default=False,
+        help="More detail on stderr: -v info, -vv debug.", rich_help_panel=panel,
+    )  # fmt: skip
+
+
+INPUTS = typer.Argument(..., help=field_help("inputs"))
+SCHEMA = _option(None, "--schema", "-s", field="schema_ref", panel=_EXTRACTION)
+OUT = _option(None, "--out", "-o", field="out", panel=_EXTRACTION)
+CONFIG_FILE = _option(None, "--config", help="TOML file (default ./docextract.toml).",
+                      panel=_EXTRACTION)  # fmt: skip
+DRY_RUN = _option(None, "--dry-run", field="dry_run", panel=_EXTRACTION)
+EINVOICE = _option(None, "--einvoice", field="einvoice", panel=_EXTRACTION)
+ENGINE = _option(None, "--engine", "-e", field="engine.name", panel=_ENGINE)
+MODEL = _option(None, "--model", field="engine.model", panel=_ENGINE)
+BASE_URL = _option(None, "--base-url", field="engine.openai.base_url", panel=_ENGINE)
+MAX_NEW_TOKENS = _option(None, "--max-new-tokens", field="engine.max_new_tokens", panel=_ENGINE)
+RETRIES = _option(None, "--retries", field="retries", panel=_ENGINE)
+DPI = _option(None, "--dpi", field="render.dpi", panel=_RENDERING)
+MAX_PIXELS = _option(None, "--max-pixels", field="render.max_pixels", panel=_RENDERING)
+MIN_PIXELS = _option(None, "--min-pixels", field="render.min_pixels", panel=_RENDERING)
+PASSWORD = _option(None, "--password", field="render.passwords", panel=_RENDERING)
+PASSWORDS_FILE = _option(None, "--passwords-file", help="File with one password per line.",
+                         panel=_RENDERING)  # fmt: skip
+WORKERS = _option(None, "--workers", field="render.workers", panel=_RENDERING)
+MAX_PAGES = _option(None, "--max-pages", field="max_pages", panel=_RENDERING)
+PER_PAGE = _option(None, "--per-page/--per-document", field="per_page", panel=_RENDERING)
+FORCE = _option(None, "--force", field="force", panel=_SCHEDULING)
+RETRY_ERRORS = _option(None, "--retry-errors", field="retry_errors", panel=_SCHEDULING)
+WAIT = _option(None, "--wait", field="wait", panel=_SCHEDULING)
+SHARD = _option(None, "--shard", field="shard", panel=_SCHEDULING)
+MAX_FAILURE_RATE = _option(None, "--max-failure-rate", field="max_failure_rate",
+                           panel=_SCHEDULING)  # fmt: skip
+LOG_FORMAT = _option(None, "--log-format", field="log_format", panel=_SCHEDULING)
+AS_JSON = _option(
+    False, "--json", panel=_SCHEDULING,
+    help="Print the summary (with --dry-run: the plan) as one JSON object on stdout.",
+)  # fmt: skip
+QUIET = quiet_option(_OUTPUT)
+VERBOSE = verbose_option(_OUTPUT)
