@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, SerializeAsAny
 
 from pipeline.config import RunConfig, load_config
@@ -29,9 +27,11 @@ from pipeline.extract.catalog import resolve_schema
 from pipeline.output.arrow import from_arrow_value
 from pipeline.output.progress import Reporter, make_reporter
 from pipeline.output.report import RunReport
-from pipeline.run import run_extraction
+from pipeline.run import Runner, extract_in_memory, run_extraction
 
 PathLike = str | os.PathLike[str]
+
+T = TypeVar("T")
 
 
 class Finding(BaseModel):
@@ -61,7 +61,7 @@ class Result(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     path: str
-    doc_id: str
+    doc_id: str | None = None  # None for a file whose content could not be read or hashed
     page: int | None = None
     status: Literal["ok", "warning", "error"]
     data: SerializeAsAny[BaseModel] | None = None
@@ -157,22 +157,27 @@ def run(
 def run_configured(
     config: RunConfig, engine: Engine | None = None, reporter: Reporter | None = None
 ) -> RunReport:
-    """The run of `config`, for `docextract run` and `run` alike: run_extraction, in a thread
-    of its own when this thread already runs an event loop (Jupyter), where asyncio.run would
-    refuse; in the engine's own loop when it serves only one (sglang), so one engine serves run
-    after run. `reporter` defaults to the progress display of `config.log_format`."""
-    reporter = reporter or make_reporter(config.log_format)
+    """The run of `config`, for `docextract run` and `run` alike: run_extraction, in its own
+    loop (`_in_own_loop`). `reporter` defaults to the progress display of `config.log_format`."""
+    shown = reporter or make_reporter(config.log_format)
+    return _in_own_loop(lambda runner: run_extraction(config, engine, shown, runner), engine)
+
+
+def _in_own_loop(work: Callable[[Runner | None], T], engine: Engine | None) -> T:
+    """`work(runner)`, in a thread of its own when this thread already runs an event loop
+    (Jupyter), where asyncio.run would refuse; `runner` runs coroutines in the engine's own
+    loop when it serves only one (sglang), so one engine serves run after run, else is None."""
     loop = loop_for(engine) if engine is not None else None
     runner = loop.run_until_complete if loop is not None else None
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return run_extraction(config, engine, reporter, runner)
+        return work(runner)
     outcome: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            outcome["report"] = run_extraction(config, engine, reporter, runner)
+            outcome["value"] = work(runner)
         except BaseException as exc:  # handed to the caller's thread below
             outcome["error"] = exc
 
@@ -181,7 +186,7 @@ def run_configured(
     thread.join()
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["report"]
+    return outcome["value"]  # type: ignore[no-any-return]
 
 
 def extract(
@@ -221,19 +226,15 @@ def _extract_tables(
     engine: str | Engine | None,
     settings: Mapping[str, Any],
 ) -> tuple[pa.Table, pa.Table]:
-    with tempfile.TemporaryDirectory(prefix="docextract-") as out:
-        # A temporary OUT is a fresh run: nothing is "already done", no failure rate applies.
-        report = run(paths, out, schema=schema, engine=engine, **settings)
-        folder = Path(out) / report.schema
-        return _read_table(folder / "documents"), _read_table(folder / "errors")
-
-
-def _read_table(folder: Path) -> pa.Table:
-    parts = sorted(folder.glob("*.parquet"))
-    if not parts:
-        return pa.table({})
-    tables = [pq.read_table(part) for part in parts]
-    return pa.concat_tables(tables, promote_options="default")
+    """The documents and errors tables of `paths`, kept in memory: nothing is written, nothing
+    counts as already done, and no failure rate applies."""
+    name = engine if isinstance(engine, str) else None
+    instance = None if engine is None or isinstance(engine, str) else engine
+    config = build_config(paths, None, schema=schema, engine=name, **settings)
+    _report, sink = _in_own_loop(
+        lambda runner: extract_in_memory(config, _Silent(), instance, runner), instance
+    )
+    return sink.table("documents"), sink.table("errors")
 
 
 def _document_result(row: Mapping[str, Any], model: type[BaseModel]) -> Result:

@@ -27,8 +27,9 @@ from pipeline.extract.estimate import estimate_plan
 from pipeline.extract.extraction import Extraction
 from pipeline.extract.plan import CommittedCheck, Identity, WorkPlan, plan_work
 from pipeline.extract.prompt import PromptTemplate, RequestBuilder, build_prompt
+from pipeline.output.ledger import Ledger
 from pipeline.output.progress import Reporter, make_reporter
-from pipeline.output.recorder import RunRecorder, open_recorder
+from pipeline.output.recorder import MemorySink, RunRecorder, memory_recorder, open_recorder
 from pipeline.output.report import RunReport
 from pipeline.output.session import OutputSession
 from pipeline.output.tables import Provenance
@@ -176,7 +177,7 @@ class _Execution:
         parts: list[dict[str, Any]] = []  # what this run committed, for its manifest
         try:
             recorder = self._recorder(plan, engine)
-            parts = recorder.writer.parts.written
+            parts = recorder.writer.written
             requests = RequestBuilder(
                 self.job.template, self.job.json_schema, config.engine.max_new_tokens,
                 config.engine.seed,
@@ -217,6 +218,49 @@ class _Execution:
             owned_engine.close()
         if report.ended in ("interrupted", "engine_died"):
             self.session.write_report(report)
+
+
+def extract_in_memory(
+    config: RunConfig, reporter: Reporter, engine: Engine | None = None,
+    runner: Runner | None = None,
+) -> tuple[RunReport, MemorySink]:  # fmt: skip
+    """The run of `config` with its rows kept in memory: no lock, no ledger file, nothing written
+    anywhere, and every document new.
+
+    The engine is built here (and closed after) when some document needs the model, unless one
+    is passed in, which the caller then owns. Raises what `run_extraction` raises before work
+    starts, RunInterrupted on SIGINT or SIGTERM, and ModelNeeded when the engine cannot start
+    but rows were read from e-invoice XML (they are in the sink, on the exception's report)."""
+    job = _Job.of(config)
+    report = RunReport(new_run_id(), job.spec.name, "", prompt_hash=job.template.prompt_hash)
+    report.engine, report.model = _engine_identity(config, engine)
+    identity = Identity(job.spec.name, job.template.prompt_hash, report.model)
+    owned, unavailable = engine is None, None
+    with signals_raise(), Ledger(None) as ledger:
+        plan = plan_work(config, ledger, identity, report, writes=False)
+        if engine is None and plan.needs_model:
+            engine, unavailable = _start_engine(config, plan, report)
+        provenance = Provenance(
+            job.spec.name, job.template.prompt_hash, report.model,
+            engine.name if engine is not None else report.engine, report.run_id, plan.also_at,
+        )  # fmt: skip
+        recorder, sink = memory_recorder(
+            job.spec.model, job.json_schema, report, reporter, provenance
+        )
+        requests = RequestBuilder(
+            job.template, job.json_schema, config.engine.max_new_tokens, config.engine.seed
+        )
+        committed = CommittedCheck(ledger, identity, config)
+        extraction = Extraction(config, engine, requests, job.spec.model, recorder, committed)
+        try:
+            if plan.size:
+                (runner or asyncio.run)(run_until_stopped(extraction.execute(plan)))
+        finally:
+            if owned and engine is not None:
+                engine.close()
+    if unavailable is not None:
+        raise ModelNeeded(unavailable, report)
+    return report, sink
 
 
 def _start_engine(

@@ -256,3 +256,55 @@ def test_the_command_and_the_api_build_one_config_and_take_one_path(tmp_path, mo
     command, api = taken
     assert command == api
     assert (api.max_pages, api.render.dpi, api.engine.max_new_tokens) == (3, 100, 64)  # type: ignore[attr-defined]
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+_NO_WRITES = """
+import os, sys
+def refuse(event, args):
+    path = args[0] if event == "open" and isinstance(args[0], str | bytes) else None
+    if path is not None and not str(path).startswith("/dev/"):
+        mode, flags = args[1] or "", args[2] or 0
+        if any(c in mode for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise PermissionError(f"docextract wrote {args[0]}")
+    if event in ("os.mkdir", "os.rename", "shutil.rmtree") or (
+        event == "sqlite3.connect" and args[0] != ":memory:"
+    ):
+        raise PermissionError(f"docextract wrote: {event} {args[0]}")
+sys.addaudithook(refuse)
+"""
+
+
+def test_extract_writes_nothing_anywhere(tmp_path):
+    """In a read-only working folder, with a private read-only temporary folder, and with
+    every file write, folder creation and SQLite file refused in the process (an audit hook:
+    read-only folders do not stop root): the results come back, and no folder gained a file."""
+    from tests.run_helpers import make_unique_pdf
+
+    work, scratch = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir()
+    scratch.mkdir()
+    make_unique_pdf(work / "a.pdf", 2, "READONLY-A")
+    make_unique_pdf(work / "b.pdf", 1, "READONLY-B")
+    (work / "empty.pdf").write_bytes(b"")
+    before = _tree(work)
+    code = _NO_WRITES + (
+        "import docextract\n"
+        "results = docextract.extract(['.'], engine='null')\n"
+        "print([(r.path, r.status) for r in results])\n"
+    )
+    env = {**_env(), "TMPDIR": str(scratch), "PYTHONDONTWRITEBYTECODE": "1"}
+    for folder in (work, scratch):
+        folder.chmod(0o555)
+    try:
+        done = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True,
+                              text=True, timeout=120, env=env)
+    finally:
+        for folder in (work, scratch):
+            folder.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[('a.pdf', 'ok'), ('b.pdf', 'ok'), ('empty.pdf', 'error')]"
+    assert _tree(work) == before and _tree(scratch) == []

@@ -76,13 +76,16 @@ def error_item_id(record: ErrorRecord) -> str:
     return record.doc_id or f"path:{storable(record.path)}"
 
 
-def plan_work(config: RunConfig, ledger: Ledger, identity: Identity, report: RunReport) -> WorkPlan:
+def plan_work(
+    config: RunConfig, ledger: Ledger, identity: Identity, report: RunReport, writes: bool = True
+) -> WorkPlan:
     """Discover the inputs and keep what this shard has not committed yet.
 
     What is committed is skipped as `pipeline.policy.is_done` says. With --per-page a
-    document's pages are checked after rendering instead.
+    document's pages are checked after rendering instead. A run that `writes` into
+    `config.out` never reads its own output as input.
     """
-    discovery = discover_sources(list(config.inputs), exclude=config.out)
+    discovery = discover_sources(list(config.inputs), exclude=config.out if writes else None)
     discovery.errors = _drop_unmatched_inputs(discovery.errors, config)
     index, count = config.shard
     plan = WorkPlan()

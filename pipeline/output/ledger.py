@@ -102,12 +102,15 @@ class Ledger:
     """SQLite ledger. One connection per process, shared by threads under a lock; every write is
     one transaction."""
 
-    def __init__(self, out: Path) -> None:
-        self.path = ledger_path(out)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, out: Path | None) -> None:
+        """The ledger of `out`; with None, one in memory that lives and dies with this object,
+        for a run that writes nothing to disk."""
+        self.path = ledger_path(out) if out is not None else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         # The writer commits from a worker thread; calls are serialised by the caller.
         self._db = sqlite3.connect(
-            self.path, timeout=60, isolation_level=None, check_same_thread=False
+            self.path or ":memory:", timeout=60, isolation_level=None, check_same_thread=False
         )
         self._db.execute("PRAGMA synchronous=FULL")
         _retry_while_locked(self._prepare)

@@ -1,9 +1,15 @@
-"""Where settled work goes: its row to the writer, its counts to the report, a line to the
-reporter. The one place a run's counters change after planning."""
+"""Where settled work goes: its row to a sink, its counts to the report, a line to the
+reporter. The one place a run's counters change after planning.
+
+A sink takes the rows of the `documents` and `errors` tables: `BufferedWriter` writes them as
+Parquet parts under OUT and commits them to the ledger (`docextract run`); `MemorySink` keeps
+them as Arrow tables in memory (`docextract.extract`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pyarrow as pa
 
 from pipeline.output.arrow import arrow_type_for
 from pipeline.output.ledger import Ledger
@@ -28,12 +34,46 @@ if TYPE_CHECKING:
     from pipeline.records import ErrorRecord, SourceFile, WarningRecord
 
 
+class RowSink(Protocol):
+    """Where a recorder's rows go."""
+
+    @property
+    def written(self) -> list[dict[str, Any]]:
+        """The parts committed so far (path, table, rows, checksum), for the run's manifest."""
+
+    def add(self, table: str, row: dict[str, Any]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemorySink:
+    """Rows kept in memory, each table readable as one Arrow table; nothing touches the disk."""
+
+    def __init__(self, schemas: dict[str, pa.Schema]) -> None:
+        self.schemas = schemas
+        self.rows: dict[str, list[dict[str, Any]]] = {name: [] for name in schemas}
+
+    @property
+    def written(self) -> list[dict[str, Any]]:
+        return []  # no parts: nothing is written
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        self.rows[table].append(row)
+
+    async def close(self) -> None:
+        return None
+
+    def table(self, name: str) -> pa.Table:
+        """The rows of table `name`, typed as a run would write them."""
+        return pa.Table.from_pylist(self.rows[name], schema=self.schemas[name])
+
+
 class RunRecorder:
     """Rows, counts and progress lines of one run's settled items."""
 
     def __init__(
         self,
-        writer: BufferedWriter,
+        writer: RowSink,
         report: RunReport,
         reporter: Reporter,
         provenance: Provenance,
@@ -129,11 +169,30 @@ def open_recorder(
 ) -> RunRecorder:
     """A recorder writing the schema's documents and errors tables into `out`, `buffering`
     being (rows per part, seconds between flushes)."""
+    part_rows, flush_s = buffering
+    schemas = table_schemas(model, json_schema, provenance)
+    parts = PartWriter(out, provenance.schema, schemas, ledger, report.run_id)
+    return RunRecorder(BufferedWriter(parts, part_rows, flush_s), report, reporter, provenance)
+
+
+def memory_recorder(
+    model: type[BaseModel],
+    json_schema: dict[str, Any],
+    report: RunReport,
+    reporter: Reporter,
+    provenance: Provenance,
+) -> tuple[RunRecorder, MemorySink]:
+    """A recorder keeping the schema's documents and errors tables in memory, and its sink."""
+    sink = MemorySink(table_schemas(model, json_schema, provenance))
+    return RunRecorder(sink, report, reporter, provenance), sink
+
+
+def table_schemas(
+    model: type[BaseModel], json_schema: dict[str, Any], provenance: Provenance
+) -> dict[str, pa.Schema]:
+    """The Arrow schemas of the documents and errors tables of `model`."""
     metadata = table_metadata(provenance.schema, json_schema, provenance.prompt_hash)
-    schemas = {
+    return {
         "documents": documents_schema(arrow_type_for(model), metadata),
         "errors": errors_schema(metadata),
     }
-    part_rows, flush_s = buffering
-    parts = PartWriter(out, provenance.schema, schemas, ledger, report.run_id)
-    return RunRecorder(BufferedWriter(parts, part_rows, flush_s), report, reporter, provenance)

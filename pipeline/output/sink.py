@@ -268,6 +268,11 @@ class BufferedWriter:
             if rows:
                 await asyncio.to_thread(self.parts.write_parts, table, rows)
 
+    @property
+    def written(self) -> list[dict[str, Any]]:
+        """The parts committed so far: path, table, rows and checksum of each."""
+        return self.parts.written
+
     async def close(self) -> None:
         """Wait for the flush under way, then commit what is left."""
         if self._flushing is not None:
