@@ -18,7 +18,6 @@ from schemas.rules import (
     warning,
 )
 from schemas.types import (
-    Code,
     CurrencyCode,
     DocDate,
     Money,
@@ -80,7 +79,10 @@ class Invoice(BaseModel):
         "Copy VAT ids and IBANs exactly, without spaces.",
     )
 
-    invoice_number: Code = Field(description="Invoice number as printed.")
+    invoice_number: Text = Field(
+        description="Invoice number as printed (the key accounting matches on: kept exactly, "
+        "only surrounding whitespace trimmed)."
+    )
     kind: Annotated[InvoiceKind, BeforeValidator(lenient_enum(InvoiceKind, _KIND_SYNONYMS))] = (
         Field(description="invoice or credit_note.")
     )

@@ -61,7 +61,7 @@ def test_comfort_reads_every_field_exactly() -> None:
     assert (got.syntax, got.profile, got.profile_name) == (Syntax.FERD1, Profile.EN16931, "comfort")
     assert got.specification_id == "urn:ferd:CrossIndustryDocument:invoice:1p0:comfort"
     invoice = got.invoice
-    assert (invoice.invoice_number, invoice.kind) == ("RE20140815", InvoiceKind.invoice)
+    assert (invoice.invoice_number, invoice.kind) == ("RE-2014-0815", InvoiceKind.invoice)
     assert (invoice.issue_date, invoice.due_date) == (date(2014, 11, 3), date(2014, 12, 3))
     assert invoice.currency == "EUR"
     assert invoice.seller.model_dump() == {
@@ -177,7 +177,7 @@ def test_run_reads_zugferd1_rows_from_xml(tmp_path: Path) -> None:
     assert (comfort["model"], comfort["engine"]) == ("einvoice", "einvoice ZUGFeRD 1.0 comfort")
     assert (basic["model"], basic["engine"]) == ("einvoice", "einvoice ZUGFeRD 1.0 basic")
     data = comfort["data"]
-    assert (data["invoice_number"], data["grand_total"]) == ("RE20140815", Decimal("362.34"))
+    assert (data["invoice_number"], data["grand_total"]) == ("RE-2014-0815", Decimal("362.34"))
     assert (data["allowance_total"], data["charge_total"]) == (Decimal("15.51"), Decimal("9.80"))
     assert [x["line_total"] for x in data["line_items"]] == [Decimal("58.20"), Decimal("252.00")]
     assert (comfort["status"], comfort["warnings"], comfort["prompt_tokens"]) == ("ok", [], 0)

@@ -225,7 +225,7 @@ def test_verify_of_an_answer_that_fails_keeps_the_xml_row_with_a_warning(tmp_pat
     row = _rows(tmp_path / "out")["embedded.pdf"]
     assert [w["code"] for w in row["warnings"]] == ["einvoice.unverified"]
     assert "(invalid_json)" in row["warnings"][0]["message"]
-    assert row["data"]["invoice_number"] == "RE20250501"
+    assert row["data"]["invoice_number"] == "RE-2025-0501"  # as printed, dashes and all
     assert (row["raw_answer"], row["model"]) == ("no JSON here", "einvoice")
     assert report.failed == 0
 
@@ -342,3 +342,79 @@ def test_corpus_einvoices_read_from_xml_score_f1_one(tmp_path: Path) -> None:
     assert len(report["documents"]) == 13
     assert report["total"]["f1"] == 1.0
     assert report["total"]["tp"] > 13 * 10
+
+
+def _hostile(xml: bytes, *values: tuple[bytes, bytes]) -> bytes:
+    """`xml` with the first element of each tag given the value given."""
+    import re
+
+    for tag, value in values:
+        pattern = rb"(<" + tag + rb"[^>]*>)[^<]*<"
+        xml, found = re.subn(pattern, rb"\g<1>" + value + b"<", xml, count=1)
+        assert found
+    return xml
+
+
+OVERFLOW = ((b"ram:ChargeAmount", b"9E999999"), (b"ram:BasisQuantity", b"1E-999999"))
+HUGE_TOTAL = ((b"ram:GrandTotalAmount", b"123456789012345678901234.5"),)
+
+
+@pytest.mark.parametrize("values", [OVERFLOW, HUGE_TOTAL],
+                         ids=["decimal-overflow", "beyond-decimal128"])  # fmt: skip
+def test_amounts_out_of_range_cost_their_document_a_row_and_nothing_else(tmp_path, values):
+    """A crafted amount (an overflow in the unit price, a total wider than the column) makes
+    one einvoice_invalid row; the other documents of the inbox are extracted, in a dry run
+    too, and the rerun has nothing left to do."""
+    files = _inbox(tmp_path / "in")
+    xml = cii_xml(InvoiceFacts(number="RE-2025-0666"), "extended")
+    (tmp_path / "in" / "hostile.xml").write_bytes(_hostile(xml, *values))
+    planned = _run(tmp_path / "in", tmp_path / "dry", dry_run=True)
+    assert {Path(e["path"]).name for e in planned.planned} >= {"plain.pdf"}
+    report = _run(tmp_path / "in", tmp_path / "out")
+    errors = _rows(tmp_path / "out", "errors")
+    assert list(errors) == ["hostile.xml"] and errors["hostile.xml"]["code"] == "einvoice_invalid"
+    assert "out of range" in errors["hostile.xml"]["message"]
+    assert set(_rows(tmp_path / "out")) == set(files)
+    assert report.failed == 1 and report.extracted == len(files)
+    assert _run(tmp_path / "in", tmp_path / "out").attempted == 0
+
+
+def test_an_amount_with_more_decimals_than_its_column_is_rounded_with_a_warning(tmp_path):
+    (tmp_path / "in").mkdir()
+    xml = cii_xml(InvoiceFacts(number="RE-2025-0777"), "en16931")
+    (tmp_path / "in" / "precise.xml").write_bytes(
+        _hostile(xml, (b"ram:ChargeAmount", b"39.800049"))
+    )
+    report = _run(tmp_path / "in", tmp_path / "out")
+    row = _rows(tmp_path / "out")["precise.xml"]
+    rounded = [w for w in row["warnings"] if w["code"] == "einvoice.rounded"]
+    assert len(rounded) == 1 and report.with_warnings == 1
+    assert rounded[0]["message"].endswith(": 39.800049 in the XML is stored as 39.8000")
+    path = rounded[0]["message"].split(":")[0]  # e.g. line_items[0].unit_price
+    assert path.startswith("line_items[0].")
+    assert row["data"]["line_items"][0][path.split(".")[1]] == Decimal("39.8000")
+
+
+def test_reading_the_attachments_of_a_damaged_pdf_prints_nothing(tmp_path):
+    """MuPDF prints "MuPDF error: ..." on the process's own stdout when it reads a damaged page
+    tree, unless told not to: in a fresh process (as a script calling the API is) stdout and
+    stderr stay empty, and what MuPDF said goes to the log."""
+    import re
+    import subprocess
+    import sys
+
+    import pymupdf
+
+    document = pymupdf.open()
+    document.new_page().insert_text((50, 50), "damaged")
+    damaged = re.sub(rb"/Kids\s*\[[^\]]*\]", b"/Kids [99 0 R]", document.tobytes())
+    (tmp_path / "damaged.pdf").write_bytes(damaged)
+    code = ("import docextract, logging\n"
+            "logging.basicConfig(filename='log.txt', level=logging.INFO)\n"
+            "print(docextract.read_embedded_einvoice('damaged.pdf'), end='')\n")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (0, "None", "")
+    assert "damaged.pdf: MuPDF: format error: non-page object in page tree" in (
+        tmp_path / "log.txt"
+    ).read_text()

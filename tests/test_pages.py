@@ -169,3 +169,23 @@ def test_a_long_pdf_is_rendered_a_window_at_a_time(tmp_path: Path, monkeypatch) 
     assert [row["page"] for row in rows] == list(range(1, 11))
     assert (report.pages, report.rendered_files) == (10, 1)
     assert len(list((tmp_path / "out").glob("long-*/page-*.png"))) == 10
+
+
+def test_pages_json_is_one_json_object_with_counts_by_code(tmp_path: Path) -> None:
+    import json
+
+    from tests.run_helpers import make_unique_pdf
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "good.pdf", 2, "PAGES-JSON")
+    (inbox / "empty.pdf").write_bytes(b"")
+    (inbox / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj <<")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["pages", str(inbox), "--out", str(out), "--workers", "1", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["files"], summary["pages"]) == (3, 2)
+    assert summary["errors"]["empty_file"] == 1 and sum(summary["errors"].values()) == 2

@@ -228,3 +228,9 @@ def test_cn_codes_are_compacted_before_their_patterns_apply() -> None:
     invoice = CnVatInvoice.model_validate(data)
     assert invoice.invoice_code == "044031900111"
     assert invoice.buyer_tax_id == "91110108MA01ABCD2X"
+
+
+@pytest.mark.parametrize("printed", ["TX-471102", "AV-2017-0005", "RE 2024/0042", "a.b-1"])
+def test_the_invoice_number_is_kept_as_printed(printed: str) -> None:
+    data = {**good_invoice(), "invoice_number": f"  {printed} "}
+    assert Invoice.model_validate(data).invoice_number == printed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -41,7 +40,7 @@ def pages_command(
     config = load_config({"render": render}, config_file).render
     report = export_pages(inputs, out, config, config.workers)
     if as_json:
-        typer.echo(json.dumps(asdict(report), default=str, ensure_ascii=False))
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
         return
     rich = wants_rich()
     print_table(summary_table(report), make_console(rich), rich)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, getcontext
 from typing import Any
 
 from pydantic import BaseModel
@@ -22,12 +22,14 @@ from pydantic import BaseModel
 from pipeline.config import RunConfig
 from pipeline.errors import ErrorCode, Stage
 from pipeline.extract.settle import Extracted, Failed
-from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError
+from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError, InvoiceXmlProblem
+from pipeline.output.arrow import DECIMAL_SCALE, ValueOutOfRange, to_arrow_value
 from pipeline.records import ErrorRecord, FileKind, SourceFile, WarningRecord
 
 INVOICE_SCHEMA = "invoice"
 MISMATCH = "einvoice.mismatch"
 UNVERIFIED = "einvoice.unverified"
+ROUNDED = "einvoice.rounded"
 
 
 def reads_einvoices(config: RunConfig, schema: str) -> bool:
@@ -47,6 +49,17 @@ def source_label(einvoice: EInvoice) -> str:
     """The `engine` column of a row read from XML: what was read, e.g. "einvoice CII en16931"
     or "einvoice ZUGFeRD 1.0 comfort"."""
     return f"einvoice {einvoice.syntax} {einvoice.profile_name}"
+
+
+def within_columns(einvoice: EInvoice) -> EInvoice:
+    """`einvoice`, once every value of its invoice fits its table column; else InvoiceXmlError
+    (OUT_OF_RANGE), so an amount wider than decimal128(18, 4) costs its document a row."""
+    try:
+        to_arrow_value(einvoice.invoice)
+    except ValueOutOfRange as exc:
+        message = f"an amount is out of range: {exc}"
+        raise InvoiceXmlError(InvoiceXmlProblem.OUT_OF_RANGE, message) from None
+    return einvoice
 
 
 def invalid_einvoice(source: SourceFile, problem: InvoiceXmlError | OSError) -> ErrorRecord:
@@ -80,9 +93,34 @@ def nothing_to_render(source: SourceFile, schema: str) -> ErrorRecord:
 
 
 def xml_findings(einvoice: EInvoice) -> list[WarningRecord]:
-    """The invoice rules' findings on the XML's own values. The XML is what was sent, so a
-    rule it breaks is kept as a warning on its row, never an error."""
-    return [WarningRecord(f.code, f.message) for f in einvoice.invoice.check_rules()]
+    """The invoice rules' findings on the XML's own values, and one `einvoice.rounded` per
+    amount with more decimals than its column keeps. The XML is what was sent, so a rule it
+    breaks is kept as a warning on its row, never an error."""
+    found = [WarningRecord(f.code, f.message) for f in einvoice.invoice.check_rules()]
+    return found + [
+        WarningRecord(ROUNDED, f"{path}: {value} in the XML is stored as {stored}")
+        for path, value, stored in _rounded("", einvoice.invoice.model_dump())
+    ]
+
+
+def _rounded(path: str, value: Any) -> Iterator[tuple[str, Decimal, Decimal]]:
+    """(path, value, stored value) of each Decimal under `value` that its column rounds."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _rounded(f"{path}.{key}" if path else key, item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _rounded(f"{path}[{index}]", item)
+    elif isinstance(value, Decimal) and value.is_finite() and not _computed(value):
+        stored = value.quantize(Decimal(1).scaleb(-DECIMAL_SCALE), rounding=ROUND_HALF_UP)
+        if stored != value:
+            yield path, value, stored
+
+
+def _computed(value: Decimal) -> bool:
+    """A quotient that does not terminate (a unit price worked out as price ÷ basis quantity),
+    which fills the whole precision of the decimal context; no XML states such an amount."""
+    return len(value.as_tuple().digits) >= getcontext().prec
 
 
 def verified(

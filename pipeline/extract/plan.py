@@ -13,6 +13,7 @@ from pipeline.extract.einvoice_rows import (
     nothing_to_render,
     probes,
     reads_einvoices,
+    within_columns,
 )
 from pipeline.inputs.discover import discover_sources, shard_of
 from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError, read_file_einvoice
@@ -152,12 +153,12 @@ def _plan_einvoice(source: SourceFile, config: RunConfig, plan: WorkPlan) -> boo
     without invoice XML goes to the model as any other)."""
     try:
         found = read_file_einvoice(source.path, standalone=source.kind is FileKind.XML)
+        if found is None:
+            return False
+        einvoice, page_count = within_columns(found[0]), found[1]
     except (InvoiceXmlError, OSError) as problem:
         plan.xml_errors.append(invalid_einvoice(source, problem))
         return True
-    if found is None:
-        return False
-    einvoice, page_count = found
     if config.einvoice == "verify" and source.kind is FileKind.PDF:
         plan.sources.append(source)
         plan.verify[source.sha256] = einvoice

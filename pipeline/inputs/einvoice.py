@@ -54,6 +54,7 @@ from pipeline.inputs.einvoice_xml import (
     namespace,
     parse_xml,
 )
+from pipeline.inputs.mupdf_messages import drain, silence
 from schemas.invoice import Invoice
 
 __all__ = [
@@ -140,12 +141,18 @@ def read_einvoice(data: bytes | str) -> EInvoice:
     """Read a CII, ZUGFeRD 1.0 or UBL invoice from XML into a validated `Invoice`, exactly as
     stated.
 
-    Raises InvoiceXmlError (MALFORMED, UNSAFE, NOT_AN_INVOICE or INCOMPLETE) naming the problem.
+    Raises InvoiceXmlError (MALFORMED, UNSAFE, NOT_AN_INVOICE, INCOMPLETE or OUT_OF_RANGE)
+    naming the problem.
     """
     root = parse_xml(data)
     syntax = _syntax(root)
     spec = _READERS[syntax][0](root)
-    return EInvoice(_validate(_fields(root, syntax)), syntax, spec, profile_of(spec))
+    try:
+        fields = _fields(root, syntax)
+    except ArithmeticError as exc:  # decimal.Overflow and kin, from amounts such as 9E999999
+        message = f"an amount is out of range ({type(exc).__name__} computing with it)"
+        raise InvoiceXmlError(InvoiceXmlProblem.OUT_OF_RANGE, message) from None
+    return EInvoice(_validate(fields), syntax, spec, profile_of(spec))
 
 
 def read_embedded_einvoice(pdf_path: str | Path) -> EInvoice | None:
@@ -243,14 +250,17 @@ def iter_embedded_xml(pdf_path: str | Path) -> Iterator[tuple[str, bytes]]:
     """
     import pymupdf
 
+    silence(pymupdf)
     try:
         doc = pymupdf.open(str(pdf_path))
     except Exception:
+        drain(pymupdf, str(pdf_path))
         return
     try:
         found = _embedded_files(doc) + _annotation_files(doc, pymupdf)
     finally:
         doc.close()
+        drain(pymupdf, str(pdf_path))
     rank = {name.lower(): i for i, name in enumerate(STANDARD_XML_NAMES)}
     found.sort(key=lambda item: rank.get(item[0].lower(), len(rank)))
     yield from found

@@ -33,6 +33,7 @@ class InvoiceXmlProblem(StrEnum):
     UNSAFE = "unsafe_xml"  # declares entities or refers to external resources
     NOT_AN_INVOICE = "not_an_invoice"  # well-formed, but no CII or UBL invoice
     INCOMPLETE = "incomplete_invoice"  # an invoice whose required values are missing or invalid
+    OUT_OF_RANGE = "amount_out_of_range"  # an amount no arithmetic or table column can hold
 
 
 class InvoiceXmlError(ValueError):

@@ -37,6 +37,15 @@ class PagesReport:
     errors: Counter[str] = field(default_factory=Counter)
     warnings: Counter[str] = field(default_factory=Counter)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready values (counts by code as objects)."""
+        return {
+            "out": str(self.out), "files": self.files, "rendered_files": self.rendered_files,
+            "pages": self.pages, "visual_tokens": self.visual_tokens,
+            "duplicates": self.duplicates, "errors": dict(self.errors),
+            "warnings": dict(self.warnings),
+        }  # fmt: skip
+
 
 def export_pages(
     inputs: Sequence[str | Path], out: Path, config: RenderConfig, workers: int = 0

@@ -8,6 +8,7 @@ from typing import Any
 from pipeline.config import RenderConfig
 from pipeline.errors import ErrorCode
 from pipeline.inputs.budget import AspectRatioTooLarge, fit_pixels, points_to_pixels
+from pipeline.inputs.mupdf_messages import silence
 from pipeline.inputs.render_result import (
     describe_exception,
     failed_page,
@@ -31,8 +32,7 @@ def render_pdf(
 ) -> RenderedDocument:
     import pymupdf
 
-    pymupdf.TOOLS.mupdf_display_errors(False)
-    pymupdf.TOOLS.mupdf_display_warnings(False)
+    silence(pymupdf)
     pymupdf.TOOLS.reset_mupdf_warnings()
     try:
         doc = pymupdf.open(stream=content, filetype="pdf")

@@ -151,8 +151,9 @@ def arrow_schema_for(model: type[BaseModel]) -> pa.Schema:
 def _decimal(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise DecimalOutOfRange(f"{value} cannot be stored")
-    quantised = value.quantize(_QUANTUM, rounding=ROUND_HALF_UP)
-    if abs(quantised) >= _DECIMAL_LIMIT:
+    too_wide = value.adjusted() >= DECIMAL_PRECISION - DECIMAL_SCALE  # before quantize can trap
+    quantised = value if too_wide else value.quantize(_QUANTUM, rounding=ROUND_HALF_UP)
+    if too_wide or abs(quantised) >= _DECIMAL_LIMIT:
         raise DecimalOutOfRange(
             f"{value} does not fit decimal128({DECIMAL_PRECISION}, {DECIMAL_SCALE})"
         )
