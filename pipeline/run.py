@@ -8,19 +8,16 @@ Stages are joined by bounded queues, so memory stays flat however large the inpu
 from __future__ import annotations
 
 import asyncio
-import errno
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine
-from pipeline.errors import EngineUnavailable, ModelNeeded, OutputNotWritable, RunStopped
+from pipeline.errors import EngineUnavailable, ModelNeeded, RunStopped
 from pipeline.extract.catalog import SchemaSpec, resolve_schema
 from pipeline.extract.engine_schema import engine_json_schema
 from pipeline.extract.estimate import estimate_plan
@@ -33,6 +30,7 @@ from pipeline.output.recorder import MemorySink, RunRecorder, memory_recorder, o
 from pipeline.output.report import RunReport
 from pipeline.output.session import OutputSession
 from pipeline.output.tables import Provenance
+from pipeline.output.writable import writing_to
 from pipeline.stopping import run_until_stopped, signals_raise
 
 
@@ -56,36 +54,8 @@ def run_extraction(
     See `_extract`; an OUT that cannot be written (no permission, read-only, full disk) raises
     OutputNotWritable, and what was committed before stays committed.
     """
-    try:
+    with writing_to(config.out):
         return _extract(config, engine, reporter, runner or asyncio.run)
-    except (OSError, sqlite3.OperationalError) as exc:
-        problem = _output_problem(exc, config.out)
-        if problem is None:
-            raise
-        raise problem from exc
-
-
-_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
-_DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST})
-
-
-def _output_problem(exc: Exception, out: Path) -> OutputNotWritable | None:
-    """The exception as an OUT that cannot be written, or None when it is something else."""
-    code = getattr(exc, "errno", None)
-    if code in _DISK_FULL or "disk is full" in str(exc):
-        return OutputNotWritable(
-            f"{out}: the disk is full; free some space and run again (what was committed "
-            "before is kept)"
-        )
-    name = getattr(exc, "filename", None)
-    if code in _DENIED and name is not None and _is_within(Path(name), out):
-        reason = getattr(exc, "strerror", None) or exc
-        return OutputNotWritable(f"{out}: cannot be written ({name}: {reason})")
-    return None
-
-
-def _is_within(path: Path, folder: Path) -> bool:
-    return path.absolute().is_relative_to(folder.absolute())
 
 
 @dataclass(frozen=True, slots=True)

@@ -264,3 +264,70 @@ def test_a_page_that_failed_to_render_stays_failed_while_its_siblings_succeed(
     retried = run(retry_errors=True)
     assert (retried.extracted, retried.failed) == (0, 1)  # tried again, and still too large
     assert tables() == ([1, 2, 4, 5], [(3, "page_too_large")])
+
+
+def _ledger_with_room_for(pages_more: int):  # type: ignore[no-untyped-def]
+    """Ledger._prepare that leaves the database `pages_more` pages to grow: SQLite then fails
+    its writes with SQLITE_FULL, exactly as on a full disk."""
+    from pipeline.output.ledger import Ledger
+
+    real = Ledger._prepare
+
+    def prepare(self) -> None:  # type: ignore[no-untyped-def]
+        real(self)
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        self._db.execute(f"PRAGMA max_page_count = {pages + pages_more}")
+
+    return prepare
+
+
+def test_a_full_ledger_surfaces_as_full_not_as_a_failed_rollback(tmp_path: Path, monkeypatch):
+    import sqlite3
+
+    from pipeline.output.ledger import CommittedItem, ItemKey, Ledger
+
+    monkeypatch.setattr(Ledger, "_prepare", _ledger_with_room_for(0))
+    items = [CommittedItem(ItemKey(f"item-{n}" * 20, "s", "p", "m"), "ok", "/in/x.pdf" * 20)
+             for n in range(200)]  # fmt: skip
+    with Ledger(tmp_path) as ledger:
+        with pytest.raises(sqlite3.OperationalError, match="full") as caught:
+            ledger.commit_part("invoice/documents/part-1.parquet", items, "run-1")
+        assert caught.value.sqlite_errorname == "SQLITE_FULL"  # type: ignore[attr-defined]
+        assert ledger.known_parts() == set() and not ledger._db.in_transaction
+
+
+def test_a_run_whose_ledger_fills_the_disk_exits_7_in_one_line(tmp_path: Path, monkeypatch):
+    from pipeline.output.ledger import Ledger
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for number in range(40):
+        make_unique_pdf(inbox / f"l{number}.pdf", 1, f"LEDGERFULL{number}")
+    monkeypatch.setattr(Ledger, "_prepare", _ledger_with_room_for(2))
+    full = _run(str(inbox), "--out", str(tmp_path / "out"))
+    assert full.exit_code == 7, full.output
+    assert "the disk is full" in full.stderr and "Traceback" not in full.output
+
+
+@pytest.mark.parametrize("command", ["run", "pages"])
+def test_an_out_that_cannot_exist_exits_7_in_one_line(tmp_path: Path, command: str):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "a.pdf", 1, "NOWHERE")
+    (tmp_path / "file").write_text("a file where OUT's parent folder would be")
+    for out in ("/proc/sys/docextract-out", str(tmp_path / "file" / "out")):
+        args = [command, str(inbox), "--out", out] + (["--engine", "null"] if command == "run"
+                                                      else [])  # fmt: skip
+        done = runner.invoke(app, args)
+        assert done.exit_code == 7, done.output
+        assert f"{out}: cannot be written" in done.stderr and "Traceback" not in done.output
+
+
+def test_sqlite_io_errors_are_an_out_that_cannot_be_written(tmp_path: Path):
+    import sqlite3
+
+    from pipeline.output.writable import output_problem
+
+    problem = output_problem(sqlite3.OperationalError("disk I/O error"), tmp_path)
+    assert isinstance(problem, OutputNotWritable) and "ledger cannot be written" in str(problem)
+    assert output_problem(sqlite3.OperationalError("no such table: x"), tmp_path) is None

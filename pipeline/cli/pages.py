@@ -27,6 +27,7 @@ def pages_command(
     """Render every page as the model would see it: PNGs plus pages/errors Parquet under OUT."""
     from pipeline.config import load_config
     from pipeline.inputs.pages import export_pages, summary_table
+    from pipeline.output.writable import writing_to
 
     passwords = list(password or []) + read_passwords(passwords_file)
     render = {
@@ -38,7 +39,8 @@ def pages_command(
         "passwords": passwords or None,
     }
     config = load_config({"render": render}, config_file).render
-    report = export_pages(inputs, out, config, config.workers)
+    with writing_to(out):
+        report = export_pages(inputs, out, config, config.workers)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
         return

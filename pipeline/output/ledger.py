@@ -192,7 +192,8 @@ class Ledger:
                 )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # a failed COMMIT (SQLITE_FULL) has rolled back already
+                db.execute("ROLLBACK")
             raise
 
     def _retire_document_failure(self, page_key: ItemKey) -> None:
