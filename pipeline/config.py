@@ -118,6 +118,14 @@ class EngineConfig(_Frozen):
     name: EngineName = Field("auto", description=HELP["engine.name"])
     model: str | None = Field(None, description=HELP["engine.model"])
     max_new_tokens: int = Field(2048, gt=0, description=HELP["engine.max_new_tokens"])
+    unreachable_s: float = Field(
+        30.0, gt=0,
+        description="Seconds the engine may stay unreachable (every request a connection "
+        "failure) before the run stops with exit 3, keeping what it committed.",
+    )  # fmt: skip
+    unreachable_requests: int = Field(
+        3, ge=1, description="Requests in a row that must fail to connect before that clock runs."
+    )
     seed: int = 0
     sglang: SGLangConfig = SGLangConfig()
     openai: OpenAIConfig = OpenAIConfig()

@@ -10,7 +10,7 @@ import signal
 from enum import IntEnum, StrEnum
 from typing import ClassVar, Literal
 
-RunEnd = Literal["finished", "stopped", "interrupted", "engine_died", "failed"]
+RunEnd = Literal["finished", "stopped", "interrupted", "engine_died", "engine_gone", "failed"]
 """How a run ended: as the report, the ledger's `runs` table and the manifest record it."""
 
 
@@ -68,7 +68,7 @@ class ExitCode(IntEnum):
     OK = 0
     FAILURES = 1  # run: failures above --max-failure-rate; eval: F1 below --min-f1
     USAGE = 2  # bad flags, configuration or schema
-    ENGINE = 3  # the engine could not start
+    ENGINE = 3  # the engine could not start, or stopped answering during the run
     LOCKED = 4  # another run holds the output folder
     INTERNAL = 5  # a defect in docextract itself: the traceback says where
     ENGINE_DIED = 6  # the engine's processes died during the run; finished work is committed
@@ -143,6 +143,14 @@ class RunInterrupted(RunStopped):
     @property
     def exit_code(self) -> ExitCode:  # type: ignore[override]
         return ExitCode.TERMINATED if self.signum == signal.SIGTERM else ExitCode.INTERRUPTED
+
+
+class EngineGone(RunStopped):
+    """The engine stopped answering during the run (a server that went away): the documents
+    answered are committed, the rest are left for the next run, not written as failures."""
+
+    ended = "engine_gone"
+    exit_code = ExitCode.ENGINE
 
 
 class EngineDied(RunStopped):

@@ -186,7 +186,7 @@ class _Execution:
         self.session.end(report.ended, parts, _config_summary(self.config, report))
         if owned_engine is not None:
             owned_engine.close()
-        if report.ended in ("interrupted", "engine_died"):
+        if report.ended in ("interrupted", "engine_died", "engine_gone"):
             self.session.write_report(report)
 
 

@@ -10,6 +10,7 @@ import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -243,3 +244,51 @@ def test_a_request_waiting_to_retry_gives_its_slot_back(server):
                                                  _request("b", max_new_tokens=65)]))
     assert isinstance(first, EngineResult) and isinstance(second, EngineResult)
     assert [body["max_tokens"] for body in server.bodies] == [64, 65, 64]
+
+
+def test_a_server_that_goes_away_mid_run_stops_it_with_exit_3_and_loses_nothing(
+    tmp_path, monkeypatch
+):
+    """The server answers four requests and is gone: the run keeps retrying for
+    unreachable_s, then stops with exit 3; the answered documents are committed, none is
+    written as engine_unavailable, and the next run (the server back) does the rest, each
+    document exactly once."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli.app import app
+    from tests.run_helpers import ledger_items, make_unique_pdf, read_table
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    for number in range(12):
+        make_unique_pdf(inbox / f"g{number:02d}.pdf", 1, f"GONE{number}")
+    monkeypatch.setenv("DOCEXTRACT_ENGINE__UNREACHABLE_S", "1")
+    monkeypatch.setenv("DOCEXTRACT_ENGINE__OPENAI__BACKOFF_S", "0.01")
+    monkeypatch.setenv("DOCEXTRACT_ENGINE__OPENAI__CONCURRENCY", "2")
+    monkeypatch.setenv("DOCEXTRACT_PART_ROWS", "1")
+    server = FakeServer()
+    server.delay_s = 0.05
+
+    def stop_after_four() -> None:
+        while len(server.bodies) < 4:
+            time.sleep(0.01)
+        server.stop()
+
+    threading.Thread(target=stop_after_four, daemon=True).start()
+    run = ["run", str(inbox), "--out", str(out), "--engine", "openai", "--retries", "0",
+           "--workers", "1", "--dpi", "40"]  # fmt: skip
+    gone = CliRunner().invoke(app, [*run, "--base-url", server.base_url])
+    assert gone.exit_code == 3, gone.output
+    assert "the engine stopped answering" in gone.stderr and "Traceback" not in gone.output
+    errors = read_table(out, "invoice", "errors")
+    assert errors and {row["code"] for row in errors} == {"schema_violation"}  # the answers
+    assert len(errors) <= 4
+    back = FakeServer()
+    try:
+        again = CliRunner().invoke(app, [*run, "--base-url", back.base_url])
+    finally:
+        back.stop()
+    assert again.exit_code == 1, again.output  # every answer fails the invoice schema
+    rows = read_table(out, "invoice", "errors")
+    assert sorted(Path(r["source_path"]).name for r in rows) == [f"g{n:02d}.pdf" for n in range(12)]
+    assert len(ledger_items(out)["error"]) == 12

@@ -26,6 +26,7 @@ from pipeline.engines.base import (
     EngineResult,
     generate_guarded,
 )
+from pipeline.extract.breaker import Breaker, unreachable
 from pipeline.extract.einvoice_rows import source_label, verified, xml_findings
 from pipeline.extract.plan import CommittedCheck, WorkPlan, error_item_id
 from pipeline.extract.settle import Extracted, Failed, Retry, settle
@@ -62,6 +63,7 @@ class Extraction:
         self.batch = max(1, engine.preferred_batch) if engine is not None else 1
         self.lanes = max(1, engine.max_in_flight // self.batch) if engine is not None else 0
         self.verify: dict[str, EInvoice] = {}
+        self.breaker = Breaker(config.engine.unreachable_requests, config.engine.unreachable_s)
 
     async def execute(self, plan: WorkPlan) -> None:
         """Record the plan's errors and XML rows, then extract its sources with the engine
@@ -218,10 +220,13 @@ class Extraction:
                 outcomes = await generate_guarded(
                     self.engine, [self.request_for(item) for item in pending]
                 )
+                self.breaker.observe(outcomes)
+                # An engine that cannot be reached is no fault of the document: ask again
+                # until it answers or the breaker stops the run.
                 pending = [
                     item
                     for item, outcome in zip(pending, outcomes, strict=True)
-                    if not self._settle(item, outcome)
+                    if unreachable(outcome) or not self._settle(item, outcome)
                 ]
                 self.recorder.retried(len(pending))
 
