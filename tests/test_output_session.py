@@ -66,3 +66,15 @@ def test_a_manifest_that_cannot_be_written_is_left_to_the_ledger_only_for_a_begu
         manifests_dir(idle).write_text("a file where the folder goes")
         with pytest.raises(OSError):
             session.end("finished", [], {})  # no ledger row would recover it
+
+
+def test_a_run_that_died_running_is_recorded_as_killed_and_a_live_one_is_not(tmp_path: Path):
+    with Ledger(tmp_path) as ledger:
+        ledger.start_run("run-killed")  # its process is gone: it holds no live mark
+    with OutputSession(tmp_path, "run-a", "invoice", shard=(0, 2)) as first:
+        first.begin()
+        with OutputSession(tmp_path, "run-b", "invoice", shard=(1, 2)) as second:
+            killed = second.ledger.run_record("run-killed") or (0.0, 0.0, "")
+            live = second.ledger.run_record("run-a") or (0.0, 0.0, "")
+    assert killed[1:] == (None, "killed")  # no finish time: nobody saw it end
+    assert live[1:] == (None, "running")

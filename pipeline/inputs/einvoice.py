@@ -28,6 +28,9 @@ UN/ECE Rec. 20 codes as written (C62, HUR). Syntax details are in `einvoice_cii`
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -175,9 +178,12 @@ def read_embedded_einvoice(pdf_path: str | Path) -> EInvoice | None:
 def read_file_einvoice(path: str | Path, standalone: bool) -> tuple[EInvoice, int] | None:
     """The e-invoice an input file carries, with the file's page count (0 for standalone XML):
     the file itself when `standalone`, else the XML attached to the PDF (None when there is
-    none). Raises InvoiceXmlError for XML that cannot be read, OSError for a file that cannot."""
+    none). Raises InvoiceXmlError for XML that cannot be read, OSError for a file that cannot
+    (one that is no longer a regular file, as a FIFO put in its place, is never opened to wait
+    on)."""
+    content = _regular_file_bytes(path, read=standalone)
     if standalone:
-        return read_einvoice(Path(path).read_bytes()), 0
+        return read_einvoice(content), 0
     found = read_embedded_einvoice(path)
     if found is None:
         return None
@@ -188,6 +194,21 @@ def read_file_einvoice(path: str | Path, standalone: bool) -> tuple[EInvoice, in
             return found, doc.page_count
     except Exception:  # it opened a moment ago; its row does not depend on the count
         return found, 0
+
+
+def _regular_file_bytes(path: str | Path, read: bool) -> bytes:
+    """The file's bytes (b"" unless `read`), once it is checked to be a regular file; opening
+    never blocks, also when something else (a FIFO, a device) took the file's place."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "no longer a regular file", str(path))
+        if not read:
+            return b""
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
 
 
 def profile_of(specification_id: str | None) -> Profile:

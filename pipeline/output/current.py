@@ -125,7 +125,7 @@ def current_row_dicts(out: Path, schema: str, table: str = "documents") -> list[
 def current_view_sql(out: Path | str, schema: str) -> str:
     """DuckDB statements that create the views `documents` and `errors` of the rows that stand
     now, over `all_documents` and `all_errors` (every row; both tables need a part)."""
-    base = f"{Path(out).as_posix()}/{schema}"
+    base = f"{Path(out).as_posix()}/{schema}".replace("'", "''")  # a quote in a SQL string
     transient = ", ".join(f"'{code}'" for code in sorted(TRANSIENT_CODES))
     return f"""\
 CREATE OR REPLACE VIEW all_documents AS

@@ -126,7 +126,15 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"cannot export a {type(value).__name__}")
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet reads as the start of a formula in a CSV cell (OWASP, CSV injection)."""
+
+
 def _csv_value(value: Any) -> Any:
+    """A cell: text that a spreadsheet would run as a formula gets a leading apostrophe, so
+    it stays text (`=HYPERLINK(...)` in a seller's name); numbers and dates are never text."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     if value is None:
         return ""
     if isinstance(value, list | dict):

@@ -259,6 +259,17 @@ class Ledger:
         self._db.execute("INSERT INTO runs VALUES (?, ?, NULL, 'running')", (run_id, time.time()))
 
     @_serialised
+    def mark_killed(self, is_live: Callable[[str], bool]) -> list[str]:
+        """Runs still recorded as running whose process is gone (killed, or its machine lost)
+        are recorded as `killed`, with no finish time; returns their ids."""
+        rows = self._db.execute("SELECT run_id FROM runs WHERE status='running'").fetchall()
+        running = [row[0] for row in rows]
+        killed = [run_id for run_id in running if not is_live(run_id)]
+        for run_id in killed:
+            self._db.execute("UPDATE runs SET status='killed' WHERE run_id=?", (run_id,))
+        return killed
+
+    @_serialised
     def finish_run(self, run_id: str, status: str) -> None:
         self._db.execute(
             "UPDATE runs SET finished_at=?, status=? WHERE run_id=?", (time.time(), status, run_id)

@@ -54,6 +54,7 @@ class OutputSession:
             self.ledger = stack.enter_context(Ledger(self.out))
             self.reconciled = reconcile(self.out, self.schema, self.ledger, self.is_other_live)
             recover_manifests(self.out, self.ledger, self.is_other_live)
+            self.ledger.mark_killed(self.is_other_live)
             self._stack = stack.pop_all()
         return self
 
