@@ -202,3 +202,19 @@ def test_discovery_tells_pdfs_that_cannot_carry_an_attachment(tmp_path: Path) ->
     assert not found["plain"].may_have_attachments and not probes(found["plain"])
     assert found["attached"].may_have_attachments and probes(found["attached"])
     assert found["packed"].may_have_attachments  # compressed objects could hide one
+
+
+def test_a_linked_folder_in_the_inbox_is_followed_once_even_when_it_loops(tmp_path: Path) -> None:
+    """A link to a folder outside the inbox is walked like a folder; a link that points back up
+    (a loop) is not walked again, and a file reached twice is one source."""
+    inbox, elsewhere = tmp_path / "inbox", tmp_path / "elsewhere"
+    inbox.mkdir()
+    (elsewhere / "deeper").mkdir(parents=True)
+    make_pdf(inbox / "here.pdf")
+    make_image(elsewhere / "linked.png")
+    (elsewhere / "deeper" / "up").symlink_to(elsewhere)  # loops back
+    (inbox / "scans").symlink_to(elsewhere)
+    (inbox / "scans-again").symlink_to(elsewhere)
+    found = discover_sources([inbox])
+    assert found.errors == []
+    assert sorted(s.path.name for s in found.sources) == ["here.pdf", "linked.png"]

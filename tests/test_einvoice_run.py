@@ -480,3 +480,22 @@ def test_a_file_swapped_for_a_fifo_after_discovery_is_a_row_not_a_hang(tmp_path,
     errors = _rows(tmp_path / "out", "errors")
     assert list(errors) == [name] and errors[name]["code"] == "unreadable"
     assert set(_rows(tmp_path / "out")) == set(files)
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be"])
+def test_a_utf16_invoice_xml_is_read_as_any_other(tmp_path, codec):
+    """A CII invoice saved as UTF-16 (with its byte order mark and its declaration saying so)
+    is found as an e-invoice and read exactly, not refused as not_a_document."""
+    (tmp_path / "in").mkdir()
+    facts = InvoiceFacts(number="RE-2025-0999")
+    text = cii_xml(facts, "en16931").decode("utf-8")
+    body = text.split("?>", 1)[1] if text.startswith("<?xml") else text
+    wide = ('<?xml version="1.0" encoding="UTF-16"?>' + body).encode(codec)
+    if codec == "utf-16-be":
+        wide = b"\xfe\xff" + wide
+    (tmp_path / "in" / "wide.xml").write_bytes(wide)
+    assert detect_kind(wide[:4096]) is FileKind.XML
+    report = _run(tmp_path / "in", tmp_path / "out")
+    row = _rows(tmp_path / "out")["wide.xml"]
+    assert (row["model"], row["data"]["invoice_number"]) == ("einvoice", "RE-2025-0999")
+    assert report.failed == 0

@@ -82,13 +82,26 @@ def is_invoice_xml(head: bytes) -> bool:
     """Whether a file's first bytes (4 KiB) open a CII (ZUGFeRD 1.0 too) or UBL invoice: the root
     element's name and the namespace it is declared in. Cheap: no XML parser runs; reading it is
     `pipeline.inputs.einvoice`'s business, which refuses what is hostile or broken."""
-    found = _XML_ROOT.match(head)
+    found = _XML_ROOT.match(_as_utf8(head))
     if found is None:
         return False
     prefix, name, attributes = found.groups()
     declared = b"xmlns:" + prefix if prefix else b"xmlns"
     uri = re.search(rb"\s" + re.escape(declared) + rb"\s*=\s*([\"'])(.*?)\1", attributes)
     return uri is not None and uri.group(2).strip() == _INVOICE_ROOTS[name]
+
+
+def _as_utf8(head: bytes) -> bytes:
+    """`head` as UTF-8 when it is UTF-16 (a byte order mark, or `<` and `?` as 16-bit units);
+    XML may be in either, and the root element is matched in UTF-8."""
+    for bom, codec in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if head.startswith(bom):
+            return head[2:].decode(codec, errors="ignore").encode()
+    if head.startswith(b"<\x00?\x00"):
+        return head.decode("utf-16-le", errors="ignore").encode()
+    if head.startswith(b"\x00<\x00?"):
+        return head.decode("utf-16-be", errors="ignore").encode()
+    return head
 
 
 def _shows_attachments(data: bytes) -> bool:
@@ -98,7 +111,7 @@ def _shows_attachments(data: bytes) -> bool:
 
 def _looks_like_xml(head: bytes) -> bool:
     """Whether a file starts like XML (its root element may come after long comments)."""
-    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
+    return _as_utf8(head).removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
 
 
 def shard_of(sha256: str, count: int) -> int:
@@ -159,13 +172,25 @@ def _expand(item: str | Path, errors: list[ErrorRecord]) -> Iterator[Path]:
 
 
 def _walk(root: Path, errors: list[ErrorRecord]) -> Iterator[Path]:
-    """Files under `root`; a folder that cannot be listed becomes an UNREADABLE error."""
+    """Files under `root`, through links to folders too, each folder once (a link that loops
+    back is not followed again); a folder that cannot be listed becomes an UNREADABLE error."""
 
     def unreadable(exc: OSError) -> None:
         message = f"folder cannot be read: {exc.strerror}"
         errors.append(_error(str(exc.filename), ErrorCode.UNREADABLE, message))
 
-    for folder, dirs, files in os.walk(root, onerror=unreadable):
+    seen: set[tuple[int, int]] = set()
+    for folder, dirs, files in os.walk(root, onerror=unreadable, followlinks=True):
+        try:
+            here = os.stat(folder)
+        except OSError as exc:
+            unreadable(exc)
+            dirs[:] = []
+            continue
+        if (here.st_dev, here.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((here.st_dev, here.st_ino))
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if not name.startswith("."):
