@@ -499,3 +499,26 @@ def test_a_utf16_invoice_xml_is_read_as_any_other(tmp_path, codec):
     row = _rows(tmp_path / "out")["wide.xml"]
     assert (row["model"], row["data"]["invoice_number"]) == ("einvoice", "RE-2025-0999")
     assert report.failed == 0
+
+
+def test_a_json_log_holds_nothing_but_json_lines_log_messages_included(tmp_path):
+    """With --log-format json, docextract's own log messages (with -v, which engine it chose
+    and why) are JSON events on stderr like every other line."""
+    import subprocess
+    import sys
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "plain.pdf", 1, "JSON-LOG")
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "-v", "run", str(inbox), "--out",
+         str(tmp_path / "out"), "--engine", "null", "--log-format", "json"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stderr.splitlines()]  # each line is JSON
+    logged = [e for e in events if e["event"] == "log"]
+    assert {"level": "info", "logger": "pipeline.engines",
+            "message": "engine: null (--engine null was asked for)"} in [
+        {k: e[k] for k in ("level", "logger", "message")} for e in logged
+    ]  # fmt: skip

@@ -299,3 +299,16 @@ def test_the_move_waits_for_no_older_run_that_still_writes(tmp_path: Path) -> No
     finally:
         os.close(held)
     assert (tmp_path / "ledger.sqlite").exists()
+
+
+def test_a_shard_of_another_count_is_refused_while_one_runs(tmp_path: Path) -> None:
+    """Shards 0/2 and 0/3 split the documents differently: together they would do some twice."""
+    with OutputLock(tmp_path, shard=(0, 2)):
+        with pytest.raises(OutputLocked, match="shard 0/2 of a run of 2 shards"), OutputLock(
+            tmp_path, shard=(0, 3)
+        ):
+            pass
+        with OutputLock(tmp_path, shard=(1, 2)):  # the same count still runs beside it
+            pass
+    with OutputLock(tmp_path, shard=(2, 3)):  # its lock file is left, but nobody holds it
+        pass

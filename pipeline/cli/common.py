@@ -5,8 +5,10 @@ and the verbosity the root options set."""
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -117,6 +119,9 @@ def _plain(cell: Any) -> str:
     return text if isinstance(text, str) else str(cell)
 
 
+_PLAIN = logging.Formatter("docextract: %(message)s")
+
+
 def set_verbosity(ctx: typer.Context, level: int) -> None:
     """-q is -1, nothing 0, -v 1, -vv 2: the log level of docextract's loggers (warnings by
     default, errors only with -q, info with -v, debug with -vv) and what commands print."""
@@ -126,8 +131,27 @@ def set_verbosity(ctx: typer.Context, level: int) -> None:
         level, logging.DEBUG if level > 1 else logging.ERROR))
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("docextract: %(message)s"))
+        handler.setFormatter(_PLAIN)
         logger.addHandler(handler)
+
+
+class _JsonLines(logging.Formatter):
+    """A log record as one JSON event, like the rest of a JSON log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "event": "log", "level": record.levelname.lower(), "logger": record.name,
+            "message": record.getMessage(),
+        }, ensure_ascii=False)  # fmt: skip
+
+
+def log_as_json(json_lines: bool) -> None:
+    """From now on docextract's log lines on stderr are JSON events (`--log-format json`), or
+    plain `docextract: message` lines."""
+    for handler in logging.getLogger("pipeline").handlers:
+        if isinstance(handler, _StderrHandler):
+            handler.setFormatter(_JsonLines() if json_lines else _PLAIN)
 
 
 class _StderrHandler(logging.Handler):

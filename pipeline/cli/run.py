@@ -13,6 +13,7 @@ from pipeline.cli import run_options as opt
 from pipeline.cli.common import (
     ExitCode,
     fail,
+    log_as_json,
     make_console,
     print_table,
     read_passwords,
@@ -77,6 +78,7 @@ def run_command(
         fail(str(exc), exc.exit_code, as_json=log_format == "json")
     if quiet or verbose:
         set_verbosity(ctx, -1 if quiet else verbose)
+    log_as_json(config.log_format == "json")
     _run(config, verbosity(ctx) < 0, as_json)
 
 

@@ -39,7 +39,7 @@ class OutputLock:
         on_wait: Callable[[str], None] | None = None,
     ) -> None:
         index, count = shard
-        self.out = out
+        self.out, self.shard = out, shard
         self.folder_lock = state_dir(out) / "lock"
         self.path = self.folder_lock if count == 1 else self.folder_lock.with_name(
             f"lock-shard-{index}-of-{count}"
@@ -55,6 +55,7 @@ class OutputLock:
         try:
             if self.path != self.folder_lock:
                 self._fds.append(self._acquire(self.folder_lock, fcntl.LOCK_SH, deadline))
+                self._refuse_other_shard_counts()
             fd = self._acquire(self.path, fcntl.LOCK_EX, deadline)
         except BaseException:
             self.__exit__()
@@ -63,6 +64,19 @@ class OutputLock:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         return self
+
+    def _refuse_other_shard_counts(self) -> None:
+        """Shards split the documents by their count: a run of 3 shards beside live runs of 2
+        would do some documents twice, so a live shard of another count refuses this one."""
+        count = self.shard[1]
+        for path in sorted(self.folder_lock.parent.glob("lock-shard-*-of-*")):
+            other = int(path.name.rsplit("-", 1)[1])
+            if other != count and _held(path):
+                index = path.name.split("-")[2]
+                raise OutputLocked(
+                    f"{self.out}: shard {index}/{other} of a run of {other} shards is writing "
+                    f"here; --shard I/{count} would redo its documents (use I/{other}, or wait)"
+                )
 
     def _acquire(self, path: Path, mode: int, deadline: float | None) -> int:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -93,6 +107,21 @@ class OutputLock:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
         self._fds.clear()
+
+
+def _held(path: Path) -> bool:
+    """Whether a live process holds the lock file `path` exclusively."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the shared lock taken to look
+    return False
 
 
 def _read_holder(path: Path) -> str:
