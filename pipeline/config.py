@@ -152,6 +152,11 @@ class RunConfig(_Frozen):
     einvoice: Literal["prefer", "model", "verify"] = Field(
         "prefer", description=HELP["einvoice"]
     )
+    einvoice_max_bytes: int = Field(
+        16 * 2**20, gt=0,
+        description="Largest e-invoice XML read, attached or standalone; a larger one is an "
+        "einvoice_invalid row (xml_too_large) and is never loaded.",
+    )  # fmt: skip
     log_format: Literal["auto", "rich", "plain", "json"] = Field(
         "auto", description=HELP["log_format"]
     )

@@ -152,7 +152,10 @@ def _plan_einvoice(source: SourceFile, config: RunConfig, plan: WorkPlan) -> boo
     """Read the e-invoice `source` carries into the plan; False when it carries none (a PDF
     without invoice XML goes to the model as any other)."""
     try:
-        found = read_file_einvoice(source.path, standalone=source.kind is FileKind.XML)
+        found = read_file_einvoice(
+            source.path, standalone=source.kind is FileKind.XML,
+            max_bytes=config.einvoice_max_bytes,
+        )  # fmt: skip
         if found is None:
             return False
         einvoice, page_count = within_columns(found[0]), found[1]

@@ -42,6 +42,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pipeline.config import RunConfig
 from pipeline.inputs.einvoice_cii import CII_NAMESPACE, cii_specification, read_cii
 from pipeline.inputs.einvoice_ferd1 import (
     FERD1_NAMESPACE,
@@ -158,15 +159,23 @@ def read_einvoice(data: bytes | str) -> EInvoice:
     return EInvoice(_validate(fields), syntax, spec, profile_of(spec))
 
 
-def read_embedded_einvoice(pdf_path: str | Path) -> EInvoice | None:
+MAX_XML_BYTES = RunConfig.model_fields["einvoice_max_bytes"].default
+"""The default size limit of an e-invoice's XML, attached or standalone (`einvoice_max_bytes`):
+real invoices of thousands of lines stay far below it."""
+
+
+def read_embedded_einvoice(
+    pdf_path: str | Path, max_bytes: int = MAX_XML_BYTES
+) -> EInvoice | None:
     """Read the e-invoice attached to a PDF; None when it carries no invoice XML.
 
     An attachment under a standard name (STANDARD_XML_NAMES) that fails raises InvoiceXmlError,
     its message prefixed with the attachment's name; other XML attachments that are not invoices
-    are skipped. A file that cannot be opened gives None.
+    are skipped. An XML attachment whose stated size (or stored size) is over `max_bytes` is
+    never loaded: InvoiceXmlError (TOO_LARGE). A file that cannot be opened gives None.
     """
     standard = {name.lower() for name in STANDARD_XML_NAMES}
-    for name, data in iter_embedded_xml(pdf_path):
+    for name, data in iter_embedded_xml(pdf_path, max_bytes):
         try:
             return read_einvoice(data)
         except InvoiceXmlError as exc:
@@ -175,16 +184,18 @@ def read_embedded_einvoice(pdf_path: str | Path) -> EInvoice | None:
     return None
 
 
-def read_file_einvoice(path: str | Path, standalone: bool) -> tuple[EInvoice, int] | None:
+def read_file_einvoice(
+    path: str | Path, standalone: bool, max_bytes: int = MAX_XML_BYTES
+) -> tuple[EInvoice, int] | None:
     """The e-invoice an input file carries, with the file's page count (0 for standalone XML):
     the file itself when `standalone`, else the XML attached to the PDF (None when there is
     none). Raises InvoiceXmlError for XML that cannot be read, OSError for a file that cannot
     (one that is no longer a regular file, as a FIFO put in its place, is never opened to wait
     on)."""
-    content = _regular_file_bytes(path, read=standalone)
+    content = _regular_file_bytes(path, read=standalone, max_bytes=max_bytes)
     if standalone:
         return read_einvoice(content), 0
-    found = read_embedded_einvoice(path)
+    found = read_embedded_einvoice(path, max_bytes)
     if found is None:
         return None
     import pymupdf
@@ -196,15 +207,19 @@ def read_file_einvoice(path: str | Path, standalone: bool) -> tuple[EInvoice, in
         return found, 0
 
 
-def _regular_file_bytes(path: str | Path, read: bool) -> bytes:
-    """The file's bytes (b"" unless `read`), once it is checked to be a regular file; opening
-    never blocks, also when something else (a FIFO, a device) took the file's place."""
+def _regular_file_bytes(path: str | Path, read: bool, max_bytes: int) -> bytes:
+    """The file's bytes (b"" unless `read`; InvoiceXmlError TOO_LARGE over `max_bytes`), once
+    it is checked to be a regular file; opening never blocks, also when something else (a
+    FIFO, a device) took the file's place."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
             raise OSError(errno.EINVAL, "no longer a regular file", str(path))
         if not read:
             return b""
+        if status.st_size > max_bytes:
+            raise _too_large("the file", status.st_size, max_bytes)
         with os.fdopen(os.dup(fd), "rb") as handle:
             return handle.read()
     finally:
@@ -263,11 +278,22 @@ def _without_none(value: Any) -> Any:
 # --- attachments --------------------------------------------------------------------------------
 
 
-def iter_embedded_xml(pdf_path: str | Path) -> Iterator[tuple[str, bytes]]:
+def _too_large(what: str, size: int, max_bytes: int) -> InvoiceXmlError:
+    return InvoiceXmlError(
+        InvoiceXmlProblem.TOO_LARGE,
+        f"{what} holds {size:,} bytes of XML, more than einvoice_max_bytes ({max_bytes:,})",
+    )
+
+
+def iter_embedded_xml(
+    pdf_path: str | Path, max_bytes: int = MAX_XML_BYTES
+) -> Iterator[tuple[str, bytes]]:
     """Yield `(name, bytes)` of every XML attachment, the standard e-invoice names first.
 
     Reads document-level embedded files (where PDF/A-3 associated files live) and page-level
-    file-attachment annotations. Yields nothing for a file PyMuPDF cannot open.
+    file-attachment annotations. Yields nothing for a file PyMuPDF cannot open. An embedded
+    XML file whose stated or stored size is over `max_bytes` raises InvoiceXmlError
+    (TOO_LARGE) before it is loaded.
     """
     import pymupdf
 
@@ -278,7 +304,7 @@ def iter_embedded_xml(pdf_path: str | Path) -> Iterator[tuple[str, bytes]]:
         drain(pymupdf, str(pdf_path))
         return
     try:
-        found = _embedded_files(doc) + _annotation_files(doc, pymupdf)
+        found = _embedded_files(doc, max_bytes) + _annotation_files(doc, pymupdf)
     finally:
         doc.close()
         drain(pymupdf, str(pdf_path))
@@ -287,14 +313,20 @@ def iter_embedded_xml(pdf_path: str | Path) -> Iterator[tuple[str, bytes]]:
     yield from found
 
 
-def _embedded_files(doc: Any) -> list[tuple[str, bytes]]:
+def _embedded_files(doc: Any, max_bytes: int) -> list[tuple[str, bytes]]:
     found = []
     try:
         for key in doc.embfile_names():
             info = doc.embfile_info(key)
             name = str(info.get("ufilename") or info.get("filename") or key)
-            if name.lower().endswith(".xml") or key.lower().endswith(".xml"):
-                found.append((name, doc.embfile_get(key)))
+            if not (name.lower().endswith(".xml") or key.lower().endswith(".xml")):
+                continue
+            size = max(int(info.get("size") or 0), int(info.get("length") or 0))
+            if size > max_bytes:
+                raise _too_large(name, size, max_bytes)
+            found.append((name, doc.embfile_get(key)))
+    except InvoiceXmlError:
+        raise
     except Exception:  # a damaged name tree: what was read so far stands
         pass
     return found

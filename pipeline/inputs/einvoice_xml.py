@@ -34,6 +34,7 @@ class InvoiceXmlProblem(StrEnum):
     NOT_AN_INVOICE = "not_an_invoice"  # well-formed, but no CII or UBL invoice
     INCOMPLETE = "incomplete_invoice"  # an invoice whose required values are missing or invalid
     OUT_OF_RANGE = "amount_out_of_range"  # an amount no arithmetic or table column can hold
+    TOO_LARGE = "xml_too_large"  # more bytes than an invoice needs (einvoice_max_bytes)
 
 
 class InvoiceXmlError(ValueError):
