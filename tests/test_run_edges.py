@@ -331,3 +331,35 @@ def test_sqlite_io_errors_are_an_out_that_cannot_be_written(tmp_path: Path):
     problem = output_problem(sqlite3.OperationalError("disk I/O error"), tmp_path)
     assert isinstance(problem, OutputNotWritable) and "ledger cannot be written" in str(problem)
     assert output_problem(sqlite3.OperationalError("no such table: x"), tmp_path) is None
+
+
+def test_a_file_moved_mid_run_is_extracted_by_the_next_run_where_it_now_is(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Moved after discovery, a file cannot be read where it was found: a transient `changed`
+    row, not a lasting `unreadable` one, so the next run extracts it at its new path."""
+    import pipeline.extract.plan as plan
+
+    inbox = tmp_path / "inbox"
+    (inbox / "filed").mkdir(parents=True)
+    make_unique_pdf(inbox / "stay.pdf", 1, "STAY")
+    make_unique_pdf(inbox / "move.pdf", 1, "MOVE")
+    real = plan.discover_sources
+
+    def discover_then_move(*args, **kwargs):  # type: ignore[no-untyped-def]
+        found = real(*args, **kwargs)
+        (inbox / "move.pdf").rename(inbox / "filed" / "move.pdf")
+        return found
+
+    monkeypatch.setattr(plan, "discover_sources", discover_then_move)
+    first = _run(str(inbox), "--out", str(tmp_path / "out"))
+    monkeypatch.setattr(plan, "discover_sources", real)
+    (error,) = read_table(tmp_path / "out", "invoice", "errors")
+    assert error["code"] == "changed" and error["source_path"].endswith("inbox/move.pdf")
+    assert first.exit_code == 1, first.output
+    second = _run(str(inbox), "--out", str(tmp_path / "out"))
+    assert second.exit_code == 0, second.output
+    names = sorted(r["source_path"].split("inbox/")[1] for r in read_table(
+        tmp_path / "out", "invoice", "documents"))  # fmt: skip
+    assert names == ["filed/move.pdf", "stay.pdf"]
+    assert read_table(tmp_path / "out", "invoice", "errors") == []

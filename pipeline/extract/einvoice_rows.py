@@ -67,6 +67,9 @@ def invalid_einvoice(source: SourceFile, problem: InvoiceXmlError | OSError) -> 
     if isinstance(problem, InvoiceXmlError):
         what = f"e-invoice XML {problem.problem}: {problem}"
         code = ErrorCode.EINVOICE_INVALID
+    elif isinstance(problem, FileNotFoundError):  # moved or deleted since it was found
+        what = "the file was moved or deleted after it was found; the next run reads it again"
+        code = ErrorCode.CHANGED
     else:
         what = f"cannot read: {problem.strerror or problem}"
         code = ErrorCode.UNREADABLE

@@ -48,6 +48,13 @@ def render_document(
                 source, ErrorCode.NOTHING_TO_RENDER, "an XML invoice has no pages to render"
             )
         return render_image(source, content, config, first_page, window_pages)
+    except FileNotFoundError:
+        return failed_render(
+            source,
+            ErrorCode.CHANGED,
+            "the file was moved or deleted after it was found; the next run reads it where it "
+            "is then",
+        )
     except OSError as exc:
         return failed_render(
             source, ErrorCode.UNREADABLE, f"cannot read: {describe_exception(exc)}"
