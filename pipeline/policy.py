@@ -57,8 +57,9 @@ def retires_document_failure(item_id: str, status: str) -> bool:
 
 
 def retires_transient_failures(status: str) -> bool:
-    """Whether committing an item with `status` retires transient failures of its file."""
-    return status == OK
+    """Whether committing an item with `status` retires transient failures of its file (under
+    other item ids): its new content was extracted, or failed for good."""
+    return status in (OK, ERROR)
 
 
 @dataclass(frozen=True, slots=True)

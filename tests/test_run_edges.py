@@ -363,3 +363,42 @@ def test_a_file_moved_mid_run_is_extracted_by_the_next_run_where_it_now_is(
         tmp_path / "out", "invoice", "documents"))  # fmt: skip
     assert names == ["filed/move.pdf", "stay.pdf"]
     assert read_table(tmp_path / "out", "invoice", "errors") == []
+
+
+def test_a_file_emptied_mid_run_keeps_one_row_its_new_failure(tmp_path: Path, monkeypatch):
+    """Emptied after discovery, a file's first content gets a transient `changed` row; the
+    next run finds it empty (`empty_file`, a failure for good) and the `changed` row no longer
+    stands, in the ledger, the tables as read back, and the DuckDB views alike."""
+    import duckdb
+
+    import pipeline.extract.plan as plan
+    from pipeline.output.current import current_view_sql
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "keep.pdf", 1, "KEEP")
+    make_unique_pdf(inbox / "emptied.pdf", 1, "EMPTIED")
+    real = plan.discover_sources
+
+    def discover_then_empty(*args, **kwargs):  # type: ignore[no-untyped-def]
+        found = real(*args, **kwargs)
+        (inbox / "emptied.pdf").write_bytes(b"")
+        return found
+
+    monkeypatch.setattr(plan, "discover_sources", discover_then_empty)
+    _run(str(inbox), "--out", str(out))
+    monkeypatch.setattr(plan, "discover_sources", real)
+    assert [e["code"] for e in read_table(out, "invoice", "errors")] == ["changed"]
+    _run(str(inbox), "--out", str(out))
+    assert [e["code"] for e in read_table(out, "invoice", "errors")] == ["empty_file"]
+    db = duckdb.connect()
+    db.execute(current_view_sql(out, "invoice"))
+    assert db.execute("SELECT code FROM errors").fetchall() == [("empty_file",)]
+    import sqlite3
+
+    from pipeline.output.layout import ledger_path
+
+    ledger = sqlite3.connect(ledger_path(out))
+    statuses = sorted(status for (status,) in ledger.execute("SELECT status FROM items"))
+    ledger.close()
+    assert statuses == ["error", "ok"]  # no transient row of the old content is left

@@ -10,8 +10,9 @@ both tables of one schema (documents and errors):
    row of one of its pages (`page` set) with the same prompt and model is newer (--per-page
    after `too_many_pages`).
 3. An errors row with a transient code (engine_error, engine_timeout, engine_unavailable,
-   changed) no longer stands once a documents row of the same `source_path`, prompt and model
-   but another `item_id` is newer (the file's new content was extracted).
+   changed) no longer stands once a documents row, or an errors row with a code that is not
+   transient, of the same `source_path`, prompt and model but another `item_id` is newer (the
+   file's new content was extracted, or failed for good).
 
 These are the ledger's own rules (`pipeline.policy`), read from the rows alone: the ledger is
 not needed to read the tables. `current_table` applies them with pyarrow; `current_view_sql`
@@ -74,7 +75,10 @@ def current_rows_by_part(out: Path, schema: str, table: str) -> dict[Path, list[
                 key = (row["item_id"], row["prompt_hash"], row["model"])
                 if key not in newest or row["created_at"] > newest[key]:
                     newest[key] = row["created_at"]
-    retired = _Retirements(filter(_identified, rows["documents"])) if table == "errors" else None
+    settled = rows["documents"] + [
+        row for row in rows["errors"] if row.get("code") not in TRANSIENT_CODES
+    ]
+    retired = _Retirements(filter(_identified, settled)) if table == "errors" else None
     chosen: dict[Path, list[int]] = {part: [] for part in part_files(out, schema, table)}
     for row in rows[table]:
         if _identified(row):
@@ -145,18 +149,24 @@ ANTI JOIN all_documents d
   ON d.prompt_hash = e.prompt_hash AND d.model = e.model AND d.created_at > e.created_at
  AND ((e.item_id = e.doc_id AND d.doc_id = e.doc_id AND d.page IS NOT NULL)  -- rule 2
    OR (e.code IN ({transient})
-       AND d.source_path = e.source_path AND d.item_id <> e.item_id));  -- rule 3
+       AND d.source_path = e.source_path AND d.item_id <> e.item_id))  -- rule 3
+ANTI JOIN all_errors f  -- rule 3: the file's new content failed for good
+  ON e.code IN ({transient})
+ AND f.code NOT IN ({transient})
+ AND f.prompt_hash = e.prompt_hash AND f.model = e.model AND f.created_at > e.created_at
+ AND f.source_path = e.source_path AND f.item_id <> e.item_id;
 """
 
 
 class _Retirements:
-    """Rules 2 and 3: which errors rows newer documents rows retire."""
+    """Rules 2 and 3: which errors rows newer settled rows retire (documents rows, and errors
+    rows whose code is not transient)."""
 
-    def __init__(self, documents: Iterable[dict[str, Any]]) -> None:
+    def __init__(self, settled: Iterable[dict[str, Any]]) -> None:
         self.pages: dict[tuple[str, str, str], datetime] = {}
         self.paths: dict[tuple[str, str, str], dict[str, datetime]] = {}
-        for row in documents:
-            if is_page_item(row["item_id"]):
+        for row in settled:
+            if is_page_item(row["item_id"]) and "code" not in row:  # rule 2: a documents row
                 key = (row["doc_id"], row["prompt_hash"], row["model"])
                 self.pages[key] = max(self.pages.get(key, row["created_at"]), row["created_at"])
             by_item = self.paths.setdefault(
