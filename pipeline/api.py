@@ -144,14 +144,18 @@ def run(
     `engine` is an engine name or an engine from `open_engine` (which the caller then closes).
     `progress=True` shows the CLI's progress bar or lines on stderr.
     """
-    name = engine if isinstance(engine, str) else None
+    name, instance = _name_or_instance(engine)
     config = build_config(
         inputs, out, schema=schema, engine=name, model=model, config_file=config_file,
         **settings,
     )
-    instance = None if engine is None or isinstance(engine, str) else engine
     reporter: Reporter = make_reporter(config.log_format) if progress else _Silent()
     return run_configured(config, instance, reporter)
+
+
+def _name_or_instance(engine: str | Engine | None) -> tuple[str | None, Engine | None]:
+    """`engine=` of the API: an engine's name (for the config), or a started engine."""
+    return (engine, None) if isinstance(engine, str) else (None, engine)
 
 
 def run_configured(
@@ -228,8 +232,7 @@ def _extract_tables(
 ) -> tuple[pa.Table, pa.Table]:
     """The documents and errors tables of `paths`, kept in memory: nothing is written, nothing
     counts as already done, and no failure rate applies."""
-    name = engine if isinstance(engine, str) else None
-    instance = None if engine is None or isinstance(engine, str) else engine
+    name, instance = _name_or_instance(engine)
     config = build_config(paths, None, schema=schema, engine=name, **settings)
     _report, sink = _in_own_loop(
         lambda runner: extract_in_memory(config, _Silent(), instance, runner), instance

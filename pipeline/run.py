@@ -71,6 +71,25 @@ class _Job:
         spec = resolve_schema(config.schema_ref)
         return cls(spec, build_prompt(spec), engine_json_schema(spec.model))
 
+    def provenance(self, report: RunReport, engine: Engine | None, plan: WorkPlan) -> Provenance:
+        """What every row of this run records about where it came from."""
+        engine_name = engine.name if engine is not None else report.engine
+        return Provenance(
+            self.spec.name, self.template.prompt_hash, report.model, engine_name,
+            report.run_id, plan.also_at,
+        )  # fmt: skip
+
+    def extraction(
+        self, config: RunConfig, engine: Engine | None, recorder: RunRecorder, ledger: Ledger,
+        identity: Identity,
+    ) -> Extraction:  # fmt: skip
+        """The extraction of this job's documents by `engine`, its rows to `recorder`."""
+        requests = RequestBuilder(
+            self.template, self.json_schema, config.engine.max_new_tokens, config.engine.seed
+        )
+        committed = CommittedCheck(ledger, identity, config)
+        return Extraction(config, engine, requests, self.spec.model, recorder, committed)
+
 
 def _extract(
     config: RunConfig, engine: Engine | None, reporter: Reporter | None, runner: Runner
@@ -148,13 +167,8 @@ class _Execution:
         try:
             recorder = self._recorder(plan, engine)
             parts = recorder.writer.written
-            requests = RequestBuilder(
-                self.job.template, self.job.json_schema, config.engine.max_new_tokens,
-                config.engine.seed,
-            )  # fmt: skip
-            committed = CommittedCheck(self.session.ledger, identity, config)
-            extraction = Extraction(config, engine, requests, self.job.spec.model, recorder,
-                                    committed)  # fmt: skip
+            ledger = self.session.ledger
+            extraction = self.job.extraction(config, engine, recorder, ledger, identity)
             runner(run_until_stopped(extraction.execute(plan)))
         except RunStopped as stopped:
             report.ended = stopped.ended
@@ -168,15 +182,10 @@ class _Execution:
         return unavailable
 
     def _recorder(self, plan: WorkPlan, engine: Engine | None) -> RunRecorder:
-        report = self.report
-        provenance = Provenance(
-            self.job.spec.name, self.job.template.prompt_hash, report.model,
-            engine.name if engine is not None else report.engine, report.run_id, plan.also_at,
-        )  # fmt: skip
         return open_recorder(
             self.session.out, self.job.spec.model, self.job.json_schema,
-            (self.config.part_rows, self.config.flush_s), self.session.ledger, report,
-            self.reporter, provenance,
+            (self.config.part_rows, self.config.flush_s), self.session.ledger, self.report,
+            self.reporter, self.job.provenance(self.report, engine, plan),
         )  # fmt: skip
 
     def _end(self, parts: list[dict[str, Any]], owned_engine: Engine | None) -> None:
@@ -210,18 +219,11 @@ def extract_in_memory(
         plan = plan_work(config, ledger, identity, report, writes=False)
         if engine is None and plan.needs_model:
             engine, unavailable = _start_engine(config, plan, report)
-        provenance = Provenance(
-            job.spec.name, job.template.prompt_hash, report.model,
-            engine.name if engine is not None else report.engine, report.run_id, plan.also_at,
-        )  # fmt: skip
+        provenance = job.provenance(report, engine, plan)
         recorder, sink = memory_recorder(
             job.spec.model, job.json_schema, report, reporter, provenance
         )
-        requests = RequestBuilder(
-            job.template, job.json_schema, config.engine.max_new_tokens, config.engine.seed
-        )
-        committed = CommittedCheck(ledger, identity, config)
-        extraction = Extraction(config, engine, requests, job.spec.model, recorder, committed)
+        extraction = job.extraction(config, engine, recorder, ledger, identity)
         try:
             if plan.size:
                 (runner or asyncio.run)(run_until_stopped(extraction.execute(plan)))

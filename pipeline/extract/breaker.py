@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import TypeGuard
 
 from pipeline.engines.base import EngineFailure, EngineOutcome
 from pipeline.errors import EngineGone, ErrorCode
 
 
-def unreachable(outcome: EngineOutcome) -> bool:
+def unreachable(outcome: EngineOutcome) -> TypeGuard[EngineFailure]:
     """Whether `outcome` says the engine could not be reached (after its own retries)."""
     return isinstance(outcome, EngineFailure) and outcome.code == ErrorCode.ENGINE_UNAVAILABLE
 
@@ -33,7 +34,6 @@ class Breaker:
             if not unreachable(outcome):
                 self.in_a_row, self.since = 0, None
                 continue
-            assert isinstance(outcome, EngineFailure)
             self.in_a_row += 1
             self.since = self.clock() if self.since is None else self.since
             self.last = outcome.message

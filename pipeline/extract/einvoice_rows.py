@@ -23,6 +23,7 @@ from pipeline.config import RunConfig
 from pipeline.errors import ErrorCode, Stage
 from pipeline.extract.settle import Extracted, Failed
 from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError, InvoiceXmlProblem
+from pipeline.inputs.render_result import MOVED
 from pipeline.output.arrow import DECIMAL_SCALE, ValueOutOfRange, to_arrow_value
 from pipeline.records import ErrorRecord, FileKind, SourceFile, WarningRecord
 
@@ -67,9 +68,8 @@ def invalid_einvoice(source: SourceFile, problem: InvoiceXmlError | OSError) -> 
     if isinstance(problem, InvoiceXmlError):
         what = f"e-invoice XML {problem.problem}: {problem}"
         code = ErrorCode.EINVOICE_INVALID
-    elif isinstance(problem, FileNotFoundError):  # moved or deleted since it was found
-        what = "the file was moved or deleted after it was found; the next run reads it again"
-        code = ErrorCode.CHANGED
+    elif isinstance(problem, FileNotFoundError):
+        what, code = MOVED, ErrorCode.CHANGED
     else:
         what = f"cannot read: {problem.strerror or problem}"
         code = ErrorCode.UNREADABLE

@@ -14,7 +14,7 @@ from pipeline.config import RenderConfig
 from pipeline.errors import ErrorCode
 from pipeline.inputs.render_image import render_image
 from pipeline.inputs.render_pdf import render_pdf
-from pipeline.inputs.render_result import describe_exception, failed_render
+from pipeline.inputs.render_result import MOVED, describe_exception, failed_render
 from pipeline.records import FileKind, RenderedDocument, SourceFile
 
 
@@ -49,12 +49,7 @@ def render_document(
             )
         return render_image(source, content, config, first_page, window_pages)
     except FileNotFoundError:
-        return failed_render(
-            source,
-            ErrorCode.CHANGED,
-            "the file was moved or deleted after it was found; the next run reads it where it "
-            "is then",
-        )
+        return failed_render(source, ErrorCode.CHANGED, MOVED)
     except OSError as exc:
         return failed_render(
             source, ErrorCode.UNREADABLE, f"cannot read: {describe_exception(exc)}"

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from pipeline.errors import ErrorCode, Stage
 from pipeline.records import ErrorRecord, Page, RenderedDocument, SourceFile
 
+MOVED = "the file was moved or deleted after it was found; the next run reads it where it is then"
+"""The message of a `changed` row for a file that is gone from where discovery found it."""
+
 
 def failed_render(
     source: SourceFile,

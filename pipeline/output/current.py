@@ -21,7 +21,6 @@ gives the same as DuckDB views.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -75,10 +74,14 @@ def current_rows_by_part(out: Path, schema: str, table: str) -> dict[Path, list[
                 key = (row["item_id"], row["prompt_hash"], row["model"])
                 if key not in newest or row["created_at"] > newest[key]:
                     newest[key] = row["created_at"]
-    settled = rows["documents"] + [
-        row for row in rows["errors"] if row.get("code") not in TRANSIENT_CODES
-    ]
-    retired = _Retirements(filter(_identified, settled)) if table == "errors" else None
+    retired = None
+    if table == "errors":
+        documents = [row for row in rows["documents"] if _identified(row)]
+        failed_for_good = [
+            row for row in rows["errors"]
+            if _identified(row) and row.get("code") not in TRANSIENT_CODES
+        ]  # fmt: skip
+        retired = _Retirements(documents, failed_for_good)
     chosen: dict[Path, list[int]] = {part: [] for part in part_files(out, schema, table)}
     for row in rows[table]:
         if _identified(row):
@@ -162,13 +165,16 @@ class _Retirements:
     """Rules 2 and 3: which errors rows newer settled rows retire (documents rows, and errors
     rows whose code is not transient)."""
 
-    def __init__(self, settled: Iterable[dict[str, Any]]) -> None:
+    def __init__(
+        self, documents: list[dict[str, Any]], failed_for_good: list[dict[str, Any]]
+    ) -> None:
         self.pages: dict[tuple[str, str, str], datetime] = {}
         self.paths: dict[tuple[str, str, str], dict[str, datetime]] = {}
-        for row in settled:
-            if is_page_item(row["item_id"]) and "code" not in row:  # rule 2: a documents row
+        for row in documents:  # rule 2
+            if is_page_item(row["item_id"]):
                 key = (row["doc_id"], row["prompt_hash"], row["model"])
                 self.pages[key] = max(self.pages.get(key, row["created_at"]), row["created_at"])
+        for row in documents + failed_for_good:  # rule 3
             by_item = self.paths.setdefault(
                 (row["source_path"], row["prompt_hash"], row["model"]), {}
             )

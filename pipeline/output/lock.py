@@ -110,10 +110,11 @@ class OutputLock:
 
 
 def _held(path: Path) -> bool:
-    """Whether a live process holds the lock file `path` exclusively."""
+    """Whether a live process holds the lock file `path` exclusively (a shared lock is taken
+    to look, so two processes looking at once do not see each other)."""
     try:
         fd = os.open(path, os.O_RDONLY)
-    except OSError:
+    except FileNotFoundError:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -154,15 +155,4 @@ class RunMark:
 
 def is_run_live(out: Path, run_id: str) -> bool:
     """Whether another process still holds the RunMark of `run_id`."""
-    path = live_dir(out) / f"{run_id}.lock"
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return _held(live_dir(out) / f"{run_id}.lock")
