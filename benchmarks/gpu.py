@@ -2,6 +2,7 @@
 
     python -m benchmarks.gpu tiny|full [--docs N] [--max-new-tokens N] [--rounds N]
                                        [--spy DIR] [--unconstrained] [--save FILE]
+                                       [--in-flight N,..] [--first-wave N,..]
 
 Builds the model folder (tiny: the GPU suite's small random Qwen3-VL-MoE; full: the
 architecture of Qwen3-VL-30B-A3B-Instruct-FP8 with Qwen3's tokenizer,
@@ -49,6 +50,7 @@ def main() -> int:
     parser.add_argument("--spy", type=Path, help="py-spy profiles of every run, here.")
     parser.add_argument("--unconstrained", action="store_true")
     parser.add_argument("--in-flight", default="", help="request windows, comma-separated")
+    parser.add_argument("--first-wave", default="", help="first waves, comma-separated")
     parser.add_argument("--image-processing", default="sglang", help="modes, comma-separated")
     parser.add_argument("--context-length", type=int, default=16384)
     parser.add_argument("--save", type=Path, help="Also write the figures (JSON) here.")
@@ -76,6 +78,8 @@ def main() -> int:
             command += ["--unconstrained"]
         if args.in_flight:
             command += ["--in-flight", args.in_flight]
+        if args.first_wave:
+            command += ["--first-wave", args.first_wave]
         print("$ docextract " + " ".join(command[3:]), flush=True)
         done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:

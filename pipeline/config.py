@@ -126,6 +126,12 @@ class EngineConfig(_Frozen):
     unreachable_requests: int = Field(
         3, ge=1, description="Requests in a row that must fail to connect before that clock runs."
     )
+    first_wave: int = Field(
+        32, ge=0,
+        description="Requests sent before the first answer comes back; then as many as the "
+        "engine takes (0: all at once). An engine prefills every waiting request before it "
+        "decodes any, so a small first wave brings the first rows within seconds.",
+    )  # fmt: skip
     seed: int = 0
     sglang: SGLangConfig = SGLangConfig()
     openai: OpenAIConfig = OpenAIConfig()

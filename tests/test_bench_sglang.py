@@ -105,16 +105,20 @@ def test_rounds_repeat_every_run_and_report_their_spread(tiny_model_dir):
                           gpu_count=1, hf_config={"image_token_id": image_token})
     docs, rounds = 3, 2
     figures = run_sglang_bench(config, docs, engine=engine, modes=("docextract",),
-                               rounds=rounds, unconstrained=True, in_flight=(2,))  # fmt: skip
+                               rounds=rounds, unconstrained=True, in_flight=(2,),
+                               first_waves=(0,))  # fmt: skip
 
     [backend] = FakeSGLangEngine.instances
     # warm-up (every document, as there are fewer than WARMUP_DOCUMENTS), then per round: the
-    # reference, the reference without schema, docextract, docextract with 2 in flight
+    # reference, the reference without schema, docextract, docextract with 2 in flight,
+    # docextract with no first wave
     warm = min(WARMUP_DOCUMENTS, docs)
-    assert len(backend.calls) == warm + rounds * 4 * docs
+    assert len(backend.calls) == warm + rounds * 5 * docs
     windowed = figures["docextract[docextract] 2 in flight"]
     assert (windowed["in_flight"], windowed["documents"]) == (2, docs)
     assert figures["docextract[docextract]"]["in_flight"] == engine.max_in_flight == 256
+    assert figures["docextract[docextract]"]["first_wave"] == config.engine.first_wave > 0
+    assert figures["docextract[docextract] first wave 0"]["first_wave"] == 0
     free = backend.calls[warm + docs : warm + 2 * docs]
     assert all("json_schema" not in call["sampling_params"] for call in free)
     assert all("json_schema" in call["sampling_params"] for call in backend.calls[:docs])

@@ -68,6 +68,7 @@ def run_sglang_bench(
     spy: Path | None = None,
     unconstrained: bool = False,
     in_flight: tuple[int, ...] = (),
+    first_waves: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """Figures of the reference and of docextract in each image-processing mode.
 
@@ -77,7 +78,8 @@ def run_sglang_bench(
     `spread` the min / median / max of each figure that `spread_of` names. `spy` is a folder
     for py-spy profiles of each run (pipeline.bench.spy); `unconstrained` adds a reference run
     without the JSON schema, which shows what the grammar costs; each of `in_flight` adds a
-    docextract run (in the first mode) that keeps at most that many requests in flight.
+    docextract run (in the first mode) that keeps at most that many requests in flight, and
+    each of `first_waves` one with that `engine.first_wave`.
     """
     from pipeline.bench.docgen import generate_workload
     from pipeline.bench.reference import drive
@@ -96,7 +98,9 @@ def run_sglang_bench(
             loop.run_until_complete(drive(engine.backend, requests[:WARMUP_DOCUMENTS]))
             bench = _Rounds(config, engine, loop, inputs, Path(tmp), requests, spy)
             all_rounds = [
-                bench.one_round(n, modes, profile if n == 0 else None, unconstrained, in_flight)
+                bench.one_round(
+                    n, modes, profile if n == 0 else None, unconstrained, in_flight, first_waves
+                )
                 for n in range(rounds)
             ]
         figures: dict[str, Any] = dict(all_rounds[-1])
@@ -131,7 +135,7 @@ class _Rounds:
 
     def one_round(
         self, n: int, modes: tuple[str, ...], profile: Path | None, unconstrained: bool,
-        in_flight: tuple[int, ...] = (),
+        in_flight: tuple[int, ...] = (), first_waves: tuple[int, ...] = (),
     ) -> dict[str, Any]:  # fmt: skip
         figures: dict[str, Any] = {"reference": self.reference(f"r{n}.reference", self.requests)}
         if unconstrained:
@@ -144,6 +148,10 @@ class _Rounds:
             figures[f"docextract[{modes[0]}] {window} in flight"] = self.docextract(
                 f"r{n}.docextract-{modes[0]}-{window}", modes[0], None, window
             )
+        for wave in first_waves:
+            figures[f"docextract[{modes[0]}] first wave {wave}"] = self.docextract(
+                f"r{n}.docextract-{modes[0]}-wave-{wave}", modes[0], None, first_wave=wave
+            )
         reference = figures["reference"]["pages_per_s"]
         for mode in modes:
             ratio = figures[f"docextract[{mode}]"]["pages_per_s"] / max(reference, 1e-9)
@@ -153,16 +161,21 @@ class _Rounds:
         return figures
 
     def docextract(
-        self, label: str, mode: str, table: Path | None, window: int | None = None
-    ) -> dict[str, Any]:
+        self, label: str, mode: str, table: Path | None, window: int | None = None,
+        first_wave: int | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         """One docextract run in image-processing `mode`, with at most `window` requests in
-        flight (default: the engine's own limit)."""
+        flight (default: the engine's own limit) and `first_wave` (default: the config's)."""
         self.loop.run_until_complete(_flush(self.engine.backend))
         use_image_processing(self.engine, mode)
         # one request per document, as the reference sends: no retries
+        engine = self.config.engine
+        if first_wave is not None:
+            engine = engine.model_copy(update={"first_wave": first_wave})
         run_config = self.config.model_copy(
-            update={"inputs": (self.inputs,), "out": self.tmp / label, "retries": 0}
-        )
+            update={"inputs": (self.inputs,), "out": self.tmp / label, "retries": 0,
+                    "engine": engine}
+        )  # fmt: skip
         limit = self.engine.max_in_flight
         self.engine.max_in_flight = window or limit
         try:
@@ -170,7 +183,8 @@ class _Rounds:
                 run = _docextract_run(run_config, self.engine, self.loop, table)
         finally:
             self.engine.max_in_flight = limit
-        return _derived({**run, **_profiles(spy), "in_flight": window or limit})
+        wave = run_config.engine.first_wave
+        return _derived({**run, **_profiles(spy), "in_flight": window or limit, "first_wave": wave})
 
 
 def use_image_processing(engine: Any, mode: str) -> None:

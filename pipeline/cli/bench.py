@@ -51,6 +51,10 @@ def bench_command(
         "", "--in-flight",
         help="With --engine sglang: comma-separated request windows, each one more docextract run.",
     ),  # fmt: skip
+    first_wave: str = typer.Option(
+        "", "--first-wave",
+        help="With --engine sglang: comma-separated first waves, each one more docextract run.",
+    ),  # fmt: skip
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Measure pages/s, tokens per page and latency on a synthetic workload.
@@ -77,7 +81,7 @@ def bench_command(
         figures = run_sglang_bench(
             config, docs, modes=modes, profile=profile, rounds=rounds, spy=spy,
             unconstrained=unconstrained,
-            in_flight=tuple(int(w) for w in in_flight.split(",") if w.strip()),
+            in_flight=_numbers(in_flight), first_waves=_numbers(first_wave),
         )  # fmt: skip
     else:
         from pipeline.bench.throughput import run_bench
@@ -96,6 +100,10 @@ def bench_command(
         table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
     rich = wants_rich()
     print_table(table, make_console(rich), rich)
+
+
+def _numbers(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in text.split(",") if n.strip())
 
 
 def sglang_settings(pairs: list[str]) -> dict[str, Any]:

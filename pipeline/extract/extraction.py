@@ -62,6 +62,10 @@ class Extraction:
         self.committed = committed
         self.batch = max(1, engine.preferred_batch) if engine is not None else 1
         self.lanes = max(1, engine.max_in_flight // self.batch) if engine is not None else 0
+        wave = config.engine.first_wave
+        self.first_lanes = min(self.lanes, max(1, wave // self.batch)) if wave else self.lanes
+        self.answered = asyncio.Event()
+        """Set at the first answer (or when every request is queued): the other lanes go."""
         self.verify: dict[str, EInvoice] = {}
         self.breaker = Breaker(config.engine.unreachable_requests, config.engine.unreachable_s)
 
@@ -87,7 +91,7 @@ class Extraction:
                 target=self._produce, args=(loop, rendered, plan, stop), daemon=True
             )
             producer.start()
-            tasks = [asyncio.create_task(self._serve(requests)) for _ in range(self.lanes)]
+            tasks = [asyncio.create_task(self._serve(requests, n)) for n in range(self.lanes)]
             tasks.append(asyncio.create_task(self._dispatch(rendered, requests)))
             try:
                 await asyncio.gather(*tasks)
@@ -183,6 +187,7 @@ class Extraction:
                     self._render_failed(item)
                 else:
                     await requests.put(item)
+        self.answered.set()  # the lanes still waiting must take their _DONE
         for _ in range(self.lanes):
             await requests.put(_DONE)
 
@@ -203,8 +208,11 @@ class Extraction:
             return
         self.recorder.failed(record, item_id, page, pages=0 if page is None else 1)
 
-    async def _serve(self, requests: asyncio.Queue) -> None:
-        """One lane: take up to `batch` items, ask the engine, retry what may be retried."""
+    async def _serve(self, requests: asyncio.Queue, lane: int) -> None:
+        """One lane: take up to `batch` items, ask the engine, retry what may be retried.
+        Lanes past the first wave wait for the first answer."""
+        if lane >= self.first_lanes:
+            await self.answered.wait()
         while (first := await requests.get()) is not _DONE:
             batch = [first]
             while len(batch) < self.batch and not requests.empty():
@@ -220,6 +228,7 @@ class Extraction:
                 outcomes = await generate_guarded(
                     self.engine, [self.request_for(item) for item in pending]
                 )
+                self.answered.set()
                 self.breaker.observe(outcomes)
                 # An engine that cannot be reached is no fault of the document: ask again
                 # until it answers or the breaker stops the run.
