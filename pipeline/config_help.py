@@ -27,8 +27,8 @@ HELP: dict[str, str] = {
     "max_failure_rate": "Exit 1 above this failed fraction.",
     "dry_run": "List what would run, with a token estimate.",
     "log_format": "auto, rich, plain or json.",
-    "einvoice": "Invoices carrying CII/UBL XML: prefer (row from the XML, no model), model "
-    "(ignore the XML) or verify (both; differences become warnings).",
+    "einvoice": "E-invoices (invoice XML, alone or attached to a PDF): prefer (row from the "
+    "XML, no model), model (ignore the XML) or verify (both; differences become warnings).",
 }
 
 

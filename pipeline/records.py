@@ -23,7 +23,7 @@ class FileKind(StrEnum):
     TIFF = "tiff"
     WEBP = "webp"
     BMP = "bmp"
-    XML = "xml"  # a CII or UBL e-invoice: read, never rendered
+    XML = "xml"  # an e-invoice: read, never rendered
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -157,3 +158,29 @@ def test_the_orchestrator_and_the_run_command_have_no_function_over_60_lines():
         and (node.end_lineno or 0) - node.lineno + 1 > 60
     ]
     assert not long
+
+
+EINVOICE_FORMATS = re.compile(
+    r"\b(CII|UBL|ZUGFeRD|Factur-X|XRechnung|CrossIndustry\w*|ferd)\b", re.IGNORECASE
+)
+"""Names of the e-invoice formats docextract reads."""
+
+
+def _naming_einvoice_formats() -> list[str]:
+    """Modules of the package that name an e-invoice format, outside the e-invoice reader
+    (`inputs/einvoice*`), the rows read from its XML (`extract/einvoice_rows.py`) and the
+    benchmark's document generator, which writes e-invoices."""
+    allowed = ("pipeline/inputs/einvoice", "pipeline/extract/einvoice_rows.py",
+               "pipeline/bench/docgen/")  # fmt: skip
+    return sorted(
+        name
+        for path in (ROOT / "pipeline").rglob("*.py")
+        if not (name := str(path.relative_to(ROOT))).startswith(allowed)
+        and EINVOICE_FORMATS.search(path.read_text())
+    )
+
+
+def test_e_invoice_formats_are_named_only_by_their_reader():
+    assert _naming_einvoice_formats() == []
+    assert EINVOICE_FORMATS.search('root = b"urn:ferd:CrossIndustryDocument:invoice:1p0"')
+    assert EINVOICE_FORMATS.search("a Factur-X PDF") and not EINVOICE_FORMATS.search("cubl")

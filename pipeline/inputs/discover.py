@@ -1,9 +1,8 @@
 """Discovery: turn paths, folders and globs into unique `SourceFile` records.
 
 The kind of a file comes from its first bytes, not its name; its id is the sha256 of its
-content, so the same document under two names is processed once. XML is a document only when its
-root element is a CII CrossIndustryInvoice, a ZUGFeRD 1.0 CrossIndustryDocument or a UBL Invoice
-or CreditNote (an e-invoice).
+content, so the same document under two names is processed once. XML is a document only when it
+is an e-invoice (`pipeline.inputs.einvoice_sniff`).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import ErrorCode, Stage
+from pipeline.inputs.einvoice_sniff import WHAT_IS_READ, as_utf8, is_invoice_xml
 from pipeline.records import ErrorRecord, FileKind, SourceFile
 
 HEAD_BYTES = 1024
@@ -31,19 +31,6 @@ _GLOB_CHARS = frozenset("*?[")
 _BMP_DIB_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
 _PDF_OBJECT = re.compile(rb"\s*(%[^\n]*\n\s*)*\d+\s+\d+\s+obj\b")
 """A file that starts with a PDF indirect object ("1 0 obj"), comments allowed before it."""
-_XML_ROOT = re.compile(
-    rb"(?:\xef\xbb\xbf)?\s*"  # a UTF-8 byte order mark, then the prolog:
-    rb"(?:<\?[^>]*\?>\s*|<!--.*?-->\s*|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>\s*)*"
-    rb"<(?:([A-Za-z_][\w.-]*):)?"
-    rb"(CrossIndustryInvoice|CrossIndustryDocument|Invoice|CreditNote)(?=[\s/>])([^>]*)",
-    re.S,
-)
-_INVOICE_ROOTS = {
-    b"CrossIndustryInvoice": b"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
-    b"CrossIndustryDocument": b"urn:ferd:CrossIndustryDocument:invoice:1p0",
-    b"Invoice": b"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
-    b"CreditNote": b"urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
-}
 
 
 @dataclass(slots=True)
@@ -78,32 +65,6 @@ def detect_kind(head: bytes) -> FileKind | None:
     return None
 
 
-def is_invoice_xml(head: bytes) -> bool:
-    """Whether a file's first bytes (4 KiB) open a CII (ZUGFeRD 1.0 too) or UBL invoice: the root
-    element's name and the namespace it is declared in. Cheap: no XML parser runs; reading it is
-    `pipeline.inputs.einvoice`'s business, which refuses what is hostile or broken."""
-    found = _XML_ROOT.match(_as_utf8(head))
-    if found is None:
-        return False
-    prefix, name, attributes = found.groups()
-    declared = b"xmlns:" + prefix if prefix else b"xmlns"
-    uri = re.search(rb"\s" + re.escape(declared) + rb"\s*=\s*([\"'])(.*?)\1", attributes)
-    return uri is not None and uri.group(2).strip() == _INVOICE_ROOTS[name]
-
-
-def _as_utf8(head: bytes) -> bytes:
-    """`head` as UTF-8 when it is UTF-16 (a byte order mark, or `<` and `?` as 16-bit units);
-    XML may be in either, and the root element is matched in UTF-8."""
-    for bom, codec in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
-        if head.startswith(bom):
-            return head[2:].decode(codec, errors="ignore").encode()
-    if head.startswith(b"<\x00?\x00"):
-        return head.decode("utf-16-le", errors="ignore").encode()
-    if head.startswith(b"\x00<\x00?"):
-        return head.decode("utf-16-be", errors="ignore").encode()
-    return head
-
-
 def _shows_attachments(data: bytes) -> bool:
     """Whether PDF bytes name an attached file, or hold compressed objects that could."""
     return any(mark in data for mark in _ATTACHMENT_MARKS)
@@ -111,7 +72,7 @@ def _shows_attachments(data: bytes) -> bool:
 
 def _looks_like_xml(head: bytes) -> bool:
     """Whether a file starts like XML (its root element may come after long comments)."""
-    return _as_utf8(head).removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
+    return as_utf8(head).removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
 
 
 def shard_of(sha256: str, count: int) -> int:
@@ -254,7 +215,7 @@ def _inspect(path: Path, errors: list[ErrorRecord]) -> SourceFile | None:
             _error(
                 name,
                 ErrorCode.NOT_A_DOCUMENT,
-                "not a PDF, PNG, JPEG, TIFF, WebP or BMP file, nor a CII or UBL invoice (checked "
+                f"not a PDF, PNG, JPEG, TIFF, WebP or BMP file, nor {WHAT_IS_READ} (checked "
                 "its first bytes)",
                 digest.hexdigest(),
             )

@@ -42,8 +42,8 @@ class Provenance:
 
     def read_from_xml(self, label: str) -> Provenance:
         """The provenance of a row whose data is an e-invoice's XML: `model` is
-        EINVOICE_MODEL (its ledger identity) and `engine` says what was read, e.g.
-        "einvoice CII en16931"."""
+        EINVOICE_MODEL (its ledger identity) and `engine` says what was read
+        (`einvoice_rows.source_label`)."""
         return replace(self, model=EINVOICE_MODEL, engine=label)
 
     def duplicates_of(self, path: str) -> list[str]:
