@@ -121,7 +121,8 @@ def _extract(
         report.reconciled = session.reconciled
         report.engine, report.model = _engine_identity(config, engine)
         identity = Identity(job.spec.name, job.template.prompt_hash, report.model)
-        plan = plan_work(config, session.ledger, identity, report)
+        plan = plan_work(config, session.ledger, identity)
+        plan.summary.count_into(report)
         if config.dry_run:
             report.planned = estimate_plan(plan, config)
         elif plan.size:
@@ -216,7 +217,8 @@ def extract_in_memory(
     identity = Identity(job.spec.name, job.template.prompt_hash, report.model)
     owned, unavailable = engine is None, None
     with signals_raise(), Ledger(None) as ledger:
-        plan = plan_work(config, ledger, identity, report, writes=False)
+        plan = plan_work(config, ledger, identity, writes=False)
+        plan.summary.count_into(report)
         if engine is None and plan.needs_model:
             engine, unavailable = _start_engine(config, plan, report)
         provenance = job.provenance(report, engine, plan)

@@ -51,6 +51,24 @@ class XmlRow:
 
 
 @dataclass
+class PlanSummary:
+    """What discovery found and what the plan left out, as a run's report counts them."""
+
+    files: int = 0
+    duplicates: int = 0
+    other_shards: int = 0
+    documents: int = 0  # of this shard
+    skipped: int = 0  # committed already
+    copies: list[dict[str, str]] = field(default_factory=list)
+
+    def count_into(self, report: RunReport) -> None:
+        report.files, report.duplicates = self.files, self.duplicates
+        report.other_shards, report.documents = self.other_shards, self.documents
+        report.skipped += self.skipped
+        report.copies.extend(self.copies)
+
+
+@dataclass
 class WorkPlan:
     """Sources to extract, discovery errors to record, and the other paths of duplicates; rows
     read from e-invoice XML, and their failures (recorded under the XML's identity); the XML
@@ -62,6 +80,7 @@ class WorkPlan:
     from_xml: list[XmlRow] = field(default_factory=list)
     xml_errors: list[ErrorRecord] = field(default_factory=list)
     verify: dict[str, EInvoice] = field(default_factory=dict)
+    summary: PlanSummary = field(default_factory=PlanSummary)
 
     @property
     def needs_model(self) -> bool:
@@ -78,9 +97,10 @@ def error_item_id(record: ErrorRecord) -> str:
 
 
 def plan_work(
-    config: RunConfig, ledger: Ledger, identity: Identity, report: RunReport, writes: bool = True
+    config: RunConfig, ledger: Ledger, identity: Identity, writes: bool = True
 ) -> WorkPlan:
-    """Discover the inputs and keep what this shard has not committed yet.
+    """Discover the inputs and keep what this shard has not committed yet; `summary` counts
+    what was found and left out.
 
     What is committed is skipped as `pipeline.policy.is_done` says. With --per-page a
     document's pages are checked after rendering instead. A run that `writes` into
@@ -90,17 +110,18 @@ def plan_work(
     discovery.errors = _drop_unmatched_inputs(discovery.errors, config)
     index, count = config.shard
     plan = WorkPlan()
+    summary = plan.summary
     for duplicate, first in discovery.duplicates:
         plan.also_at.setdefault(str(first), []).append(str(duplicate))
-    report.files = len(discovery.sources) + len(discovery.errors) + len(discovery.duplicates)
-    report.duplicates = len(discovery.duplicates)
+    summary.files = len(discovery.sources) + len(discovery.errors) + len(discovery.duplicates)
+    summary.duplicates = len(discovery.duplicates)
 
     candidates = [s for s in discovery.sources if shard_of(s.sha256, count) == index]
     errors = [e for e in discovery.errors if _error_shard(e, count) == index]
-    report.other_shards = (len(discovery.sources) - len(candidates)) + (
+    summary.other_shards = (len(discovery.sources) - len(candidates)) + (
         len(discovery.errors) - len(errors)
     )
-    report.documents = len(candidates)
+    summary.documents = len(candidates)
 
     xml = identity.of_xml
     committed = ledger.committed(
@@ -111,14 +132,14 @@ def plan_work(
     done = {key: status for key, (status, _path) in committed.items()}
 
     def skip(key: ItemKey, source: SourceFile) -> None:
-        report.skipped += 1
+        summary.skipped += 1
         # Content an earlier run extracted, arriving again under another name, is not
         # extracted twice; the summary names each such copy and the file it copies.
         first_path = committed[key][1]
         if first_path != storable(str(source.path)):
-            report.copies.append({"path": str(source.path), "copy_of": first_path})
+            summary.copies.append({"path": str(source.path), "copy_of": first_path})
         for copy_path in plan.also_at.get(str(source.path), []):
-            report.copies.append({"path": copy_path, "copy_of": first_path})
+            summary.copies.append({"path": copy_path, "copy_of": first_path})
 
     reading = reads_einvoices(config, identity.schema)
     for source in candidates:
@@ -142,7 +163,7 @@ def plan_work(
             skip(key, source)
     for error in errors:
         if is_done(done.get(identity.key(error_item_id(error))), config):
-            report.skipped += 1
+            summary.skipped += 1
         else:
             plan.errors.append(error)
     return plan
