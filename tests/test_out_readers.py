@@ -1,6 +1,7 @@
 """What a reader of OUT meets after a plain run: both tables of the schema, even when one of
-them has no rows (the README's DuckDB views and `export` work on every folder a run writes).
-Real PDFs, the null engine, real Parquet read back, DuckDB as the README uses it."""
+them has no rows (the README's DuckDB views and `export` work on every folder a run writes),
+and source paths that `review` finds from any folder. Real PDFs, the null engine, real Parquet
+read back, DuckDB as the README uses it."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ import sqlite3
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from typer.testing import CliRunner
 
 import docextract
 from pipeline.cli.app import app
+from pipeline.eval.review import write_review
 from pipeline.output.layout import ledger_path
 from pipeline.output.manifest import read_manifest
-from tests.run_helpers import make_unique_pdf
+from tests.run_helpers import make_unique_pdf, read_table
 
 runner = CliRunner()
 FAST = ["--engine", "null", "--dpi", "40", "--workers", "1", "--log-format", "json"]
@@ -129,3 +133,74 @@ def test_a_run_with_nothing_to_do_gives_an_older_out_its_missing_table(tmp_path:
     assert manifest is not None and manifest["status"] == "finished"
     assert [part["path"] for part in manifest["parts"]] == [made.relative_to(out).as_posix()]
     assert len(_parts(out, "documents")) == 1
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A run from inside a project folder, naming its inbox and OUT by relative paths."""
+    root = tmp_path / "project"
+    (root / "inbox").mkdir(parents=True)
+    make_unique_pdf(root / "inbox" / "a.pdf", 2, "ANYWHERE")
+    (root / "inbox" / "notes.pdf").write_text("plain text, not a PDF\n")
+    (root / "inbox" / "empty.pdf").write_bytes(b"")  # no content hash: identified by its path
+    monkeypatch.chdir(root)
+    _run("inbox", "--out", "out")
+    monkeypatch.chdir(tmp_path)
+    return root
+
+
+def test_review_shows_the_pages_from_any_folder(project: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = runner.invoke(app, ["review", str(project / "out"), "--output", str(elsewhere)])
+    assert done.exit_code == 0, done.output
+    html = (elsewhere / "invoice-review.html").read_text(encoding="utf-8")
+    assert html.count('<img src="data:image/jpeg;base64,') == 2  # both pages of a.pdf
+    assert "source file not found" not in html
+    [row] = read_table(project / "out", "invoice", "documents")
+    assert row["source_path"] == str(project / "inbox" / "a.pdf")
+    errors = sorted(read_table(project / "out", "invoice", "errors"), key=lambda e: e["code"])
+    paths = [str(project / "inbox" / name) for name in ("empty.pdf", "notes.pdf")]
+    assert [e["source_path"] for e in errors] == paths
+    assert [e["message"].split(": ")[0] for e in errors] == paths
+    assert errors[0]["item_id"] == f"path:{paths[0]}"
+
+
+def _as_an_older_docextract_wrote_it(out: Path, root: Path) -> None:
+    """Rewrite OUT's rows and ledger as a run from `root` wrote them before paths were stored
+    absolute: paths (and the ids of files without a content hash) relative to `root`."""
+    prefix = f"{root}/"
+    for part in out.glob("invoice/*/part-*.parquet"):
+        table = pq.read_table(part)
+        rows = table.to_pylist()
+        for row in rows:
+            for column in ("item_id", "source_path", "message"):
+                if row.get(column):
+                    row[column] = row[column].replace(prefix, "")
+        pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), part)
+    db = sqlite3.connect(ledger_path(out))
+    relative = "UPDATE items SET item_id = replace(item_id, ?, ''), source_path = replace("
+    db.execute(relative + "source_path, ?, '')", (prefix, prefix))
+    db.commit()
+    db.close()
+
+
+def test_an_out_written_with_relative_paths_keeps_working(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows of an older docextract are read against the current folder: its pages show from
+    the folder the run ran in, and a run there finds no copies and no new failures."""
+    out = project / "out"
+    _as_an_older_docextract_wrote_it(out, project)
+    monkeypatch.chdir(project)
+    (page,) = write_review(out)
+    assert page.read_text(encoding="utf-8").count('<img src="data:image/jpeg;base64,') == 2
+
+    again = _run("inbox", "--out", "out")
+    assert (again["skipped"], again["failed"], again["copies"]) == (3, 0, [])
+    retried = _run("inbox", "--out", "out", "--retry-errors")
+    assert retried["failed"] == 2
+    errors = read_table(out, "invoice", "errors")
+    assert sorted(e["source_path"] for e in errors) == sorted([
+        "inbox/empty.pdf", str(project / "inbox" / "notes.pdf")
+    ])  # the empty file under the identity it had, once; the other under its content's
