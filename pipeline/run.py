@@ -26,9 +26,16 @@ from pipeline.extract.plan import CommittedCheck, Identity, WorkPlan, plan_work
 from pipeline.extract.prompt import PromptTemplate, RequestBuilder, build_prompt
 from pipeline.output.ledger import Ledger
 from pipeline.output.progress import Reporter, make_reporter
-from pipeline.output.recorder import MemorySink, RunRecorder, memory_recorder, open_recorder
+from pipeline.output.recorder import (
+    MemorySink,
+    RunRecorder,
+    complete_tables,
+    memory_recorder,
+    open_recorder,
+)
 from pipeline.output.report import RunReport
 from pipeline.output.session import OutputSession
+from pipeline.output.sink import TABLES, tables_without_parts
 from pipeline.output.tables import Provenance
 from pipeline.output.writable import writing_to
 from pipeline.stopping import run_until_stopped, signals_raise
@@ -133,13 +140,30 @@ def _extract(
                 "every document is already extracted"
             )
             reporter.note(f"nothing to do: {why}", skipped=report.skipped)
-            session.end(report.ended, [], _config_summary(config, report))
+            parts = _complete_tables(job, session, report, plan)
+            session.end(report.ended, parts, _config_summary(config, report))
         report.elapsed_s = time.monotonic() - started
         if not config.dry_run:
             session.write_report(report)
     if unavailable is not None:
         raise ModelNeeded(unavailable, report)
     return report
+
+
+def _complete_tables(
+    job: _Job, session: OutputSession, report: RunReport, plan: WorkPlan
+) -> list[dict[str, Any]]:
+    """The parts a run with nothing to do writes: the table its schema's folder lacks, if
+    the folder holds the other (written by an older docextract, or by a run killed before
+    its end). A schema without a folder gets none."""
+    missing = tables_without_parts(session.out, job.spec.name)
+    if len(missing) in (0, len(TABLES)):
+        return []
+    session.begin()
+    provenance = job.provenance(report, None, plan)
+    return complete_tables(
+        session.out, job.spec.model, job.json_schema, session.ledger, provenance
+    )
 
 
 @dataclass(slots=True)

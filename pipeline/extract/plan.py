@@ -4,6 +4,7 @@ with the e-invoices a run of the invoice schema reads from their XML set apart."
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
 from pipeline.config import RunConfig
@@ -106,7 +107,9 @@ def plan_work(
     document's pages are checked after rendering instead. A run that `writes` into
     `config.out` never reads its own output as input.
     """
-    discovery = discover_sources(list(config.inputs), exclude=config.out if writes else None)
+    discovery = discover_sources(
+        list(config.inputs), exclude=config.out if writes else None, absolute=writes
+    )
     discovery.errors = _drop_unmatched_inputs(discovery.errors, config)
     index, count = config.shard
     plan = WorkPlan()
@@ -124,10 +127,11 @@ def plan_work(
     summary.documents = len(candidates)
 
     xml = identity.of_xml
+    given = {e: _as_given(e) for e in errors if not e.doc_id}
     committed = ledger.committed(
         [identity.key(s.sha256) for s in candidates]
         + [xml.key(s.sha256) for s in candidates if probes(s)]
-        + [identity.key(error_item_id(e)) for e in errors]
+        + [identity.key(error_item_id(e)) for e in [*errors, *given.values()]]
     )
     done = {key: status for key, (status, _path) in committed.items()}
 
@@ -136,7 +140,7 @@ def plan_work(
         # Content an earlier run extracted, arriving again under another name, is not
         # extracted twice; the summary names each such copy and the file it copies.
         first_path = committed[key][1]
-        if first_path != storable(str(source.path)):
+        if os.path.abspath(first_path) != storable(str(source.path)):  # older OUTs: as given
             summary.copies.append({"path": str(source.path), "copy_of": first_path})
         for copy_path in plan.also_at.get(str(source.path), []):
             summary.copies.append({"path": copy_path, "copy_of": first_path})
@@ -162,6 +166,7 @@ def plan_work(
         else:
             skip(key, source)
     for error in errors:
+        error = _as_recorded(error, given.get(error), done.keys(), identity)
         if is_done(done.get(identity.key(error_item_id(error))), config):
             summary.skipped += 1
         else:
@@ -189,6 +194,24 @@ def _plan_einvoice(source: SourceFile, config: RunConfig, plan: WorkPlan) -> boo
     else:
         plan.from_xml.append(XmlRow(source, einvoice, page_count))
     return True
+
+
+def _as_given(record: ErrorRecord) -> ErrorRecord:
+    """A failure without a content hash as an older docextract recorded it: under its path as
+    the inputs were given (relative to this folder), not its absolute path."""
+    path = os.path.relpath(record.path)
+    return replace(record, path=path, message=record.message.replace(record.path, path, 1))
+
+
+def _as_recorded(
+    error: ErrorRecord, given: ErrorRecord | None, done: Collection[ItemKey], identity: Identity
+) -> ErrorRecord:
+    """`error`, or the same failure as an older docextract recorded it (`given`) where only
+    that one is committed: a run over that OUT records it under its identity again, instead
+    of a second time."""
+    if given is None or identity.key(error_item_id(error)) in done:
+        return error
+    return given if identity.key(error_item_id(given)) in done else error
 
 
 def _drop_unmatched_inputs(errors: list[ErrorRecord], config: RunConfig) -> list[ErrorRecord]:

@@ -80,19 +80,24 @@ def shard_of(sha256: str, count: int) -> int:
     return int(sha256[:16], 16) % count
 
 
-def discover_sources(inputs: Sequence[str | Path], exclude: Path | None = None) -> Discovery:
+def discover_sources(
+    inputs: Sequence[str | Path], exclude: Path | None = None, *, absolute: bool = False
+) -> Discovery:
     """Expand files, folders (recursively, skipping hidden entries) and globs (`**` allowed)
     into unique documents sorted by path. Problems become DISCOVER error records; a file whose
     content was already seen goes to `duplicates` as (this path, first path).
 
     Files under `exclude` (the output folder, when it sits inside an input folder) are not
-    inputs, unless the input named is itself inside `exclude`.
+    inputs, unless the input named is itself inside `exclude`. With `absolute`, the paths
+    found are absolute (links kept as they are named), so they name the same files from any
+    folder; an input that matches nothing is still named as given.
     """
     found = Discovery()
     candidates: dict[Path, Path] = {}
     skipped = _identity(exclude) if exclude is not None else None
     for item in inputs:
-        paths = list(_expand(item, found.errors))
+        named = os.path.abspath(item) if absolute else item
+        paths = list(_expand(named, found.errors))
         if not paths and not Path(item).is_dir():  # an empty inbox is a quiet night, no error
             found.errors.append(
                 _error(str(item), ErrorCode.NOT_FOUND, "no such file, folder or glob match")

@@ -131,7 +131,8 @@ def current_row_dicts(out: Path, schema: str, table: str = "documents") -> list[
 
 def current_view_sql(out: Path | str, schema: str) -> str:
     """DuckDB statements that create the views `documents` and `errors` of the rows that stand
-    now, over `all_documents` and `all_errors` (every row; both tables need a part)."""
+    now, over `all_documents` and `all_errors` (every row). Both tables need a part file, which
+    every schema folder a run writes has (`PartWriter.complete_tables`)."""
     base = f"{Path(out).as_posix()}/{schema}".replace("'", "''")  # a quote in a SQL string
     transient = ", ".join(f"'{code}'" for code in sorted(TRANSIENT_CODES))
     return f"""\

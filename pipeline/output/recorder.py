@@ -175,6 +175,21 @@ def open_recorder(
     return RunRecorder(BufferedWriter(parts, part_rows, flush_s), report, reporter, provenance)
 
 
+def complete_tables(
+    out: Path,
+    model: type[BaseModel],
+    json_schema: dict[str, Any],
+    ledger: Ledger,
+    provenance: Provenance,
+) -> list[dict[str, Any]]:
+    """Give each table of the schema that has no part an empty one, committed as any part;
+    returns the parts written, for the run's manifest."""
+    schemas = table_schemas(model, json_schema, provenance)
+    parts = PartWriter(out, provenance.schema, schemas, ledger, provenance.run_id)
+    parts.complete_tables()
+    return parts.written
+
+
 def memory_recorder(
     model: type[BaseModel],
     json_schema: dict[str, Any],

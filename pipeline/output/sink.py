@@ -3,6 +3,8 @@
 Layout under OUT, per schema:
     OUT/<schema>/documents/part-<run>-<seq>.parquet   one row per extracted item
     OUT/<schema>/errors/part-<run>-<seq>.parquet      one row per failed item
+Both tables exist once a run has written into the schema's folder: a table with no rows yet
+gets a part without rows, with the table's columns.
 A part is written under OUT/.docextract/tmp, flushed to disk and renamed into its table
 folder, so a reader never sees half a file (nor any other file); the ledger then records it.
 Once renamed, a part is never rewritten or deleted: a row that a later commit supersedes stays,
@@ -154,6 +156,16 @@ class PartWriter:
         """Write `rows` as one part of `table_name` and commit it; returns the part path."""
         if not rows:
             return None
+        return self._commit(table_name, rows)
+
+    def complete_tables(self) -> list[str]:
+        """Give each table of the schema that has no part file yet one without rows, written
+        and committed as any part, so that every schema folder a run writes has both tables
+        (SQL over `errors/*.parquet` never meets an empty folder); returns the parts written."""
+        missing = tables_without_parts(self.out, self.schema_name)
+        return [self._commit(table_name, []) for table_name in missing]
+
+    def _commit(self, table_name: str, rows: Sequence[dict[str, Any]]) -> str:
         self._seq += 1
         relative = f"{self.schema_name}/{table_name}/part-{self.run_id}-{self._seq:05d}.parquet"
         table = pa.Table.from_pylist(list(rows), schema=self.schemas[table_name])
@@ -166,6 +178,15 @@ class PartWriter:
         )
         fault_point("after-ledger-commit")
         return relative
+
+
+def tables_without_parts(out: Path, schema_name: str) -> list[str]:
+    """The tables of OUT/<schema> that have no part file (temporary files do not count)."""
+    return [
+        table_name
+        for table_name in TABLES
+        if not any((out / schema_name / table_name).glob("part-*.parquet"))
+    ]
 
 
 def _items(rows: Sequence[Mapping[str, Any]], schema_name: str, table_name: str) -> list:
@@ -274,8 +295,10 @@ class BufferedWriter:
         return self.parts.written
 
     async def close(self) -> None:
-        """Wait for the flush under way, then commit what is left."""
+        """Wait for the flush under way, commit what is left, then give a table that has no
+        part yet an empty one (`PartWriter.complete_tables`)."""
         if self._flushing is not None:
             await self._flushing
             self._flushing = None
         await self.flush()
+        await asyncio.to_thread(self.parts.complete_tables)
