@@ -248,8 +248,11 @@ def test_forty_documents_within_the_flush_interval_make_one_part(tmp_path: Path)
     assert summary["extracted"] == 40 and summary["elapsed_s"] < 30  # the default flush_s
     parts = sorted(p.relative_to(tmp_path / "out").as_posix() for p in
                    (tmp_path / "out").rglob("*.parquet"))
-    assert len(parts) == 1 and parts[0].startswith("invoice/documents/")
+    # one part of rows, and the errors table's part without rows that every schema folder has
+    assert len(parts) == 2 and parts[0].startswith("invoice/documents/")
+    assert parts[1].startswith("invoice/errors/")
     assert len(read_all_rows(tmp_path / "out", "invoice", "documents")) == 40
+    assert read_all_rows(tmp_path / "out", "invoice", "errors") == []
 
 
 def test_a_decimal_survives_export_exactly(tmp_path: Path) -> None:
