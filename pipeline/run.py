@@ -27,7 +27,7 @@ from pipeline.extract.prompt import PromptTemplate, RequestBuilder, build_prompt
 from pipeline.output.ledger import Ledger
 from pipeline.output.progress import Reporter, make_reporter
 from pipeline.output.recorder import MemorySink, RunRecorder, memory_recorder, open_recorder
-from pipeline.output.report import RunReport
+from pipeline.output.report import RunReport, still_failed_text
 from pipeline.output.session import OutputSession
 from pipeline.output.tables import Provenance
 from pipeline.output.writable import writing_to
@@ -129,10 +129,8 @@ def _extract(
             run = _Execution(config, job, session, report, reporter, started)
             unavailable = run.execute(plan, identity, engine, runner)
         else:
-            why = "no documents in the inputs" if report.files == 0 else (
-                "every document is already extracted"
-            )
-            reporter.note(f"nothing to do: {why}", skipped=report.skipped)
+            reporter.note(_nothing_to_do(report), skipped=report.skipped,
+                          still_failed=report.still_failed)  # fmt: skip
             session.end(report.ended, [], _config_summary(config, report))
         report.elapsed_s = time.monotonic() - started
         if not config.dry_run:
@@ -140,6 +138,18 @@ def _extract(
     if unavailable is not None:
         raise ModelNeeded(unavailable, report)
     return report
+
+
+def _nothing_to_do(report: RunReport) -> str:
+    """Why a run found no work, without hiding the failures that stand."""
+    if report.files == 0:
+        return "nothing to do: no documents in the inputs"
+    if not report.still_failed:
+        return "nothing to do: every document is already extracted"
+    return (
+        "nothing to do: every document was done by an earlier run, but "
+        + still_failed_text(report.still_failed)
+    )
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from pipeline.cli.common import (
 )
 from pipeline.errors import DocextractError, ModelNeeded, RunStopped
 from pipeline.output.progress import PlainReporter, Reporter, make_reporter
-from pipeline.output.report import RunReport
+from pipeline.output.report import RunReport, still_failed_text
 
 if TYPE_CHECKING:
     from pipeline.config import RunConfig
@@ -163,7 +163,9 @@ def _report_stop(stopped: RunStopped, log_format: str) -> None:
     fail(f"{stopped} before any document was extracted", stopped.exit_code, as_json)
 
 
-_SHOWN_WHEN_SET = frozenset({"  read from e-invoice XML", "need a model", "replicas answered"})
+_SHOWN_WHEN_SET = frozenset(
+    {"  still failed", "  read from e-invoice XML", "need a model", "replicas answered"}
+)
 
 
 def _report_model_needed(needed: ModelNeeded, log_format: str) -> None:
@@ -212,9 +214,11 @@ def _print_summary(report: RunReport, log_format: str) -> None:
                   f"more copies (see .docextract/runs/{report.run_id}.json)")  # fmt: skip
     _print_listed(console, "needs a model: {}", report.needs_model,
                   f"more (see OUT/.docextract/runs/{report.run_id}.json)")  # fmt: skip
+    errors = Path(report.out) / report.schema / "errors"
     if report.failed:
-        errors = Path(report.out) / report.schema / "errors"
         console.print(f"{report.failed} failed: their rows, codes and messages are in {errors}/")
+    if report.still_failed:
+        console.print(f"{still_failed_text(report.still_failed)}; their rows are in {errors}/")
 
 
 def _print_plan(report: RunReport, console: Any, rich: bool) -> None:
@@ -250,6 +254,7 @@ def _counts_table(report: RunReport) -> Any:
         ("files", report.files),
         ("duplicates", report.duplicates),
         ("already done", report.skipped),
+        ("  still failed", report.still_failed),
         ("  copies of earlier files", len(report.copies)),
         ("other shards", report.other_shards),
         ("extracted", report.extracted),

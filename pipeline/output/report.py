@@ -26,6 +26,7 @@ class RunReport:
     documents: int = 0
     duplicates: int = 0
     skipped: int = 0
+    still_failed: int = 0  # of `skipped`: failed in an earlier run, tried again by --retry-errors
     other_shards: int = 0
     extracted: int = 0
     from_xml: int = 0  # of `extracted`: rows read from e-invoice XML, no model asked
@@ -78,3 +79,10 @@ class RunReport:
         tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str))
         tmp.replace(final)
         return final
+
+
+def still_failed_text(count: int) -> str:
+    """What a summary says of the failures of earlier runs that a run skipped."""
+    if count == 1:
+        return "1 document still failed; --retry-errors tries it again"
+    return f"{count} documents still failed; --retry-errors tries them again"
