@@ -24,7 +24,8 @@ HELP: dict[str, str] = {
     "retry_errors": "Redo documents that failed.",
     "wait": "Wait for another run on OUT to finish.",
     "shard": "I/N: take the I-th of N content-hash shards.",
-    "max_failure_rate": "Exit 1 above this failed fraction.",
+    "max_failure_rate": "Exit 1 above this failed fraction, of this run or of the inputs "
+    "(with failures a re-run skipped).",
     "dry_run": "List what would run, with a token estimate.",
     "log_format": "auto, rich, plain or json.",
     "einvoice": "E-invoices (invoice XML, alone or attached to a PDF): prefer (row from the "

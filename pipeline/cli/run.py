@@ -100,7 +100,7 @@ def _run(config: RunConfig, quiet: bool, as_json: bool) -> None:
         typer.echo(json.dumps(report.to_dict(), default=str, ensure_ascii=False))
     elif not quiet:
         _print_summary(report, config.log_format)
-    if report.failure_rate > config.max_failure_rate:
+    if report.failures_above(config.max_failure_rate):
         raise typer.Exit(int(ExitCode.FAILURES))
 
 
