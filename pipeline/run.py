@@ -124,7 +124,8 @@ def _extract(
         plan = plan_work(config, session.ledger, identity)
         plan.summary.count_into(report)
         if config.dry_run:
-            report.planned = estimate_plan(plan, config)
+            committed = CommittedCheck(session.ledger, identity, config)
+            report.planned = estimate_plan(plan, config, committed)
         elif plan.size:
             run = _Execution(config, job, session, report, reporter, started)
             unavailable = run.execute(plan, identity, engine, runner)

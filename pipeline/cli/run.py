@@ -21,6 +21,7 @@ from pipeline.cli.common import (
     verbosity,
     wants_rich,
 )
+from pipeline.cli.run_plan import print_plan
 from pipeline.errors import DocextractError, ModelNeeded, RunStopped
 from pipeline.output.progress import PlainReporter, Reporter, make_reporter
 from pipeline.output.report import RunReport, still_failed_text
@@ -199,7 +200,7 @@ def _print_summary(report: RunReport, log_format: str) -> None:
     rich = wants_rich(log_format)
     console = make_console(rich)
     if report.dry_run:
-        _print_plan(report, console, rich)
+        print_plan(report, console, rich)
         return
     console.print(
         f"run {report.run_id} · schema {report.schema} · engine {report.engine}"
@@ -219,29 +220,6 @@ def _print_summary(report: RunReport, log_format: str) -> None:
         console.print(f"{report.failed} failed: their rows, codes and messages are in {errors}/")
     if report.still_failed:
         console.print(f"{still_failed_text(report.still_failed)}; their rows are in {errors}/")
-
-
-def _print_plan(report: RunReport, console: Any, rich: bool) -> None:
-    """--dry-run: each document that would be extracted, and the token estimate."""
-    from rich.table import Table
-
-    table = Table(title="would extract")
-    table.add_column("file", overflow="fold")
-    for column in ("kind", "pages", "visual tokens", "problem"):
-        table.add_column(column)
-    for entry in report.planned:
-        table.add_row(
-            entry["path"],
-            entry["kind"],
-            str(entry["pages"] or "?"),
-            str(entry["visual_tokens"] or "?"),
-            entry["problem"] or "",
-        )
-    print_table(table, console, rich)
-    total = sum(e["visual_tokens"] or 0 for e in report.planned)
-    console.print(
-        f"{len(report.planned)} documents, ~{total} visual tokens; {report.skipped} already done"
-    )
 
 
 def _counts_table(report: RunReport) -> Any:
