@@ -138,9 +138,10 @@ def run(
 ) -> RunReport:
     """Extract every document under `inputs` into OUT, exactly as `docextract run` does.
 
-    Returns the RunReport (`failure_rate`, `errors_by_code`, `to_dict()`; what the CLI turns
-    into its exit code). Raises the DocextractError subclasses the CLI maps to exit codes 2 to
-    7: ConfigError, SchemaNotFound, EngineUnavailable, OutputLocked, OutputNotWritable, ...
+    Returns the RunReport (`failure_rate`, `still_failed`, `errors_by_code`, `to_dict()`;
+    `failures_above(rate)` is what the CLI turns into exit code 1). Raises the DocextractError
+    subclasses the CLI maps to exit codes 2 to 7: ConfigError, SchemaNotFound,
+    EngineUnavailable, OutputLocked, OutputNotWritable, ...
     `engine` is an engine name or an engine from `open_engine` (which the caller then closes).
     `progress=True` shows the CLI's progress bar or lines on stderr.
     """

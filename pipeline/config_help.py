@@ -24,8 +24,9 @@ HELP: dict[str, str] = {
     "retry_errors": "Redo documents that failed.",
     "wait": "Wait for another run on OUT to finish.",
     "shard": "I/N: take the I-th of N content-hash shards.",
-    "max_failure_rate": "Exit 1 above this failed fraction.",
-    "dry_run": "List what would run, with a token estimate.",
+    "max_failure_rate": "Exit 1 above this failed fraction, of this run or of the inputs "
+    "(with failures a re-run skipped).",
+    "dry_run": "List every input and its fate, with a token estimate; write nothing.",
     "log_format": "auto, rich, plain or json.",
     "einvoice": "E-invoices (invoice XML, alone or attached to a PDF): prefer (row from the "
     "XML, no model), model (ignore the XML) or verify (both; differences become warnings).",

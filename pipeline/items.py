@@ -76,7 +76,7 @@ def work_items(
         if document.error is not None:
             return [document.error]
         if document.page_count > max_pages:
-            return [_too_many_pages(document, max_pages)]
+            return [too_many_pages(source, document.page_count, max_pages)]
         whole = WorkItem(
             source.sha256, source, document.page_count, document.pages, None, document.warnings
         )
@@ -105,13 +105,13 @@ def failure_item(record: ErrorRecord, per_page: bool) -> tuple[str, int | None]:
     return (record.doc_id if page is None else page_item_id(record.doc_id, page)), page
 
 
-def _too_many_pages(document: RenderedDocument, max_pages: int) -> ErrorRecord:
-    source = document.source
+def too_many_pages(source: SourceFile, page_count: int, max_pages: int) -> ErrorRecord:
+    """The failure of a document over --max-pages (without --per-page)."""
     return ErrorRecord(
         source.sha256,
         str(source.path),
         Stage.RENDER,
         ErrorCode.TOO_MANY_PAGES,
-        f"{source.path}: {document.page_count} pages, more than --max-pages {max_pages}; raise "
+        f"{source.path}: {page_count} pages, more than --max-pages {max_pages}; raise "
         "--max-pages or run with --per-page",
     )

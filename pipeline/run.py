@@ -33,7 +33,7 @@ from pipeline.output.recorder import (
     memory_recorder,
     open_recorder,
 )
-from pipeline.output.report import RunReport
+from pipeline.output.report import RunReport, still_failed_text
 from pipeline.output.session import OutputSession
 from pipeline.output.sink import TABLES, tables_without_parts
 from pipeline.output.tables import Provenance
@@ -131,15 +131,14 @@ def _extract(
         plan = plan_work(config, session.ledger, identity)
         plan.summary.count_into(report)
         if config.dry_run:
-            report.planned = estimate_plan(plan, config)
+            committed = CommittedCheck(session.ledger, identity, config)
+            report.planned = estimate_plan(plan, config, committed)
         elif plan.size:
             run = _Execution(config, job, session, report, reporter, started)
             unavailable = run.execute(plan, identity, engine, runner)
         else:
-            why = "no documents in the inputs" if report.files == 0 else (
-                "every document is already extracted"
-            )
-            reporter.note(f"nothing to do: {why}", skipped=report.skipped)
+            reporter.note(_nothing_to_do(report), skipped=report.skipped,
+                          still_failed=report.still_failed)  # fmt: skip
             parts = _complete_tables(job, session, report, plan)
             session.end(report.ended, parts, _config_summary(config, report))
         report.elapsed_s = time.monotonic() - started
@@ -163,6 +162,18 @@ def _complete_tables(
     provenance = job.provenance(report, None, plan)
     return complete_tables(
         session.out, job.spec.model, job.json_schema, session.ledger, provenance
+    )
+
+
+def _nothing_to_do(report: RunReport) -> str:
+    """Why a run found no work, without hiding the failures that stand."""
+    if report.files == 0:
+        return "nothing to do: no documents in the inputs"
+    if not report.still_failed:
+        return "nothing to do: every document is already extracted"
+    return (
+        "nothing to do: every document was done by an earlier run, but "
+        + still_failed_text(report.still_failed)
     )
 
 

@@ -77,7 +77,7 @@ def test_rerun_extracts_nothing_and_a_new_file_only_itself(inbox, tmp_path: Path
     _run(str(tmp_path / "inbox"), "--schema", "invoice", "--out", str(out))
     before = read_table(out, "invoice", "documents")
     again = _run(str(tmp_path / "inbox"), "--schema", "invoice", "--out", str(out))
-    assert again.exit_code == 0, again.output
+    assert again.exit_code == 1, again.output  # the broken inputs still stand failed
     assert "nothing to do" in again.output
     assert read_table(out, "invoice", "documents") == before
 
@@ -85,9 +85,9 @@ def test_rerun_extracts_nothing_and_a_new_file_only_itself(inbox, tmp_path: Path
     third = _run(
         str(tmp_path / "inbox"), "--schema", "invoice", "--out", str(out), "--log-format", "json"
     )
-    assert third.exit_code == 0, third.output
+    assert third.exit_code == 1, third.output
     summary = json.loads(third.stdout.strip().splitlines()[-1])
-    assert summary["extracted"] == 1 and summary["failed"] == 0
+    assert summary["extracted"] == 1 and summary["failed"] == 0 and summary["still_failed"] == 4
     assert summary["skipped"] == 19
     rows = read_table(out, "invoice", "documents")
     assert len(rows) == len(before) + 1

@@ -86,8 +86,9 @@ def test_a_file_name_that_is_not_utf8_is_extracted_not_fatal(tmp_path: Path) -> 
     assert error["code"] == "empty_file" and error["source_path"].endswith("vac\\xedo.pdf")
     assert "vac\\xedo.pdf" in error["message"]
     again = _run(str(inbox), "--out", str(out))
-    assert again.exit_code == 0, again.output
+    assert again.exit_code == 1, again.output  # the empty file stands failed
     assert (_summary(again)["skipped"], _summary(again)["failed"]) == (2, 0)
+    assert _summary(again)["still_failed"] == 1
 
 
 def test_per_page_rerun_skips_documents_that_failed_to_render(tmp_path: Path) -> None:
@@ -100,9 +101,9 @@ def test_per_page_rerun_skips_documents_that_failed_to_render(tmp_path: Path) ->
     assert first.exit_code == 1, first.output
     assert [e["code"] for e in read_table(out, "invoice", "errors")] == ["encrypted"]
     again = _run(str(inbox), "--out", str(out), "--per-page")
-    assert again.exit_code == 0, again.output  # yesterday's failure is not a new one
+    assert again.exit_code == 1, again.output  # yesterday's failure stands, not a new one
     summary = _summary(again)
-    assert (summary["extracted"], summary["failed"]) == (0, 0)
+    assert (summary["extracted"], summary["failed"], summary["still_failed"]) == (0, 0, 1)
     retried = _run(str(inbox), "--out", str(out), "--per-page", "--retry-errors")
     assert retried.exit_code == 1 and _summary(retried)["failed"] == 1
     assert len(read_table(out, "invoice", "errors")) == 1

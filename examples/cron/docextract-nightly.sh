@@ -28,7 +28,7 @@ status=0
 
 case $status in
   0) ;;                                               # all done
-  1) echo "docextract: failures above the allowed rate, see $LOG_DIR" >&2 ;;
+  1) echo "docextract: failures (new or still standing) above the allowed rate, see $LOG_DIR" >&2 ;;
   3) echo "docextract: the engine could not start, see $LOG_DIR" >&2 ;;
   6) echo "docextract: the engine died during the run; finished work is kept, see $LOG_DIR" >&2 ;;
   7) echo "docextract: $OUT cannot be written (permissions or a full disk), see $LOG_DIR" >&2 ;;

@@ -21,9 +21,10 @@ from pipeline.cli.common import (
     verbosity,
     wants_rich,
 )
+from pipeline.cli.run_plan import print_plan
 from pipeline.errors import DocextractError, ModelNeeded, RunStopped
 from pipeline.output.progress import PlainReporter, Reporter, make_reporter
-from pipeline.output.report import RunReport
+from pipeline.output.report import RunReport, still_failed_text
 
 if TYPE_CHECKING:
     from pipeline.config import RunConfig
@@ -100,7 +101,7 @@ def _run(config: RunConfig, quiet: bool, as_json: bool) -> None:
         typer.echo(json.dumps(report.to_dict(), default=str, ensure_ascii=False))
     elif not quiet:
         _print_summary(report, config.log_format)
-    if report.failure_rate > config.max_failure_rate:
+    if report.failures_above(config.max_failure_rate):
         raise typer.Exit(int(ExitCode.FAILURES))
 
 
@@ -163,7 +164,9 @@ def _report_stop(stopped: RunStopped, log_format: str) -> None:
     fail(f"{stopped} before any document was extracted", stopped.exit_code, as_json)
 
 
-_SHOWN_WHEN_SET = frozenset({"  read from e-invoice XML", "need a model", "replicas answered"})
+_SHOWN_WHEN_SET = frozenset(
+    {"  still failed", "  read from e-invoice XML", "need a model", "replicas answered"}
+)
 
 
 def _report_model_needed(needed: ModelNeeded, log_format: str) -> None:
@@ -197,7 +200,7 @@ def _print_summary(report: RunReport, log_format: str) -> None:
     rich = wants_rich(log_format)
     console = make_console(rich)
     if report.dry_run:
-        _print_plan(report, console, rich)
+        print_plan(report, console, rich)
         return
     console.print(
         f"run {report.run_id} · schema {report.schema} · engine {report.engine}"
@@ -212,32 +215,11 @@ def _print_summary(report: RunReport, log_format: str) -> None:
                   f"more copies (see .docextract/runs/{report.run_id}.json)")  # fmt: skip
     _print_listed(console, "needs a model: {}", report.needs_model,
                   f"more (see OUT/.docextract/runs/{report.run_id}.json)")  # fmt: skip
+    errors = Path(report.out) / report.schema / "errors"
     if report.failed:
-        errors = Path(report.out) / report.schema / "errors"
         console.print(f"{report.failed} failed: their rows, codes and messages are in {errors}/")
-
-
-def _print_plan(report: RunReport, console: Any, rich: bool) -> None:
-    """--dry-run: each document that would be extracted, and the token estimate."""
-    from rich.table import Table
-
-    table = Table(title="would extract")
-    table.add_column("file", overflow="fold")
-    for column in ("kind", "pages", "visual tokens", "problem"):
-        table.add_column(column)
-    for entry in report.planned:
-        table.add_row(
-            entry["path"],
-            entry["kind"],
-            str(entry["pages"] or "?"),
-            str(entry["visual_tokens"] or "?"),
-            entry["problem"] or "",
-        )
-    print_table(table, console, rich)
-    total = sum(e["visual_tokens"] or 0 for e in report.planned)
-    console.print(
-        f"{len(report.planned)} documents, ~{total} visual tokens; {report.skipped} already done"
-    )
+    if report.still_failed:
+        console.print(f"{still_failed_text(report.still_failed)}; their rows are in {errors}/")
 
 
 def _counts_table(report: RunReport) -> Any:
@@ -250,6 +232,7 @@ def _counts_table(report: RunReport) -> Any:
         ("files", report.files),
         ("duplicates", report.duplicates),
         ("already done", report.skipped),
+        ("  still failed", report.still_failed),
         ("  copies of earlier files", len(report.copies)),
         ("other shards", report.other_shards),
         ("extracted", report.extracted),

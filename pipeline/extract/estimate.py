@@ -1,81 +1,94 @@
-"""--dry-run: what a run would send, with pages and visual tokens estimated from page geometry.
+"""--dry-run: every input and what a run would do with it, with pages and visual tokens estimated
+from page geometry.
 
-Nothing is rendered: PDF page boxes and image headers give the sizes, and the pixel budget gives
-the tokens, so a dry run over a large inbox takes seconds.
+Each file gets a fate: `extract` (sent to the model), `read from XML` (an e-invoice's XML gives
+its row), `fail` (the run would record this error: the same code and message), `already done`
+or `still failed` (the ledger holds it; --force or --retry-errors redo it), `duplicate` (the
+same content as another input, extracted once). Nothing is rendered: PDF page boxes and image
+headers give the sizes and the refusals (`pipeline.inputs.preflight`), and the pixel budget
+gives the tokens, so a dry run over a large inbox takes seconds.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipeline.config import RenderConfig, RunConfig
-from pipeline.inputs.budget import fit_pixels
-from pipeline.records import FileKind, SourceFile
+from pipeline.config import RunConfig
+from pipeline.inputs.preflight import preflight
+from pipeline.items import failure_item, page_item_id, too_many_pages
+from pipeline.policy import ERROR
+from pipeline.records import ErrorRecord, SourceFile
 
 if TYPE_CHECKING:
-    from pipeline.extract.plan import WorkPlan
+    from pipeline.extract.plan import CommittedCheck, WorkPlan
+
+EXTRACT, FROM_XML, FAIL = "extract", "read from XML", "fail"
+DONE, STILL_FAILED, DUPLICATE = "already done", "still failed", "duplicate"
 
 
-def estimate_plan(plan: WorkPlan, config: RunConfig) -> list[dict[str, Any]]:
-    """One entry per source: path, kind, pages, visual tokens (None where it cannot be read);
-    a document read from its e-invoice XML costs no tokens, its kind says so."""
-    entries = [estimate_source(source, config.render) for source in plan.sources]
+def estimate_plan(
+    plan: WorkPlan, config: RunConfig, committed: CommittedCheck
+) -> list[dict[str, Any]]:
+    """One entry per input file, by path: path, kind, fate, pages and visual tokens (None where
+    unknown), the error `code` and message (`problem`) of a predicted failure, and the file a
+    duplicate or an earlier run's copy repeats (`copy_of`). A document read from its e-invoice
+    XML costs no tokens. With --per-page, the pages `committed` holds are skipped, as a run
+    skips them after rendering."""
+    entries = [estimate_source(source, config, committed) for source in plan.sources]
     for row in plan.from_xml:
-        entries.append({
-            "path": str(row.source.path),
-            "kind": f"{row.source.kind}, e-invoice XML",
-            "pages": row.page_count,
-            "visual_tokens": 0,
-            "problem": None,
-        })  # fmt: skip
-    for record in plan.xml_errors:
-        entries.append({
-            "path": record.path, "kind": "e-invoice XML", "pages": None, "visual_tokens": None,
-            "problem": record.message,
-        })  # fmt: skip
-    return entries
+        kind = f"{row.source.kind}, e-invoice XML"
+        entries.append(_entry(str(row.source.path), kind, FROM_XML, row.page_count, 0))
+    entries += [_failure(record, "e-invoice XML") for record in plan.xml_errors]
+    entries += [_failure(record, "") for record in plan.errors]
+    for skip in plan.skips:
+        fate = STILL_FAILED if skip.status == ERROR else DONE
+        entries.append(_entry(skip.path, skip.kind, fate, copy_of=skip.copy_of))
+    for first, copies in plan.also_at.items():
+        entries += [_entry(path, "", DUPLICATE, copy_of=first) for path in copies]
+    return sorted(entries, key=lambda entry: entry["path"])
 
 
-def estimate_source(source: SourceFile, render: RenderConfig) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "path": str(source.path),
-        "kind": str(source.kind),
-        "pages": None,
-        "visual_tokens": None,
-        "problem": None,
-    }
-    try:
-        sizes = _page_sizes(source, render.dpi)
-    except Exception as exc:  # any unreadable file is reported, never raised
-        entry["problem"] = f"{type(exc).__name__}: {exc}"
-        return entry
-    entry["pages"] = len(sizes)
-    tokens = 0
-    for height, width in sizes:
-        h, w = fit_pixels(
-            max(height, 1),
-            max(width, 1),
-            min_pixels=render.min_pixels,
-            max_pixels=render.max_pixels,
-        )
-        tokens += (h // 32) * (w // 32)
-    entry["visual_tokens"] = tokens
-    return entry
+def estimate_source(
+    source: SourceFile, config: RunConfig, committed: CommittedCheck
+) -> dict[str, Any]:
+    """What a run would do with a document it sends to be rendered: extract it, with its pages
+    and visual tokens, or record the failure its render would (without --per-page, over
+    --max-pages too)."""
+    window = None if config.per_page else config.max_pages
+    checked = preflight(source, config.render, window)
+    path, kind, pages = str(source.path), str(source.kind), checked.page_count
+    if checked.error is not None:
+        item_id, _page = failure_item(checked.error, config.per_page)
+        status = committed.skipped_status(item_id) if config.per_page else None
+        if status is not None:
+            return _entry(path, kind, STILL_FAILED if status == ERROR else DONE, pages)
+        return _failure(checked.error, kind, pages)
+    if window is not None and pages is not None and pages > window:
+        return _failure(too_many_pages(source, pages, window), kind, pages)
+    tokens = dict(enumerate(checked.tokens, start=1))
+    if config.per_page:
+        undone, failed = committed.undone([page_item_id(source.sha256, n) for n in tokens])
+        tokens = {n: t for n, t in tokens.items() if page_item_id(source.sha256, n) in undone}
+        if not undone:
+            return _entry(path, kind, STILL_FAILED if failed else DONE, pages)
+    return _entry(path, kind, EXTRACT, pages, sum(tokens.values()))
 
 
-def _page_sizes(source: SourceFile, dpi: float) -> list[tuple[int, int]]:
-    """(height, width) in pixels of every page at `dpi`, before the budget."""
-    if source.kind is FileKind.PDF:
-        import pymupdf
+def _entry(
+    path: str,
+    kind: str,
+    fate: str,
+    pages: int | None = None,
+    tokens: int | None = None,
+    copy_of: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "path": path, "kind": kind, "fate": fate, "pages": pages, "visual_tokens": tokens,
+        "code": None, "problem": None, "copy_of": copy_of,
+    }  # fmt: skip
 
-        with pymupdf.open(source.path) as doc:
-            if doc.needs_pass:
-                raise ValueError("encrypted")
-            scale = dpi / 72.0
-            return [(round(p.rect.height * scale), round(p.rect.width * scale)) for p in doc]
-    from PIL import Image
 
-    with Image.open(source.path) as image:
-        frames = getattr(image, "n_frames", 1)
-        width, height = image.size
-        return [(height, width)] * frames
+def _failure(record: ErrorRecord, kind: str, pages: int | None = None) -> dict[str, Any]:
+    """The entry of an input that the run would record as failed, as it would record it."""
+    entry = _entry(record.path, kind, FAIL, pages)
+    return {**entry, "code": str(record.code), "problem": record.message}

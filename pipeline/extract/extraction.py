@@ -35,6 +35,7 @@ from pipeline.inputs.einvoice import EInvoice
 from pipeline.inputs.renderpool import RenderPool, RenderTask, following_window
 from pipeline.items import WorkItem, failure_item, work_items
 from pipeline.output.recorder import RunRecorder
+from pipeline.policy import ERROR
 from pipeline.records import ErrorRecord, RenderedDocument
 from pipeline.stopping import finish_despite_cancel
 
@@ -197,14 +198,16 @@ class Extraction:
         pages = [item.item_id for item in items if isinstance(item, WorkItem)]
         if not self.config.per_page or not pages:
             return items
-        undone = self.committed.undone(pages)
-        self.recorder.skipped(len(pages) - len(undone))
+        undone, failed_before = self.committed.undone(pages)
+        self.recorder.skipped(len(pages) - len(undone), still_failed=failed_before)
         return [i for i in items if not isinstance(i, WorkItem) or i.item_id in undone]
 
     def _render_failed(self, record: ErrorRecord) -> None:
         item_id, page = failure_item(record, self.config.per_page)
-        if self.config.per_page and self.committed.is_done(item_id):
-            self.recorder.skipped()  # a failure already on record is not a new one
+        status = self.committed.skipped_status(item_id) if self.config.per_page else None
+        if status is not None:
+            # A failure already on record is not a new one, but it still stands.
+            self.recorder.skipped(still_failed=int(status == ERROR))
             return
         self.recorder.failed(record, item_id, page, pages=0 if page is None else 1)
 

@@ -21,7 +21,7 @@ from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError, read_file_einvoi
 from pipeline.items import EINVOICE_MODEL
 from pipeline.output.ledger import ItemKey, Ledger
 from pipeline.output.report import RunReport
-from pipeline.policy import is_done
+from pipeline.policy import ERROR, is_done
 from pipeline.records import ErrorRecord, FileKind, SourceFile, storable
 
 
@@ -60,20 +60,34 @@ class PlanSummary:
     other_shards: int = 0
     documents: int = 0  # of this shard
     skipped: int = 0  # committed already
+    still_failed: int = 0  # of `skipped`: committed as a failure a re-run would repeat
     copies: list[dict[str, str]] = field(default_factory=list)
 
     def count_into(self, report: RunReport) -> None:
         report.files, report.duplicates = self.files, self.duplicates
         report.other_shards, report.documents = self.other_shards, self.documents
         report.skipped += self.skipped
+        report.still_failed += self.still_failed
         report.copies.extend(self.copies)
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """An input the plan skips because the ledger holds it: `status` as committed ("ok" or
+    "error"), and the path it was committed under where that is another file (`copy_of`)."""
+
+    path: str
+    kind: str
+    status: str
+    copy_of: str | None = None
 
 
 @dataclass
 class WorkPlan:
     """Sources to extract, discovery errors to record, and the other paths of duplicates; rows
     read from e-invoice XML, and their failures (recorded under the XML's identity); the XML
-    invoices that sources in --einvoice verify are checked against, by document id."""
+    invoices that sources in --einvoice verify are checked against, by document id; the inputs
+    skipped because the ledger holds them."""
 
     sources: list[SourceFile] = field(default_factory=list)
     errors: list[ErrorRecord] = field(default_factory=list)
@@ -81,7 +95,16 @@ class WorkPlan:
     from_xml: list[XmlRow] = field(default_factory=list)
     xml_errors: list[ErrorRecord] = field(default_factory=list)
     verify: dict[str, EInvoice] = field(default_factory=dict)
+    skips: list[Skip] = field(default_factory=list)
     summary: PlanSummary = field(default_factory=PlanSummary)
+
+    def skip(self, skipped: Skip) -> None:
+        """Leave out an input the ledger holds, and count it (and any failure of it that stands)."""
+        self.skips.append(skipped)
+        self.summary.skipped += 1
+        self.summary.still_failed += skipped.status == ERROR
+        if skipped.copy_of is not None:
+            self.summary.copies.append({"path": skipped.path, "copy_of": skipped.copy_of})
 
     @property
     def needs_model(self) -> bool:
@@ -136,12 +159,11 @@ def plan_work(
     done = {key: status for key, (status, _path) in committed.items()}
 
     def skip(key: ItemKey, source: SourceFile) -> None:
-        summary.skipped += 1
+        status, first_path = committed[key]
         # Content an earlier run extracted, arriving again under another name, is not
         # extracted twice; the summary names each such copy and the file it copies.
-        first_path = committed[key][1]
-        if os.path.abspath(first_path) != storable(str(source.path)):  # older OUTs: as given
-            summary.copies.append({"path": str(source.path), "copy_of": first_path})
+        same = os.path.abspath(first_path) == storable(str(source.path))  # older OUTs: as given
+        plan.skip(Skip(str(source.path), str(source.kind), status, None if same else first_path))
         for copy_path in plan.also_at.get(str(source.path), []):
             summary.copies.append({"path": copy_path, "copy_of": first_path})
 
@@ -167,8 +189,9 @@ def plan_work(
             skip(key, source)
     for error in errors:
         error = _as_recorded(error, given.get(error), done.keys(), identity)
-        if is_done(done.get(identity.key(error_item_id(error))), config):
-            summary.skipped += 1
+        status = done.get(identity.key(error_item_id(error)))
+        if status is not None and is_done(status, config):
+            plan.skip(Skip(error.path, "", status))
         else:
             plan.errors.append(error)
     return plan
@@ -242,12 +265,16 @@ class CommittedCheck:
     identity: Identity
     config: RunConfig
 
-    def is_done(self, item_id: str) -> bool:
+    def skipped_status(self, item_id: str) -> str | None:
+        """The committed status of `item_id` where the run skips it, else None."""
         key = self.identity.key(item_id)
-        return is_done(self.ledger.status_of([key]).get(key), self.config)
+        status = self.ledger.status_of([key]).get(key)
+        return status if status is not None and is_done(status, self.config) else None
 
-    def undone(self, item_ids: list[str]) -> set[str]:
-        """The ids among `item_ids` still to do."""
+    def undone(self, item_ids: list[str]) -> tuple[set[str], int]:
+        """The ids among `item_ids` still to do, and how many of the others stand failed."""
         keys = {item_id: self.identity.key(item_id) for item_id in item_ids}
         done = self.ledger.status_of(keys.values())
-        return {i for i, key in keys.items() if not is_done(done.get(key), self.config)}
+        undone = {i for i, key in keys.items() if not is_done(done.get(key), self.config)}
+        failed = sum(done.get(keys[i]) == ERROR for i in item_ids if i not in undone)
+        return undone, failed

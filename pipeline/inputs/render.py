@@ -33,33 +33,57 @@ def render_document(
     set and no pages.
     """
     try:
-        content = source.path.read_bytes()
-        if not _unchanged(source, content, first_page):
-            return failed_render(
-                source,
-                ErrorCode.CHANGED,
-                "the file changed after it was found (still being written?); the next run "
-                "reads it again",
-            )
+        content = read_source(source, first_page)
+        if isinstance(content, RenderedDocument):
+            return content
         if source.kind is FileKind.PDF:
             return render_pdf(source, content, config, first_page, window_pages)
         if source.kind is FileKind.XML:
-            return failed_render(
-                source, ErrorCode.NOTHING_TO_RENDER, "an XML invoice has no pages to render"
-            )
+            return no_pages(source)
         return render_image(source, content, config, first_page, window_pages)
-    except FileNotFoundError:
-        return failed_render(source, ErrorCode.CHANGED, MOVED)
     except OSError as exc:
-        return failed_render(
-            source, ErrorCode.UNREADABLE, f"cannot read: {describe_exception(exc)}"
-        )
+        return unreadable(source, exc)
     except MemoryError:
         return failed_render(source, ErrorCode.RENDER_FAILED, "out of memory while rendering")
     except Exception as exc:  # noqa: BLE001 - the contract is "never raises for bad input"
+        return cannot_render(source, exc)
+
+
+def read_source(source: SourceFile, first_page: int = 0) -> bytes | RenderedDocument:
+    """The content of `source`; or a `changed` failure where it is gone or is not the content
+    discovery hashed. Raises OSError where it cannot be read."""
+    try:
+        content = source.path.read_bytes()
+        unchanged = _unchanged(source, content, first_page)
+    except FileNotFoundError:
+        return failed_render(source, ErrorCode.CHANGED, MOVED)
+    if not unchanged:
         return failed_render(
-            source, ErrorCode.RENDER_FAILED, f"cannot render: {describe_exception(exc)}"
+            source,
+            ErrorCode.CHANGED,
+            "the file changed after it was found (still being written?); the next run "
+            "reads it again",
         )
+    return content
+
+
+def unreadable(source: SourceFile, exc: OSError) -> RenderedDocument:
+    """The failure of a file the system cannot read."""
+    return failed_render(source, ErrorCode.UNREADABLE, f"cannot read: {describe_exception(exc)}")
+
+
+def no_pages(source: SourceFile) -> RenderedDocument:
+    """The failure of an XML file that is sent to be rendered: it has no pages."""
+    return failed_render(
+        source, ErrorCode.NOTHING_TO_RENDER, "an XML invoice has no pages to render"
+    )
+
+
+def cannot_render(source: SourceFile, exc: Exception) -> RenderedDocument:
+    """The failure of a file whose reader raised what no check foresaw."""
+    return failed_render(
+        source, ErrorCode.RENDER_FAILED, f"cannot render: {describe_exception(exc)}"
+    )
 
 
 def _unchanged(source: SourceFile, content: bytes, first_page: int) -> bool:

@@ -7,6 +7,8 @@ flattened onto white and resized to the pixel budget.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pipeline.config import RenderConfig
@@ -17,6 +19,7 @@ from pipeline.inputs.render_result import (
     failed_page,
     failed_render,
     page_window,
+    unusable_shape,
 )
 from pipeline.records import FileKind, Page, RenderedDocument, SourceFile, WarningRecord
 
@@ -33,19 +36,27 @@ def render_image(
     window_pages: int | None,
 ) -> RenderedDocument:
     """Render frames [first_page, first_page + window_pages) of the image file `content`."""
+    with pillow_guard_off():
+        return _decode_image(source, content, config, first_page, window_pages)
+
+
+@contextmanager
+def pillow_guard_off() -> Iterator[None]:
+    """Pillow's own size guard off: `check_frame` checks each frame's header size against
+    config.max_image_pixels itself, before decoding. The guard is process-wide, and is
+    restored afterwards."""
     from PIL import Image
 
-    # Pillow's own guard is process-wide; this module checks each frame's header size against
-    # config.max_image_pixels itself, before decoding, and restores the guard afterwards.
     previous_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
     try:
-        return _decode_image(source, content, config, first_page, window_pages)
+        yield
     finally:
         Image.MAX_IMAGE_PIXELS = previous_limit
 
 
-def _too_large(detail: str, config: RenderConfig) -> str:
+def image_too_large(detail: str, config: RenderConfig) -> str:
+    """The message of an image whose frame is over max_image_pixels."""
     return (
         f"image is too large to decode safely ({detail}); the limit is "
         f"{config.max_image_pixels} pixels (max_image_pixels)"
@@ -59,41 +70,72 @@ def _decode_image(
     first_page: int,
     window_pages: int | None,
 ) -> RenderedDocument:
+    image = open_image(source, content)
+    if isinstance(image, RenderedDocument):
+        return image
+    with image:
+        total = frame_count(image, source)
+        pages: list[Page] = []
+        notes: list[WarningRecord] = []
+        for index in page_window(total, first_page, window_pages):
+            if (problem := check_frame(image, index, config)) is not None:
+                return failed_page(source, *problem, index, total, pages)
+            try:
+                pages.append(_render_frame(image, index, source, config, notes))
+            except AspectRatioTooLarge as exc:
+                message = unusable_shape("frame", index, exc)
+                return failed_page(source, ErrorCode.IMAGE_TOO_LARGE, message, index, total, pages)
+            except (OSError, SyntaxError, ValueError, EOFError) as exc:
+                return failed_page(source, *_undecodable(exc, index), index, total, pages)
+        return RenderedDocument(
+            source=source, pages=tuple(pages), page_count=total, warnings=tuple(notes)
+        )
+
+
+def open_image(source: SourceFile, content: bytes) -> Any:
+    """The image file `content`, opened from its header (the caller closes it); or, where
+    Pillow cannot identify it, the failed RenderedDocument that says so. Call it with Pillow's
+    own size guard off (`render_image`), or a large image raises here instead."""
     import io
 
     from PIL import Image, UnidentifiedImageError
 
     try:
-        image = Image.open(io.BytesIO(content))
+        return Image.open(io.BytesIO(content))
     except UnidentifiedImageError as exc:
         return failed_render(
             source, ErrorCode.CORRUPT, f"not a readable image ({describe_exception(exc)})"
         )
-    with image:
-        total = getattr(image, "n_frames", 1) if source.kind is FileKind.TIFF else 1
-        pages: list[Page] = []
-        notes: list[WarningRecord] = []
-        for index in page_window(total, first_page, window_pages):
-            try:
-                image.seek(index)
-                width, height = image.size
-                if width * height > config.max_image_pixels:
-                    message = _too_large(f"frame {index + 1} is {width}x{height}", config)
-                    return failed_page(
-                        source, ErrorCode.IMAGE_TOO_LARGE, message, index, total, pages
-                    )
-                pages.append(_render_frame(image, index, source, config, notes))
-            except AspectRatioTooLarge as exc:
-                message = f"frame {index + 1} has an unusable shape: {exc}"
-                return failed_page(source, ErrorCode.IMAGE_TOO_LARGE, message, index, total, pages)
-            except (OSError, SyntaxError, ValueError, EOFError) as exc:
-                truncated = "truncated" in str(exc).lower() or isinstance(exc, EOFError)
-                code = ErrorCode.TRUNCATED if truncated else ErrorCode.CORRUPT
-                message = f"frame {index + 1} cannot be decoded ({describe_exception(exc)})"
-                return failed_page(source, code, message, index, total, pages)
-        return RenderedDocument(
-            source=source, pages=tuple(pages), page_count=total, warnings=tuple(notes)
-        )
+
+
+def frame_count(image: Any, source: SourceFile) -> int:
+    """The pages of an image file: every frame of a TIFF, the first frame of any other."""
+    return getattr(image, "n_frames", 1) if source.kind is FileKind.TIFF else 1
+
+
+def check_frame(image: Any, index: int, config: RenderConfig) -> tuple[ErrorCode, str] | None:
+    """Move `image` to its frame at 0-based `index` and check, from the frame's header, that it
+    can be decoded within max_image_pixels and has a shape the pixel budget fits: the code and
+    message of why not."""
+    try:
+        image.seek(index)
+        width, height = image.size
+        if width * height > config.max_image_pixels:
+            return ErrorCode.IMAGE_TOO_LARGE, image_too_large(
+                f"frame {index + 1} is {width}x{height}", config
+            )
+        fit_pixels(height, width, min_pixels=config.min_pixels, max_pixels=config.max_pixels)
+    except AspectRatioTooLarge as exc:
+        return ErrorCode.IMAGE_TOO_LARGE, unusable_shape("frame", index, exc)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        return _undecodable(exc, index)
+    return None
+
+
+def _undecodable(exc: Exception, index: int) -> tuple[ErrorCode, str]:
+    truncated = "truncated" in str(exc).lower() or isinstance(exc, EOFError)
+    code = ErrorCode.TRUNCATED if truncated else ErrorCode.CORRUPT
+    return code, f"frame {index + 1} cannot be decoded ({describe_exception(exc)})"
 
 
 def resize_frame(frame: Any, width: int, height: int) -> Any:

@@ -14,6 +14,7 @@ from pipeline.inputs.render_result import (
     failed_page,
     failed_render,
     page_window,
+    unusable_shape,
 )
 from pipeline.records import Page, RenderedDocument, SourceFile, WarningRecord
 
@@ -30,6 +31,43 @@ def render_pdf(
     first_page: int,
     window_pages: int | None,
 ) -> RenderedDocument:
+    opened = open_pdf(source, content, config)
+    if isinstance(opened, RenderedDocument):
+        return opened
+    with opened as doc:
+        total = doc.page_count
+        notes: list[WarningRecord] = []
+        if doc.is_repaired:
+            notes.append(
+                WarningRecord(
+                    ErrorCode.REPAIRED.value,
+                    f"{source.path}: damaged cross-reference table was repaired; check the "
+                    "pages are complete",
+                )
+            )
+        pages: list[Page] = []
+        for index in page_window(total, first_page, window_pages):
+            try:
+                page = doc.load_page(index)
+                if (too_large := page_too_large(page.rect, index, config)) is not None:
+                    return failed_page(
+                        source, ErrorCode.PAGE_TOO_LARGE, too_large, index, total, pages
+                    )
+                pages.append(_render_pdf_page(page, index, source.sha256, config))
+            except AspectRatioTooLarge as exc:
+                message = unusable_shape("page", index, exc)
+                return failed_page(source, ErrorCode.PAGE_TOO_LARGE, message, index, total, pages)
+            except Exception as exc:  # noqa: BLE001 - a broken page fails its document
+                return failed_page(source, *broken_page(exc, index, content), index, total, pages)
+        return RenderedDocument(
+            source=source, pages=tuple(pages), page_count=total, warnings=tuple(notes)
+        )
+
+
+def open_pdf(source: SourceFile, content: bytes, config: RenderConfig) -> Any:
+    """The PDF `content`, opened and unlocked with the configured passwords (the caller closes
+    it); or, where it cannot be read, the failed RenderedDocument that says why: truncated,
+    corrupt, encrypted, a wrong password, no pages."""
     import pymupdf
 
     silence(pymupdf)
@@ -49,55 +87,45 @@ def render_pdf(
             ErrorCode.CORRUPT,
             f"corrupt PDF that cannot be opened ({describe_exception(exc)})",
         )
-    with doc:
-        if doc.needs_pass and not _unlock(doc, config.passwords):
-            if config.passwords:
-                return failed_render(
-                    source,
-                    ErrorCode.WRONG_PASSWORD,
-                    f"encrypted: none of the {len(config.passwords)} given password(s) opens "
-                    "it; pass the right one with --password or --passwords-file",
-                )
+    failure = _unreadable(source, doc, config)
+    if failure is not None:
+        doc.close()
+        return failure
+    return doc
+
+
+def _unreadable(source: SourceFile, doc: Any, config: RenderConfig) -> RenderedDocument | None:
+    if doc.needs_pass and not _unlock(doc, config.passwords):
+        if config.passwords:
             return failed_render(
-                source, ErrorCode.ENCRYPTED, "encrypted: pass --password or --passwords-file"
+                source,
+                ErrorCode.WRONG_PASSWORD,
+                f"encrypted: none of the {len(config.passwords)} given password(s) opens "
+                "it; pass the right one with --password or --passwords-file",
             )
-        total = doc.page_count
-        if total == 0:
-            return failed_render(source, ErrorCode.ZERO_PAGES, "the PDF has no pages")
-        notes: list[WarningRecord] = []
-        if doc.is_repaired:
-            notes.append(
-                WarningRecord(
-                    ErrorCode.REPAIRED.value,
-                    f"{source.path}: damaged cross-reference table was repaired; check the "
-                    "pages are complete",
-                )
-            )
-        truncated = _looks_truncated(content)
-        pages: list[Page] = []
-        for index in page_window(total, first_page, window_pages):
-            try:
-                page = doc.load_page(index)
-                rect = page.rect
-                if rect.width * rect.height > config.max_page_area_pt2:
-                    message = (
-                        f"page {index + 1} is {rect.width:.0f}x{rect.height:.0f} pt, above the "
-                        f"limit of {config.max_page_area_pt2:.0f} pt² (max_page_area_pt2)"
-                    )
-                    return failed_page(
-                        source, ErrorCode.PAGE_TOO_LARGE, message, index, total, pages
-                    )
-                pages.append(_render_pdf_page(page, index, source.sha256, config))
-            except AspectRatioTooLarge as exc:
-                message = f"page {index + 1} has an unusable shape: {exc}"
-                return failed_page(source, ErrorCode.PAGE_TOO_LARGE, message, index, total, pages)
-            except Exception as exc:  # noqa: BLE001 - a broken page fails its document
-                code = ErrorCode.TRUNCATED if truncated else ErrorCode.RENDER_FAILED
-                message = f"page {index + 1} cannot be rendered ({describe_exception(exc)})"
-                return failed_page(source, code, message, index, total, pages)
-        return RenderedDocument(
-            source=source, pages=tuple(pages), page_count=total, warnings=tuple(notes)
+        return failed_render(
+            source, ErrorCode.ENCRYPTED, "encrypted: pass --password or --passwords-file"
         )
+    if doc.page_count == 0:
+        return failed_render(source, ErrorCode.ZERO_PAGES, "the PDF has no pages")
+    return None
+
+
+def broken_page(exc: Exception, index: int, content: bytes) -> tuple[ErrorCode, str]:
+    """The code and message of the page at 0-based `index` that MuPDF cannot load or draw."""
+    code = ErrorCode.TRUNCATED if _looks_truncated(content) else ErrorCode.RENDER_FAILED
+    return code, f"page {index + 1} cannot be rendered ({describe_exception(exc)})"
+
+
+def page_too_large(rect: Any, index: int, config: RenderConfig) -> str | None:
+    """Why the page at 0-based `index`, of box `rect` in points, is too large to render, if
+    it is."""
+    if rect.width * rect.height <= config.max_page_area_pt2:
+        return None
+    return (
+        f"page {index + 1} is {rect.width:.0f}x{rect.height:.0f} pt, above the "
+        f"limit of {config.max_page_area_pt2:.0f} pt² (max_page_area_pt2)"
+    )
 
 
 def _unlock(doc: Any, passwords: tuple[str, ...]) -> bool:

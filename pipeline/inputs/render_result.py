@@ -60,3 +60,8 @@ def page_window(total: int, first_page: int, window_pages: int | None) -> range:
     start = max(0, first_page)
     stop = total if window_pages is None else min(total, start + max(0, window_pages))
     return range(start, stop)
+
+
+def unusable_shape(what: str, index: int, exc: Exception) -> str:
+    """The message of a page or frame (0-based `index`) whose shape no pixel budget fits."""
+    return f"{what} {index + 1} has an unusable shape: {exc}"

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import IO, Any, Protocol
 
-from pipeline.output.report import RunReport
+from pipeline.output.report import RunReport, still_failed_text
 
 
 class Reporter(Protocol):
@@ -199,8 +199,9 @@ def eta_text(done: int, planned: int, elapsed_s: float) -> str:
 def summary_line(report: RunReport) -> str:
     codes = ", ".join(f"{code} {n}" for code, n in sorted(report.errors_by_code.items()))
     failed = f"{report.failed} failed" + (f" ({codes})" if codes else "")
-    return (
+    line = (
         f"done {report.run_id}: {report.extracted} extracted"
         f" ({report.with_warnings} with warnings), {failed}, {report.skipped} skipped,"
         f" {report.pages} pages in {report.elapsed_s:.1f}s ({report.pages_per_s:.2f} pages/s)"
     )
+    return f"{line}; {still_failed_text(report.still_failed)}" if report.still_failed else line

@@ -137,8 +137,10 @@ class RunRecorder:
         report.errors_by_code[str(record.code)] += 1
         self.reporter.item_done(record.path, pages, 0, str(record.code), record.message)
 
-    def skipped(self, count: int = 1) -> None:
+    def skipped(self, count: int = 1, still_failed: int = 0) -> None:
+        """`count` items committed before, `still_failed` of them as failures that stand."""
         self.report.skipped += count
+        self.report.still_failed += still_failed
 
     def retried(self, count: int) -> None:
         self.report.retries += count

@@ -12,7 +12,9 @@ from pipeline.errors import RunEnd
 
 @dataclass
 class RunReport:
-    """Counts and figures of one run. `failure_rate` is over the items attempted this run."""
+    """Counts and figures of one run. `failure_rate` is over the items attempted this run;
+    `inputs_failure_rate` over every item of its inputs, with the failures of earlier runs that
+    it skipped (`still_failed`). `failures_above` is the rule of exit code 1."""
 
     run_id: str
     schema: str
@@ -26,6 +28,7 @@ class RunReport:
     documents: int = 0
     duplicates: int = 0
     skipped: int = 0
+    still_failed: int = 0  # of `skipped`: failed in an earlier run, tried again by --retry-errors
     other_shards: int = 0
     extracted: int = 0
     from_xml: int = 0  # of `extracted`: rows read from e-invoice XML, no model asked
@@ -55,6 +58,23 @@ class RunReport:
         return self.failed / self.attempted if self.attempted else 0.0
 
     @property
+    def inputs_failure_rate(self) -> float:
+        """The share of the inputs that stand failed after this run: its own failures and the
+        earlier ones it skipped, over what it attempted and what it skipped."""
+        items = self.attempted + self.skipped
+        return (self.failed + self.still_failed) / items if items else 0.0
+
+    def failures_above(self, max_failure_rate: float) -> bool:
+        """Whether failures stand above `max_failure_rate`, counted two ways: among the items
+        this run attempted, and among all its inputs (`inputs_failure_rate`), so a failure
+        that a re-run skips still counts every night until it is retried, fixed or removed.
+        A dry run attempts nothing and is never above."""
+        if self.dry_run:
+            return False
+        rates = (self.failure_rate, self.inputs_failure_rate)
+        return any(rate > max_failure_rate for rate in rates)
+
+    @property
     def pages_per_s(self) -> float:
         return self.pages / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
@@ -65,6 +85,7 @@ class RunReport:
             str(rank): count for rank, count in sorted(self.answers_by_replica.items())
         }
         data["failure_rate"] = round(self.failure_rate, 4)
+        data["inputs_failure_rate"] = round(self.inputs_failure_rate, 4)
         data["pages_per_s"] = round(self.pages_per_s, 3)
         data["elapsed_s"] = round(self.elapsed_s, 3)
         return data
@@ -78,3 +99,10 @@ class RunReport:
         tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str))
         tmp.replace(final)
         return final
+
+
+def still_failed_text(count: int) -> str:
+    """What a summary says of the failures of earlier runs that a run skipped."""
+    if count == 1:
+        return "1 document still failed; --retry-errors tries it again"
+    return f"{count} documents still failed; --retry-errors tries them again"
