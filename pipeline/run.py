@@ -24,6 +24,7 @@ from pipeline.extract.estimate import estimate_plan
 from pipeline.extract.extraction import Extraction
 from pipeline.extract.plan import CommittedCheck, Identity, WorkPlan, plan_work
 from pipeline.extract.prompt import PromptTemplate, RequestBuilder, build_prompt
+from pipeline.output.admission import check_run_kind
 from pipeline.output.ledger import Ledger
 from pipeline.output.progress import Reporter, make_reporter
 from pipeline.output.recorder import MemorySink, RunRecorder, memory_recorder, open_recorder
@@ -79,6 +80,11 @@ class _Job:
             report.run_id, plan.also_at,
         )  # fmt: skip
 
+    def admit(self, session: OutputSession, report: RunReport) -> None:
+        """Refuse an OUT that this job's rows must not join: dry-run rows beside a model's,
+        or the reverse (`output.admission`)."""
+        check_run_kind(session.out, session.ledger, report.engine, report.model)
+
     def extraction(
         self, config: RunConfig, engine: Engine | None, recorder: RunRecorder, ledger: Ledger,
         identity: Identity,
@@ -100,7 +106,8 @@ def _extract(
     closed after), unless one is passed in, which the caller then owns: a run whose documents
     are all read from e-invoice XML needs none. When the engine cannot start but some rows
     could be read from XML, those are written and ModelNeeded (exit 3) names the rest. Raises
-    OutputLocked, ConfigError, SchemaNotFound or EngineUnavailable; bad documents never raise,
+    OutputLocked, ConfigError, SchemaNotFound, EngineUnavailable, or MixedRows for an OUT its
+    rows must not join (`_Job.admit`); bad documents never raise,
     they become error rows. SIGINT and SIGTERM raise RunInterrupted, and a dying engine
     EngineDied, after the finished work is committed; the exception carries the report (`ended`
     says how the run ended).
@@ -120,6 +127,7 @@ def _extract(
     with signals_raise(), session:
         report.reconciled = session.reconciled
         report.engine, report.model = _engine_identity(config, engine)
+        job.admit(session, report)
         identity = Identity(job.spec.name, job.template.prompt_hash, report.model)
         plan = plan_work(config, session.ledger, identity)
         plan.summary.count_into(report)

@@ -1,9 +1,9 @@
 """`docextract export`: the current rows of one table as JSON lines or CSV.
 
 Only rows that stand now are exported (`pipeline.output.current`), so an item done again
-appears once. JSON lines keep nested data as it is (decimals as strings, so no digit is lost;
-dates and times in ISO 8601). CSV has one column per leaf field, named by its path
-(`data.seller.name`), and lists as JSON text.
+appears once; `models` keeps the rows of those models only. JSON lines keep nested data as it
+is (decimals as strings, so no digit is lost; dates and times in ISO 8601). CSV has one column
+per leaf field, named by its path (`data.seller.name`), and lists as JSON text.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Any, Literal, TextIO
 import pyarrow as pa
 
 from pipeline.errors import DocextractError
-from pipeline.output.current import current_table, list_schemas
+from pipeline.output.current import current_table, list_schemas, missing_models
 from pipeline.output.sink import TABLES
 
 ExportFormat = Literal["jsonl", "csv"]
@@ -37,18 +37,23 @@ def export_table(
     stream: TextIO,
     schema: str | None = None,
     table: str = "documents",
+    models: Collection[str] = (),
 ) -> int:
-    """Write the current rows of OUT/<schema>/<table> to `stream` as `fmt`; return how many.
+    """Write the current rows of OUT/<schema>/<table> (of `models` only, when given) to
+    `stream` as `fmt`; return how many.
 
     Without `schema`, OUT must hold exactly one. Raises ExportSourceMissing when there is
-    nothing to choose from, and ValueError for an unknown format or table.
+    nothing to choose from or a model has no rows, and ValueError for an unknown format or
+    table.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}: expected one of {', '.join(TABLES)}")
     schema = schema or _only_schema(out)
-    rows = current_table(out, schema, table)
+    if (missing := missing_models(out, schema, models)) is not None:
+        raise ExportSourceMissing(missing)
+    rows = current_table(out, schema, table, models)
     if rows is None:
         found = ", ".join(list_schemas(out)) or "none"
         raise ExportSourceMissing(
@@ -60,14 +65,19 @@ def export_table(
 
 
 def export_to_path(
-    out: Path, fmt: ExportFormat, path: Path, schema: str | None = None, table: str = "documents"
+    out: Path,
+    fmt: ExportFormat,
+    path: Path,
+    schema: str | None = None,
+    table: str = "documents",
+    models: Collection[str] = (),
 ) -> int:
     """`export_table` into a file, written under a temporary name and renamed when complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with tmp.open("w", encoding="utf-8", newline="") as handle:
-            count = export_table(out, fmt, handle, schema, table)
+            count = export_table(out, fmt, handle, schema, table, models)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

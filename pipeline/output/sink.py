@@ -174,6 +174,7 @@ def _items(rows: Sequence[Mapping[str, Any]], schema_name: str, table_name: str)
             ItemKey(row["item_id"], schema_name, row["prompt_hash"], row["model"]),
             ledger_status(table_name, row.get("code")),
             row["source_path"],
+            row.get("engine"),
         )
         for row in rows
     ]
