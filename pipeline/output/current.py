@@ -110,8 +110,8 @@ def current_table(
     out: Path, schema: str, table: str = "documents", models: Collection[str] = ()
 ) -> pa.Table | None:
     """The rows of OUT/<schema>/<table> that stand now (of `models` only, when given), as one
-    Arrow table (None when the table has no parts). Parts whose columns differ (a custom
-    schema changed between runs) are unified; use `current_row_dicts` where they cannot be."""
+    Arrow table (None when the table has no parts). Parts whose columns differ (written by an
+    older docextract) are unified; use `current_row_dicts` where they cannot be."""
     pieces = current_parts(out, schema, table, models)
     if not pieces:
         return None
