@@ -25,7 +25,7 @@ SCHEMAS := invoice receipt cn_vat_invoice id_card bank_statement
 
 # Extract the bundled examples, one schema per folder; stops at the first failing run.
 # The default model downloads once when the hub is reachable (HF_HUB_OFFLINE=1 forbids it);
-# `make run ARGS="--engine null"` is a dry run with no model at all.
+# `make run OUT=out-null ARGS="--engine null"` is a dry run with no model, in its own folder.
 run: $(STAMP)
 	@for schema in $(SCHEMAS); do \
 	  $(VENV)/bin/docextract run examples/documents/$$schema --schema $$schema --out $(OUT) \
@@ -70,5 +70,5 @@ gpu-bench-shards:
 	bash .gpu/remote.sh python3 -m benchmarks.gpu_shards $(or $(MODEL),tiny) --processes $(or $(PROCESSES),2) $(ARGS)
 
 clean:
-	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf $(OUT) out-null .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

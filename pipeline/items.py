@@ -19,6 +19,13 @@ documents table and in the ledger's key: the XML is one extraction, whatever mod
 so re-runs skip it however their engine changes, and a model-only run (keyed by its own model)
 adds the model's reading beside it, told apart by `model` like any two models' rows."""
 
+DRY_RUN_ENGINE = "null"
+"""The engine of a dry run: it answers every document with a placeholder, never read from the
+document. Its rows never share an output folder with a model's (`pipeline.output.admission`)."""
+
+DRY_RUN_MODEL = "none"
+"""The model the dry-run engine names when none is given."""
+
 
 def page_item_id(doc_id: str, page: int) -> str:
     """The item id of page `page` (from 1) of a document."""

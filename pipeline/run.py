@@ -24,6 +24,7 @@ from pipeline.extract.estimate import estimate_plan
 from pipeline.extract.extraction import Extraction
 from pipeline.extract.plan import CommittedCheck, Identity, WorkPlan, plan_work
 from pipeline.extract.prompt import PromptTemplate, RequestBuilder, build_prompt
+from pipeline.output.admission import check_run_kind, check_table_schema
 from pipeline.output.ledger import Ledger
 from pipeline.output.progress import Reporter, make_reporter
 from pipeline.output.recorder import (
@@ -83,8 +84,15 @@ class _Job:
         engine_name = engine.name if engine is not None else report.engine
         return Provenance(
             self.spec.name, self.template.prompt_hash, report.model, engine_name,
-            report.run_id, plan.also_at,
+            report.run_id, plan.also_at, self.spec.source,
         )  # fmt: skip
+
+    def admit(self, session: OutputSession, report: RunReport) -> None:
+        """Refuse an OUT that this job's rows must not join: dry-run rows beside a model's
+        (or the reverse), or a table whose parts have other columns (`output.admission`)."""
+        check_run_kind(session.out, session.ledger, report.engine, report.model)
+        spec = self.spec
+        check_table_schema(session.out, spec.name, spec.source, spec.model)
 
     def extraction(
         self, config: RunConfig, engine: Engine | None, recorder: RunRecorder, ledger: Ledger,
@@ -107,8 +115,9 @@ def _extract(
     closed after), unless one is passed in, which the caller then owns: a run whose documents
     are all read from e-invoice XML needs none. When the engine cannot start but some rows
     could be read from XML, those are written and ModelNeeded (exit 3) names the rest. Raises
-    OutputLocked, ConfigError, SchemaNotFound or EngineUnavailable; bad documents never raise,
-    they become error rows. SIGINT and SIGTERM raise RunInterrupted, and a dying engine
+    OutputLocked, ConfigError, SchemaNotFound, EngineUnavailable, or MixedRows and
+    TableMismatch for an OUT its rows must not join (`_Job.admit`); bad documents never
+    raise, they become error rows. SIGINT and SIGTERM raise RunInterrupted, and a dying engine
     EngineDied, after the finished work is committed; the exception carries the report (`ended`
     says how the run ended).
     """
@@ -127,6 +136,7 @@ def _extract(
     with signals_raise(), session:
         report.reconciled = session.reconciled
         report.engine, report.model = _engine_identity(config, engine)
+        job.admit(session, report)
         identity = Identity(job.spec.name, job.template.prompt_hash, report.model)
         plan = plan_work(config, session.ledger, identity)
         plan.summary.count_into(report)

@@ -14,6 +14,9 @@ def export_command(
     schema: str = typer.Option(None, "--schema", help="The schema (needed when OUT has several)."),
     table: str = typer.Option("documents", "--table", help="documents or errors."),
     output: Path = typer.Option(None, "--output", "-o", help="File to write (default stdout)."),
+    model: list[str] = typer.Option(
+        None, "--model", help="Only the rows of this model (repeatable; `einvoice`: read from XML)."
+    ),
 ) -> None:
     """Export the rows that stand now (an item done again appears once)."""
     from pipeline.errors import ConfigError
@@ -25,7 +28,7 @@ def export_command(
     if table not in TABLES:
         raise ConfigError(f"--table {table!r}: expected one of {', '.join(TABLES)}")
     if output is None:
-        export_table(out, fmt, sys.stdout, schema, table)  # type: ignore[arg-type]
+        export_table(out, fmt, sys.stdout, schema, table, model or ())  # type: ignore[arg-type]
         return
-    count = export_to_path(out, fmt, output, schema, table)  # type: ignore[arg-type]
+    count = export_to_path(out, fmt, output, schema, table, model or ())  # type: ignore[arg-type]
     typer.echo(f"{output}: {count} rows", err=True)

@@ -21,11 +21,14 @@ def review_command(
     ),
     password: list[str] = typer.Option(None, "--password", help=field_help("render.passwords")),
     passwords_file: Path = typer.Option(None, "--passwords-file", help="One password a line."),
+    model: list[str] = typer.Option(
+        None, "--model", help="Only the rows of this model (repeatable; `einvoice`: read from XML)."
+    ),
 ) -> None:
     """Write an HTML page per schema: each document's pages, fields, warnings and errors."""
     from pipeline.eval.review import write_review
 
     passwords = list(password or []) + read_passwords(passwords_file)
-    written = write_review(out, schema, output, passwords)
+    written = write_review(out, schema, output, passwords, model or ())
     for path in written:
         typer.echo(str(path))

@@ -22,6 +22,7 @@ from pipeline.engines.base import (
     EngineResult,
 )
 from pipeline.errors import ErrorCode
+from pipeline.items import DRY_RUN_ENGINE, DRY_RUN_MODEL
 
 _FORMAT_EXAMPLES = {
     "date": "2000-01-01",
@@ -269,8 +270,8 @@ def answer_minimally(request: EngineRequest, latency_s: float = 0.0) -> EngineOu
 class NullEngine(EngineBase):
     """Answers instantly with the minimal schema-valid instance; a dry-run engine."""
 
-    name = "null"
-    default_model = "none"
+    name = DRY_RUN_ENGINE
+    default_model = DRY_RUN_MODEL
 
     def __init__(self, config: EngineConfig | None = None, max_in_flight: int = 64) -> None:
         self.model = self.model_for(config or EngineConfig())

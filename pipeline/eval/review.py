@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,14 +33,16 @@ def write_review(
     schema: str | None = None,
     destination: str | Path | None = None,
     passwords: Sequence[str] = (),
+    models: Collection[str] = (),
 ) -> list[Path]:
     """Write one review page per schema found under `out_dir` (or for `schema` alone) and
     return the files written.
 
     By default each page is OUT/<schema>/review.html. `destination` is a folder (each page is
     then `<folder>/<schema>-review.html`) or, when one schema is reviewed, a file name.
-    `passwords` open encrypted PDFs for their page images. Raises TablesNotFound when OUT (or
-    the schema in it) has no tables, OutputNotWritable when a page cannot be written.
+    `passwords` open encrypted PDFs for their page images; `models` keeps the rows of those
+    models only. Raises TablesNotFound when OUT (or the schema in it) has no tables, or a model
+    no rows, and OutputNotWritable when a page cannot be written.
     """
     out = Path(out_dir)
     schemas = [schema] if schema is not None else list_schemas(out)
@@ -49,7 +51,7 @@ def write_review(
     render = PREVIEW_RENDER.model_copy(update={"passwords": tuple(passwords)})
     targets = {name: _target(out, name, destination, len(schemas)) for name in schemas}
     for name, target in targets.items():
-        entries = [with_images(entry, render) for entry in review_entries(out, name)]
+        entries = [with_images(entry, render) for entry in review_entries(out, name, models)]
         _write_text(target, review_page(name, out, entries))
     return list(targets.values())
 

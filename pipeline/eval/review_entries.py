@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pipeline.errors import DocextractError, ErrorCode
 from pipeline.eval.review_pages import PageImages
-from pipeline.output.current import current_row_dicts
+from pipeline.output.current import current_row_dicts, missing_models
 from pipeline.output.current import list_schemas as schemas_under
 
 Status = Literal["failed", "warned", "ok"]
@@ -67,13 +67,16 @@ def list_schemas(out: Path) -> list[str]:
     return schemas_under(out, with_parts=True)
 
 
-def review_entries(out: Path, schema: str) -> list[ReviewEntry]:
-    """Every row of OUT/<schema>'s two tables as an entry without images: failed first, then
-    warned, then ok; by source path and page within each."""
+def review_entries(out: Path, schema: str, models: Collection[str] = ()) -> list[ReviewEntry]:
+    """Every row that stands of OUT/<schema>'s two tables (of `models` only, when given) as an
+    entry without images: failed first, then warned, then ok; by source path and page within
+    each."""
     if not out.is_dir():
         raise TablesNotFound(f"{out}: no such folder")
-    documents = current_row_dicts(out, schema, "documents")
-    errors = current_row_dicts(out, schema, "errors")
+    if (missing := missing_models(out, schema, models)) is not None:
+        raise TablesNotFound(missing)
+    documents = current_row_dicts(out, schema, "documents", models)
+    errors = current_row_dicts(out, schema, "errors", models)
     if not documents and not errors:
         found = ", ".join(list_schemas(out)) or "none"
         raise TablesNotFound(f"{out}: no tables for schema {schema!r} (schemas here: {found})")

@@ -30,7 +30,11 @@ from schemas import BUILTIN_SCHEMAS
 @dataclass(frozen=True, slots=True)
 class SchemaSpec:
     """A resolved schema: its name, the model, and where it came from (`builtin:invoice`,
-    `file:/abs/custom.py:Model`, `module:pkg.mod:Model` or `json:/abs/schema.json`)."""
+    `file:/abs/custom.py:Model`, `module:pkg.mod:Model` or `json:/abs/schema.json`).
+
+    The name is the model's in snake case (a JSON Schema's: its file's stem) and names the
+    schema's table folder under OUT, so it never starts with a dot or an underscore, which
+    data tools skip."""
 
     name: str
     model: type[BaseModel]
@@ -93,7 +97,7 @@ def _from_python_file(path: Path, attr: str | None) -> SchemaSpec:
         if not hasattr(module, attr):
             raise SchemaNotFound(f"{path} has no attribute {attr!r}")
         model = _check_model(getattr(module, attr), f"{path}:{attr}")
-    return SchemaSpec(_snake(model.__name__), model, f"file:{path}:{model.__name__}")
+    return SchemaSpec(_table_name(model.__name__), model, f"file:{path}:{model.__name__}")
 
 
 def _from_module(module_name: str, attr: str) -> SchemaSpec:
@@ -104,7 +108,7 @@ def _from_module(module_name: str, attr: str) -> SchemaSpec:
     if not hasattr(module, attr):
         raise SchemaNotFound(f"module {module_name!r} has no attribute {attr!r}")
     model = _check_model(getattr(module, attr), f"{module_name}:{attr}")
-    return SchemaSpec(_snake(model.__name__), model, f"module:{module_name}:{attr}")
+    return SchemaSpec(_table_name(model.__name__), model, f"module:{module_name}:{attr}")
 
 
 def _from_json_file(path: Path) -> SchemaSpec:
@@ -115,11 +119,16 @@ def _from_json_file(path: Path) -> SchemaSpec:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SchemaNotFound(f"{path} is not readable JSON: {exc}") from exc
     model = model_from_json_schema(schema, default_name=_camel(path.stem))
-    return SchemaSpec(path.stem, model, f"json:{path.resolve()}")
+    return SchemaSpec(_visible(path.stem), model, f"json:{path.resolve()}")
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+def _table_name(class_name: str) -> str:
+    return _visible(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", class_name).lower())
+
+
+def _visible(name: str) -> str:
+    """`name` without the leading dots and underscores that hide a folder from readers."""
+    return name.lstrip("._") or "schema"
 
 
 def _camel(name: str) -> str:

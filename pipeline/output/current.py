@@ -21,6 +21,7 @@ gives the same as DuckDB views.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ import pyarrow.parquet as pq
 from pipeline.items import is_page_item
 from pipeline.output.sink import TABLES
 from pipeline.policy import TRANSIENT_CODES
+
+UNUNIFIABLE = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError)
+"""What concatenating parts whose columns cannot be unified raises (a Decimal beside a float)."""
 
 _RULE_COLUMNS = ("item_id", "doc_id", "source_path", "prompt_hash", "model", "created_at")
 
@@ -62,8 +66,11 @@ def list_schemas(out: Path, *, with_parts: bool = False) -> list[str]:
     )
 
 
-def current_rows_by_part(out: Path, schema: str, table: str) -> dict[Path, list[int]]:
-    """For each part of `table`, the indexes of its rows that stand now."""
+def current_rows_by_part(
+    out: Path, schema: str, table: str, models: Collection[str] = ()
+) -> dict[Path, list[int]]:
+    """For each part of `table`, the indexes of its rows that stand now (only those of
+    `models`, when given)."""
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}: expected one of {', '.join(TABLES)}")
     rows = {name: _rule_rows(out, schema, name) for name in TABLES}
@@ -84,6 +91,8 @@ def current_rows_by_part(out: Path, schema: str, table: str) -> dict[Path, list[
         retired = _Retirements(documents, failed_for_good)
     chosen: dict[Path, list[int]] = {part: [] for part in part_files(out, schema, table)}
     for row in rows[table]:
+        if models and row["model"] not in models:
+            continue
         if _identified(row):
             if row["created_at"] != newest[(row["item_id"], row["prompt_hash"], row["model"])]:
                 continue
@@ -97,14 +106,13 @@ def _identified(row: dict[str, Any]) -> bool:
     return row["item_id"] is not None and row["created_at"] is not None
 
 
-def current_table(out: Path, schema: str, table: str = "documents") -> pa.Table | None:
-    """The rows of OUT/<schema>/<table> that stand now, as one Arrow table (None when the table
-    has no parts). Parts whose columns differ (a custom schema changed between runs) are
-    unified; use `current_row_dicts` where they cannot be."""
-    pieces = [
-        pq.read_table(part).take(pa.array(indexes, pa.int64()))
-        for part, indexes in current_rows_by_part(out, schema, table).items()
-    ]
+def current_table(
+    out: Path, schema: str, table: str = "documents", models: Collection[str] = ()
+) -> pa.Table | None:
+    """The rows of OUT/<schema>/<table> that stand now (of `models` only, when given), as one
+    Arrow table (None when the table has no parts). Parts whose columns differ (written by an
+    older docextract) are unified; use `current_row_dicts` where they cannot be."""
+    pieces = current_parts(out, schema, table, models)
     if not pieces:
         return None
     try:
@@ -113,20 +121,51 @@ def current_table(out: Path, schema: str, table: str = "documents") -> pa.Table 
         return pa.concat_tables(pieces, promote_options="permissive")
 
 
-def current_row_dicts(out: Path, schema: str, table: str = "documents") -> list[dict[str, Any]]:
-    """The rows that stand now as Python dicts: with the parts' columns unified (a field a
-    later part has reads as None in earlier ones) where they can be, else each part read on
-    its own."""
+def current_parts(
+    out: Path, schema: str, table: str = "documents", models: Collection[str] = ()
+) -> list[pa.Table]:
+    """The rows that stand now of each part (of `models` only, when given), part by part."""
+    return [
+        pq.read_table(part).take(pa.array(indexes, pa.int64()))
+        for part, indexes in current_rows_by_part(out, schema, table, models).items()
+    ]
+
+
+def current_row_dicts(
+    out: Path, schema: str, table: str = "documents", models: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """The rows that stand now (of `models` only, when given) as Python dicts: with the
+    parts' columns unified (a field a later part has reads as None in earlier ones) where they
+    can be, else each part read on its own."""
     try:
-        whole = current_table(out, schema, table)
+        whole = current_table(out, schema, table, models)
         return [] if whole is None else whole.to_pylist()
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+    except UNUNIFIABLE:
         pass
-    rows: list[dict[str, Any]] = []
-    for part, indexes in current_rows_by_part(out, schema, table).items():
-        if indexes:
-            rows.extend(pq.read_table(part).take(pa.array(indexes, pa.int64())).to_pylist())
-    return rows
+    return [row for piece in current_parts(out, schema, table, models) for row in piece.to_pylist()]
+
+
+def models_in(out: Path, schema: str) -> list[str]:
+    """Every model that has a row in either table of OUT/<schema>, sorted."""
+    found: set[str] = set()
+    for table in TABLES:
+        for part in part_files(out, schema, table):
+            if "model" in pq.read_schema(part).names:
+                found.update(pq.read_table(part, columns=["model"])["model"].to_pylist())
+    return sorted(model for model in found if model is not None)
+
+
+def missing_models(out: Path, schema: str, models: Collection[str]) -> str | None:
+    """What to tell someone who asked for rows of `models` when some have no row in
+    OUT/<schema>; None when each has."""
+    present = models_in(out, schema) if models else []
+    missing = [model for model in models if model not in present]
+    if not missing:
+        return None
+    return (
+        f"{out}: no rows of model {', '.join(missing)} for schema {schema!r} "
+        f"(models here: {', '.join(present) or 'none'})"
+    )
 
 
 def current_view_sql(out: Path | str, schema: str) -> str:

@@ -1,9 +1,13 @@
 """`docextract export`: the current rows of one table as JSON lines or CSV.
 
 Only rows that stand now are exported (`pipeline.output.current`), so an item done again
-appears once. JSON lines keep nested data as it is (decimals as strings, so no digit is lost;
-dates and times in ISO 8601). CSV has one column per leaf field, named by its path
-(`data.seller.name`), and lists as JSON text.
+appears once; `models` keeps the rows of those models only. JSON lines keep nested data as it
+is (decimals as strings, so no digit is lost; dates and times in ISO 8601). CSV has one column
+per leaf field, named by its path (`data.seller.name`), and lists as JSON text.
+
+A table whose parts cannot be read as one (an older docextract let a schema with other columns
+into it) is exported part by part: JSON lines as they are, CSV under the union of the parts'
+columns.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +24,13 @@ from typing import Any, Literal, TextIO
 import pyarrow as pa
 
 from pipeline.errors import DocextractError
-from pipeline.output.current import current_table, list_schemas
+from pipeline.output.current import (
+    UNUNIFIABLE,
+    current_parts,
+    current_table,
+    list_schemas,
+    missing_models,
+)
 from pipeline.output.sink import TABLES
 
 ExportFormat = Literal["jsonl", "csv"]
@@ -37,37 +47,59 @@ def export_table(
     stream: TextIO,
     schema: str | None = None,
     table: str = "documents",
+    models: Collection[str] = (),
 ) -> int:
-    """Write the current rows of OUT/<schema>/<table> to `stream` as `fmt`; return how many.
+    """Write the current rows of OUT/<schema>/<table> (of `models` only, when given) to
+    `stream` as `fmt`; return how many.
 
     Without `schema`, OUT must hold exactly one. Raises ExportSourceMissing when there is
-    nothing to choose from, and ValueError for an unknown format or table.
+    nothing to choose from or a model has no rows, and ValueError for an unknown format or
+    table.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}: expected one of {', '.join(TABLES)}")
     schema = schema or _only_schema(out)
-    rows = current_table(out, schema, table)
-    if rows is None:
+    if (missing := missing_models(out, schema, models)) is not None:
+        raise ExportSourceMissing(missing)
+    pieces = _current_pieces(out, schema, table, models)
+    if pieces is None:
         found = ", ".join(list_schemas(out)) or "none"
         raise ExportSourceMissing(
             f"{out}: no {table} table for schema {schema!r} (schemas here: {found})"
         )
     if fmt == "jsonl":
-        return _write_jsonl(rows, stream)
-    return _write_csv(rows, stream)
+        return _write_jsonl(pieces, stream)
+    return _write_csv(pieces, stream)
+
+
+def _current_pieces(
+    out: Path, schema: str, table: str, models: Collection[str]
+) -> list[pa.Table] | None:
+    """The current rows as one table, or part by part where the parts' columns cannot be
+    unified; None when the table has no parts."""
+    try:
+        whole = current_table(out, schema, table, models)
+    except UNUNIFIABLE:
+        return current_parts(out, schema, table, models)
+    return None if whole is None else [whole]
 
 
 def export_to_path(
-    out: Path, fmt: ExportFormat, path: Path, schema: str | None = None, table: str = "documents"
+    out: Path,
+    fmt: ExportFormat,
+    path: Path,
+    schema: str | None = None,
+    table: str = "documents",
+    models: Collection[str] = (),
 ) -> int:
     """`export_table` into a file, written under a temporary name and renamed when complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with tmp.open("w", encoding="utf-8", newline="") as handle:
-            count = export_table(out, fmt, handle, schema, table)
+            count = export_table(out, fmt, handle, schema, table, models)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -85,22 +117,27 @@ def _only_schema(out: Path) -> str:
     )
 
 
-def _write_jsonl(rows: pa.Table, stream: TextIO) -> int:
+def _write_jsonl(pieces: Sequence[pa.Table], stream: TextIO) -> int:
     count = 0
-    for row in _rows(rows):
-        stream.write(json.dumps(row, ensure_ascii=False, default=_json_value) + "\n")
-        count += 1
+    for rows in pieces:
+        for row in _rows(rows):
+            stream.write(json.dumps(row, ensure_ascii=False, default=_json_value) + "\n")
+            count += 1
     return count
 
 
-def _write_csv(rows: pa.Table, stream: TextIO) -> int:
-    flat = _flatten(rows)
+def _write_csv(pieces: Sequence[pa.Table], stream: TextIO) -> int:
+    """One header for every piece: the union of their leaf columns, in order; a cell of a
+    column that a piece lacks is empty."""
+    flat = [_flatten(rows) for rows in pieces]
+    header = list(dict.fromkeys(name for rows in flat for name in rows.column_names))
     writer = csv.writer(stream)
-    writer.writerow(flat.column_names)
+    writer.writerow(header)
     count = 0
-    for row in _rows(flat):
-        writer.writerow([_csv_value(value) for value in row.values()])
-        count += 1
+    for rows in flat:
+        for row in _rows(rows):
+            writer.writerow([_csv_value(row.get(name)) for name in header])
+            count += 1
     return count
 
 

@@ -2,8 +2,10 @@
 committed, and where.
 
 A work item is one document (or one page with --per-page) extracted with one schema, prompt and
-model. An item is committed when its row sits in a part file that the ledger lists; a part file on
-disk that the ledger does not list was left by a killed run and is reconciled at start.
+model; the ledger also records the engine that wrote it (the null engine's rows are a dry
+run's, which `pipeline.output.admission` keeps apart from a model's). An item is committed when
+its row sits in a part file that the ledger lists; a part file on disk that the ledger does not
+list was left by a killed run and is reconciled at start.
 Part files are never changed: when an item is committed again (--force, --retry-errors, a
 retired failure), its older row stays where it is and readers keep the newer one (`current`).
 """
@@ -18,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.items import document_of
+from pipeline.items import DRY_RUN_ENGINE, DRY_RUN_MODEL, document_of
 from pipeline.output.layout import LEDGER_NAME, ledger_path
 from pipeline.policy import retires_document_failure, retires_transient_failures
 
@@ -35,6 +37,7 @@ CREATE TABLE IF NOT EXISTS items (
     source_path TEXT NOT NULL,
     run_id      TEXT NOT NULL,
     committed_at REAL NOT NULL,
+    engine      TEXT,               -- who wrote it ('null': a dry run); NULL: not recorded
     PRIMARY KEY (item_id, schema, prompt_hash, model)
 );
 CREATE INDEX IF NOT EXISTS items_by_path ON items (source_path, schema, status);
@@ -51,6 +54,9 @@ CREATE TABLE IF NOT EXISTS runs (
     status      TEXT NOT NULL
 );
 """
+_ITEM_COLUMNS = (
+    "item_id, schema, prompt_hash, model, status, part, source_path, run_id, committed_at, engine"
+)
 
 
 def _retry_while_locked(step: Callable[[], None], patience_s: float = 60.0) -> None:
@@ -96,6 +102,7 @@ class CommittedItem:
     key: ItemKey
     status: str
     source_path: str
+    engine: str | None = None
 
 
 class Ledger:
@@ -120,6 +127,31 @@ class Ledger:
         if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        self._record_engines()
+
+    def _record_engines(self) -> None:
+        """Give a ledger from before engines were recorded its `engine` column, in one
+        transaction (two shards opening it together add it once). Its older rows of the
+        null engine's own model, `none`, are the null engine's; any other row's engine is
+        unknown (NULL), a model's."""
+        db = self._db
+        if self._has_engines():
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if not self._has_engines():
+                db.execute("ALTER TABLE items ADD COLUMN engine TEXT")
+                db.execute(
+                    "UPDATE items SET engine=? WHERE model=?", (DRY_RUN_ENGINE, DRY_RUN_MODEL)
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def _has_engines(self) -> bool:
+        return "engine" in {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
 
     @_serialised
     def close(self) -> None:
@@ -177,7 +209,8 @@ class Ledger:
                 if retires_transient_failures(item.status):
                     self._retire_transient_failures(key, item.source_path)
                 db.execute(
-                    "INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT OR REPLACE INTO items ({_ITEM_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         key.item_id,
                         key.schema,
@@ -188,6 +221,7 @@ class Ledger:
                         item.source_path,
                         run_id,
                         now,
+                        item.engine,
                     ),
                 )
             db.execute("COMMIT")
@@ -245,6 +279,13 @@ class Ledger:
         rows = self._db.execute(
             "SELECT item_id, prompt_hash, model FROM items WHERE part=?", (part,)
         )
+        return {tuple(row) for row in rows}  # type: ignore[misc]
+
+    @_serialised
+    def writers(self) -> set[tuple[str, str, str | None]]:
+        """(schema, model, engine) of every committed item, each once; engine None where an
+        older docextract did not record it."""
+        rows = self._db.execute("SELECT DISTINCT schema, model, engine FROM items")
         return {tuple(row) for row in rows}  # type: ignore[misc]
 
     @_serialised

@@ -208,7 +208,9 @@ def table_schemas(
     model: type[BaseModel], json_schema: dict[str, Any], provenance: Provenance
 ) -> dict[str, pa.Schema]:
     """The Arrow schemas of the documents and errors tables of `model`."""
-    metadata = table_metadata(provenance.schema, json_schema, provenance.prompt_hash)
+    metadata = table_metadata(
+        provenance.schema, json_schema, provenance.prompt_hash, provenance.schema_source
+    )
     return {
         "documents": documents_schema(arrow_type_for(model), metadata),
         "errors": errors_schema(metadata),

@@ -89,10 +89,18 @@ def errors_schema(metadata: Mapping[str, str]) -> pa.Schema:
     return pa.schema(fields, metadata=_encode(metadata))
 
 
-def table_metadata(schema_name: str, json_schema: Mapping[str, Any], prompt_hash: str) -> dict:
+SOURCE_KEY = "docextract.schema_source"
+"""The key of a part's metadata that says where its schema came from (`builtin:invoice`,
+`file:/abs/custom.py:Invoice`, `json:/abs/schema.json`)."""
+
+
+def table_metadata(
+    schema_name: str, json_schema: Mapping[str, Any], prompt_hash: str, source: str = ""
+) -> dict:
     return {
         "docextract.version": __version__,
         "docextract.schema": schema_name,
+        SOURCE_KEY: source,
         "docextract.json_schema": json.dumps(json_schema, sort_keys=True),
         "docextract.prompt_hash": prompt_hash,
         "pyarrow.version": pa.__version__,
@@ -195,6 +203,7 @@ def _items(rows: Sequence[Mapping[str, Any]], schema_name: str, table_name: str)
             ItemKey(row["item_id"], schema_name, row["prompt_hash"], row["model"]),
             ledger_status(table_name, row.get("code")),
             row["source_path"],
+            row.get("engine"),
         )
         for row in rows
     ]

@@ -27,6 +27,7 @@ class Provenance:
     engine: str
     run_id: str
     also_at: dict[str, list[str]] = field(default_factory=dict)  # path -> duplicate paths
+    schema_source: str = ""  # where the schema came from, for the parts' metadata
 
     def columns(self, attempts: int, raw: str | None) -> dict[str, Any]:
         return {
