@@ -28,6 +28,7 @@ DEFAULT_MAX_PIXELS = 1280 * TOKEN_PIXELS
 DEFAULT_MIN_PIXELS = 64 * TOKEN_PIXELS
 DEFAULT_MODEL = "Qwen/Qwen3-VL-30B-A3B-Instruct-FP8"
 DEFAULT_LOCAL_MODEL = "Qwen/Qwen3-VL-2B-Instruct"
+MAX_PAGES_PER_REQUEST = 100  # a request's pages are in memory together: about 4 MB each
 
 EngineName = Literal["auto", "sglang", "openai", "transformers", "null"]
 
@@ -146,7 +147,7 @@ class RunConfig(_Frozen):
     out: Path = Field(Path("out"), description=HELP["out"])
     render: RenderConfig = RenderConfig()
     engine: EngineConfig = EngineConfig()
-    max_pages: int = Field(8, ge=1, description=HELP["max_pages"])
+    max_pages: int = Field(8, ge=1, le=MAX_PAGES_PER_REQUEST, description=HELP["max_pages"])
     per_page: bool = Field(False, description=HELP["per_page"])
     retries: int = Field(2, ge=0, description=HELP["retries"])
     force: bool = Field(False, description=HELP["force"])

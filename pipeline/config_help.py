@@ -16,7 +16,8 @@ HELP: dict[str, str] = {
     "render.passwords": "Passwords tried on encrypted PDFs (repeatable).",
     "render.workers": "Render processes; 0 means one per CPU core.",
     "render.timeout_s": "Per-file render time limit, seconds.",
-    "max_pages": "Pages per request; longer documents fail or go --per-page.",
+    "max_pages": "Pages per request (at most 100: a request's pages are held in memory "
+    "together); longer documents fail or go --per-page.",
     "per_page": "One row per page.",
     "engine.max_new_tokens": "Answer length cap, in tokens.",
     "retries": "Re-asks after an invalid or truncated answer.",

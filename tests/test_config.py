@@ -55,6 +55,7 @@ def test_file_named_by_environment_and_bad_files_name_the_problem(tmp_path: Path
         ({"render": {"min_pixels": 5000, "max_pixels": 4000}}, "min_pixels"),
         ({"shard": (2, 2)}, "shard"),
         ({"engine": {"name": "gpt"}}, "engine.name"),
+        ({"max_pages": 3000}, "max_pages"),  # a request's pages are in memory together
     ],
 )
 def test_invalid_values_are_config_errors_naming_the_field(values: dict, field: str) -> None:

@@ -292,3 +292,31 @@ def test_a_server_that_goes_away_mid_run_stops_it_with_exit_3_and_loses_nothing(
     rows = read_table(out, "invoice", "errors")
     assert sorted(Path(r["source_path"]).name for r in rows) == [f"g{n:02d}.pdf" for n in range(12)]
     assert len(ledger_items(out)["error"]) == 12
+
+
+def test_the_model_a_server_says_answered_is_recorded_and_a_different_one_is_said(
+    server, tmp_path
+):
+    from typer.testing import CliRunner
+
+    from pipeline.cli.app import app
+    from tests.run_helpers import make_unique_pdf
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "a.pdf", 1, "SERVED")
+    served = {**_completion(), "model": "org/other-model"}
+    server.script.append((200, {}, served, 0.0))
+    args = ["run", str(inbox), "--engine", "openai", "--base-url", server.base_url,
+            "--model", "test-model", "--retries", "0", "--log-format"]  # fmt: skip
+    result = CliRunner().invoke(app, [*args, "json", "--out", str(tmp_path / "one")])
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["model"], summary["answers_by_served_model"]) == (
+        "test-model", {"org/other-model": 1}
+    )
+    server.script.append((200, {}, served, 0.0))
+    plain = CliRunner().invoke(app, [*args, "plain", "--out", str(tmp_path / "two")])
+    assert "the server said org/other-model answered" in " ".join(plain.output.split())
+    server.script.append((200, {}, {**_completion(), "model": "test-model"}, 0.0))
+    same = CliRunner().invoke(app, [*args, "plain", "--out", str(tmp_path / "three")])
+    assert "the server said" not in same.output

@@ -220,6 +220,11 @@ def _print_summary(report: RunReport, log_format: str) -> None:
         console.print(f"{report.failed} failed: their rows, codes and messages are in {errors}/")
     if report.still_failed:
         console.print(f"{still_failed_text(report.still_failed)}; their rows are in {errors}/")
+    if other := report.other_served_models:
+        console.print(
+            f"the server said {', '.join(other)} answered, but the rows are recorded as model "
+            f"{report.model}: give --model the name the server serves"
+        )
 
 
 def _counts_table(report: RunReport) -> Any:

@@ -62,7 +62,8 @@ class EngineRequest:
 @dataclass(frozen=True, slots=True)
 class EngineResult:
     """A model answer. `finish_reason` is "stop", "length" or "abort". `replica` is which
-    data-parallel replica answered, when the engine says (sglang's dp_rank); None otherwise."""
+    data-parallel replica answered, when the engine says (sglang's dp_rank); None otherwise.
+    `served_model` is the model a server named in its answer (an OpenAI-compatible `model`)."""
 
     request_id: str
     text: str
@@ -73,6 +74,7 @@ class EngineResult:
     latency_s: float = 0.0
     logprobs: tuple[float, ...] | None = None
     replica: int | None = None
+    served_model: str | None = None  # the model the server says answered, where it says
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,13 @@ def parse_response(request_id: str, payload: Any, elapsed_s: float) -> EngineOut
         completion_tokens=int(usage.get("completion_tokens") or 0),
         cached_tokens=int(details.get("cached_tokens") or 0),
         latency_s=elapsed_s,
+        served_model=_served_model(payload),
     )
+
+
+def _served_model(payload: dict[str, Any]) -> str | None:
+    model = payload.get("model")
+    return model if isinstance(model, str) and model else None
 
 
 def retry_delay(attempt: int, backoff_s: float, retry_after: str | None) -> float:

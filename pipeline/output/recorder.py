@@ -153,6 +153,8 @@ class RunRecorder:
         report.cached_tokens += result.cached_tokens
         if result.replica is not None:
             report.answers_by_replica[result.replica] += 1
+        if result.served_model is not None:
+            report.answers_by_served_model[result.served_model] += 1
 
     async def close(self) -> None:
         """Write what is buffered; committed to the ledger part by part."""

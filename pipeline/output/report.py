@@ -44,6 +44,7 @@ class RunReport:
     elapsed_s: float = 0.0
     errors_by_code: Counter = field(default_factory=Counter)
     answers_by_replica: Counter = field(default_factory=Counter)  # data-parallel rank -> answers
+    answers_by_served_model: Counter = field(default_factory=Counter)  # as a server named it
     reconciled: dict = field(default_factory=dict)
     planned: list = field(default_factory=list)
     copies: list = field(default_factory=list)  # files whose content an earlier run extracted
@@ -75,6 +76,11 @@ class RunReport:
         return any(rate > max_failure_rate for rate in rates)
 
     @property
+    def other_served_models(self) -> list[str]:
+        """Models a server said answered that are not the model the rows are recorded under."""
+        return sorted(set(self.answers_by_served_model) - {self.model})
+
+    @property
     def pages_per_s(self) -> float:
         return self.pages / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
@@ -84,6 +90,7 @@ class RunReport:
         data["answers_by_replica"] = {
             str(rank): count for rank, count in sorted(self.answers_by_replica.items())
         }
+        data["answers_by_served_model"] = dict(sorted(self.answers_by_served_model.items()))
         data["failure_rate"] = round(self.failure_rate, 4)
         data["inputs_failure_rate"] = round(self.inputs_failure_rate, 4)
         data["pages_per_s"] = round(self.pages_per_s, 3)
