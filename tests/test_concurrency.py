@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -76,10 +77,15 @@ def test_two_overlapping_runs_and_two_shards(inbox, tmp_path: Path) -> None:
 
     same = tmp_path / "same"
     first, second = launch(same, "--wait"), launch(same, "--wait")
+    summaries = []
     for process in (first, second):
-        _, stderr = process.communicate(timeout=180)
+        stdout, stderr = process.communicate(timeout=180)
         assert "Traceback" not in stderr, stderr
-    assert sorted([first.returncode, second.returncode]) == [0, 1]  # one did it, one found it done
+        summaries.append(json.loads(stdout.strip().splitlines()[-1]))
+    # the inbox's broken files fail (or stand failed) in both runs, so both exit 1
+    assert [first.returncode, second.returncode] == [1, 1]
+    # one did the work, the other found it done
+    assert sorted(s["extracted"] + s["failed"] > 0 for s in summaries) == [False, True]
     assert Counter(paths_accounted(same, "invoice")) == Counter(every_input)
 
     shared = tmp_path / "shards"
