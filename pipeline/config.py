@@ -162,7 +162,9 @@ class RunConfig(_Frozen):
     einvoice_max_bytes: int = Field(
         16 * 2**20, gt=0,
         description="Largest e-invoice XML read, attached or standalone; a larger one is an "
-        "einvoice_invalid row (xml_too_large) and is never loaded.",
+        "einvoice_invalid row (xml_too_large), refused before it is loaded, or as it inflates "
+        "where an attachment states less. The reading process may use 1 GiB plus 32 bytes per "
+        "byte of it.",
     )  # fmt: skip
     log_format: Literal["auto", "rich", "plain", "json"] = Field(
         "auto", description=HELP["log_format"]

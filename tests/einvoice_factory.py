@@ -471,3 +471,37 @@ def _line(line: LineFacts) -> dict[str, Any]:
         "line_total": line.total,
         "tax_rate": line.rate,
     }
+
+
+# --- hostile PDFs -------------------------------------------------------------------------------
+
+
+def pdf_with_attachment_bomb(inflated: int, name: str = "factur-x.xml", on_page: bool = False
+                             ) -> bytes:  # fmt: skip
+    """A one-page PDF whose attachment `name` is a Flate stream of about inflated / 1000 bytes
+    that inflates to `inflated` bytes (an XML declaration, then zeros), while the PDF states
+    its size as 40 bytes: an attachment bomb, whose stated and stored sizes both pass a size
+    limit that its content breaks. Attached to the document, or `on_page` as a file-attachment
+    annotation."""
+    import zlib
+
+    packer = zlib.compressobj(9)
+    stream = [packer.compress(b'<?xml version="1.0"?><a>')]
+    zeros = bytes(1 << 20)
+    for _ in range(inflated >> 20):
+        stream.append(packer.compress(zeros))
+    stream.append(packer.compress(bytes(inflated % (1 << 20))) + packer.flush())
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_text((72, 90), "Rechnung", fontsize=14)
+    if on_page:
+        annot = page.add_file_annot((72, 120), b"<a/>" * 10, name)
+        xref = int(doc.xref_get_key(annot.xref, "FS/EF/F")[1].split()[0])
+    else:
+        xref = doc.embfile_add(name, b"<a/>" * 10, filename=name, ufilename=name)
+    doc.update_stream(xref, b"".join(stream), compress=False)
+    doc.xref_set_key(xref, "Filter", "/FlateDecode")
+    doc.xref_set_key(xref, "Params/Size", "40")
+    data = doc.tobytes()
+    doc.close()
+    return data

@@ -17,7 +17,8 @@ from pipeline.extract.einvoice_rows import (
     within_columns,
 )
 from pipeline.inputs.discover import discover_sources, shard_of
-from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError, read_file_einvoice
+from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError
+from pipeline.inputs.einvoice_reader import EInvoiceReader
 from pipeline.items import EINVOICE_MODEL
 from pipeline.output.ledger import ItemKey, Ledger
 from pipeline.output.report import RunReport
@@ -168,25 +169,26 @@ def plan_work(
             summary.copies.append({"path": copy_path, "copy_of": first_path})
 
     reading = reads_einvoices(config, identity.schema)
-    for source in candidates:
-        key = identity.key(source.sha256)
-        if reading and probes(source):
-            xml_key = xml.key(source.sha256)
-            if is_done(done.get(xml_key), config):
-                skip(xml_key, source)
+    with EInvoiceReader(config.einvoice_max_bytes, config.render.timeout_s) as reader:
+        for source in candidates:
+            key = identity.key(source.sha256)
+            if reading and probes(source):
+                xml_key = xml.key(source.sha256)
+                if is_done(done.get(xml_key), config):
+                    skip(xml_key, source)
+                    continue
+                if _plan_einvoice(source, config, plan, reader):
+                    continue
+            elif source.kind is FileKind.XML:
+                if is_done(done.get(key), config):
+                    skip(key, source)
+                else:
+                    plan.errors.append(nothing_to_render(source, identity.schema))
                 continue
-            if _plan_einvoice(source, config, plan):
-                continue
-        elif source.kind is FileKind.XML:
-            if is_done(done.get(key), config):
-                skip(key, source)
+            if config.per_page or not is_done(done.get(key), config):
+                plan.sources.append(source)
             else:
-                plan.errors.append(nothing_to_render(source, identity.schema))
-            continue
-        if config.per_page or not is_done(done.get(key), config):
-            plan.sources.append(source)
-        else:
-            skip(key, source)
+                skip(key, source)
     for error in errors:
         error = _as_recorded(error, given.get(error), done.keys(), identity)
         status = done.get(identity.key(error_item_id(error)))
@@ -197,14 +199,14 @@ def plan_work(
     return plan
 
 
-def _plan_einvoice(source: SourceFile, config: RunConfig, plan: WorkPlan) -> bool:
-    """Read the e-invoice `source` carries into the plan; False when it carries none (a PDF
-    without invoice XML goes to the model as any other)."""
+def _plan_einvoice(
+    source: SourceFile, config: RunConfig, plan: WorkPlan, reader: EInvoiceReader
+) -> bool:
+    """Read the e-invoice `source` carries into the plan, in the reader's process; False when
+    it carries none (a PDF without invoice XML goes to the model as any other). A read that
+    fails in any way, the reading process's death included, is the document's row."""
     try:
-        found = read_file_einvoice(
-            source.path, standalone=source.kind is FileKind.XML,
-            max_bytes=config.einvoice_max_bytes,
-        )  # fmt: skip
+        found = reader.read(source.path, standalone=source.kind is FileKind.XML)
         if found is None:
             return False
         einvoice, page_count = within_columns(found[0]), found[1]

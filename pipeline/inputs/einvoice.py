@@ -23,7 +23,9 @@ Other choices: net_total is the sum of line net amounts; document-level allowanc
 are allowance_total and charge_total, so net_total + charge_total - allowance_total + tax_total
 is grand_total. A unit price is the net price divided by its price basis quantity. Units are
 UN/ECE Rec. 20 codes as written (C62, HUR). Syntax details are in `einvoice_cii`,
-`einvoice_ferd1` and `einvoice_ubl`; safe parsing in `einvoice_xml`.
+`einvoice_ferd1` and `einvoice_ubl`; safe parsing in `einvoice_xml`; attachments, read with a
+limit that holds while they inflate, in `einvoice_attachments`; a run reads each file in the
+process of `einvoice_reader`.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import errno
 import os
 import stat
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -42,7 +44,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.config import RunConfig
+from pipeline.faults import fault_point
+from pipeline.inputs.einvoice_attachments import (
+    MAX_XML_BYTES,
+    STANDARD_XML_NAMES,
+    is_standard,
+    iter_embedded_xml,
+    too_large,
+)
 from pipeline.inputs.einvoice_cii import CII_NAMESPACE, cii_specification, read_cii
 from pipeline.inputs.einvoice_ferd1 import (
     FERD1_NAMESPACE,
@@ -58,7 +67,6 @@ from pipeline.inputs.einvoice_xml import (
     namespace,
     parse_xml,
 )
-from pipeline.inputs.mupdf_messages import drain, silence
 from schemas.invoice import Invoice
 
 __all__ = [
@@ -76,9 +84,6 @@ __all__ = [
     "read_embedded_invoice",
     "read_file_einvoice",
 ]
-
-# The names Factur-X, ZUGFeRD and XRechnung give the attached XML; other *.xml are tried after.
-STANDARD_XML_NAMES = ("factur-x.xml", "zugferd-invoice.xml", "ZUGFeRD-invoice.xml", "xrechnung.xml")
 
 
 class Syntax(StrEnum):
@@ -159,11 +164,6 @@ def read_einvoice(data: bytes | str) -> EInvoice:
     return EInvoice(_validate(fields), syntax, spec, profile_of(spec))
 
 
-MAX_XML_BYTES = RunConfig.model_fields["einvoice_max_bytes"].default
-"""The default size limit of an e-invoice's XML, attached or standalone (`einvoice_max_bytes`):
-real invoices of thousands of lines stay far below it."""
-
-
 def read_embedded_einvoice(
     pdf_path: str | Path, max_bytes: int = MAX_XML_BYTES
 ) -> EInvoice | None:
@@ -172,14 +172,14 @@ def read_embedded_einvoice(
     An attachment under a standard name (STANDARD_XML_NAMES) that fails raises InvoiceXmlError,
     its message prefixed with the attachment's name; other XML attachments that are not invoices
     are skipped. An XML attachment whose stated size (or stored size) is over `max_bytes` is
-    never loaded: InvoiceXmlError (TOO_LARGE). A file that cannot be opened gives None.
+    never loaded, and one that inflates past it is refused there: InvoiceXmlError (TOO_LARGE).
+    A file that cannot be opened gives None.
     """
-    standard = {name.lower() for name in STANDARD_XML_NAMES}
     for name, data in iter_embedded_xml(pdf_path, max_bytes):
         try:
             return read_einvoice(data)
         except InvoiceXmlError as exc:
-            if name.lower() in standard:
+            if is_standard(name):
                 raise InvoiceXmlError(exc.problem, f"{name}: {exc}") from None
     return None
 
@@ -191,7 +191,8 @@ def read_file_einvoice(
     the file itself when `standalone`, else the XML attached to the PDF (None when there is
     none). Raises InvoiceXmlError for XML that cannot be read, OSError for a file that cannot
     (one that is no longer a regular file, as a FIFO put in its place, is never opened to wait
-    on)."""
+    on). The fault point `einvoice-read` is passed first."""
+    fault_point("einvoice-read")
     content = _regular_file_bytes(path, read=standalone, max_bytes=max_bytes)
     if standalone:
         return read_einvoice(content), 0
@@ -219,7 +220,7 @@ def _regular_file_bytes(path: str | Path, read: bool, max_bytes: int) -> bytes:
         if not read:
             return b""
         if status.st_size > max_bytes:
-            raise _too_large("the file", status.st_size, max_bytes)
+            raise too_large("the file", status.st_size, max_bytes)
         with os.fdopen(os.dup(fd), "rb") as handle:
             return handle.read()
     finally:
@@ -273,76 +274,6 @@ def _without_none(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_none(v) for v in value]
     return value
-
-
-# --- attachments --------------------------------------------------------------------------------
-
-
-def _too_large(what: str, size: int, max_bytes: int) -> InvoiceXmlError:
-    return InvoiceXmlError(
-        InvoiceXmlProblem.TOO_LARGE,
-        f"{what} holds {size:,} bytes of XML, more than einvoice_max_bytes ({max_bytes:,})",
-    )
-
-
-def iter_embedded_xml(
-    pdf_path: str | Path, max_bytes: int = MAX_XML_BYTES
-) -> Iterator[tuple[str, bytes]]:
-    """Yield `(name, bytes)` of every XML attachment, the standard e-invoice names first.
-
-    Reads document-level embedded files (where PDF/A-3 associated files live) and page-level
-    file-attachment annotations. Yields nothing for a file PyMuPDF cannot open. An embedded
-    XML file whose stated or stored size is over `max_bytes` raises InvoiceXmlError
-    (TOO_LARGE) before it is loaded.
-    """
-    import pymupdf
-
-    silence(pymupdf)
-    try:
-        doc = pymupdf.open(str(pdf_path))
-    except Exception:
-        drain(pymupdf, str(pdf_path))
-        return
-    try:
-        found = _embedded_files(doc, max_bytes) + _annotation_files(doc, pymupdf)
-    finally:
-        doc.close()
-        drain(pymupdf, str(pdf_path))
-    rank = {name.lower(): i for i, name in enumerate(STANDARD_XML_NAMES)}
-    found.sort(key=lambda item: rank.get(item[0].lower(), len(rank)))
-    yield from found
-
-
-def _embedded_files(doc: Any, max_bytes: int) -> list[tuple[str, bytes]]:
-    found = []
-    try:
-        for key in doc.embfile_names():
-            info = doc.embfile_info(key)
-            name = str(info.get("ufilename") or info.get("filename") or key)
-            if not (name.lower().endswith(".xml") or key.lower().endswith(".xml")):
-                continue
-            size = max(int(info.get("size") or 0), int(info.get("length") or 0))
-            if size > max_bytes:
-                raise _too_large(name, size, max_bytes)
-            found.append((name, doc.embfile_get(key)))
-    except InvoiceXmlError:
-        raise
-    except Exception:  # a damaged name tree: what was read so far stands
-        pass
-    return found
-
-
-def _annotation_files(doc: Any, pymupdf: Any) -> list[tuple[str, bytes]]:
-    found = []
-    try:
-        for page in doc.pages():
-            for annot in page.annots(types=[pymupdf.PDF_ANNOT_FILE_ATTACHMENT]):
-                name = str(annot.file_info.get("filename", ""))
-                if name.lower().endswith(".xml"):
-                    found.append((name, annot.get_file()))
-    except Exception:  # a damaged page or annotation: what was read so far stands
-        pass
-    return found
 
 
 # --- plain dicts for docextract eval ------------------------------------------------------------

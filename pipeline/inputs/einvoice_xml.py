@@ -35,6 +35,7 @@ class InvoiceXmlProblem(StrEnum):
     INCOMPLETE = "incomplete_invoice"  # an invoice whose required values are missing or invalid
     OUT_OF_RANGE = "amount_out_of_range"  # an amount no arithmetic or table column can hold
     TOO_LARGE = "xml_too_large"  # more bytes than an invoice needs (einvoice_max_bytes)
+    READ_FAILED = "read_failed"  # the reading crashed, ran out of memory or time
 
 
 class InvoiceXmlError(ValueError):
