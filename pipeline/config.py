@@ -26,6 +26,7 @@ from pipeline.errors import ConfigError
 TOKEN_PIXELS = 32 * 32
 DEFAULT_MAX_PIXELS = 1280 * TOKEN_PIXELS
 DEFAULT_MIN_PIXELS = 64 * TOKEN_PIXELS
+DEFAULT_MAX_DECODED_BYTES = 320 * 2**20  # a 600 dpi A3 RGB scan, 7016x9921x4, is 266 MiB
 DEFAULT_MODEL = "Qwen/Qwen3-VL-30B-A3B-Instruct-FP8"
 DEFAULT_LOCAL_MODEL = "Qwen/Qwen3-VL-2B-Instruct"
 MAX_PAGES_PER_REQUEST = 100  # a request's pages are in memory together: about 4 MB each
@@ -49,6 +50,15 @@ class RenderConfig(_Frozen):
     max_image_pixels: int = Field(
         200_000_000, gt=0, description="Largest decoded image accepted (decompression-bomb guard)."
     )
+    max_decoded_bytes: int = Field(
+        DEFAULT_MAX_DECODED_BYTES, gt=0,
+        description="Largest image frame decoded, in bytes as it is rendered (width x height "
+        "x 1 for gray, 4 for colour or transparency; a JPEG at the scale it is decoded at), "
+        "checked from its header before decoding: a larger one is an image_too_large row. "
+        "Each render process may use 4 times this, plus its window of pages, beyond what it "
+        "starts with (RLIMIT_DATA on Linux); running out is a render_oom row. The default "
+        "admits a 600 dpi A3 colour scan (266 MiB).",
+    )  # fmt: skip
     timeout_s: float = Field(120.0, gt=0, description=HELP["render.timeout_s"])
     workers: int = Field(0, ge=0, description=HELP["render.workers"])
     passwords: tuple[str, ...] = Field((), description=HELP["render.passwords"])

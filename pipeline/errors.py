@@ -47,6 +47,7 @@ class ErrorCode(StrEnum):
     IMAGE_TOO_LARGE = "image_too_large"
     RENDER_TIMEOUT = "render_timeout"
     RENDER_CRASH = "render_crash"
+    RENDER_OOM = "render_oom"  # the render process ran out of memory: a re-run tries it once more
     RENDER_FAILED = "render_failed"
     REPAIRED = "repaired"
     TOO_MANY_PAGES = "too_many_pages"

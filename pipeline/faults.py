@@ -4,6 +4,10 @@
 passes the point NAME. WHAT is a signal sent to this process (default SIGKILL), e.g.
 `before-generate:5:SIGTERM`, or ENOSPC to fail there as a full disk would (`after-part-rename:2:
 ENOSPC`). Unset, a point costs one dictionary lookup.
+
+A point passed in a render process (`render-task`, before each task it renders) counts and
+acts in that process alone: `render-task:2` kills each render process at its second task, as
+the kernel kills one that runs out of memory.
 """
 
 from __future__ import annotations

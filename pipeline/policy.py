@@ -1,9 +1,15 @@
 """What a re-run does, and what a failed attempt leads to: the one home of those rules.
 
 - The ledger remembers each committed item as "ok", "error" (a failure the next run would
-  repeat) or "transient" (the engine failed, or the file was changing).
+  repeat), "transient" (the engine failed, or the file was changing) or "retry_once" (the
+  render process ran out of memory, `render_oom`: perhaps only because the machine was short
+  of memory at that moment).
 - A re-run skips "ok" unless --force, skips "error" unless --retry-errors or --force, and
-  never skips "transient".
+  never skips "transient" or "retry_once".
+- A "retry_once" failure of an item whose committed status is already "retry_once" or
+  "error" (its last attempt failed too) is committed as "error": the next plain run tries a
+  render_oom once more, and a second one for the same content stands, until --retry-errors
+  (`repeated_status`, applied inside the ledger's commit transaction).
 - Within a run, an answer that is not valid JSON, breaks the schema or was cut off is asked
   again, up to --retries times: a cut-off answer with twice the room, otherwise with a little
   more temperature. An engine failure marked retryable is asked again unchanged.
@@ -20,7 +26,7 @@ from pipeline.config import RunConfig
 from pipeline.errors import ErrorCode
 from pipeline.items import is_page_item
 
-OK, ERROR, TRANSIENT = "ok", "error", "transient"
+OK, ERROR, TRANSIENT, RETRY_ONCE = "ok", "error", "transient", "retry_once"
 TRANSIENT_CODES = frozenset(
     code.value
     for code in (
@@ -30,6 +36,7 @@ TRANSIENT_CODES = frozenset(
         ErrorCode.CHANGED,
     )
 )
+RETRIED_ONCE_CODES = frozenset({ErrorCode.RENDER_OOM.value})
 RETRYABLE_ANSWERS = frozenset(
     {ErrorCode.INVALID_JSON, ErrorCode.SCHEMA_VIOLATION, ErrorCode.TRUNCATED_OUTPUT}
 )
@@ -41,12 +48,20 @@ def ledger_status(table_name: str, code: str | None) -> str:
     """How the ledger remembers a row of `table_name` with error `code`."""
     if table_name == "documents":
         return OK
-    return TRANSIENT if code in TRANSIENT_CODES else ERROR
+    if code in TRANSIENT_CODES:
+        return TRANSIENT
+    return RETRY_ONCE if code in RETRIED_ONCE_CODES else ERROR
+
+
+def repeated_status(status: str, previous: str | None) -> str:
+    """How the ledger remembers an item committed with `status` whose committed status so far
+    is `previous` (None: not committed): a failure retried once that fails again stands."""
+    return ERROR if status == RETRY_ONCE and previous in (RETRY_ONCE, ERROR) else status
 
 
 def is_done(status: str | None, config: RunConfig) -> bool:
     """Whether an item committed with `status` is skipped under this config."""
-    if status is None or status == TRANSIENT or config.force:
+    if status is None or status in (TRANSIENT, RETRY_ONCE) or config.force:
         return False
     return not (status == ERROR and config.retry_errors)
 
@@ -58,8 +73,9 @@ def retires_document_failure(item_id: str, status: str) -> bool:
 
 def retires_transient_failures(status: str) -> bool:
     """Whether committing an item with `status` retires transient failures of its file (under
-    other item ids): its new content was extracted, or failed for good."""
-    return status in (OK, ERROR)
+    other item ids): its new content was extracted, or failed in a way that is not
+    transient."""
+    return status in (OK, ERROR, RETRY_ONCE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import hashlib
 
 from pipeline.config import RenderConfig
 from pipeline.errors import ErrorCode
+from pipeline.inputs.memory_cap import out_of_memory
 from pipeline.inputs.render_image import render_image
 from pipeline.inputs.render_pdf import render_pdf
 from pipeline.inputs.render_result import MOVED, describe_exception, failed_render
@@ -30,7 +31,7 @@ def render_document(
     `page_count` is the document's total page count, whatever the window. The content rendered
     is the content discovery hashed, or the result is a `changed` error. Never raises for bad
     input: encrypted, corrupt, truncated, empty or oversized documents come back with `error`
-    set and no pages.
+    set and no pages, and so does a render that runs out of memory (`render_oom`).
     """
     try:
         content = read_source(source, first_page)
@@ -44,7 +45,7 @@ def render_document(
     except OSError as exc:
         return unreadable(source, exc)
     except MemoryError:
-        return failed_render(source, ErrorCode.RENDER_FAILED, "out of memory while rendering")
+        return failed_render(source, ErrorCode.RENDER_OOM, out_of_memory("rendering", config))
     except Exception as exc:  # noqa: BLE001 - the contract is "never raises for bad input"
         return cannot_render(source, exc)
 

@@ -1,8 +1,8 @@
 """Render an image file (PNG, JPEG, TIFF with all its frames, WebP, BMP) into pages.
 
-Frames are decoded with Pillow after their header size is checked against the budget (so a
-decompression bomb is refused before it is decoded), turned upright (EXIF or XMP orientation),
-flattened onto white and resized to the pixel budget.
+Frames are decoded with Pillow after their header size is checked against max_image_pixels
+and max_decoded_bytes (so a decompression bomb is refused before it is decoded), turned upright
+(EXIF or XMP orientation), flattened onto white and resized to the pixel budget.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from pipeline.config import RenderConfig
 from pipeline.errors import ErrorCode
 from pipeline.inputs.budget import AspectRatioTooLarge, fit_pixels
+from pipeline.inputs.memory_cap import decoded_bytes, jpeg_draft_size, too_large_to_decode
 from pipeline.inputs.render_result import (
     describe_exception,
     failed_page,
@@ -115,8 +116,8 @@ def frame_count(image: Any, source: SourceFile) -> int:
 
 def check_frame(image: Any, index: int, config: RenderConfig) -> tuple[ErrorCode, str] | None:
     """Move `image` to its frame at 0-based `index` and check, from the frame's header, that it
-    can be decoded within max_image_pixels and has a shape the pixel budget fits: the code and
-    message of why not."""
+    can be decoded within max_image_pixels and max_decoded_bytes and has a shape the pixel
+    budget fits: the code and message of why not."""
     try:
         image.seek(index)
         width, height = image.size
@@ -124,12 +125,31 @@ def check_frame(image: Any, index: int, config: RenderConfig) -> tuple[ErrorCode
             return ErrorCode.IMAGE_TOO_LARGE, image_too_large(
                 f"frame {index + 1} is {width}x{height}", config
             )
-        fit_pixels(height, width, min_pixels=config.min_pixels, max_pixels=config.max_pixels)
+        fitted = fit_pixels(
+            height, width, min_pixels=config.min_pixels, max_pixels=config.max_pixels
+        )
+        if (too_large := _over_decoded_bytes(image, index, fitted, config)) is not None:
+            return ErrorCode.IMAGE_TOO_LARGE, too_large
     except AspectRatioTooLarge as exc:
         return ErrorCode.IMAGE_TOO_LARGE, unusable_shape("frame", index, exc)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         return _undecodable(exc, index)
     return None
+
+
+def _over_decoded_bytes(
+    image: Any, index: int, fitted: tuple[int, int], config: RenderConfig
+) -> str | None:
+    """Why the current frame, to be resized to `fitted` (height, width), takes more than
+    max_decoded_bytes decoded, if it does; a JPEG is decoded at the reduced scale `draft`
+    picks (`_render_frame`)."""
+    width, height = image.size
+    if image.format == "JPEG":
+        width, height = jpeg_draft_size(image.size, (fitted[1], fitted[0]))
+    size = decoded_bytes(width, height, image.mode, image.info)
+    if size <= config.max_decoded_bytes:
+        return None
+    return too_large_to_decode(f"frame {index + 1} is {width}x{height}", image.mode, size, config)
 
 
 def _undecodable(exc: Exception, index: int) -> tuple[ErrorCode, str]:
@@ -199,7 +219,7 @@ def _to_rgb_or_gray(frame: Any, source: SourceFile, notes: list[WarningRecord]) 
     if mode in ("I", "F") or mode.startswith("I;16"):
         return _scale_to_gray(frame)
     if "A" in mode or "a" in mode or "transparency" in frame.info:
-        return _flatten(frame.convert("RGBA"), source, notes)
+        return _flatten(frame if mode == "RGBA" else frame.convert("RGBA"), source, notes)
     return frame.convert("RGB")
 
 

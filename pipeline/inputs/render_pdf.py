@@ -8,6 +8,7 @@ from typing import Any
 from pipeline.config import RenderConfig
 from pipeline.errors import ErrorCode
 from pipeline.inputs.budget import AspectRatioTooLarge, fit_pixels, points_to_pixels
+from pipeline.inputs.memory_cap import is_out_of_memory, out_of_memory
 from pipeline.inputs.mupdf_messages import silence
 from pipeline.inputs.render_result import (
     describe_exception,
@@ -58,7 +59,8 @@ def render_pdf(
                 message = unusable_shape("page", index, exc)
                 return failed_page(source, ErrorCode.PAGE_TOO_LARGE, message, index, total, pages)
             except Exception as exc:  # noqa: BLE001 - a broken page fails its document
-                return failed_page(source, *broken_page(exc, index, content), index, total, pages)
+                problem = _page_failure(exc, index, content, config)
+                return failed_page(source, *problem, index, total, pages)
         return RenderedDocument(
             source=source, pages=tuple(pages), page_count=total, warnings=tuple(notes)
         )
@@ -115,6 +117,15 @@ def broken_page(exc: Exception, index: int, content: bytes) -> tuple[ErrorCode, 
     """The code and message of the page at 0-based `index` that MuPDF cannot load or draw."""
     code = ErrorCode.TRUNCATED if _looks_truncated(content) else ErrorCode.RENDER_FAILED
     return code, f"page {index + 1} cannot be rendered ({describe_exception(exc)})"
+
+
+def _page_failure(
+    exc: Exception, index: int, content: bytes, config: RenderConfig
+) -> tuple[ErrorCode, str]:
+    """The code and message of the page at 0-based `index` whose rendering raised `exc`."""
+    if is_out_of_memory(exc):
+        return ErrorCode.RENDER_OOM, out_of_memory(f"rendering page {index + 1}", config)
+    return broken_page(exc, index, content)
 
 
 def page_too_large(rect: Any, index: int, config: RenderConfig) -> str | None:

@@ -4,9 +4,11 @@ Workers are started with the "spawn" method (what SGLang forces anyway), ignore 
 parent decides when to stop) and restore default SIGTERM handling, so signal handlers installed
 by the host program never run inside them. Each worker owns one pipe and renders one task at a
 time; a worker that dies or runs past the time limit is killed and replaced, and its task comes
-back as a RENDER_CRASH or RENDER_TIMEOUT error. Page pixels do not go through the pipe: see
-pipeline.inputs.pixel_transport. Where spawning would run the caller's unguarded main script
-again (pipeline.inputs.spawn_safety), the pool renders in the calling thread instead.
+back as a RENDER_CRASH, RENDER_OOM (killed by SIGKILL, as for lack of memory) or RENDER_TIMEOUT
+error. Each worker has a memory limit (pipeline.inputs.memory_cap). Page pixels do not go
+through the pipe: see pipeline.inputs.pixel_transport. Where spawning would run the caller's
+unguarded main script again (pipeline.inputs.spawn_safety), the pool renders in the calling
+thread instead.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from typing import Any
 
 from pipeline.config import RenderConfig
 from pipeline.errors import ErrorCode
+from pipeline.faults import fault_point
+from pipeline.inputs.memory_cap import DataLimit, is_out_of_memory, out_of_memory, worker_death
 from pipeline.inputs.pixel_transport import (
     PixelBuffers,
     map_pixels,
@@ -88,6 +92,7 @@ def _worker_main(conn: Connection, config: RenderConfig, render_fn: RenderFn) ->
     import PIL.Image  # noqa: F401
     import pymupdf  # noqa: F401
 
+    limit = DataLimit(config)
     try:
         sock = unix_socket(conn)
         conn.send(_READY)
@@ -95,7 +100,7 @@ def _worker_main(conn: Connection, config: RenderConfig, render_fn: RenderFn) ->
         return
     buffers = PixelBuffers()
     try:
-        _serve(conn, sock, config, render_fn, buffers)
+        _serve(conn, sock, config, render_fn, buffers, limit)
     finally:
         buffers.close()
 
@@ -106,8 +111,10 @@ def _serve(
     config: RenderConfig,
     render_fn: RenderFn,
     buffers: PixelBuffers,
+    limit: DataLimit,
 ) -> None:
-    """Render each (task, buffers given back) message until None or a closed pipe."""
+    """Render each (task, buffers given back) message until None or a closed pipe, each under
+    the data limit of its window of pages."""
     while True:
         try:
             message = conn.recv()
@@ -117,17 +124,19 @@ def _serve(
             return
         task, given_back = message
         buffers.give_back(given_back)
+        limit.set_for(task.window_pages)
+        fault_point("render-task")  # in the render process: SIGKILL it as for lack of memory
         try:
             result = render_fn(task.source, config, task.first_page, task.window_pages)
         except Exception as exc:  # noqa: BLE001 - a custom render_fn may raise
-            result = _error_result(task, ErrorCode.RENDER_FAILED, f"render failed: {exc!r}")
+            result = _raised(task, exc, config)
         packed = None
         if result.pages:
             try:
                 packed = buffers.pack(result.pages)
             except OSError as exc:
                 result = _error_result(
-                    task, ErrorCode.RENDER_FAILED, f"no memory left for the page pixels: {exc}"
+                    task, ErrorCode.RENDER_OOM, f"no memory left for the page pixels: {exc}"
                 )
         header = dataclasses.replace(
             result, pages=tuple(dataclasses.replace(page, pixels=b"") for page in result.pages)
@@ -141,6 +150,13 @@ def _serve(
                 send_fd(sock, packed.fd)
         except (BrokenPipeError, OSError):
             return
+
+
+def _raised(task: RenderTask, exc: Exception, config: RenderConfig) -> RenderedDocument:
+    """The failure of a task whose render function raised `exc`."""
+    if is_out_of_memory(exc):
+        return _error_result(task, ErrorCode.RENDER_OOM, out_of_memory("rendering", config))
+    return _error_result(task, ErrorCode.RENDER_FAILED, f"render failed: {exc!r}")
 
 
 def _error_result(task: RenderTask, code: ErrorCode, message: str) -> RenderedDocument:
@@ -301,7 +317,7 @@ class RenderPool:
                 first, window = task.first_page, task.window_pages
                 result = self.render_fn(task.source, self.config, first, window)
             except Exception as exc:  # noqa: BLE001 - a custom render_fn may raise
-                result = _error_result(task, ErrorCode.RENDER_FAILED, f"render failed: {exc!r}")
+                result = _raised(task, exc, self.config)
             yield result
 
     def _refill(self, worker: _Worker) -> None:
@@ -355,14 +371,9 @@ class RenderPool:
             handled.append(worker)
             self.crashes += 1
             worker.process.join(timeout=1)  # its pipe may close a moment before it exits
-            code = worker.process.exitcode
+            death = worker_death(worker.process.exitcode)
             self._replace(worker)
-            yield _error_result(
-                task,
-                ErrorCode.RENDER_CRASH,
-                f"the render process died (exit code {code}); the file may be malformed "
-                "in a way that crashes the renderer",
-            )
+            yield _error_result(task, *death)
         now = time.monotonic()
         for worker in busy:
             if worker in handled or worker.task is None or worker.deadline > now:

@@ -22,7 +22,11 @@ from pathlib import Path
 
 from pipeline.items import DRY_RUN_ENGINE, DRY_RUN_MODEL, document_of
 from pipeline.output.layout import LEDGER_NAME, ledger_path
-from pipeline.policy import retires_document_failure, retires_transient_failures
+from pipeline.policy import (
+    repeated_status,
+    retires_document_failure,
+    retires_transient_failures,
+)
 
 __all__ = ["LEDGER_NAME", "CommittedItem", "ItemKey", "Ledger"]
 
@@ -32,7 +36,7 @@ CREATE TABLE IF NOT EXISTS items (
     schema      TEXT NOT NULL,
     prompt_hash TEXT NOT NULL,
     model       TEXT NOT NULL,
-    status      TEXT NOT NULL,      -- 'ok' (documents), 'error' or 'transient' (errors table)
+    status      TEXT NOT NULL,      -- 'ok' (documents); 'error', 'transient', 'retry_once' (errors)
     part        TEXT NOT NULL,      -- part file holding the row, relative to OUT
     source_path TEXT NOT NULL,
     run_id      TEXT NOT NULL,
@@ -165,7 +169,8 @@ class Ledger:
 
     @_serialised
     def status_of(self, keys: Iterable[ItemKey]) -> dict[ItemKey, str]:
-        """Committed status ('ok', 'error' or 'transient') of each key that is committed."""
+        """Committed status ('ok', 'error', 'transient' or 'retry_once', `pipeline.policy`) of
+        each key that is committed."""
         return {key: status for key, (status, _path) in self.committed(keys).items()}
 
     @_serialised
@@ -204,9 +209,10 @@ class Ledger:
             )
             for item in items:
                 key = item.key
-                if retires_document_failure(key.item_id, item.status):
+                status = repeated_status(item.status, self._status(key))
+                if retires_document_failure(key.item_id, status):
                     self._retire_document_failure(key)
-                if retires_transient_failures(item.status):
+                if retires_transient_failures(status):
                     self._retire_transient_failures(key, item.source_path)
                 db.execute(
                     f"INSERT OR REPLACE INTO items ({_ITEM_COLUMNS})"
@@ -216,7 +222,7 @@ class Ledger:
                         key.schema,
                         key.prompt_hash,
                         key.model,
-                        item.status,
+                        status,
                         part,
                         item.source_path,
                         run_id,
@@ -229,6 +235,13 @@ class Ledger:
             if db.in_transaction:  # a failed COMMIT (SQLITE_FULL) has rolled back already
                 db.execute("ROLLBACK")
             raise
+
+    def _status(self, key: ItemKey) -> str | None:
+        row = self._db.execute(
+            "SELECT status FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?",
+            (key.item_id, key.schema, key.prompt_hash, key.model),
+        ).fetchone()
+        return None if row is None else row[0]
 
     def _retire_document_failure(self, page_key: ItemKey) -> None:
         """A page of a document was extracted (--per-page): a failure recorded for the whole
