@@ -107,3 +107,17 @@ def test_every_flag_of_run_has_its_config_fields_description_as_help():
              "log_format": "log_format", "max_failure_rate": "max_failure_rate"}
     for flag, path in flags.items():
         assert helps[flag] == description(path), flag
+
+
+def test_a_setting_named_wrong_names_the_setting_it_means(tmp_path: Path) -> None:
+    """`schema =` in the TOML file (or DOCEXTRACT_SCHEMA) says to name it schema_ref, and a
+    misspelt name in a section gets that section's setting."""
+    path = _toml(tmp_path, 'schema = "receipt"\n[render]\ndpii = 100\n')
+    with pytest.raises(ConfigError) as wrong:
+        load_config({}, path, {})
+    assert "schema: no such setting; name it schema_ref" in str(wrong.value)
+    assert "render.dpii: no such setting; name it dpi" in str(wrong.value)
+    with pytest.raises(ConfigError, match="schema: no such setting; name it schema_ref"):
+        load_config({}, None, {"DOCEXTRACT_SCHEMA": "receipt"})
+    with pytest.raises(ConfigError, match=r"colour: no such setting$"):
+        load_config({"colour": "blue"}, None, {})
