@@ -121,3 +121,31 @@ def test_a_setting_named_wrong_names_the_setting_it_means(tmp_path: Path) -> Non
         load_config({}, None, {"DOCEXTRACT_SCHEMA": "receipt"})
     with pytest.raises(ConfigError, match=r"colour: no such setting$"):
         load_config({"colour": "blue"}, None, {})
+
+
+def test_run_help_shows_the_defaults_of_runconfig():
+    """`run --help` shows each option's default, and those are RunConfig's own."""
+    import typer.main
+    from typer.testing import CliRunner
+
+    from pipeline.cli.app import app
+    from pipeline.config import RunConfig
+    from pipeline.config_help import DEFAULTS
+
+    def shown(path: str) -> str:
+        value = RunConfig()
+        for part in path.split("."):
+            value = getattr(value, part)
+        if path == "shard":
+            return "/".join(str(n) for n in value)  # type: ignore[attr-defined]
+        if path == "per_page":
+            return "per-page" if value else "per-document"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    assert {path: shown(path) for path in DEFAULTS} == DEFAULTS
+    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    defaults = {param.name: getattr(param, "show_default", None) for param in command.params}
+    assert defaults["dpi"] == "150" and defaults["schema"] == "invoice"
+    assert len([d for d in defaults.values() if isinstance(d, str)]) == len(DEFAULTS)
+    helped = " ".join(CliRunner().invoke(app, ["run", "--help"]).output.split())
+    assert "[default: (150)]" in helped and "[default: (invoice)]" in helped

@@ -10,14 +10,15 @@ from typing import Any
 
 import typer
 
-from pipeline.config_help import field_help
+from pipeline.config_help import DEFAULTS, field_help
 
 _EXTRACTION, _ENGINE, _RENDERING = "Extraction", "Engine", "Rendering"
 _SCHEDULING, _OUTPUT = "Re-runs and scheduling", "Output"
 
 
 def _option(default: Any, *names: str, field: str = "", panel: str, help: str = "") -> Any:
-    return typer.Option(default, *names, help=help or field_help(field), rich_help_panel=panel)
+    return typer.Option(default, *names, help=help or field_help(field), rich_help_panel=panel,
+                        show_default=DEFAULTS.get(field, False))  # fmt: skip
 
 
 def quiet_option(panel: str | None = None) -> Any:
