@@ -1,24 +1,33 @@
-# docextract: every target installs what it needs into .venv on a fresh machine.
+# docextract: every target installs what it needs into .venv on a fresh machine: `run` and
+# `examples` the transformers engine (.[local]), the others that and the tools (.[local,dev]).
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu gives CPU-only torch (no CUDA libraries).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+TORCH_INDEX ?=
+PIP_INDEX := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 OUT    ?= out
 export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: install test run bench soak lint clean examples gpu-payload gpu-stash gpu-test gpu-bench gpu-bench-shards
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[local,dev]'
+	$(PY) -m pip install --quiet $(PIP_INDEX) -e '.[local]'
+	touch $@
+
+$(DEV_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet $(PIP_INDEX) -e '.[local,dev]'
 	touch $@
 
 # Tests never reach the Hugging Face hub; `make run` may download the default model.
-test: $(STAMP)
+test: $(DEV_STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 SCHEMAS := invoice receipt cn_vat_invoice id_card bank_statement
@@ -35,14 +44,14 @@ run: $(STAMP)
 examples: $(STAMP)
 	$(PY) -m examples.generate examples
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(PY) -m benchmarks
 
 # Break runs at random (SIGKILL, SIGTERM, a full disk) and check that nothing is lost.
-soak: $(STAMP)
+soak: $(DEV_STAMP)
 	$(PY) -m benchmarks.soak --rounds $(or $(ROUNDS),30)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check docextract pipeline schemas tests benchmarks examples
 	$(VENV)/bin/mypy docextract pipeline schemas
 

@@ -4,6 +4,7 @@ command-line flags (later sources win), validated once and frozen.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -270,10 +271,30 @@ def load_config(
     try:
         return RunConfig.model_validate(layers)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from exc
+
+
+def _problem(err: Any) -> str:
+    """One validation error as `path: message`; a name that is no setting gets the setting
+    it most likely means (`schema: no such setting; name it schema_ref`)."""
+    where = ".".join(str(p) for p in err["loc"])
+    if err["type"] != "extra_forbidden":
+        return f"{where}: {err['msg']}"
+    close = difflib.get_close_matches(str(err["loc"][-1]), _settings_at(err["loc"][:-1]), n=1)
+    return f"{where}: no such setting" + (f"; name it {close[0]}" if close else "")
+
+
+def _settings_at(loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the section at `loc` (() is RunConfig itself)."""
+    section: type[BaseModel] = RunConfig
+    for part in loc:
+        field = section.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        section = annotation
+    return list(section.model_fields)
 
 
 def _drop_none(flags: Mapping[str, Any]) -> dict[str, Any]:

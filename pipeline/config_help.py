@@ -1,5 +1,6 @@
 """The words of every setting a flag can set: RunConfig's field descriptions are these texts,
-and so is the CLI's option help, without the CLI importing pydantic (`--help` stays fast)."""
+and so is the CLI's option help, without the CLI importing pydantic (`--help` stays fast);
+with the defaults `--help` shows (a test checks them against RunConfig's)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,27 @@ HELP: dict[str, str] = {
     "einvoice": "E-invoices (invoice XML, alone or attached to a PDF): prefer (row from the "
     "XML, no model), model (ignore the XML) or verify (both; differences become warnings).",
 }
+
+DEFAULTS: dict[str, str] = {
+    "schema_ref": "invoice",
+    "out": "out",
+    "engine.name": "auto",
+    "engine.openai.base_url": "http://127.0.0.1:30000/v1",
+    "render.dpi": "150",
+    "render.max_pixels": "1310720",
+    "render.min_pixels": "65536",
+    "render.workers": "0",
+    "max_pages": "8",
+    "per_page": "per-document",
+    "engine.max_new_tokens": "2048",
+    "retries": "2",
+    "shard": "0/1",
+    "max_failure_rate": "0",
+    "log_format": "auto",
+    "einvoice": "prefer",
+}
+"""RunConfig's defaults as `--help` shows them; the TOML file and DOCEXTRACT_* variables
+override them as they do the defaults."""
 
 
 def field_help(path: str) -> str:

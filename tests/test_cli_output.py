@@ -221,3 +221,28 @@ def test_shell_completion_is_offered_and_completes_commands(tmp_path):
            "COMP_WORDS": "docextract sch", "COMP_CWORD": "1"}
     done = subprocess.run([str(shim)], env=env, capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["schemas"], done.stdout + done.stderr
+
+
+def _complete(tmp_path: Path, words: str) -> list[str]:
+    """What bash completion offers for the last of `words` (run as the shell's hook runs)."""
+    shim = tmp_path / "docextract"
+    shim.write_text(f"#!{sys.executable}\nfrom pipeline.cli.app import main\nmain()\n")
+    shim.chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "_DOCEXTRACT_COMPLETE": "complete_bash",
+           "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}  # fmt: skip
+    done = subprocess.run([str(shim)], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_shell_completion_completes_engine_and_schema_values(tmp_path):
+    (tmp_path / "my_invoice.py").write_text("")
+    (tmp_path / "my_notes.txt").write_text("")
+    assert _complete(tmp_path, "docextract run in --engine n") == ["null"]
+    assert _complete(tmp_path, "docextract run in -e ") == [
+        "auto", "sglang", "openai", "transformers", "null"
+    ]  # fmt: skip
+    assert _complete(tmp_path, "docextract run in --schema i") == ["invoice", "id_card"]
+    assert _complete(tmp_path, "docextract run in --schema my") == ["my_invoice.py"]
+    assert _complete(tmp_path, "docextract bench --engine s") == ["sglang"]

@@ -107,3 +107,45 @@ def test_every_flag_of_run_has_its_config_fields_description_as_help():
              "log_format": "log_format", "max_failure_rate": "max_failure_rate"}
     for flag, path in flags.items():
         assert helps[flag] == description(path), flag
+
+
+def test_a_setting_named_wrong_names_the_setting_it_means(tmp_path: Path) -> None:
+    """`schema =` in the TOML file (or DOCEXTRACT_SCHEMA) says to name it schema_ref, and a
+    misspelt name in a section gets that section's setting."""
+    path = _toml(tmp_path, 'schema = "receipt"\n[render]\ndpii = 100\n')
+    with pytest.raises(ConfigError) as wrong:
+        load_config({}, path, {})
+    assert "schema: no such setting; name it schema_ref" in str(wrong.value)
+    assert "render.dpii: no such setting; name it dpi" in str(wrong.value)
+    with pytest.raises(ConfigError, match="schema: no such setting; name it schema_ref"):
+        load_config({}, None, {"DOCEXTRACT_SCHEMA": "receipt"})
+    with pytest.raises(ConfigError, match=r"colour: no such setting$"):
+        load_config({"colour": "blue"}, None, {})
+
+
+def test_run_help_shows_the_defaults_of_runconfig():
+    """`run --help` shows each option's default, and those are RunConfig's own."""
+    import typer.main
+    from typer.testing import CliRunner
+
+    from pipeline.cli.app import app
+    from pipeline.config import RunConfig
+    from pipeline.config_help import DEFAULTS
+
+    def shown(path: str) -> str:
+        value = RunConfig()
+        for part in path.split("."):
+            value = getattr(value, part)
+        if path == "shard":
+            return "/".join(str(n) for n in value)  # type: ignore[attr-defined]
+        if path == "per_page":
+            return "per-page" if value else "per-document"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    assert {path: shown(path) for path in DEFAULTS} == DEFAULTS
+    command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    defaults = {param.name: getattr(param, "show_default", None) for param in command.params}
+    assert defaults["dpi"] == "150" and defaults["schema"] == "invoice"
+    assert len([d for d in defaults.values() if isinstance(d, str)]) == len(DEFAULTS)
+    helped = " ".join(CliRunner().invoke(app, ["run", "--help"]).output.split())
+    assert "[default: (150)]" in helped and "[default: (invoice)]" in helped

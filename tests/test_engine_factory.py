@@ -216,3 +216,17 @@ def test_an_unknown_engine_name_lists_the_known_ones():
 
     with pytest.raises(EngineUnavailable, match="use auto, null, openai, sglang, transformers"):
         engine_class("vllm")
+
+
+def test_every_missing_weights_message_offers_the_null_engine(monkeypatch, tmp_path):
+    """Without weights, the message says how to fetch them and how to try the rest meanwhile."""
+    from pipeline.engines.sglang_process import explain_start_failure
+    from pipeline.engines.weights import hub_weights
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(EngineUnavailable) as offline:
+        hub_weights("Nobody/no-such-model")
+    gone = OSError("We couldn't connect to the hub and you are in offline mode")
+    for message in (str(offline.value), explain_start_failure(gone, "Nobody/no-such-model")):
+        assert "`hf download Nobody/no-such-model`" in message, message
+        assert "--engine null" in message, message

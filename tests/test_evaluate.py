@@ -247,3 +247,35 @@ def test_parts_from_before_a_schema_gained_a_field_read_together(tmp_path: Path)
     rows = {r.key: r.data for r in load_prediction_rows(tmp_path / "out", "invoice")}
     assert rows["part-a.parquet"] == {"net_total": Decimal("10"), "allowance_total": None}
     assert rows["part-b.parquet"] == {"net_total": Decimal("20"), "allowance_total": Decimal("2")}
+
+
+def test_eval_without_schema_scores_the_one_schema_of_out_and_asks_among_several(
+    tmp_path: Path,
+) -> None:
+    """Without --schema, eval scores the schema OUT holds (and says which), and stops with
+    exit 2 naming them when OUT holds several, instead of scoring `invoice` unasked."""
+    from tests.run_helpers import ROOT
+
+    runner, out = CliRunner(), tmp_path / "out"
+    examples, truth = ROOT / "examples" / "documents", str(ROOT / "examples" / "truth")
+
+    def run(schema: str) -> None:
+        done = runner.invoke(app, ["run", str(examples / schema), "--schema", schema, "--out",
+                                   str(out), "--engine", "null", "-q"])  # fmt: skip
+        assert done.exit_code == 0, done.output
+
+    run("receipt")
+    scored = runner.invoke(app, ["eval", str(out), "--truth", truth, "--json"])
+    assert scored.exit_code == 0, scored.output
+    report = json.loads(scored.output)
+    assert report["schema"] == "receipt" and len(report["documents"]) == 2
+    plain = runner.invoke(app, ["eval", str(out), "--truth", truth])
+    assert plain.exit_code == 0 and "schema receipt: truth from" in plain.output
+    run("id_card")
+    several = runner.invoke(app, ["eval", str(out), "--truth", truth])
+    assert several.exit_code == 2
+    assert "holds several schemas (id_card, receipt): choose one with --schema" in " ".join(
+        several.output.split()
+    )
+    chosen = runner.invoke(app, ["eval", str(out), "--truth", truth, "--schema", "id_card"])
+    assert chosen.exit_code == 0, chosen.output

@@ -139,3 +139,28 @@ def test_the_readme_documents_every_exit_code() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert [code for code in ExitCode if f"**{int(code)}**" not in readme] == []
     assert [code for code in ErrorCode if f"`{code}`" not in readme] == []
+
+
+@pytest.mark.slow
+def test_the_ci_example_runs_from_make_c_with_each_folders_schema(tmp_path: Path) -> None:
+    """`make -C examples/ci check` finds the bundled examples and extracts each folder with its
+    own schema, then scores each; a score below MIN_F1 fails the build after all are scored."""
+    from pipeline.output.current import current_row_dicts
+
+    out = tmp_path / "out"
+    env = _env_with_docextract(PYTHONPATH=str(ROOT))
+    check = ["make", "-C", str(ROOT / "examples" / "ci"), "check", "ENGINE=null", f"OUT={out}"]
+    done = subprocess.run([*check, "MIN_F1=0"], env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    documents = ROOT / "examples" / "documents"
+    for folder in sorted(documents.iterdir()):
+        rows = current_row_dicts(out, folder.name, "documents")
+        assert sorted(Path(r["source_path"]).parent.name for r in rows) == [folder.name] * len(
+            list(folder.iterdir())
+        ), folder.name
+        assert f"schema {folder.name}: truth from" in done.stdout
+    failing = subprocess.run([*check, "MIN_F1=0.9"], env=env, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+    assert failing.returncode == 2 and "accuracy] Error 1" in failing.stderr
+    assert failing.stdout.count(": truth from") == len(list(documents.iterdir()))

@@ -34,3 +34,31 @@ def test_the_development_map_fits_in_40_lines_and_points_at_real_code():
         assert path.is_file(), module
         defined = rf"^(class|def) {name}\b|^{name}\b"
         assert re.search(defined, path.read_text(), re.MULTILINE), (module, name)
+
+
+def test_the_readme_quotes_make_as_make_reports_a_run_that_exits_3(tmp_path):
+    """`make run` stops on docextract's exit 3 with make's own exit 2, and the README shows
+    make's line for it with the Makefile's line number of today."""
+    import os
+    import subprocess
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    shim = venv / "bin" / "docextract"
+    shim.write_text("#!/bin/sh\nexit 3\n")
+    shim.chmod(0o755)
+    (venv / ".installed").touch()  # nothing to install
+    outer = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}
+    env = {key: value for key, value in os.environ.items() if key not in outer}
+    done = subprocess.run(["make", "run", f"VENV={venv}", f"OUT={tmp_path / 'out'}"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    reported = re.findall(r"make: \*\*\* \[Makefile:\d+: run\] Error 3", done.stderr)
+    quoted = re.findall(r"make: \*\*\* \[Makefile:\d+: \w+\] Error \d+", README)
+    assert len(reported) == 1 and quoted and set(quoted) == set(reported)
+    assert "`Error 3`" in README and "failed target, 2" in README
+
+
+def test_the_readme_pastes_no_count_of_tests():
+    """Counts of the suite's tests change with every test: the README quotes none."""
+    assert not re.findall(r"^\d+ passed\b.*$", README, re.MULTILINE)

@@ -8,17 +8,20 @@ from typing import Any
 
 import typer
 
+from pipeline.cli.run_options import complete_engine, complete_schema
 from pipeline.config_help import field_help
 from pipeline.errors import ConfigError
 
 
 def bench_command(
     engine: str = typer.Option(
-        "auto", "--engine", "-e", help=field_help("engine.name")
+        "auto", "--engine", "-e", help=field_help("engine.name"), autocompletion=complete_engine
     ),
     model: str = typer.Option(None, "--model", help=field_help("engine.model")),
     docs: int = typer.Option(64, "--docs", min=1, help="Synthetic documents to generate."),
-    schema: str = typer.Option("invoice", "--schema", help="Schema to extract."),
+    schema: str = typer.Option(
+        "invoice", "--schema", help="Schema to extract.", autocompletion=complete_schema
+    ),
     base_url: str = typer.Option(None, "--base-url", help=field_help("engine.openai.base_url")),
     config_file: Path = typer.Option(
         None, "--config", exists=True, dir_okay=False, help="A docextract.toml to start from."

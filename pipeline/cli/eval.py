@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from pipeline.cli.common import ExitCode
+from pipeline.cli.run_options import complete_schema
 
 if TYPE_CHECKING:  # the command imports the evaluation and rich itself: `--help` stays light
     from rich.console import Console
@@ -60,6 +61,21 @@ def print_report(report: EvalReport, console: Console, rich: bool = True) -> Non
         console.print(f"{len(report.unmatched_predictions)} predicted document(s) have no truth.")
 
 
+def _only_schema(out: Path, console: Console) -> str:
+    """The schema to score when --schema is not given: the only one OUT holds, else exit 2."""
+    from pipeline.output.current import list_schemas
+
+    schemas = list_schemas(out)
+    if len(schemas) == 1:
+        return schemas[0]
+    if not schemas:
+        console.print(f"[red]No documents table under {out}[/red]")
+    else:
+        console.print(f"[red]{out} holds several schemas ({', '.join(schemas)}): choose one "
+                      "with --schema[/red]")  # fmt: skip
+    raise typer.Exit(int(ExitCode.USAGE))
+
+
 def eval_command(
     out: Path = typer.Argument(..., help="Output folder of `docextract run`."),
     truth: str = typer.Option(
@@ -68,7 +84,10 @@ def eval_command(
         help="Folder of truth JSON (TRUTH/<schema>/*.json or TRUTH/*.json), or "
         "'embedded' to read the e-invoice XML inside each source PDF.",
     ),
-    schema: str = typer.Option("invoice", "--schema", help="Schema name the run used."),
+    schema: str = typer.Option(
+        None, "--schema", help="Schema to score (needed when OUT holds several).",
+        autocompletion=complete_schema,
+    ),  # fmt: skip
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
     min_f1: float | None = typer.Option(None, "--min-f1", help="Exit 1 if total F1 is below."),
 ) -> None:
@@ -85,6 +104,7 @@ def eval_command(
 
     rich = wants_rich()
     console = make_console(rich)
+    schema = schema or _only_schema(out, console)
     rows = load_prediction_rows(out, schema)
     if not rows:
         console.print(f"[red]No documents table under {out / schema / 'documents'}[/red]")
@@ -102,9 +122,10 @@ def eval_command(
     report = evaluate(predictions_from_rows(rows), truths, BUILTIN_SCHEMAS.get(schema))
     source = "embedded e-invoice XML" if truth == "embedded" else truth
     if not as_json:
-        console.print(f"truth from {source} for {len(truths)} of {len(rows)} extracted documents")
+        console.print(f"schema {schema}: truth from {source} for {len(truths)} of {len(rows)} "
+                      "extracted documents")  # fmt: skip
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        typer.echo(json.dumps({"schema": schema, **report.to_dict()}, indent=2))
     else:
         print_report(report, console, rich)
     if min_f1 is not None and report.total.f1 < min_f1:

@@ -6,18 +6,44 @@ API describe a setting in the same words.
 
 from __future__ import annotations
 
+import glob
+from pathlib import Path
 from typing import Any
 
 import typer
 
-from pipeline.config_help import field_help
+from pipeline.config_help import DEFAULTS, field_help
 
 _EXTRACTION, _ENGINE, _RENDERING = "Extraction", "Engine", "Rendering"
 _SCHEDULING, _OUTPUT = "Re-runs and scheduling", "Output"
 
 
-def _option(default: Any, *names: str, field: str = "", panel: str, help: str = "") -> Any:
-    return typer.Option(default, *names, help=help or field_help(field), rich_help_panel=panel)
+def complete_engine(incomplete: str) -> list[str]:
+    """Shell completion of --engine: the engine names."""
+    from typing import get_args
+
+    from pipeline.config import EngineName
+
+    return [name for name in get_args(EngineName) if name.startswith(incomplete)]
+
+
+def complete_schema(incomplete: str) -> list[str]:
+    """Shell completion of --schema: the built-in names, then .py and .json files and folders."""
+    from schemas import BUILTIN_SCHEMAS
+
+    names = [name for name in BUILTIN_SCHEMAS if name.startswith(incomplete)]
+    found = sorted(Path().glob(f"{glob.escape(incomplete)}*"))
+    files = [f"{p}/" if p.is_dir() else str(p) for p in found
+             if p.is_dir() or p.suffix in (".py", ".json")]  # fmt: skip
+    return names + files
+
+
+def _option(default: Any, *names: str, field: str = "", panel: str, help: str = "",
+            complete: Any = None) -> Any:  # fmt: skip
+    return typer.Option(
+        default, *names, help=help or field_help(field), rich_help_panel=panel,
+        show_default=DEFAULTS.get(field, False), autocompletion=complete,
+    )  # fmt: skip
 
 
 def quiet_option(panel: str | None = None) -> Any:
@@ -37,13 +63,15 @@ def verbose_option(panel: str | None = None) -> Any:
 
 
 INPUTS = typer.Argument(..., help=field_help("inputs"))
-SCHEMA = _option(None, "--schema", "-s", field="schema_ref", panel=_EXTRACTION)
+SCHEMA = _option(None, "--schema", "-s", field="schema_ref", panel=_EXTRACTION,
+                 complete=complete_schema)  # fmt: skip
 OUT = _option(None, "--out", "-o", field="out", panel=_EXTRACTION)
 CONFIG_FILE = _option(None, "--config", help="TOML file (default ./docextract.toml).",
                       panel=_EXTRACTION)  # fmt: skip
 DRY_RUN = _option(None, "--dry-run", field="dry_run", panel=_EXTRACTION)
 EINVOICE = _option(None, "--einvoice", field="einvoice", panel=_EXTRACTION)
-ENGINE = _option(None, "--engine", "-e", field="engine.name", panel=_ENGINE)
+ENGINE = _option(None, "--engine", "-e", field="engine.name", panel=_ENGINE,
+                 complete=complete_engine)  # fmt: skip
 MODEL = _option(None, "--model", field="engine.model", panel=_ENGINE)
 BASE_URL = _option(None, "--base-url", field="engine.openai.base_url", panel=_ENGINE)
 MAX_NEW_TOKENS = _option(None, "--max-new-tokens", field="engine.max_new_tokens", panel=_ENGINE)

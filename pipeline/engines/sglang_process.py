@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+from pipeline.engines.weights import fetch_command
 from pipeline.errors import EngineDied
 
 log = logging.getLogger(__name__)
@@ -162,10 +163,7 @@ def explain_start_failure(exc: BaseException, model: str) -> str:
             "offline mode",
         )
     ):
-        return (
-            f"the weights of {model} are not available here ({text}). Download them first with "
-            f"`hf download {model}`, or pass a local folder with --model."
-        )
+        return f"the weights of {model} are not available here ({text}). {fetch_command(model)}"
     if isinstance(exc, EngineDied) or "initialization failed" in lowered:
         return f"sglang could not start with model {model}: {exc}; sglang's log above says why"
     return f"sglang could not start with model {model}: {text}"

@@ -26,7 +26,7 @@ from pipeline.engines.base import (
     EngineRequest,
     EngineResult,
 )
-from pipeline.engines.weights import hub_weights
+from pipeline.engines.weights import fetch_command, hub_weights
 from pipeline.errors import EngineUnavailable, ErrorCode
 
 log = logging.getLogger(__name__)
@@ -114,8 +114,7 @@ class TransformersEngine(EngineBase):
             model = model.to(self.device).eval()
         except OSError as exc:
             raise EngineUnavailable(
-                f"could not load {self.model} ({exc}). Download it with "
-                f"`hf download {self.model}`, or pass a local folder with --model."
+                f"could not load {self.model} ({exc}). {fetch_command(self.model)}"
             ) from exc
         except (ImportError, ValueError, RuntimeError) as exc:
             message = f"could not start transformers with {self.model}: {exc}"

@@ -25,8 +25,13 @@ def is_hub_id(model: str) -> bool:
 
 
 def fetch_command(model: str) -> str:
-    """The advice every missing-weights message ends with (`hf` is huggingface_hub's CLI)."""
-    return f"Download them with `hf download {model}`, or pass a local folder with --model."
+    """The advice every missing-weights message ends with (`hf` is huggingface_hub's CLI),
+    and the way to try every other stage meanwhile."""
+    return (
+        f"Download them with `hf download {model}`, or pass a local folder with --model. "
+        "To try every other stage without a model: --engine null (placeholder answers, into "
+        "an --out of their own)."
+    )
 
 
 def hub_offline() -> bool:
