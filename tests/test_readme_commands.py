@@ -29,6 +29,7 @@ from tests.run_helpers import ROOT, make_unique_pdf
 SKIPS = {
     "pip install": "installs from the package index: needs the network",
     "hf download": "downloads model weights: needs the network",
+    "make run TORCH_INDEX=": "installs torch from PyTorch's own index: needs the network",
     "make test": "the whole suite, this test included",
     "make lint": "tests/test_code_quality.py runs the same ruff and mypy commands",
     "make bench": "three minutes of measurements; tests/test_benchmarks.py checks the figures",
