@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             swap = chooser.choice(SWAPS) if "swap" in kinds else None
             done = soak_round(inbox, Path(tmp) / f"out{number:03d}", kinds, fault, swap)
             totals.rounds.append(done)
-            status = "; ".join(done.check.problems()) or "ok"
+            status = "; ".join(p.splitlines()[0][:120] for p in done.check.problems()) or "ok"
             print(f"round {number:3d}  {done.fault:<32} {done.swap or '-':<18} "
                   f"exit {done.broken.returncode:>4}  {status}", flush=True)  # fmt: skip
     hostile = len(hostile_files(kinds)) + ("swap" in kinds)
