@@ -48,7 +48,7 @@ POINTS = ("after-render", "before-generate", "after-part-rename", "after-ledger-
 FAULTS = {"SIGKILL": -9, "SIGTERM": 143, "ENOSPC": 7}
 RUN_FLAGS = ["--schema", "invoice", "--engine", "null", "--dpi", "40", "--workers", "2",
              "--log-format", "json"]  # fmt: skip
-RUN_TIMEOUT_S = 300
+RUN_TIMEOUT_S = 100  # below render.timeout_s (120): a render held by a FIFO is a hung run
 GRACE_S = 10  # how long a run's leftover processes may take to end before they are killed
 
 
@@ -277,8 +277,14 @@ class Totals:
         return sum(len(getattr(r.check, name)) for r in self.rounds)
 
     def failures(self) -> list[str]:
-        return [f"round {number} ({r.fault}): {problem}"
-                for number, r in enumerate(self.rounds, 1) for problem in r.check.problems()]
+        """Each problem once, with the rounds that had it."""
+        rounds: dict[str, list[str]] = {}
+        for number, done in enumerate(self.rounds, 1):
+            for problem in done.check.problems():
+                rounds.setdefault(problem, []).append(f"{number} ({done.fault})")
+        return [f"round {', '.join(where)}: {problem}" if len(where) < 4 else
+                f"{len(where)} rounds ({', '.join(w.split()[0] for w in where)}): {problem}"
+                for problem, where in rounds.items()]  # fmt: skip
 
     def summary(self) -> list[str]:
         tried = Counter(r.what if r.broken.returncode == FAULTS[r.what] else f"{r.what} (too late)"

@@ -180,7 +180,8 @@ def hostile_problems(
         found = [row for row in documents if path in (row["source_path"], *row["also_at"])]
         failed = [row for row in errors if path in (row["source_path"], *row["also_at"])]
         if found or len(failed) != 1:
-            seen = [row["code"] for row in failed] + ["documents row"] * len(found)
+            seen = [row["code"] for row in failed] + [
+                f"documents row of model {row['model']}" for row in found]  # fmt: skip
             problems.append(f"{each.name}: not one error row but {seen or 'none'}")
             continue
         codes[each.name] = failed[0]["code"]

@@ -73,14 +73,14 @@ def test_a_big_one_colour_rgba_png_is_one_error_row(tmp_path):
 def test_the_soak_flags_a_hostile_file_that_is_not_one_error_row_of_its_code() -> None:
     inbox = Path("/in")
     hostile = [Hostile(name, frozenset({"einvoice_invalid"})) for name in "abcd"]
-    documents = [{"source_path": "/in/a", "also_at": []},
-                 {"source_path": "/x", "also_at": ["/in/d"]}]
+    documents = [{"source_path": "/in/a", "also_at": [], "model": "einvoice"},
+                 {"source_path": "/x", "also_at": ["/in/d"], "model": "none"}]
     errors = [{"source_path": f"/in/{name}", "also_at": [], "code": code}
               for name, code in [("b", "einvoice_invalid"), ("c", "unreadable"), ("c", "changed")]]
     problems, codes = hostile_problems(documents, errors, inbox, hostile)
-    assert problems == ["a: not one error row but ['documents row']",
+    assert problems == ["a: not one error row but ['documents row of model einvoice']",
                         "c: not one error row but ['unreadable', 'changed']",
-                        "d: not one error row but ['documents row']"]  # fmt: skip
+                        "d: not one error row but ['documents row of model none']"]  # fmt: skip
     assert codes == {"b": "einvoice_invalid"}
     wrong, _ = hostile_problems([], errors[1:2], inbox, [hostile[2]])
     assert wrong == ["c: unreadable, not einvoice_invalid"]
