@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.soak import choose_fault, main, make_inbox, soak_round
+from benchmarks.soak import Round, choose_fault, main, make_inbox, soak_round
 from benchmarks.soak_hostile import Hostile, hostile_problems, parse_kinds
 
 LATE = ("after-ledger-commit:99:SIGKILL", "SIGKILL")  # never reached: the run ends first
 
 
-def _round(tmp_path: Path, kinds: tuple[str, ...], fault: tuple[str, str],
-           swap: str | None = None):  # type: ignore[no-untyped-def]  # fmt: skip
+def _round(
+    tmp_path: Path, kinds: tuple[str, ...], fault: tuple[str, str], swap: str | None = None
+) -> Round:
     inbox = tmp_path / "inbox"
     if not inbox.exists():
         make_inbox(inbox, 3, kinds, bomb_mb=24)
