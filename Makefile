@@ -47,9 +47,11 @@ examples: $(STAMP)
 bench: $(DEV_STAMP)
 	$(PY) -m benchmarks
 
-# Break runs at random (SIGKILL, SIGTERM, a full disk) and check that nothing is lost.
+# Break runs at random (SIGKILL, SIGTERM, a full disk, a file swapped for a FIFO) over an inbox
+# with hostile inputs, and check that nothing is lost or doubled and that each hostile input is
+# one error row; HOSTILE=einvoice,fifo (say) keeps some kinds only (benchmarks/soak_hostile.py).
 soak: $(DEV_STAMP)
-	$(PY) -m benchmarks.soak --rounds $(or $(ROUNDS),30)
+	$(PY) -m benchmarks.soak --rounds $(or $(ROUNDS),30) --hostile $(or $(HOSTILE),all)
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check docextract pipeline schemas tests benchmarks examples

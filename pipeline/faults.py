@@ -3,7 +3,9 @@
 `DOCEXTRACT_KILL_AT=NAME`, `NAME:N` or `NAME:N:WHAT` acts the N-th time (default first) the run
 passes the point NAME. WHAT is a signal sent to this process (default SIGKILL), e.g.
 `before-generate:5:SIGTERM`, or ENOSPC to fail there as a full disk would (`after-part-rename:2:
-ENOSPC`). Unset, a point costs one dictionary lookup.
+ENOSPC`). SIGSTOP holds the run there until a SIGCONT, so a test can change the inbox at that
+moment (`after-discover:1:SIGSTOP`). Several points are separated by commas. Unset, a point
+costs one dictionary lookup.
 
 A point passed in a render process (`render-task`, before each task it renders) counts and
 acts in that process alone: `render-task:2` kills each render process at its second task, as
@@ -24,13 +26,18 @@ def fault_point(name: str) -> None:
     spec = os.environ.get("DOCEXTRACT_KILL_AT")
     if not spec:
         return
-    target, _, rest = spec.partition(":")
-    if target != name:
+    points = (part.partition(":") for part in spec.split(","))
+    mine = [rest for target, _, rest in points if target == name]
+    if not mine:
         return
-    count, _, what = rest.partition(":")
     _passes[name] += 1
-    if _passes[name] != int(count or 1):
-        return
+    for rest in mine:
+        count, _, what = rest.partition(":")
+        if _passes[name] == int(count or 1):
+            _act(what)
+
+
+def _act(what: str) -> None:
     if what == "ENOSPC":
         raise OSError(errno.ENOSPC, "No space left on device (DOCEXTRACT_KILL_AT)")
     os.kill(os.getpid(), signal.Signals[what or "SIGKILL"])

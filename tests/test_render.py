@@ -280,6 +280,29 @@ def test_a_file_that_changed_since_discovery_is_not_rendered(tmp_path: Path) -> 
     assert "growing.pdf" in rendered.error.message and not rendered.pages
 
 
+def test_a_file_swapped_for_a_fifo_after_discovery_is_unreadable_at_once(tmp_path: Path) -> None:
+    """A FIFO that nobody writes, put in a file's place after discovery, is refused when the
+    file is read to be rendered, instead of holding the render until its timeout."""
+    import threading
+
+    path = make_pdf(tmp_path / "swapped.pdf", pages=1)
+    source = source_of(path)
+    path.unlink()
+    os.mkfifo(path)
+    outcome: list[RenderedDocument] = []
+    reader = threading.Thread(target=lambda: outcome.append(render_document(source, CONFIG)))
+    reader.start()
+    reader.join(timeout=20)
+    if reader.is_alive():  # let the stuck read go before failing
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=10)
+    assert outcome, "the render waited on the FIFO"
+    error = outcome[0].error
+    assert error is not None and error.code is ErrorCode.UNREADABLE and not outcome[0].pages
+    assert "swapped.pdf: cannot read: " in error.message
+    assert "no longer a regular file" in error.message
+
+
 def test_later_windows_check_size_and_time_instead_of_hashing_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,6 +16,7 @@ from pipeline.extract.einvoice_rows import (
     reads_einvoices,
     within_columns,
 )
+from pipeline.faults import fault_point
 from pipeline.inputs.discover import discover_sources, shard_of
 from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError
 from pipeline.inputs.einvoice_reader import EInvoiceReader
@@ -134,6 +135,7 @@ def plan_work(
     discovery = discover_sources(
         list(config.inputs), exclude=config.out if writes else None, absolute=writes
     )
+    fault_point("after-discover")
     discovery.errors = _drop_unmatched_inputs(discovery.errors, config)
     index, count = config.shard
     plan = WorkPlan()

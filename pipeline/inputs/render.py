@@ -8,7 +8,11 @@ with an ErrorRecord.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
+from pathlib import Path
 
 from pipeline.config import RenderConfig
 from pipeline.errors import ErrorCode
@@ -54,7 +58,7 @@ def read_source(source: SourceFile, first_page: int = 0) -> bytes | RenderedDocu
     """The content of `source`; or a `changed` failure where it is gone or is not the content
     discovery hashed. Raises OSError where it cannot be read."""
     try:
-        content = source.path.read_bytes()
+        content = read_regular(source.path)
         unchanged = _unchanged(source, content, first_page)
     except FileNotFoundError:
         return failed_render(source, ErrorCode.CHANGED, MOVED)
@@ -66,6 +70,19 @@ def read_source(source: SourceFile, first_page: int = 0) -> bytes | RenderedDocu
             "reads it again",
         )
     return content
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of the regular file at `path`. Opening never blocks: what took the file's
+    place since discovery (a FIFO nobody writes, a device) raises OSError, not read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "no longer a regular file", str(path))
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
 
 
 def unreadable(source: SourceFile, exc: OSError) -> RenderedDocument:
