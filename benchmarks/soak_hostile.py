@@ -16,9 +16,8 @@ Kinds (`--hostile`, comma-separated; default all):
 - fifo: fifo.pdf, a FIFO in the inbox from the start: not_a_document.
 - swap: swap-einvoice.pdf (read for its XML while planning) and swap-plain.pdf (read by a render
   worker), regular files; each round replaces one with a FIFO after discovery and before it is
-  read (fault point after-discover), and the FIFO stays: unreadable, or not_a_document where
-  the run that met the FIFO was broken before its row was committed and the next run found the
-  FIFO.
+  read (fault point after-discover), and the FIFO stays: the run that meets it records a
+  transient changed row, which the next run's not_a_document row of the FIFO replaces.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from pathlib import Path
 
 KINDS = ("einvoice", "bomb", "png", "fifo", "swap")
 SWAPS = ("swap-einvoice.pdf", "swap-plain.pdf")
-SWAPPED_CODES = frozenset({"unreadable", "not_a_document"})
+SWAPPED_CODES = frozenset({"not_a_document"})
 MIB = 2**20
 
 

@@ -447,7 +447,8 @@ def test_a_csv_export_never_hands_a_spreadsheet_a_formula(tmp_path):
 def test_a_file_swapped_for_a_fifo_after_discovery_is_a_row_not_a_hang(tmp_path, monkeypatch,
                                                                        name):  # fmt: skip
     """Between discovery and the e-invoice read, a file becomes a FIFO that nobody writes:
-    the run neither waits on it nor holds the lock for ever; the file gets an unreadable row."""
+    the run neither waits on it nor holds the lock for ever; the file gets a changed row, which
+    the next run's row of what stands there then replaces."""
     import os
     import threading
 
@@ -478,7 +479,8 @@ def test_a_file_swapped_for_a_fifo_after_discovery_is_a_row_not_a_hang(tmp_path,
         worker.join(timeout=10)
     assert "report" in outcome, "the run waited on the FIFO"
     errors = _rows(tmp_path / "out", "errors")
-    assert list(errors) == [name] and errors[name]["code"] == "unreadable"
+    assert list(errors) == [name] and errors[name]["code"] == "changed"
+    assert "replaced after it was found" in errors[name]["message"]
     assert set(_rows(tmp_path / "out")) == set(files)
 
 

@@ -46,8 +46,6 @@ def test_a_file_swapped_for_a_fifo_in_a_killed_run_is_one_error_row(tmp_path):
     assert done.check.codes == {"swap-plain.pdf": "not_a_document"}
 
 
-@pytest.mark.xfail(strict=True, reason="the row of the content that became a FIFO (unreadable) "
-                   "keeps standing beside the FIFO's own row (not_a_document)")  # fmt: skip
 @pytest.mark.parametrize("swap", ["swap-einvoice.pdf", "swap-plain.pdf"])
 def test_a_file_swapped_for_a_fifo_stays_one_error_row_in_the_next_run(tmp_path, swap):
     done = _round(tmp_path, (), LATE, swap)
@@ -55,15 +53,12 @@ def test_a_file_swapped_for_a_fifo_stays_one_error_row_in_the_next_run(tmp_path,
     assert done.check.problems() == []
 
 
-@pytest.mark.xfail(strict=True, reason="an attachment is judged by the size the PDF states, so "
-                   "the bomb is inflated and read as the invoice it holds")  # fmt: skip
 def test_an_attachment_bomb_is_one_einvoice_invalid_row(tmp_path):
     done = _round(tmp_path, ("bomb",), LATE)
     assert done.check.problems() == []
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="a render worker decodes the PNG's 784 MB and renders it")
 def test_a_big_one_colour_rgba_png_is_one_error_row(tmp_path):
     done = _round(tmp_path, ("png",), LATE)
     assert done.check.problems() == []

@@ -23,7 +23,7 @@ from pipeline.config import RunConfig
 from pipeline.errors import ErrorCode, Stage
 from pipeline.extract.settle import Extracted, Failed
 from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError, InvoiceXmlProblem
-from pipeline.inputs.render_result import MOVED
+from pipeline.inputs.render_result import MOVED, REPLACED, ReplacedFile
 from pipeline.output.arrow import DECIMAL_SCALE, ValueOutOfRange, to_arrow_value
 from pipeline.records import ErrorRecord, FileKind, SourceFile, WarningRecord
 
@@ -70,6 +70,8 @@ def invalid_einvoice(source: SourceFile, problem: InvoiceXmlError | OSError) -> 
         code = ErrorCode.EINVOICE_INVALID
     elif isinstance(problem, FileNotFoundError):
         what, code = MOVED, ErrorCode.CHANGED
+    elif isinstance(problem, ReplacedFile):
+        what, code = REPLACED, ErrorCode.CHANGED
     else:
         what = f"cannot read: {problem.strerror or problem}"
         code = ErrorCode.UNREADABLE

@@ -26,6 +26,7 @@ from pipeline.engines.base import (
     EngineResult,
     generate_guarded,
 )
+from pipeline.errors import ErrorCode
 from pipeline.extract.breaker import Breaker, unreachable
 from pipeline.extract.einvoice_rows import source_label, verified, xml_findings
 from pipeline.extract.plan import CommittedCheck, WorkPlan, error_item_id
@@ -111,7 +112,10 @@ class Extraction:
     def _record_xml(self, plan: WorkPlan) -> None:
         provenance = self.recorder.provenance
         for record in plan.xml_errors:
-            unread = provenance.read_from_xml("einvoice")
+            # A file that changed before its XML was read says nothing of its XML: its row goes
+            # with the run's own rows, so the next run's row of what is there then retires it.
+            changed = record.code is ErrorCode.CHANGED
+            unread = None if changed else provenance.read_from_xml("einvoice")
             self.recorder.failed(record, record.doc_id, provenance=unread)
         for row in plan.from_xml:
             label = source_label(row.einvoice)

@@ -67,6 +67,7 @@ from pipeline.inputs.einvoice_xml import (
     namespace,
     parse_xml,
 )
+from pipeline.inputs.render_result import ReplacedFile
 from schemas.invoice import Invoice
 
 __all__ = [
@@ -216,7 +217,7 @@ def _regular_file_bytes(path: str | Path, read: bool, max_bytes: int) -> bytes:
     try:
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode):
-            raise OSError(errno.EINVAL, "no longer a regular file", str(path))
+            raise ReplacedFile(errno.EINVAL, "no longer a regular file", str(path))
         if not read:
             return b""
         if status.st_size > max_bytes:

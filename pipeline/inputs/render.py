@@ -19,7 +19,13 @@ from pipeline.errors import ErrorCode
 from pipeline.inputs.memory_cap import out_of_memory
 from pipeline.inputs.render_image import render_image
 from pipeline.inputs.render_pdf import render_pdf
-from pipeline.inputs.render_result import MOVED, describe_exception, failed_render
+from pipeline.inputs.render_result import (
+    MOVED,
+    REPLACED,
+    ReplacedFile,
+    describe_exception,
+    failed_render,
+)
 from pipeline.records import FileKind, RenderedDocument, SourceFile
 
 
@@ -62,6 +68,8 @@ def read_source(source: SourceFile, first_page: int = 0) -> bytes | RenderedDocu
         unchanged = _unchanged(source, content, first_page)
     except FileNotFoundError:
         return failed_render(source, ErrorCode.CHANGED, MOVED)
+    except ReplacedFile:
+        return failed_render(source, ErrorCode.CHANGED, REPLACED)
     if not unchanged:
         return failed_render(
             source,
@@ -78,7 +86,7 @@ def read_regular(path: Path) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "no longer a regular file", str(path))
+            raise ReplacedFile(errno.EINVAL, "no longer a regular file", str(path))
         with os.fdopen(os.dup(fd), "rb") as handle:
             return handle.read()
     finally:

@@ -10,6 +10,15 @@ from pipeline.records import ErrorRecord, Page, RenderedDocument, SourceFile
 
 MOVED = "the file was moved or deleted after it was found; the next run reads it where it is then"
 """The message of a `changed` row for a file that is gone from where discovery found it."""
+REPLACED = (
+    "the file was replaced after it was found by something that is not a regular file; the "
+    "next run reads what is there then"
+)
+"""The message of a `changed` row for a file whose place a FIFO or a device took."""
+
+
+class ReplacedFile(OSError):
+    """What stands at a file's path since discovery is not a regular file: never read."""
 
 
 def failed_render(
