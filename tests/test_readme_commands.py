@@ -8,6 +8,7 @@ the command run in its place is listed too: nothing in the README is left out un
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -149,12 +150,22 @@ def _checkout(folder: Path) -> Path:
     for name, module in (("docextract", " -m pipeline"), ("python", "")):
         (bin_dir / name).write_text(f'#!/bin/sh\nexec "{sys.executable}"{module} "$@"\n')
         (bin_dir / name).chmod(0o755)
-    (folder / ".venv" / ".installed").touch()
+    stamps = _install_stamps()
+    assert stamps, "the Makefile names no install stamp"
+    for stamp in stamps:  # in the Makefile's order: each newer than what it depends on
+        (folder / ".venv" / stamp).touch()
     for inbox in INBOXES:
         (folder / inbox).mkdir()
         for number in range(2):
             make_unique_pdf(folder / inbox / f"doc{number}.pdf", 1, f"{inbox} {number}")
     return folder
+
+
+def _install_stamps() -> list[str]:
+    """The files under $(VENV) that mark an install done (`STAMP := $(VENV)/.installed`): all
+    of them fresh, or a make target would run pip with this interpreter in the copy."""
+    makefile = (ROOT / "Makefile").read_text()
+    return re.findall(r"^\w*STAMP\s*:=\s*\$\(VENV\)/(\S+)", makefile, re.MULTILINE)
 
 
 def _env(folder: Path) -> dict[str, str]:
