@@ -246,3 +246,14 @@ def test_shell_completion_completes_engine_and_schema_values(tmp_path):
     assert _complete(tmp_path, "docextract run in --schema i") == ["invoice", "id_card"]
     assert _complete(tmp_path, "docextract run in --schema my") == ["my_invoice.py"]
     assert _complete(tmp_path, "docextract bench --engine s") == ["sglang"]
+
+
+def test_shell_completion_of_schema_for_export_and_review_lists_what_out_holds(tmp_path):
+    for schema in ("invoice", "receipt", "id_card"):
+        (tmp_path / "out" / schema / "documents").mkdir(parents=True)
+    (tmp_path / "out" / ".docextract").mkdir()
+    assert _complete(tmp_path, "docextract export out --schema ") == [
+        "id_card", "invoice", "receipt"
+    ]  # fmt: skip
+    assert _complete(tmp_path, "docextract review out --schema i") == ["id_card", "invoice"]
+    assert _complete(tmp_path, "docextract export missing --schema ") == []

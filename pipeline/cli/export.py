@@ -7,11 +7,16 @@ from pathlib import Path
 
 import typer
 
+from pipeline.cli.run_options import complete_out_schema
+
 
 def export_command(
     out: Path = typer.Argument(..., help="Output folder of `docextract run`."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl (nested as it is) or csv (flat)."),
-    schema: str = typer.Option(None, "--schema", help="The schema (needed when OUT has several)."),
+    schema: str = typer.Option(
+        None, "--schema", help="The schema (needed when OUT has several).",
+        autocompletion=complete_out_schema,
+    ),  # fmt: skip
     table: str = typer.Option("documents", "--table", help="documents or errors."),
     output: Path = typer.Option(None, "--output", "-o", help="File to write (default stdout)."),
     model: list[str] = typer.Option(

@@ -7,12 +7,16 @@ from pathlib import Path
 import typer
 
 from pipeline.cli.common import read_passwords
+from pipeline.cli.run_options import complete_out_schema
 from pipeline.config_help import field_help
 
 
 def review_command(
     out: Path = typer.Argument(..., help="Output folder of `docextract run`."),
-    schema: str = typer.Option(None, "--schema", help="Only this schema (default: every one)."),
+    schema: str = typer.Option(
+        None, "--schema", help="Only this schema (default: every one).",
+        autocompletion=complete_out_schema,
+    ),  # fmt: skip
     output: Path = typer.Option(
         None,
         "--output",

@@ -38,6 +38,16 @@ def complete_schema(incomplete: str) -> list[str]:
     return names + files
 
 
+def complete_out_schema(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of --schema where it names a table of OUT (export, review): the
+    schemas the OUT already given on the line holds."""
+    from pipeline.output.current import list_schemas
+
+    # While completing, click leaves the positional arguments unparsed, in ctx.args.
+    out = ctx.params.get("out") or next(iter(ctx.args), None)
+    return [name for name in list_schemas(Path(out)) if name.startswith(incomplete)] if out else []
+
+
 def _option(default: Any, *names: str, field: str = "", panel: str, help: str = "",
             complete: Any = None) -> Any:  # fmt: skip
     return typer.Option(
