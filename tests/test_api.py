@@ -151,7 +151,7 @@ def test_a_plain_script_without_a_main_guard_extracts_every_document(tmp_path):
 def test_without_the_fallback_the_same_script_loses_every_document(tmp_path):
     """The case the fallback exists for: spawned render processes run the script again."""
     prelude = ("import pipeline.inputs.renderpool as pool\n"
-               "pool.spawn_reruns_caller = lambda: False")
+               "pool.works_in_this_process = lambda *args: False")
     done = _plain_script(tmp_path, prelude)
     assert "STATUS ['render_crash']" in done.stdout, done.stdout + done.stderr
 

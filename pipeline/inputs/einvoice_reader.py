@@ -31,7 +31,7 @@ from pipeline.inputs.einvoice import (
     InvoiceXmlProblem,
     read_file_einvoice,
 )
-from pipeline.inputs.spawn_safety import spawn_reruns_caller
+from pipeline.inputs.spawn_safety import works_in_this_process
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class ReaderLost(Exception):
 class EInvoiceReader:
     """Reads the e-invoice each input file carries in a worker process; use as a context
     manager. `inline=True` reads in the calling process; None decides by
-    `spawn_reruns_caller()`."""
+    `works_in_this_process`."""
 
     def __init__(self, max_bytes: int = MAX_XML_BYTES, timeout_s: float = 120.0,
                  inline: bool | None = None) -> None:  # fmt: skip
@@ -104,13 +104,10 @@ class EInvoiceReader:
 
     def _reads_inline(self) -> bool:
         if self.inline is None:
-            self.inline = spawn_reruns_caller()
-            if self.inline:
-                log.warning(
-                    "reading e-invoices in this process: the main script calls docextract "
-                    "outside `if __name__ == \"__main__\":`, and a reading process would run it "
-                    "again. Put the call under that guard to read them in a process of their own."
-                )
+            self.inline = works_in_this_process(
+                log, "reading e-invoices in this process", "a reading process",
+                "read them in a process of their own",
+            )  # fmt: skip
         return self.inline
 
     def _ask(self, request: tuple[str, bool]) -> tuple[tuple[Any, ...], list[Any]]:

@@ -42,7 +42,7 @@ from pipeline.inputs.pixel_transport import (
 )
 from pipeline.inputs.render import render_document
 from pipeline.inputs.render_result import failed_render
-from pipeline.inputs.spawn_safety import spawn_reruns_caller
+from pipeline.inputs.spawn_safety import works_in_this_process
 from pipeline.records import RenderedDocument, SourceFile
 
 log = logging.getLogger(__name__)
@@ -244,7 +244,7 @@ class RenderPool:
     completes, in completion order. `workers=0` means one per CPU core. `render_fn` must be a
     module-level function with render_document's signature (it is sent to the workers).
     `inline=True` renders in the calling thread, one task at a time, with no processes (no
-    crash isolation, no time limit); None decides by `spawn_reruns_caller()`.
+    crash isolation, no time limit); None decides by `works_in_this_process`.
     """
 
     def __init__(
@@ -267,13 +267,10 @@ class RenderPool:
 
     def __enter__(self) -> RenderPool:
         if self.inline is None:
-            self.inline = spawn_reruns_caller()
-            if self.inline:
-                log.warning(
-                    "rendering in this process, one page at a time: the main script calls "
-                    "docextract outside `if __name__ == \"__main__\":`, and render processes "
-                    "would run it again. Put the call under that guard to render in parallel."
-                )
+            self.inline = works_in_this_process(
+                log, "rendering in this process, one page at a time", "render processes",
+                "render in parallel",
+            )  # fmt: skip
         if not self.inline:
             self._pool = [self._spawn() for _ in range(self.workers)]
         return self

@@ -11,8 +11,23 @@ from __future__ import annotations
 
 import ast
 import functools
+import logging
 import sys
 from types import FrameType, ModuleType
+
+
+def works_in_this_process(log: logging.Logger, work: str, children: str, guarded: str) -> bool:
+    """`spawn_reruns_caller()`, warning on `log` when it is True: `work` ("rendering in this
+    process, ...") stays here because `children` ("render processes") would run the main script
+    again; under the guard it would `guarded` ("render in parallel")."""
+    inline = spawn_reruns_caller()
+    if inline:
+        log.warning(
+            f"{work}: the main script calls docextract outside "
+            f"`if __name__ == \"__main__\":`, and {children} would run it again. Put the call "
+            f"under that guard to {guarded}."
+        )
+    return inline
 
 
 def spawn_reruns_caller() -> bool:
