@@ -117,3 +117,21 @@ def run_cli(args: list[str], env: dict[str, str] | None = None, timeout: float =
         text=True,
         timeout=timeout,
     )
+
+
+def part_names(out: Path) -> list[str]:
+    """The names of every Parquet part file under OUT."""
+    return sorted(p.name for p in out.rglob("part-*.parquet"))
+
+
+def exported_rows(out: Path, *extra: str) -> list[dict]:
+    """The rows `docextract export OUT` prints as JSON lines (it must exit 0)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli.app import app
+
+    done = CliRunner().invoke(app, ["export", str(out), *extra])
+    assert done.exit_code == 0, done.output
+    return [json.loads(line) for line in done.stdout.splitlines()]

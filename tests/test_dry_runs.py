@@ -21,7 +21,7 @@ from pipeline.cli.app import app
 from pipeline.eval.review_entries import review_entries
 from pipeline.output.layout import ledger_path
 from tests.einvoice_factory import InvoiceFacts, ubl_xml
-from tests.run_helpers import make_unique_pdf, read_table
+from tests.run_helpers import exported_rows, make_unique_pdf, part_names, read_table
 from tests.test_review import invoice_answer
 
 runner = CliRunner()
@@ -84,27 +84,17 @@ def _model_run(inbox: Path, out: Path, server: ModelServer, model: str = "org/mo
                                "--base-url", server.base_url, "--model", model, *FAST])
 
 
-def _parts(out: Path) -> list[str]:
-    return sorted(p.name for p in out.rglob("part-*.parquet"))
-
-
-def _export(out: Path, *extra: str) -> list[dict]:
-    done = runner.invoke(app, ["export", str(out), *extra])
-    assert done.exit_code == 0, done.output
-    return [json.loads(line) for line in done.stdout.splitlines()]
-
-
 def test_a_dry_run_refuses_an_out_that_holds_a_models_rows(tmp_path, model_server) -> None:
     inbox, out = _inbox(tmp_path / "inbox"), tmp_path / "out"
     assert _model_run(inbox, out, model_server).exit_code == 0
-    written = _parts(out)
+    written = part_names(out)
     refused = _null_run(inbox, out)
     assert refused.exit_code == 2, refused.output
     message = json.loads(refused.stderr.strip().splitlines()[-1])["message"]
     assert str(out) in message and "org/model-a" in message and "--out" in message
     assert "\n" not in message
-    assert _parts(out) == written  # nothing was written
-    rows = _export(out)
+    assert part_names(out) == written  # nothing was written
+    rows = exported_rows(out)
     assert sorted(r["model"] for r in rows) == ["org/model-a", "org/model-a"]
     assert {r["data"]["invoice_number"] for r in rows} == {"INV-7"}
 
@@ -112,14 +102,14 @@ def test_a_dry_run_refuses_an_out_that_holds_a_models_rows(tmp_path, model_serve
 def test_a_model_run_refuses_an_out_that_holds_dry_run_rows(tmp_path, model_server) -> None:
     inbox, out = _inbox(tmp_path / "inbox"), tmp_path / "out"
     assert _null_run(inbox, out).exit_code == 0
-    written = _parts(out)
+    written = part_names(out)
     refused = _model_run(inbox, out, model_server)
     assert refused.exit_code == 2, refused.output
     message = json.loads(refused.stderr.strip().splitlines()[-1])["message"]
     assert str(out) in message and "null" in message and "--out" in message
     assert "\n" not in message
-    assert (_parts(out), model_server.asked) == (written, 0)  # refused before the model ran
-    assert {r["model"] for r in _export(out)} == {"none"}
+    assert (part_names(out), model_server.asked) == (written, 0)  # refused before the model ran
+    assert {r["model"] for r in exported_rows(out)} == {"none"}
     elsewhere = _model_run(inbox, tmp_path / "out-model", model_server)
     assert elsewhere.exit_code == 0, elsewhere.output
 
@@ -160,11 +150,11 @@ def test_rows_read_from_einvoice_xml_go_with_dry_runs_and_models_alike(
     assert _null_run(xml_only, out).exit_code == 0  # the XML is read, no placeholder written
     done = _model_run(with_pdf, out, model_server)
     assert done.exit_code == 0, done.output
-    assert sorted(r["model"] for r in _export(out)) == ["einvoice", "org/model-a"]
+    assert sorted(r["model"] for r in exported_rows(out)) == ["einvoice", "org/model-a"]
     assert _model_run(xml_only, other, model_server).exit_code == 0
     done = _null_run(with_pdf, other)
     assert done.exit_code == 0, done.output
-    assert sorted(r["model"] for r in _export(other)) == ["einvoice", "none"]
+    assert sorted(r["model"] for r in exported_rows(other)) == ["einvoice", "none"]
 
 
 def test_export_and_review_choose_rows_by_model(tmp_path, model_server) -> None:
@@ -172,8 +162,8 @@ def test_export_and_review_choose_rows_by_model(tmp_path, model_server) -> None:
     assert _model_run(inbox, out, model_server, "org/model-a").exit_code == 0
     assert _model_run(inbox, out, model_server, "org/model-b").exit_code == 0
     assert len(read_table(out, "invoice", "documents")) == 4  # both models' rows stand
-    assert {r["model"] for r in _export(out, "--model", "org/model-b")} == {"org/model-b"}
-    assert len(_export(out, "--model", "org/model-b")) == 2
+    assert {r["model"] for r in exported_rows(out, "--model", "org/model-b")} == {"org/model-b"}
+    assert len(exported_rows(out, "--model", "org/model-b")) == 2
     both = runner.invoke(app, ["export", str(out), "--model", "org/model-a",
                                "--model", "org/model-b", "--format", "csv"])
     assert both.exit_code == 0, both.output

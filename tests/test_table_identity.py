@@ -16,7 +16,7 @@ import polars as pl
 from typer.testing import CliRunner
 
 from pipeline.cli.app import app
-from tests.run_helpers import make_unique_pdf
+from tests.run_helpers import exported_rows, make_unique_pdf, part_names
 
 runner = CliRunner()
 FAST = ["--engine", "null", "--dpi", "40", "--workers", "1", "--log-format", "json"]
@@ -68,16 +68,6 @@ def _fatal(result) -> str:  # type: ignore[no-untyped-def]
     return json.loads(result.stderr.strip().splitlines()[-1])["message"]
 
 
-def _parts(out: Path) -> list[str]:
-    return sorted(p.name for p in out.rglob("part-*.parquet"))
-
-
-def _export(out: Path, *extra: str) -> list[dict]:
-    done = runner.invoke(app, ["export", str(out), *extra])
-    assert done.exit_code == 0, done.output
-    return [json.loads(line) for line in done.stdout.splitlines()]
-
-
 def test_a_custom_invoice_never_writes_into_the_builtin_invoice_table(tmp_path: Path) -> None:
     inbox = _inbox(tmp_path / "inbox")
     custom = tmp_path / "custom.py"
@@ -85,16 +75,16 @@ def test_a_custom_invoice_never_writes_into_the_builtin_invoice_table(tmp_path: 
     theirs, ours = "builtin:invoice", f"file:{custom.resolve()}:Invoice"
     out = tmp_path / "out"
     assert _run(inbox, out, "invoice").exit_code == 0
-    written = _parts(out)
+    written = part_names(out)
     refused = _run(inbox, out, str(custom))
     assert refused.exit_code == 2, refused.output
     message = _fatal(refused)
     assert theirs in message and ours in message and "--out" in message
     assert "data." in message and "\n" not in message  # names the first column that differs
-    assert _parts(out) == written
+    assert part_names(out) == written
     folder = out / "invoice" / "documents"
     assert pl.read_parquet(folder).height == len(pd.read_parquet(folder)) == 2
-    assert len(_export(out)) == 2
+    assert len(exported_rows(out)) == 2
 
     other = tmp_path / "other"
     assert _run(inbox, other, str(custom)).exit_code == 0
@@ -103,7 +93,7 @@ def test_a_custom_invoice_never_writes_into_the_builtin_invoice_table(tmp_path: 
     assert theirs in _fatal(refused) and ours in _fatal(refused)
     assert pl.read_parquet(other / "invoice" / "documents").columns == pl.read_parquet(
         folder).columns  # the same columns around `data`
-    assert {r["data"]["grand_total"] for r in _export(other)} == {0.0}
+    assert {r["data"]["grand_total"] for r in exported_rows(other)} == {0.0}
 
 
 def test_a_py_and_a_json_version_of_one_schema_share_a_table_only_if_its_columns_agree(
@@ -130,7 +120,7 @@ def test_a_py_and_a_json_version_of_one_schema_share_a_table_only_if_its_columns
     assert len(list(folder.glob("*.parquet"))) == 2
     assert pl.read_parquet(folder).schema["data"] == pl.Struct(
         {"number": pl.String, "total": pl.Decimal(18, 4)})
-    assert len(_export(out)) == 4  # two prompts: both versions' rows stand
+    assert len(exported_rows(out)) == 4  # two prompts: both versions' rows stand
 
 
 def test_export_and_review_read_a_table_an_older_docextract_mixed(tmp_path: Path) -> None:
@@ -144,7 +134,7 @@ def test_export_and_review_read_a_table_an_older_docextract_mixed(tmp_path: Path
     assert _run(inbox, elsewhere, str(custom)).exit_code == 0
     for part in (elsewhere / "invoice" / "documents").glob("part-*.parquet"):
         shutil.copy(part, out / "invoice" / "documents" / part.name)
-    rows = _export(out)
+    rows = exported_rows(out)
     assert len(rows) == 4
     assert sorted("kind" in row["data"] for row in rows) == [False, False, True, True]
     done = runner.invoke(app, ["export", str(out), "--format", "csv"])
@@ -165,5 +155,5 @@ def test_a_schema_named_like_a_hidden_folder_gets_a_table_readers_see(tmp_path: 
     done = _run(inbox, out, str(schema))
     assert done.exit_code == 0, done.output
     assert [p.name for p in out.iterdir() if not p.name.startswith(".")] == ["notes"]
-    assert len(_export(out)) == 2
+    assert len(exported_rows(out)) == 2
     assert len(pd.read_parquet(out / "notes" / "documents")) == 2
