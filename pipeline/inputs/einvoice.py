@@ -30,9 +30,6 @@ process of `einvoice_reader`.
 
 from __future__ import annotations
 
-import errno
-import os
-import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,7 +64,7 @@ from pipeline.inputs.einvoice_xml import (
     namespace,
     parse_xml,
 )
-from pipeline.inputs.render_result import ReplacedFile
+from pipeline.inputs.render_result import regular_file
 from schemas.invoice import Invoice
 
 __all__ = [
@@ -213,19 +210,12 @@ def _regular_file_bytes(path: str | Path, read: bool, max_bytes: int) -> bytes:
     """The file's bytes (b"" unless `read`; InvoiceXmlError TOO_LARGE over `max_bytes`), once
     it is checked to be a regular file; opening never blocks, also when something else (a
     FIFO, a device) took the file's place."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        status = os.fstat(fd)
-        if not stat.S_ISREG(status.st_mode):
-            raise ReplacedFile(errno.EINVAL, "no longer a regular file", str(path))
+    with regular_file(path) as (handle, status):
         if not read:
             return b""
         if status.st_size > max_bytes:
             raise too_large("the file", status.st_size, max_bytes)
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read()
-    finally:
-        os.close(fd)
+        return handle.read()
 
 
 def profile_of(specification_id: str | None) -> Profile:

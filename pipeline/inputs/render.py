@@ -8,10 +8,7 @@ with an ErrorRecord.
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import os
-import stat
 from pathlib import Path
 
 from pipeline.config import RenderConfig
@@ -25,6 +22,7 @@ from pipeline.inputs.render_result import (
     ReplacedFile,
     describe_exception,
     failed_render,
+    regular_file,
 )
 from pipeline.records import FileKind, RenderedDocument, SourceFile
 
@@ -81,16 +79,9 @@ def read_source(source: SourceFile, first_page: int = 0) -> bytes | RenderedDocu
 
 
 def read_regular(path: Path) -> bytes:
-    """The bytes of the regular file at `path`. Opening never blocks: what took the file's
-    place since discovery (a FIFO nobody writes, a device) raises OSError, not read."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ReplacedFile(errno.EINVAL, "no longer a regular file", str(path))
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read()
-    finally:
-        os.close(fd)
+    """The bytes of the regular file at `path` (`regular_file`: never blocks on a FIFO)."""
+    with regular_file(path) as (handle, _status):
+        return handle.read()
 
 
 def unreadable(source: SourceFile, exc: OSError) -> RenderedDocument:

@@ -3,7 +3,13 @@ error text from an exception."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import errno
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
 
 from pipeline.errors import ErrorCode, Stage
 from pipeline.records import ErrorRecord, Page, RenderedDocument, SourceFile
@@ -19,6 +25,22 @@ REPLACED = (
 
 class ReplacedFile(OSError):
     """What stands at a file's path since discovery is not a regular file: never read."""
+
+
+@contextlib.contextmanager
+def regular_file(path: str | Path) -> Iterator[tuple[BinaryIO, os.stat_result]]:
+    """The regular file at `path`, open for reading, and its status. Opening never blocks:
+    what took the file's place since discovery (a FIFO nobody writes, a device) raises
+    ReplacedFile, unread."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise ReplacedFile(errno.EINVAL, "no longer a regular file", str(path))
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            yield handle, status
+    finally:
+        os.close(fd)
 
 
 def failed_render(
