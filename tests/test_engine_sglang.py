@@ -366,6 +366,21 @@ def test_generate_needs_a_started_engine_and_one_loop(fake_factory, processor):
         asyncio.run(engine.generate([request]))
 
 
+def test_start_has_the_processor_count_image_tokens_as_lists(fake_factory, processor,
+                                                            monkeypatch):
+    from transformers.processing_utils import ProcessorMixin
+
+    plain = inspect.unwrap(ProcessorMixin._check_special_mm_tokens)
+    monkeypatch.setattr(ProcessorMixin, "_check_special_mm_tokens", plain)
+    engine = _engine(fake_factory, processor)
+    engine.start()
+    try:
+        assert ProcessorMixin._check_special_mm_tokens is not plain
+        assert inspect.unwrap(ProcessorMixin._check_special_mm_tokens) is plain
+    finally:
+        engine.close()
+
+
 def _three_runs_on_one_engine(engine: SGLangEngine, tmp_path) -> None:
     from pipeline.api import run
     from tests.run_helpers import ROOT, make_unique_pdf

@@ -33,6 +33,7 @@ from pipeline.engines.base import (
     gather_per_request,
 )
 from pipeline.engines.gpu import has_cuda_gpu, visible_gpu_count
+from pipeline.engines.mm_token_check import count_ids_as_lists
 from pipeline.engines.sglang_inputs import SGLangInputs, processor_size
 from pipeline.engines.sglang_outputs import map_exception, map_output
 from pipeline.engines.sglang_process import (
@@ -217,6 +218,7 @@ class SGLangEngine(EngineBase):
             raise
         except Exception as exc:  # noqa: BLE001 - every start failure becomes one clear message
             raise EngineUnavailable(explain_start_failure(exc, self.model)) from exc
+        count_ids_as_lists()  # sglang's tokenizer manager runs the processor in this process
         self._launch(factory)
 
     def _launch(self, factory: Callable[..., Any]) -> None:
