@@ -153,3 +153,34 @@ def test_a_render_process_killed_as_for_memory_gives_render_oom_not_render_crash
     assert killed is not None and killed.code is ErrorCode.RENDER_OOM
     assert str(tmp_path / "oom-scan.png") in killed.message and "SIGKILL" in killed.message
     assert results["good.png"].error is None and crashes == 1
+
+
+def make_jpx_pdf(path: Path, size: tuple[int, int]) -> Path:
+    """A one-page PDF: a line of text over a JPEG 2000 image of `size` (MuPDF decodes JPEG 2000
+    with openjpeg, which says it is out of memory and leaves the image out of the page)."""
+    import io
+
+    import pymupdf
+
+    encoded = io.BytesIO()
+    Image.new("RGB", size, (250, 250, 245)).save(encoded, "JPEG2000")
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_image(page.rect, stream=encoded.getvalue())
+    page.insert_text((72, 72), "Total 123.45")
+    doc.save(path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_a_pdf_image_left_out_for_memory_gives_render_oom_not_a_page_without_it(
+    tmp_path: Path,
+) -> None:
+    pdf = source_of(make_jpx_pdf(tmp_path / "jpx.pdf", (2500, 2500)))  # 75 MiB of tile data
+    assert render_document(pdf, RenderConfig()).error is None
+    with RenderPool(RenderConfig(timeout_s=30), workers=1, render_fn=render_squeezed) as pool:
+        [result] = pool.render([RenderTask(pdf, 0, 8)])
+    assert result.error is not None and result.error.code is ErrorCode.RENDER_OOM
+    assert result.error.page == 1 and not result.pages
+    assert "drew without a part it could not decode" in result.error.message

@@ -34,6 +34,11 @@ DATA_LIMIT_SLACK = 256 << 20  # MuPDF's store of fonts and images (256 MiB at mo
 RETRIED_ONCE = "a first render_oom is tried once more by the next plain run"
 _ONE_BYTE_MODES = frozenset({"1", "L"})
 _MUPDF_ALLOCATION = re.compile(r"\b(malloc|calloc|realloc)\b.*\bfailed\b")
+# What MuPDF says when it leaves out a page's image that it could not allocate memory to decode
+# (it goes on drawing the rest): its own allocator, or a codec's (openjpeg for JPEG 2000).
+_DROPPED_FOR_MEMORY = re.compile(
+    r"\b(malloc|calloc|realloc)\b.*\bfailed\b|exceeds system limits|out of memory", re.I
+)
 
 
 def decoded_bytes(width: int, height: int, mode: str, info: dict[str, Any]) -> int:
@@ -69,6 +74,13 @@ def is_out_of_memory(exc: BaseException) -> bool:
     """Whether `exc` says an allocation failed: a MemoryError, or MuPDF's "malloc (N bytes)
     failed"."""
     return isinstance(exc, MemoryError) or bool(_MUPDF_ALLOCATION.search(str(exc)))
+
+
+def dropped_for_memory(mupdf_said: str) -> str | None:
+    """The first of MuPDF's messages (`mupdf_said`, one a line) that says part of a page was
+    left out for want of memory, if one does."""
+    said = mupdf_said.splitlines()
+    return next((line for line in said if _DROPPED_FOR_MEMORY.search(line)), None)
 
 
 def out_of_memory(where: str, config: RenderConfig) -> str:

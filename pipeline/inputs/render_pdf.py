@@ -8,8 +8,8 @@ from typing import Any
 from pipeline.config import RenderConfig
 from pipeline.errors import ErrorCode
 from pipeline.inputs.budget import AspectRatioTooLarge, fit_pixels, points_to_pixels
-from pipeline.inputs.memory_cap import is_out_of_memory, out_of_memory
-from pipeline.inputs.mupdf_messages import silence
+from pipeline.inputs.memory_cap import dropped_for_memory, is_out_of_memory, out_of_memory
+from pipeline.inputs.mupdf_messages import drain, silence
 from pipeline.inputs.render_result import (
     describe_exception,
     failed_page,
@@ -54,7 +54,10 @@ def render_pdf(
                     return failed_page(
                         source, ErrorCode.PAGE_TOO_LARGE, too_large, index, total, pages
                     )
-                pages.append(_render_pdf_page(page, index, source.sha256, config))
+                drawn = _render_pdf_page(page, index, source.sha256, config)
+                if (lost := _dropped_part(source, index, config)) is not None:
+                    return failed_page(source, ErrorCode.RENDER_OOM, lost, index, total, pages)
+                pages.append(drawn)
             except AspectRatioTooLarge as exc:
                 message = unusable_shape("page", index, exc)
                 return failed_page(source, ErrorCode.PAGE_TOO_LARGE, message, index, total, pages)
@@ -64,6 +67,19 @@ def render_pdf(
         return RenderedDocument(
             source=source, pages=tuple(pages), page_count=total, warnings=tuple(notes)
         )
+
+
+def _dropped_part(source: SourceFile, index: int, config: RenderConfig) -> str | None:
+    """Why the page at 0-based `index`, just drawn, lacks part of its content for want of
+    memory, if it does: MuPDF then draws the page without the image it could not decode and
+    only says so in its messages."""
+    import pymupdf
+
+    said = drain(pymupdf, f"{source.path}: page {index + 1}")
+    if (reason := dropped_for_memory(said)) is None:
+        return None
+    return out_of_memory(f"drawing page {index + 1}, which MuPDF drew without a part it "
+                         f"could not decode ({reason.strip()})", config)  # fmt: skip
 
 
 def open_pdf(source: SourceFile, content: bytes, config: RenderConfig) -> Any:
