@@ -12,6 +12,8 @@ from schemas.cn_vat_invoice import CnVatInvoice, CnVatItem
 from schemas.currency import Currency
 from schemas.id_card import IdCard, Sex
 from schemas.invoice import Invoice, InvoiceKind, InvoiceLine, Party
+from schemas.medical_invoice import MedicalInvoice, MedicalItem, VisitType
+from schemas.property_certificate import PropertyCertificate
 from schemas.receipt import PaymentMethod, Receipt, ReceiptItem
 from schemas.rules import (
     RuleFinding,
@@ -28,6 +30,8 @@ BUILTIN_SCHEMAS: dict[str, type[BaseModel]] = {
     "cn_vat_invoice": CnVatInvoice,
     "id_card": IdCard,
     "bank_statement": BankStatement,
+    "medical_invoice": MedicalInvoice,
+    "property_certificate": PropertyCertificate,
 }
 
 SCHEMA_SUMMARIES: dict[str, str] = {
@@ -38,6 +42,14 @@ SCHEMA_SUMMARIES: dict[str, str] = {
     ),
     "id_card": "Chinese resident ID cards (居民身份证): holder, birth date, address, ID number.",
     "bank_statement": "Bank statements: account, period, balances, signed transactions.",
+    "medical_invoice": (
+        "Chinese medical invoices (医疗收费票据): hospital, patient, insurance, charges by "
+        "category, fund/account/cash payments, total in figures and words."
+    ),
+    "property_certificate": (
+        "Chinese real-property certificates (不动产权证书): holders, location, 28-character unit "
+        "number, rights, use, areas, term of use."
+    ),
 }
 
 __all__ = [
@@ -51,13 +63,17 @@ __all__ = [
     "Invoice",
     "InvoiceKind",
     "InvoiceLine",
+    "MedicalInvoice",
+    "MedicalItem",
     "Party",
     "PaymentMethod",
     "Receipt",
+    "PropertyCertificate",
     "ReceiptItem",
     "RuleFinding",
     "Sex",
     "Transaction",
+    "VisitType",
     "cn_amount_in_words",
     "iban_problem",
     "id_check_character",

@@ -27,6 +27,9 @@ _SEX_SYNONYMS = {
     "f": "female",
 }
 
+SexValue = Annotated[Sex, BeforeValidator(lenient_enum(Sex, _SEX_SYNONYMS))]
+"""Sex as male or female; 男/女 and m/f are read as those."""
+
 
 class IdCard(BaseModel):
     """A Chinese resident identity card: holder, birth date, address and the 18-character number."""
@@ -42,9 +45,7 @@ class IdCard(BaseModel):
     }]})  # fmt: skip
 
     name: Text = Field(description="姓名 (name)")
-    sex: Annotated[Sex, BeforeValidator(lenient_enum(Sex, _SEX_SYNONYMS))] = Field(
-        description="性别 (sex): male or female"
-    )
+    sex: SexValue = Field(description="性别 (sex): male or female")
     ethnicity: Text = Field(description="民族 (ethnicity), e.g. 汉")
     birth_date: DocDate = Field(description="出生 (date of birth)")
     address: Text = Field(description="住址 (address)")

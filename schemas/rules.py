@@ -162,6 +162,18 @@ def _cn_section(section: int) -> str:
     return words
 
 
+def words_mismatch(code: str, words: str, figures: Decimal, field: str) -> RuleFinding | None:
+    """An error with `code` when the amount in words cannot be read or differs from `figures`
+    (the amount printed in figures, in the field named `field`); None when they agree."""
+    try:
+        in_words = parse_cn_amount(words)
+    except ValueError as exc:
+        return error(code, f"cannot read words: {exc}")
+    if in_words != figures:
+        return error(code, f"{words} reads {in_words}, {field} is {figures}")
+    return None
+
+
 def parse_cn_amount(text: str) -> Decimal:
     """Read an upper-case Chinese amount: 壹仟贰佰叁拾肆元伍角陆分 -> Decimal("1234.56").
 

@@ -172,7 +172,8 @@ def test_schemas_list_plain_and_json():
     assert any(line.startswith("cn_vat_invoice\t") for line in plain.stdout.splitlines())
     listed = json.loads(runner.invoke(app, ["schemas", "--json"]).stdout)
     assert [s["name"] for s in listed] == [
-        "invoice", "receipt", "cn_vat_invoice", "id_card", "bank_statement"
+        "invoice", "receipt", "cn_vat_invoice", "id_card", "bank_statement", "medical_invoice",
+        "property_certificate",
     ]
 
 

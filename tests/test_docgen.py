@@ -14,6 +14,7 @@ from pipeline.bench.docgen import (
     build_examples,
     generate_examples,
     generate_workload,
+    iter_workload,
     make_invoice,
 )
 from schemas import BUILTIN_SCHEMAS
@@ -106,3 +107,12 @@ def test_workload_mixes_page_counts_and_scans(tmp_path: Path) -> None:
                 pages.add(pdf.page_count)
     assert {1, 2} <= pages or {1, 3} <= pages
     assert any(p.suffix != ".pdf" for p in paths)
+
+
+def test_workload_draws_medical_invoices_and_property_certificates_that_pass_their_rules() -> None:
+    docs = list(iter_workload(6, seed=5, schemas=("medical_invoice", "property_certificate")))
+    assert [d.schema for d in docs] == ["medical_invoice", "property_certificate"] * 3
+    assert len({d.truth["unit_number"] for d in docs if d.schema == "property_certificate"}) == 3
+    for doc in docs:
+        instance = BUILTIN_SCHEMAS[doc.schema].model_validate(doc.truth)
+        assert instance.check_rules() == [], doc.name

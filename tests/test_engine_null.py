@@ -168,7 +168,7 @@ def test_simulated_engine_receives_three_pages():
 
 
 @pytest.mark.parametrize("name", ["invoice", "receipt", "cn_vat_invoice", "id_card",
-                                  "bank_statement"])
+                                  "bank_statement", "medical_invoice", "property_certificate"])
 def test_null_answers_satisfy_each_builtin_schemas_rules(name):
     """A dry run passes validation and the business rules of every built-in schema (no
     warnings either): the answer is the schema's declared example, or the minimal instance."""

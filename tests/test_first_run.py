@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS = ("invoice", "receipt", "cn_vat_invoice", "id_card", "bank_statement")
+SCHEMAS = ("invoice", "receipt", "cn_vat_invoice", "id_card", "bank_statement", "medical_invoice",
+           "property_certificate")  # fmt: skip
 
 pytestmark = pytest.mark.slow
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from pydantic import BaseModel, Field
 
 from pipeline.engines.base import SamplingConfig
@@ -104,3 +105,17 @@ def test_rendered_prompt_text() -> None:
     assert text.index(template.prefix) < text.index(IMAGE_PLACEHOLDER) < text.index(template.suffix)
     schema_text = template.prefix.split("JSON schema:\n", 1)[1].split("\n\n", 1)[0]
     assert json.loads(schema_text)["properties"]["id_number"]["pattern"] == "^[0-9]{17}[0-9X]$"
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [("medical_invoice", ["医保统筹基金支付", "(paid by the insurance fund)", "合计（大写）",
+                          "门诊 or 急诊 -> outpatient"]),
+     ("property_certificate", ["不动产单元号", "(property unit number, 28 characters)",
+                               "共有宗地面积", "使用期限"])],
+)  # fmt: skip
+def test_chinese_schemas_describe_fields_in_chinese_and_english(name: str, words: list) -> None:
+    template = build_prompt(resolve_schema(name))
+    assert "Field notes:" in template.prefix
+    for word in words:
+        assert word in template.prefix, word

@@ -62,3 +62,21 @@ def test_the_readme_quotes_make_as_make_reports_a_run_that_exits_3(tmp_path):
 def test_the_readme_pastes_no_count_of_tests():
     """Counts of the suite's tests change with every test: the README quotes none."""
     assert not re.findall(r"^\d+ passed\b.*$", README, re.MULTILINE)
+
+
+def test_the_schema_table_lists_every_builtin_schema_and_every_rule_code():
+    """One row per built-in schema, in registry order, naming each rule code its module can
+    return; and the codes in the table are real ones."""
+    import inspect
+    import sys
+
+    from schemas import BUILTIN_SCHEMAS
+
+    rows = [line for line in _section("Schemas, rules and custom models") if line.startswith("| `")]
+    names = [row.split("`")[1] for row in rows]
+    assert names == list(BUILTIN_SCHEMAS)
+    for name, row in zip(names, rows, strict=True):
+        source = inspect.getsource(sys.modules[BUILTIN_SCHEMAS[name].__module__])
+        in_code = set(re.findall(rf'"({name}\.\w+)"', source))
+        in_table = set(re.findall(rf"`({name}\.\w+)`", row.split("|")[3]))
+        assert in_code and in_table == in_code, name

@@ -17,8 +17,12 @@ from schemas import (
     Currency,
     IdCard,
     Invoice,
+    MedicalInvoice,
+    PropertyCertificate,
     Receipt,
 )
+from tests.test_medical_invoice import good_medical_invoice
+from tests.test_property_certificate import good_property_certificate
 
 
 def good_invoice() -> dict[str, typing.Any]:
@@ -124,12 +128,15 @@ GOOD = {
     "cn_vat_invoice": good_cn_vat_invoice,
     "id_card": good_id_card,
     "bank_statement": good_bank_statement,
+    "medical_invoice": good_medical_invoice,
+    "property_certificate": good_property_certificate,
 }
 
 
 def test_registry_names_and_summaries() -> None:
     assert list(BUILTIN_SCHEMAS) == ["invoice", "receipt", "cn_vat_invoice", "id_card",
-                                     "bank_statement"]  # fmt: skip
+                                     "bank_statement", "medical_invoice",
+                                     "property_certificate"]  # fmt: skip
     assert set(SCHEMA_SUMMARIES) == set(BUILTIN_SCHEMAS)
     assert all(len(s) > 20 for s in SCHEMA_SUMMARIES.values())
 
@@ -164,6 +171,12 @@ FIELD_NAMES = {
     IdCard: "name sex ethnicity birth_date address id_number",
     BankStatement: "account_holder bank_name account_number iban currency period_start period_end "
     "opening_balance closing_balance transactions",
+    MedicalInvoice: "invoice_code invoice_number check_code issue_date visit_type payee_name "
+    "patient_name patient_sex insurance_type insurance_number items total total_in_words "
+    "fund_payment personal_account_payment cash_payment copay self_pay",
+    PropertyCertificate: "certificate_number right_holders co_ownership location unit_number "
+    "right_type right_nature use land_area building_area term_start term_end "
+    "registration_authority issue_date",
 }
 
 

@@ -1,7 +1,8 @@
 """Resolve a schema reference to a Pydantic model.
 
 A reference is one of:
-- a built-in name (`invoice`, `receipt`, `cn_vat_invoice`, `id_card`, `bank_statement`);
+- a built-in name (`invoice`, `receipt`, `cn_vat_invoice`, `id_card`, `bank_statement`,
+  `medical_invoice`, `property_certificate`);
 - `path/to/file.py:Model` (or `path/to/file.py` when the file defines exactly one model);
 - `package.module:Model`, imported from the Python path;
 - `path/to/schema.json`: a JSON Schema turned into a Pydantic model (see `model_from_json_schema`).

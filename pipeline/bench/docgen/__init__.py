@@ -10,7 +10,9 @@ from __future__ import annotations
 from pipeline.bench.docgen.cii import build_cii_xml, embed_cii_xml
 from pipeline.bench.docgen.common import GeneratedDocument
 from pipeline.bench.docgen.invoice import make_invoice
+from pipeline.bench.docgen.medical import make_medical_invoice
 from pipeline.bench.docgen.others import make_bank_statement, make_cn_vat_invoice, make_receipt
+from pipeline.bench.docgen.property import make_property_certificate
 from pipeline.bench.docgen.scan import degrade_image, make_id_card, render_images, to_scan
 from pipeline.bench.docgen.sets import (
     build_examples,
@@ -33,6 +35,8 @@ __all__ = [
     "make_cn_vat_invoice",
     "make_id_card",
     "make_invoice",
+    "make_medical_invoice",
+    "make_property_certificate",
     "make_receipt",
     "render_images",
     "to_scan",

@@ -27,8 +27,12 @@ def render_images(pdf: bytes, dpi: int) -> list[Any]:
     return images
 
 
-def degrade_image(image: Any, rng: random.Random, strength: float = 1.0) -> Any:
-    """Make a clean render look scanned: tilt up to ±1.5°, slight blur, sensor noise, grey paper."""
+def degrade_image(
+    image: Any, rng: random.Random, strength: float = 1.0, light: float = 1.0
+) -> Any:
+    """Make a clean render look scanned: tilt up to ±1.5°, slight blur, sensor noise, grey paper
+    (tilt, blur and noise grow with `strength`). `light` below 1 dims the page as a photo taken
+    in poor light: the near edge gets `light` of the brightness, the far edge less again."""
     import numpy as np
     from PIL import Image, ImageFilter
 
@@ -41,6 +45,11 @@ def degrade_image(image: Any, rng: random.Random, strength: float = 1.0) -> Any:
     noise = np.random.default_rng(rng.randrange(2**32)).normal(0, 5 * strength, pixels.shape[:2])
     paper = 0.96 - 0.03 * rng.random()
     pixels = (pixels * paper + noise[..., None]).astype(np.float32)
+    if light < 1.0:
+        height, width = pixels.shape[:2]
+        across = np.linspace(1.0, 0.8, width, dtype=np.float32)[None, :]
+        down = np.linspace(1.0, 0.9, height, dtype=np.float32)[:, None]
+        pixels *= (light * across * down)[..., None]
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
@@ -71,9 +80,11 @@ def to_scan(
     suffix: str = ".jpg",
     dpi: int = 110,
     strength: float = 1.0,
+    light: float = 1.0,
 ) -> GeneratedDocument:
-    """The same document as a degraded scan; JPEG and PNG keep only the first page."""
-    images = [degrade_image(im, rng, strength) for im in render_images(doc.content, dpi)]
+    """The same document as a degraded scan (see `degrade_image`); JPEG and PNG keep only the
+    first page."""
+    images = [degrade_image(im, rng, strength, light) for im in render_images(doc.content, dpi)]
     pages = len(images) if suffix == ".tif" else 1
     return GeneratedDocument(
         doc.name, doc.schema, encode_images(images[:pages], suffix), suffix, doc.truth, pages

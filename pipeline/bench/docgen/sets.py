@@ -16,13 +16,17 @@ from pathlib import Path
 from pipeline.bench.docgen.cii import build_cii_xml, embed_cii_xml
 from pipeline.bench.docgen.common import GeneratedDocument
 from pipeline.bench.docgen.invoice import LANGUAGES, LAYOUTS, make_invoice
+from pipeline.bench.docgen.medical import make_medical_invoice
 from pipeline.bench.docgen.others import make_bank_statement, make_cn_vat_invoice, make_receipt
+from pipeline.bench.docgen.property import make_property_certificate
 from pipeline.bench.docgen.scan import make_id_card, to_scan
 
 
 def build_examples(seed: int = 0) -> list[GeneratedDocument]:
-    """The examples set, in memory: invoices, receipts, a Chinese VAT invoice, an ID card and a
-    bank statement, in several languages, layouts and file formats."""
+    """The examples set, in memory: invoices, receipts, a Chinese VAT invoice, an ID card, a bank
+    statement, a Chinese medical invoice (a dim, blurred, tilted phone scan) and a two-page
+    property certificate, in several languages, layouts and file formats. Documents are drawn
+    in this order from one seeded generator: new ones go last, so the others stay as they are."""
     rng = random.Random(seed)
     docs = [
         make_invoice(rng, "en_classic_invoice", "en", "classic", lines=4),
@@ -41,6 +45,9 @@ def build_examples(seed: int = 0) -> list[GeneratedDocument]:
         make_id_card(rng, "id_card_specimen", ".jpg", degrade=True),
         make_bank_statement(rng, "monthly_statement"),
     ]
+    scan = make_medical_invoice(rng, "medical_invoice_scan")
+    docs.append(to_scan(scan, rng, ".jpg", dpi=150, strength=1.6, light=0.7))
+    docs.append(make_property_certificate(rng, "property_certificate_specimen"))
     return docs
 
 
@@ -69,7 +76,8 @@ def iter_workload(
     docs: int, seed: int = 0, schemas: Sequence[str] = ("invoice",)
 ) -> Iterator[GeneratedDocument]:
     """`docs` documents for load tests: invoices of 1-3 pages in every language and layout
-    (about a quarter as degraded scans), plus receipts and statements when asked for."""
+    (about a quarter as degraded scans), plus receipts, statements, Chinese VAT and medical
+    invoices and property certificates when asked for."""
     rng = random.Random(seed)
     for index in range(docs):
         schema = schemas[index % len(schemas)]
@@ -80,6 +88,10 @@ def iter_workload(
             doc = make_bank_statement(rng, name)
         elif schema == "cn_vat_invoice":
             doc = make_cn_vat_invoice(rng, name)
+        elif schema == "medical_invoice":
+            doc = make_medical_invoice(rng, name)
+        elif schema == "property_certificate":
+            doc = make_property_certificate(rng, name)
         else:
             pages = rng.choice((1, 1, 2, 3))
             lines = {1: rng.randrange(2, 12), 2: rng.randrange(18, 45), 3: rng.randrange(52, 70)}
