@@ -8,7 +8,8 @@ candidates the one with the best score wins:
     + 1.0 when a label word of the field is printed left of it on its line,
       0.5 when one heads its column (above it, overlapping it sideways)
     + up to 2.0 for nearness to the fields of the same object already placed
-      (2.0 on the same line, else 1 / (1 + distance / 24 pt)) on the same page,
+      (2.0 on the same line, else 1 / (1 + distance / 24 pt)) on the same page, for fields
+      of a nested object or list item (a party, a line),
       - 1.0 where one of them already took this very place
     + 0.5 on a page the model saw.
 
@@ -118,7 +119,7 @@ def _label_score(span: Span, index: PageIndex, labels: tuple[str, ...]) -> float
     for k, wbox in index.label_boxes(labels):
         if span.first <= k <= span.last:
             continue
-        if _same_line(wbox, box) and wbox[2] <= box[0] + 1 and box[0] - wbox[2] < 300:
+        if _same_line(wbox, box) and wbox[2] <= box[0] + 1 and box[0] - wbox[2] < 450:
             return 1.0
         above = wbox[3] <= box[1] + 1 and box[1] - wbox[3] < 400
         if above and min(wbox[2], box[2]) > max(wbox[0], box[0]):
@@ -126,12 +127,14 @@ def _label_score(span: Span, index: PageIndex, labels: tuple[str, ...]) -> float
     return best
 
 
-def _score(span: Span, context: _Context, labels: tuple[str, ...], placed: list[Span]) -> float:
+def _score(
+    span: Span, context: _Context, labels: tuple[str, ...], placed: list[Span], nested: bool
+) -> float:
     index = context.indexes[span.page.number]
     score = _QUALITY_SCORE[span.quality] + _label_score(span, index, labels)
     if any(s.page is span.page and (s.first, s.last) == (span.first, span.last) for s in placed):
         score -= 1.0  # fields of one object are printed in different places
-    near = [s for s in placed if s.page.number == span.page.number]
+    near = [s for s in placed if s.page.number == span.page.number] if nested else []
     if near:
         score += max(
             2.0 if _same_line(s.box, span.box) else 1.0 / (1 + _distance(s.box, span.box) / 24)
@@ -158,7 +161,8 @@ def _grounding(
         source = Source.xml if xml and value is not None else Source.none
         return FieldGrounding.not_found(path, text, source)
     labels = label_words(path)
-    scored = [(_score(s, context, labels, placed), k, s) for k, s in enumerate(options)]
+    nested = "." in path or "[" in path
+    scored = [(_score(s, context, labels, placed, nested), k, s) for k, s in enumerate(options)]
     ranked = sorted(scored, key=lambda t: (-t[0], t[1]))
     best_score, _, best = ranked[0]
     decided = len(ranked) == 1 or best_score - ranked[1][0] >= _CONTEXT_MARGIN

@@ -90,7 +90,7 @@ class FieldGrounding:
             "source": str(self.source),
             "match": str(self.quality),
             "confidence": self.confidence,
-            "page": self.page,
+            "on_page": self.page,
             "x0": None if self.box is None else self.box[0],
             "y0": None if self.box is None else self.box[1],
             "x1": None if self.box is None else self.box[2],
