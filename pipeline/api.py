@@ -148,7 +148,12 @@ def run(
     """
     name, instance = _name_or_instance(engine)
     config = build_config(
-        inputs, out, schema=schema, engine=name, model=model, config_file=config_file,
+        inputs,
+        out,
+        schema=schema,
+        engine=name,
+        model=model,
+        config_file=config_file,
         **settings,
     )
     reporter: Reporter = make_reporter(config.log_format) if progress else _Silent()
@@ -239,7 +244,8 @@ def _extract_tables(
     engine: str | Engine | None,
     settings: Mapping[str, Any],
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """The documents, errors and fields tables of `paths`, kept in memory: nothing is written, nothing
+    """The documents, errors and fields tables of `paths`, kept in memory: nothing is written,
+    nothing
     counts as already done, and no failure rate applies."""
     name, instance = _name_or_instance(engine)
     config = build_config(paths, None, schema=schema, engine=name, **settings)
@@ -285,7 +291,9 @@ def _error_result(row: Mapping[str, Any]) -> Result:
         page=row["page"],
         status="error",
         error=Failure(
-            stage=row["stage"], code=row["code"], message=row["message"],
+            stage=row["stage"],
+            code=row["code"],
+            message=row["message"],
             raw_answer=row["raw_answer"],
         ),
         also_at=tuple(row["also_at"] or ()),

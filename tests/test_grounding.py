@@ -15,9 +15,9 @@ import pytest
 
 from pipeline.bench.docgen import make_invoice, write_document
 from pipeline.bench.grounding import found_in_corpus, iou, measure_examples
+from pipeline.config import load_config
 from pipeline.engines.base import EngineResult
 from pipeline.engines.null import NullEngine
-from pipeline.config import load_config
 from pipeline.grounding import MatchQuality, Source, locate_fields, read_text_layer
 from pipeline.output.current import current_row_dicts
 from pipeline.output.progress import PlainReporter
@@ -40,7 +40,8 @@ def _pdf(path: Path, lines: list[tuple[float, float, str]], cjk: bool = False) -
 def _invoice(**overrides):  # type: ignore[no-untyped-def]
     data = {
         "invoice_number": "RE-77", "kind": "invoice", "issue_date": "2024-06-17", "currency": "EUR",
-        "seller": {"name": "Lindenhof Maschinenbau GmbH", "address": "Hafenstraße 3, 12345 Musterstadt",
+        "seller": {"name": "Lindenhof Maschinenbau GmbH",
+                   "address": "Hafenstraße 3, 12345 Musterstadt",
                    "iban": "DE89370400440532013000"},
         "buyer": {"name": "Sonnfeld Elektro GmbH"},
         "line_items": [], "net_total": "1000.00", "tax_total": "234.56", "grand_total": "1234.56",
@@ -101,7 +102,11 @@ def test_label_words_decide_between_equal_values(tmp_path: Path) -> None:
 
 
 def test_cjk_and_month_first_dates(tmp_path: Path) -> None:
-    pdf = _pdf(tmp_path / "d.pdf", [(50, 60, "示例科技有限公司"), (50, 90, "开票日期 2024年06月17日")], cjk=True)
+    pdf = _pdf(
+        tmp_path / "d.pdf",
+        [(50, 60, "示例科技有限公司"), (50, 90, "开票日期 2024年06月17日")],
+        cjk=True,
+    )
     invoice = _invoice(seller={"name": "示例科技有限公司"})
     found = _by_path(locate_fields(invoice, read_text_layer(pdf)))
     assert found["seller.name"].quality is MatchQuality.exact
@@ -150,7 +155,9 @@ def test_extract_returns_fields_with_each_document(invoice_doc) -> None:  # type
     import docextract
 
     doc, folder = invoice_doc
-    [result] = docextract.extract(folder, engine=TruthEngine(doc.truth), render={"dpi": 40, "workers": 1})
+    [result] = docextract.extract(
+        folder, engine=TruthEngine(doc.truth), render={"dpi": 40, "workers": 1}
+    )
     fields = {f["field"]: f for f in result.fields}
     assert fields["invoice_number"]["source"] == "text_layer"
     for path, true in doc.boxes.items():
@@ -168,7 +175,9 @@ def test_the_run_writes_a_fields_table(invoice_doc, tmp_path: Path) -> None:  # 
 
     documents = current_row_dicts(tmp_path / "out", "invoice", "documents")
     fields = pq.read_table(tmp_path / "out" / "invoice" / "fields").to_pylist()
-    assert len(documents) == 1 and len(fields) == len(current_row_dicts(tmp_path / "out", "invoice", "fields"))
+    assert len(documents) == 1 and len(fields) == len(
+        current_row_dicts(tmp_path / "out", "invoice", "fields")
+    )
     row = documents[0]
     assert {f["doc_id"] for f in fields} == {row["doc_id"]}
     assert {f["created_at"] for f in fields} == {row["created_at"]}

@@ -97,7 +97,9 @@ def _by_parts(text: str, index: PageIndex) -> list[Span]:
             if not options:
                 break
             chain.append(min(options, key=lambda s: _distance(chain[-1].box, s.box)))
-        if len(chain) == len(parts) and all(_distance(a.box, b.box) < 60 for a, b in zip(chain, chain[1:])):
+        if len(chain) == len(parts) and all(
+            _distance(a.box, b.box) < 60 for a, b in zip(chain, chain[1:], strict=False)
+        ):
             box = union([s.box for s in chain])
             lo, hi = min(s.first for s in chain), max(s.last for s in chain)
             spans.append(Span(index.page, lo, hi, box, MatchQuality.fuzzy))

@@ -44,7 +44,9 @@ _QUALITY_CONFIDENCE = {
 }
 
 
-def match_confidence(quality: MatchQuality, rivals: int = 0, decided_by_context: bool = False) -> float:
+def match_confidence(
+    quality: MatchQuality, rivals: int = 0, decided_by_context: bool = False
+) -> float:
     """Confidence in [0, 1] that the box shows the value, from the match alone:
 
         quality weight (exact 1.0, normalised 0.9, fuzzy 0.6, none 0.0)
@@ -78,7 +80,9 @@ class FieldGrounding:
     box_norm: Box | None = None
 
     @classmethod
-    def not_found(cls, path: str, value: str | None, source: Source = Source.none) -> FieldGrounding:
+    def not_found(
+        cls, path: str, value: str | None, source: Source = Source.none
+    ) -> FieldGrounding:
         confidence = 1.0 if source is Source.xml else 0.0
         return cls(path, value, source, MatchQuality.none, confidence)
 

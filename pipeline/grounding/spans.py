@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -121,7 +122,7 @@ class PageIndex:
     def dates(self) -> list[tuple[date | tuple[int, int], int, int, str]]:
         from schemas.types import parse_date
 
-        found = []
+        found: list[tuple[date | tuple[int, int], int, int, str]] = []
         for i, j in self._runs():
             text = self._text(i, j)
             if not any(ch.isdigit() for ch in text):
@@ -133,10 +134,8 @@ class PageIndex:
                 found += [(day_month, i, j, text) for day_month in _without_year(text)]
                 continue
             if m := _AMBIGUOUS_DATE.fullmatch(text):  # month first, too: 06/17/2024
-                try:
+                with suppress(ValueError):
                     readings.add(parse_date(f"{m[3]}{m[2]}{m[1]}{m[2]}{m[4]}"))
-                except ValueError:
-                    pass
             found += [(day, i, j, text) for day in readings]
         return found
 
@@ -162,7 +161,12 @@ class PageIndex:
         word = self.page.words[index]
         length = max(1, len(unicodedata.normalize("NFKC", word.text)))
         width = word.x1 - word.x0
-        return (word.x0 + width * first / length, word.y0, word.x0 + width * (last + 1) / length, word.y1)
+        return (
+            word.x0 + width * first / length,
+            word.y0,
+            word.x0 + width * (last + 1) / length,
+            word.y1,
+        )
 
     def text_spans(self, value: str) -> list[Span]:
         """Where the folded `value` is printed as whole words or whole parts of words."""
@@ -207,9 +211,9 @@ class PageIndex:
     def _with_currency(self, i: int, j: int) -> tuple[int, int]:
         """Widen a number's words by a currency sign or code printed right beside it."""
         words = self.page.words
-        if j + 1 < len(words) and _CURRENCY_WORD.fullmatch(words[j + 1].text):
-            if _close(words[j], words[j + 1]):
-                j += 1
+        after = j + 1 < len(words) and _CURRENCY_WORD.fullmatch(words[j + 1].text)
+        if after and _close(words[j], words[j + 1]):
+            j += 1
         if i > 0 and _CURRENCY_WORD.fullmatch(words[i - 1].text) and _close(words[i - 1], words[i]):
             i -= 1
         return i, j
@@ -243,7 +247,10 @@ def _outermost(spans: list[Span]) -> list[Span]:
         s
         for s in spans
         if not any(
-            o is not s and o.first <= s.first and s.last <= o.last and (o.first, o.last) != (s.first, s.last)
+            o is not s
+            and o.first <= s.first
+            and s.last <= o.last
+            and (o.first, o.last) != (s.first, s.last)
             for o in spans
         )
     ]

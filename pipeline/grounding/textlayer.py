@@ -35,7 +35,9 @@ def page_text(page: Any, number: int) -> PageText:
     lines top to bottom (words sharing a baseline), each left to right. (The order in the file
     need not be that: a generator may write one font's text after another's.)"""
     rect = page.rect
-    return PageText(number, float(rect.width), float(rect.height), visual_order(page.get_text("words")))
+    return PageText(
+        number, float(rect.width), float(rect.height), visual_order(page.get_text("words"))
+    )
 
 
 def visual_order(raw: list[tuple[Any, ...]]) -> tuple[Word, ...]:

@@ -15,7 +15,6 @@ from pipeline.output.arrow import arrow_type_for
 from pipeline.output.ledger import Ledger
 from pipeline.output.progress import Reporter
 from pipeline.output.report import RunReport
-from pipeline.records import FileKind
 from pipeline.output.sink import (
     BufferedWriter,
     PartWriter,
@@ -31,6 +30,7 @@ from pipeline.output.tables import (
     field_rows,
     xml_document_row,
 )
+from pipeline.records import FileKind
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -83,7 +83,8 @@ class Canvas:
     ) -> None:
         """Draw `text` with its baseline at y; x is the left, right or centre edge per `align`.
 
-        `field` names the truth field (`line_items[2].line_total`, or several) the text prints, or the
+        `field` names the truth field (`line_items[2].line_total`, or several) the text prints,
+        or the
         `part` of it that does ("DE123..." of "VAT no.: DE123..."): its box is recorded."""
         if not text:
             return
@@ -103,7 +104,9 @@ class Canvas:
                 self._writers[color].append((x, y), run, font=_font(font), fontsize=size)
             x += self.text_width(run, size, font)
 
-    def _mark(self, field: str, x: float, y: float, text: str, part: str, size: float, font: str) -> None:
+    def _mark(
+        self, field: str, x: float, y: float, text: str, part: str, size: float, font: str
+    ) -> None:
         """Record the box of `part` of `text` (drawn at x, baseline y) as where `field` is,
         top and bottom at the fonts' ascender and descender as a PDF reader measures words."""
         start = text.index(part)
@@ -122,7 +125,12 @@ class Canvas:
             seen = found.setdefault(field, {"page": page, "box": list(box)})
             if seen["page"] == page:
                 old = seen["box"]
-                seen["box"] = [min(old[0], box[0]), min(old[1], box[1]), max(old[2], box[2]), max(old[3], box[3])]
+                seen["box"] = [
+                    min(old[0], box[0]),
+                    min(old[1], box[1]),
+                    max(old[2], box[2]),
+                    max(old[3], box[3]),
+                ]
         for place in found.values():
             place["box"] = [round(v, 2) for v in place["box"]]
             place["page_size"] = [self.width, self.height]

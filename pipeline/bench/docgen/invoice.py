@@ -289,8 +289,8 @@ def _draw(
 
     y += 10
     canvas.line(330, y - 8, 550, y - 8, 0.8)
-    tax_field = ("tax_total",) if len(taxes) == 1 else ()
-    totals = [(labels["net"], num(net), ("net_total",))]
+    tax_field: tuple[str, ...] = ("tax_total",) if len(taxes) == 1 else ()
+    totals: list[tuple[str, str, tuple[str, ...]]] = [(labels["net"], num(net), ("net_total",))]
     totals += [
         (labels["tax"].format(rate=rate), num(amount), tax_field) for rate, amount in taxes.items()
     ]
