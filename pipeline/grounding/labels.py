@@ -54,8 +54,3 @@ def label_words(path: str) -> tuple[str, ...]:
         words.append(part)
         words.extend(_SAME_WORD.get(part, ()))
     return tuple(dict.fromkeys(f for w in words if len(f := fold(w)) >= 2))
-
-
-def is_label(text: str, labels: tuple[str, ...]) -> bool:
-    folded = fold(text)
-    return bool(folded) and any(folded.startswith(label) for label in labels)

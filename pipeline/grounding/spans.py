@@ -75,11 +75,11 @@ class PageIndex:
 
     def label_boxes(self, labels: tuple[str, ...]) -> list[tuple[int, Box]]:
         """(word index, box) of the page's words that are one of `labels`."""
-        from pipeline.grounding.labels import is_label
-
         if labels not in self._labels:
             self._labels[labels] = [
-                (k, word_box(w)) for k, w in enumerate(self.page.words) if is_label(w.text, labels)
+                (k, word_box(w))
+                for k, w in enumerate(self.page.words)
+                if (folded := fold(w.text)) and folded.startswith(labels)
             ]
         return self._labels[labels]
 
