@@ -68,6 +68,7 @@ class Result(BaseModel):
     warnings: tuple[Finding, ...] = ()
     error: Failure | None = None
     also_at: tuple[str, ...] = ()
+    fields: tuple[dict[str, Any], ...] = ()  # where each leaf is printed: fields-table rows
 
     @property
     def ok(self) -> bool:
@@ -147,7 +148,12 @@ def run(
     """
     name, instance = _name_or_instance(engine)
     config = build_config(
-        inputs, out, schema=schema, engine=name, model=model, config_file=config_file,
+        inputs,
+        out,
+        schema=schema,
+        engine=name,
+        model=model,
+        config_file=config_file,
         **settings,
     )
     reporter: Reporter = make_reporter(config.log_format) if progress else _Silent()
@@ -202,11 +208,18 @@ def extract(
 ) -> list[Result]:
     """Extract documents into typed objects: one Result per document (per page with
     `per_page=True`), ordered by path, with `data` an instance of the schema's Pydantic model
-    or `error` saying why not. A bad document never raises; a run that cannot start does
+    or `error` saying why not, and `fields` where each leaf value is printed (rows of the
+    fields table). A bad document never raises; a run that cannot start does
     (EngineUnavailable, SchemaNotFound, ConfigError). `settings` as for `run`."""
     model = resolve_schema(schema).model
-    documents, errors = _extract_tables(paths, schema, engine, settings)
-    results = [_document_result(row, model) for row in documents.to_pylist()]
+    documents, errors, fields = _extract_tables(paths, schema, engine, settings)
+    by_item: dict[str, list[dict[str, Any]]] = {}
+    for field in fields.to_pylist():
+        by_item.setdefault(field["item_id"], []).append(_field_entry(field))
+    results = [
+        _document_result(row, model, by_item.get(row["item_id"], []))
+        for row in documents.to_pylist()
+    ]
     results += [_error_result(row) for row in errors.to_pylist()]
     return sorted(results, key=lambda r: (r.path, r.page or 0))
 
@@ -221,7 +234,7 @@ def extract_table(
 ) -> pa.Table:
     """Extract documents into one Arrow table, the `documents` table of a run (typed `data`
     struct, provenance columns); `errors=True` returns the `errors` table instead."""
-    documents, failed = _extract_tables(paths, schema, engine, settings)
+    documents, failed, _fields = _extract_tables(paths, schema, engine, settings)
     return failed if errors else documents
 
 
@@ -230,18 +243,34 @@ def _extract_tables(
     schema: str,
     engine: str | Engine | None,
     settings: Mapping[str, Any],
-) -> tuple[pa.Table, pa.Table]:
-    """The documents and errors tables of `paths`, kept in memory: nothing is written, nothing
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The documents, errors and fields tables of `paths`, kept in memory: nothing is written,
+    nothing
     counts as already done, and no failure rate applies."""
     name, instance = _name_or_instance(engine)
     config = build_config(paths, None, schema=schema, engine=name, **settings)
     _report, sink = _in_own_loop(
         lambda runner: extract_in_memory(config, _Silent(), instance, runner), instance
     )
-    return sink.table("documents"), sink.table("errors")
+    return sink.table("documents"), sink.table("errors"), sink.table("fields")
 
 
-def _document_result(row: Mapping[str, Any], model: type[BaseModel]) -> Result:
+_FIELD_COLUMNS = ("field", "value", "source", "match", "confidence", "on_page")
+_BOX_COLUMNS = ("x0", "y0", "x1", "y1")
+
+
+def _field_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A fields-table row as `Result.fields` gives it: the grounding, box and box_norm tuples."""
+    entry = {name: row[name] for name in _FIELD_COLUMNS}
+    placed = row["x0"] is not None
+    entry["box"] = tuple(row[c] for c in _BOX_COLUMNS) if placed else None
+    entry["box_norm"] = tuple(row["n" + c] for c in _BOX_COLUMNS) if placed else None
+    return entry
+
+
+def _document_result(
+    row: Mapping[str, Any], model: type[BaseModel], fields: list[dict[str, Any]]
+) -> Result:
     data = model.model_validate(from_arrow_value(model, row["data"]))
     return Result(
         path=row["source_path"],
@@ -251,6 +280,7 @@ def _document_result(row: Mapping[str, Any], model: type[BaseModel]) -> Result:
         data=data,
         warnings=tuple(Finding(**w) for w in row["warnings"] or ()),
         also_at=tuple(row["also_at"] or ()),
+        fields=tuple(fields),
     )
 
 
@@ -261,7 +291,9 @@ def _error_result(row: Mapping[str, Any]) -> Result:
         page=row["page"],
         status="error",
         error=Failure(
-            stage=row["stage"], code=row["code"], message=row["message"],
+            stage=row["stage"],
+            code=row["code"],
+            message=row["message"],
             raw_answer=row["raw_answer"],
         ),
         also_at=tuple(row["also_at"] or ()),

@@ -169,9 +169,11 @@ def test_each_run_has_a_manifest_listing_exactly_its_parts(runs) -> None:
             assert part["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
             assert part["rows"] == pq.read_metadata(path).num_rows
             assert part["table"] == path.parent.name
+        fields = manifest["rows"].pop("fields")  # one row per leaf of each documents row
         assert manifest["rows"] == {
             "documents": summary["extracted"], "errors": summary["failed"]
         }
+        assert (fields > 0) == (summary["extracted"] > 0)
         listed.update(part["path"] for part in manifest["parts"])
     assert listed == Counter(set(_hashes(out)))  # every part in exactly one manifest
     assert len(list(manifests_dir(out).glob("*.json"))) == 3
@@ -248,9 +250,10 @@ def test_forty_documents_within_the_flush_interval_make_one_part(tmp_path: Path)
     assert summary["extracted"] == 40 and summary["elapsed_s"] < 30  # the default flush_s
     parts = sorted(p.relative_to(tmp_path / "out").as_posix() for p in
                    (tmp_path / "out").rglob("*.parquet"))
-    # one part of rows, and the errors table's part without rows that every schema folder has
-    assert len(parts) == 2 and parts[0].startswith("invoice/documents/")
-    assert parts[1].startswith("invoice/errors/")
+    # one part of rows per table, and the errors table's part without rows that every schema
+    # folder has
+    assert len(parts) == 3 and parts[0].startswith("invoice/documents/")
+    assert parts[1].startswith("invoice/errors/") and parts[2].startswith("invoice/fields/")
     assert len(read_all_rows(tmp_path / "out", "invoice", "documents")) == 40
     assert read_all_rows(tmp_path / "out", "invoice", "errors") == []
 

@@ -23,7 +23,14 @@ from pipeline.errors import DocextractError
 from pipeline.items import DRY_RUN_ENGINE, EINVOICE_MODEL
 from pipeline.output.arrow import arrow_type_for
 from pipeline.output.ledger import Ledger
-from pipeline.output.sink import SOURCE_KEY, TABLES, documents_schema, errors_schema, run_of
+from pipeline.output.sink import (
+    SOURCE_KEY,
+    TABLES,
+    documents_schema,
+    errors_schema,
+    fields_schema,
+    run_of,
+)
 
 
 class MixedRows(DocextractError):
@@ -62,7 +69,11 @@ def _writer_order(writer: tuple[str, str, str | None]) -> tuple[str, str, str]:
 def check_table_schema(out: Path, name: str, source: str, model: type[BaseModel]) -> None:
     """Raise TableMismatch when a part under OUT/<name>/ has other columns than a run of
     `model` (the schema `source`, as `SchemaSpec.source` names it) writes there."""
-    wanted = {"documents": documents_schema(arrow_type_for(model), {}), "errors": errors_schema({})}
+    wanted = {
+        "documents": documents_schema(arrow_type_for(model), {}),
+        "errors": errors_schema({}),
+        "fields": fields_schema({}),
+    }
     for table in TABLES:
         for part in _one_part_per_run(out / name / table):
             found = pq.read_schema(part)

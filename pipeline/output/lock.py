@@ -41,8 +41,10 @@ class OutputLock:
         index, count = shard
         self.out, self.shard = out, shard
         self.folder_lock = state_dir(out) / "lock"
-        self.path = self.folder_lock if count == 1 else self.folder_lock.with_name(
-            f"lock-shard-{index}-of-{count}"
+        self.path = (
+            self.folder_lock
+            if count == 1
+            else self.folder_lock.with_name(f"lock-shard-{index}-of-{count}")
         )
         self.wait = wait
         self.timeout_s = timeout_s

@@ -20,9 +20,17 @@ from pipeline.output.sink import (
     PartWriter,
     documents_schema,
     errors_schema,
+    fields_schema,
     table_metadata,
 )
-from pipeline.output.tables import Provenance, document_row, error_row, xml_document_row
+from pipeline.output.tables import (
+    Provenance,
+    document_row,
+    error_row,
+    field_rows,
+    xml_document_row,
+)
+from pipeline.records import FileKind
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -93,6 +101,8 @@ class RunRecorder:
     ) -> None:
         row = document_row(provenance or self.provenance, item, result, instance, warnings)
         self.writer.add("documents", row)
+        seen = tuple(page.index + 1 for page in item.pages)
+        self._ground(row, item.source, instance, seen, from_xml=False)
         report = self.report
         report.extracted += 1
         report.with_warnings += bool(warnings)
@@ -112,11 +122,29 @@ class RunRecorder:
         """A document whose row is its e-invoice's XML (`provenance` says which)."""
         row = xml_document_row(provenance, source, page_count, instance, warnings, raw)
         self.writer.add("documents", row)
+        self._ground(row, source, instance, (), from_xml=True)
         report = self.report
         report.extracted += 1
         report.from_xml += 1
         report.with_warnings += bool(warnings)
         self.reporter.item_done(str(source.path), 0, 0, None, "")
+
+    def _ground(
+        self,
+        row: dict[str, Any],
+        source: SourceFile,
+        instance: BaseModel,
+        seen: tuple[int, ...],
+        from_xml: bool,
+    ) -> None:
+        """The fields rows of documents row `row`: each leaf located on the source's text layer
+        (none for images and scans)."""
+        from pipeline.grounding import locate_fields, read_text_layer
+
+        pages = read_text_layer(source.path) if source.kind == FileKind.PDF else []
+        groundings = locate_fields(instance, pages, seen, from_xml=from_xml)
+        for field_row in field_rows(row, groundings):
+            self.writer.add("fields", field_row)
 
     def failed(
         self,
@@ -216,4 +244,5 @@ def table_schemas(
     return {
         "documents": documents_schema(arrow_type_for(model), metadata),
         "errors": errors_schema(metadata),
+        "fields": fields_schema(metadata),
     }

@@ -33,7 +33,7 @@ from pipeline.output.layout import fsync_dir, temporary_dir, temporary_path
 from pipeline.output.ledger import CommittedItem, ItemKey, Ledger
 from pipeline.policy import ledger_status
 
-TABLES = ("documents", "errors")
+TABLES = ("documents", "errors", "fields")
 
 WARNING_TYPE = pa.struct([("code", pa.string()), ("message", pa.string())])
 _COMMON = [
@@ -84,6 +84,28 @@ def errors_schema(metadata: Mapping[str, str]) -> pa.Schema:
             ("code", pa.string()),
             ("message", pa.string()),
         ]
+        + _PROVENANCE
+    )
+    return pa.schema(fields, metadata=_encode(metadata))
+
+
+_BOX = [(name, pa.float64()) for name in ("x0", "y0", "x1", "y1", "nx0", "ny0", "nx1", "ny1")]
+
+
+def fields_schema(metadata: Mapping[str, str]) -> pa.Schema:
+    """Columns of the fields table: one row per leaf field of a documents row (the same
+    item_id, prompt_hash, model and created_at), saying where its value is printed."""
+    fields = (
+        _COMMON
+        + [
+            ("field", pa.string()),
+            ("value", pa.string()),
+            ("source", pa.string()),
+            ("match", pa.string()),
+            ("confidence", pa.float64()),
+            ("on_page", pa.int32()),
+        ]
+        + _BOX
         + _PROVENANCE
     )
     return pa.schema(fields, metadata=_encode(metadata))
@@ -180,7 +202,9 @@ class PartWriter:
         final = self.out / relative
         sha256 = write_atomic(table, final, temporary_path(self.out, final))
         fault_point("after-part-rename")
-        self.ledger.commit_part(relative, _items(rows, self.schema_name, table_name), self.run_id)
+        # A fields row stands with its documents row: the ledger counts the documents row only.
+        items = _items(rows, self.schema_name, table_name) if table_name != "fields" else []
+        self.ledger.commit_part(relative, items, self.run_id)
         self.written.append(
             {"path": relative, "table": table_name, "rows": len(rows), "sha256": sha256}
         )
@@ -275,7 +299,7 @@ class BufferedWriter:
         self.parts = parts
         self.part_rows = part_rows
         self.flush_s = flush_s
-        self._rows: dict[str, list[dict[str, Any]]] = {"documents": [], "errors": []}
+        self._rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
         self._flushing: asyncio.Task | None = None
         self._oldest: float | None = None  # when the oldest row still waiting arrived
 
@@ -293,7 +317,7 @@ class BufferedWriter:
 
     async def flush(self) -> None:
         self._oldest = None
-        for table in ("documents", "errors"):
+        for table in TABLES:
             rows, self._rows[table] = self._rows[table], []
             if rows:
                 await asyncio.to_thread(self.parts.write_parts, table, rows)

@@ -11,6 +11,9 @@ from pipeline.output.arrow import to_arrow_value
 from pipeline.records import ErrorRecord, SourceFile, WarningRecord, storable
 
 if TYPE_CHECKING:
+    from pipeline.grounding import FieldGrounding
+
+if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from pipeline.engines.base import EngineResult
@@ -106,6 +109,19 @@ def xml_document_row(
         "latency_s": 0.0,
         **provenance.columns(0, raw),
     }
+
+
+_FIELD_IDENTITY = (
+    "item_id", "doc_id", "page", "source_path", "also_at", "schema", "prompt_hash", "model",
+    "engine", "attempts", "run_id", "created_at",
+)  # fmt: skip
+
+
+def field_rows(document: dict[str, Any], groundings: list[FieldGrounding]) -> list[dict[str, Any]]:
+    """The fields-table rows of one documents-table row: its identity and provenance (the same
+    created_at, so the current-rows rule keeps them together) and one grounding each."""
+    identity = {name: document[name] for name in _FIELD_IDENTITY}
+    return [{**identity, "raw_answer": None, **g.row()} for g in groundings]
 
 
 def error_row(

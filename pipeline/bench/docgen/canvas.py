@@ -44,7 +44,9 @@ class Canvas:
         self.doc = pymupdf.open()
         self.width, self.height = width, height
         self.page: Any = None
+        self.page_number = 0
         self._writers: dict[RGB, Any] = {}
+        self.marks: list[tuple[str, int, tuple[float, float, float, float]]] = []
         self.new_page()
 
     def new_page(self) -> None:
@@ -52,6 +54,7 @@ class Canvas:
 
         self._flush()
         self.page = self.doc.new_page(width=self.width, height=self.height)
+        self.page_number += 1
         self._pymupdf = pymupdf
 
     def _flush(self) -> None:
@@ -75,8 +78,14 @@ class Canvas:
         font: str = "helv",
         align: str = "left",
         color: RGB = BLACK,
+        field: str | tuple[str, ...] | None = None,
+        part: str | None = None,
     ) -> None:
-        """Draw `text` with its baseline at y; x is the left, right or centre edge per `align`."""
+        """Draw `text` with its baseline at y; x is the left, right or centre edge per `align`.
+
+        `field` names the truth field (`line_items[2].line_total`, or several) the text prints,
+        or the
+        `part` of it that does ("DE123..." of "VAT no.: DE123..."): its box is recorded."""
         if not text:
             return
         width = self.text_width(text, size, font)
@@ -84,6 +93,8 @@ class Canvas:
             x -= width
         elif align == "center":
             x -= width / 2
+        for name in (field,) if isinstance(field, str) else field or ():
+            self._mark(name, x, y, text, part or text, size, font)
         for cjk, run in _runs(text):
             if cjk:
                 self.page.insert_text((x, y), run, fontname=CJK_FONT, fontsize=size, color=color)
@@ -92,6 +103,38 @@ class Canvas:
                     self._writers[color] = self._pymupdf.TextWriter(self.page.rect)
                 self._writers[color].append((x, y), run, font=_font(font), fontsize=size)
             x += self.text_width(run, size, font)
+
+    def _mark(
+        self, field: str, x: float, y: float, text: str, part: str, size: float, font: str
+    ) -> None:
+        """Record the box of `part` of `text` (drawn at x, baseline y) as where `field` is,
+        top and bottom at the fonts' ascender and descender as a PDF reader measures words."""
+        start = text.index(part)
+        x0 = x + self.text_width(text[:start], size, font)
+        x1 = x0 + self.text_width(part, size, font)
+        fonts = [_font(CJK_FONT if cjk else font) for cjk, _ in _runs(part)]
+        top = y - max(f.ascender for f in fonts) * size
+        bottom = y - min(f.descender for f in fonts) * size
+        self.marks.append((field, self.page_number, (x0, top, x1, bottom)))
+
+    def boxes(self) -> dict[str, dict[str, Any]]:
+        """The true place of each marked field: its first page, the union of its marks there
+        (PDF points, origin top left), and the page size."""
+        found: dict[str, dict[str, Any]] = {}
+        for field, page, box in self.marks:
+            seen = found.setdefault(field, {"page": page, "box": list(box)})
+            if seen["page"] == page:
+                old = seen["box"]
+                seen["box"] = [
+                    min(old[0], box[0]),
+                    min(old[1], box[1]),
+                    max(old[2], box[2]),
+                    max(old[3], box[3]),
+                ]
+        for place in found.values():
+            place["box"] = [round(v, 2) for v in place["box"]]
+            place["page_size"] = [self.width, self.height]
+        return found
 
     def line(
         self, x0: float, y0: float, x1: float, y1: float, width: float = 0.6, color: RGB = BLACK

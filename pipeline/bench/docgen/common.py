@@ -28,6 +28,7 @@ class GeneratedDocument:
     suffix: str
     truth: dict[str, Any]
     page_count: int = 1
+    boxes: dict[str, Any] = field(default_factory=dict)  # field path -> page, box, page_size
 
 
 def money(value: Decimal | int | str) -> Decimal:

@@ -44,6 +44,17 @@ COLUMNS = (
 )
 
 
+# The invoice field each table column prints.
+CELL_FIELDS = {
+    "desc": "description",
+    "qty": "quantity",
+    "unit": "unit",
+    "price": "unit_price",
+    "vat": "tax_rate",
+    "amount": "line_total",
+}
+
+
 def _line_items(rng: random.Random, lang: str, count: int) -> list[dict[str, Any]]:
     rates = RATES[lang]
     products = rng.sample(PRODUCTS[lang], k=min(count, len(PRODUCTS[lang])))
@@ -171,7 +182,7 @@ def make_invoice(
         "amount_due": amount_str(grand - paid),
         "payment_terms": terms,
     }
-    return GeneratedDocument(name, "invoice", canvas.finish(), ".pdf", truth, pages)
+    return GeneratedDocument(name, "invoice", canvas.finish(), ".pdf", truth, pages, canvas.boxes())
 
 
 def _draw(
@@ -207,34 +218,37 @@ def _draw(
         title = labels["credit_note" if credit_note else "invoice"]
         if layout == "band":
             canvas.box(0, 0, 595, 70, fill=(0.16, 0.27, 0.45), color=None)
-            canvas.text(50, 44, seller["name"], 16, bold, color=(1, 1, 1))
+            canvas.text(50, 44, seller["name"], 16, bold, color=(1, 1, 1), field="seller.name")
             canvas.text(545, 44, title, 18, bold, "right", color=(1, 1, 1))
             top = 100
         else:
-            canvas.text(50, 60, seller["name"], 15, bold)
+            canvas.text(50, 60, seller["name"], 15, bold, field="seller.name")
             canvas.text(545, 60, title, 20 if layout == "classic" else 14, bold, "right")
             top = 80
-        canvas.text(50, top, seller["street"], 9, font)
-        canvas.text(50, top + 12, seller["city"], 9, font)
-        canvas.text(50, top + 24, f"{labels['vat_id']}: {seller_vat}", 9, font)
+        canvas.text(50, top, seller["street"], 9, font, field="seller.address")
+        canvas.text(50, top + 12, seller["city"], 9, font, field="seller.address")
+        vat_field = "seller.tax_id" if lang == "zh" else "seller.vat_id"
+        line = f"{labels['vat_id']}: {seller_vat}"
+        canvas.text(50, top + 24, line, 9, font, field=vat_field, part=seller_vat)
         return top
 
     top = header()
     canvas.text(50, top + 60, labels["to"], 8, font, color=GREY)
-    canvas.text(50, top + 74, buyer["name"], 10, bold)
-    canvas.text(50, top + 86, buyer["street"], 9, font)
-    canvas.text(50, top + 98, buyer["city"], 9, font)
+    canvas.text(50, top + 74, buyer["name"], 10, bold, field="buyer.name")
+    canvas.text(50, top + 86, buyer["street"], 9, font, field="buyer.address")
+    canvas.text(50, top + 98, buyer["city"], 9, font, field="buyer.address")
     if buyer_vat:
-        canvas.text(50, top + 110, f"{labels['vat_id']}: {buyer_vat}", 9, font)
+        line = f"{labels['vat_id']}: {buyer_vat}"
+        canvas.text(50, top + 110, line, 9, font, field="buyer.vat_id", part=buyer_vat)
     meta = [
-        (labels["number"], number),
-        (labels["date"], format_date(issue, lang)),
-        (labels["due"], format_date(due, lang)),
+        (labels["number"], number, "invoice_number"),
+        (labels["date"], format_date(issue, lang), "issue_date"),
+        (labels["due"], format_date(due, lang), "due_date"),
     ]
-    for k, (label, value) in enumerate(meta):
+    for k, (label, value, path) in enumerate(meta):
         y = top + 74 + 13 * k
         canvas.text(400, y, label, 9, font, color=GREY)
-        canvas.text(545, y, value, 9, bold, "right")
+        canvas.text(545, y, value, 9, bold, "right", field=path)
 
     def table_head(y: float) -> float:
         if layout == "band":
@@ -267,30 +281,36 @@ def _draw(
         if layout == "band" and index % 2:
             canvas.box(45, y - 10, 550, y + 4, fill=(0.96, 0.97, 0.99), color=None)
         for key, x0, x1, align in COLUMNS:
-            canvas.text(x1 if align == "right" else x0, y, cells[key], 9, font, align)
+            path = f"line_items[{index}].{CELL_FIELDS[key]}"
+            canvas.text(x1 if align == "right" else x0, y, cells[key], 9, font, align, field=path)
         if layout == "classic":
             canvas.line(45, y + 5, 550, y + 5, 0.2, GREY)
         y += 18
 
     y += 10
     canvas.line(330, y - 8, 550, y - 8, 0.8)
-    totals = [(labels["net"], num(net))]
-    totals += [(labels["tax"].format(rate=rate), num(amount)) for rate, amount in taxes.items()]
-    totals.append((labels["grand"], f"{num(grand)} {symbol}"))
+    tax_field: tuple[str, ...] = ("tax_total",) if len(taxes) == 1 else ()
+    totals: list[tuple[str, str, tuple[str, ...]]] = [(labels["net"], num(net), ("net_total",))]
+    totals += [
+        (labels["tax"].format(rate=rate), num(amount), tax_field) for rate, amount in taxes.items()
+    ]
+    grand_fields = ("grand_total",) if paid else ("grand_total", "amount_due")
+    totals.append((labels["grand"], f"{num(grand)} {symbol}", grand_fields))
     if paid:
         totals += [
-            (labels["paid"], num(paid)),
-            (labels["due_amt"], f"{num(grand - paid)} {symbol}"),
+            (labels["paid"], num(paid), ()),
+            (labels["due_amt"], f"{num(grand - paid)} {symbol}", ("amount_due",)),
         ]
-    for label, value in totals:
+    for label, value, fields in totals:
         strong = label in (labels["grand"], labels["due_amt"])
         canvas.text(340, y + 6, label, 9.5, bold if strong else font)
-        canvas.text(545, y + 6, value, 9.5, bold if strong else font, "right")
+        canvas.text(545, y + 6, value, 9.5, bold if strong else font, "right", field=fields)
         y += 15
     y += 20
-    canvas.text(50, y, terms, 9, font)
+    canvas.text(50, y, terms, 9, font, field="payment_terms")
     if iban:
-        canvas.text(50, y + 14, f"{labels['iban']}: {group_iban(iban)}", 9, font)
+        line = f"{labels['iban']}: {group_iban(iban)}"
+        canvas.text(50, y + 14, line, 9, font, field="seller.iban", part=group_iban(iban))
     if pages > 1:
         canvas.text(297, 815, labels["page"].format(i=page, n=pages), 8, font, "center", GREY)
     if rng.random() < 0.5:

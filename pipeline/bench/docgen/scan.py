@@ -87,7 +87,8 @@ def to_scan(
     images = [degrade_image(im, rng, strength, light) for im in render_images(doc.content, dpi)]
     pages = len(images) if suffix == ".tif" else 1
     return GeneratedDocument(
-        doc.name, doc.schema, encode_images(images[:pages], suffix), suffix, doc.truth, pages
+        doc.name, doc.schema, encode_images(images[:pages], suffix), suffix, doc.truth, pages,
+        doc.boxes,
     )
 
 

@@ -4,6 +4,8 @@ Layout of an examples folder (`generate_examples`):
 
     <out>/documents/<schema>/<name>.<pdf|jpg|png|tif>
     <out>/truth/<schema>/<name>.json      (name = file stem of the document)
+    <out>/truth/<schema>/boxes/<name>.json  where each field is drawn: {path: {page, box,
+                                            page_size}}, box (x0, y0, x1, y1) in PDF points
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ def build_examples(seed: int = 0) -> list[GeneratedDocument]:
     ]
     facturx = make_invoice(rng, "de_facturx_invoice", "de", "classic", lines=3)
     content = embed_cii_xml(facturx.content, build_cii_xml(facturx.truth))
-    docs.append(GeneratedDocument(facturx.name, "invoice", content, ".pdf", facturx.truth, 1))
+    docs.append(
+        GeneratedDocument(facturx.name, "invoice", content, ".pdf", facturx.truth, 1, facturx.boxes)
+    )
     docs += [
         make_receipt(rng, "cafe_receipt"),
         to_scan(make_receipt(rng, "scanned_receipt"), rng, ".tif", dpi=130, strength=0.5),
@@ -60,6 +64,10 @@ def write_document(doc: GeneratedDocument, documents_dir: Path, truth_dir: Path 
         truth_dir.mkdir(parents=True, exist_ok=True)
         text = json.dumps(doc.truth, ensure_ascii=False, indent=2) + "\n"
         (truth_dir / f"{doc.name}.json").write_text(text, encoding="utf-8")
+        if doc.boxes:
+            (truth_dir / "boxes").mkdir(exist_ok=True)
+            text = json.dumps(doc.boxes, ensure_ascii=False, indent=1) + "\n"
+            (truth_dir / "boxes" / f"{doc.name}.json").write_text(text, encoding="utf-8")
     return path
 
 

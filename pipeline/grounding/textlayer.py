@@ -1,0 +1,71 @@
+"""The words of a PDF's pages with their boxes (PyMuPDF's text layer), read once per document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One word of a page: its text and box in PDF points (origin top left)."""
+
+    text: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    block: int
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class PageText:
+    """The words of one page (number from 1) in reading order, and the page's size."""
+
+    number: int
+    width: float
+    height: float
+    words: tuple[Word, ...]
+
+
+def page_text(page: Any, number: int) -> PageText:
+    """The text layer of an open PyMuPDF page (`number` from 1), its words in visual order:
+    lines top to bottom (words sharing a baseline), each left to right. (The order in the file
+    need not be that: a generator may write one font's text after another's.)"""
+    rect = page.rect
+    return PageText(
+        number, float(rect.width), float(rect.height), visual_order(page.get_text("words"))
+    )
+
+
+def visual_order(raw: list[tuple[Any, ...]]) -> tuple[Word, ...]:
+    """PyMuPDF word tuples as `Word`s, grouped into lines by baseline, sorted by x in a line."""
+    lines: list[list[tuple[Any, ...]]] = []
+    for w in sorted(raw, key=lambda w: w[3]):
+        if lines and abs(lines[-1][0][3] - w[3]) < 0.3 * max(1.0, w[3] - w[1]):
+            lines[-1].append(w)
+        else:
+            lines.append([w])
+    return tuple(
+        Word(w[4], w[0], w[1], w[2], w[3], w[5], number)
+        for number, line in enumerate(lines)
+        for w in sorted(line, key=lambda w: w[0])
+    )
+
+
+def read_text_layer(path: str | Path, pages: tuple[int, ...] | None = None) -> list[PageText]:
+    """The text layer of a PDF's pages (all, or the numbers in `pages`); an empty list where the
+    file is not a PDF PyMuPDF opens. Pages without text come back with no words."""
+    import pymupdf
+
+    try:
+        doc = pymupdf.open(path)
+    except Exception:  # noqa: BLE001 - not readable as a document: no text layer
+        return []
+    with doc:
+        if not doc.is_pdf:
+            return []
+        wanted = range(1, doc.page_count + 1) if pages is None else pages
+        return [page_text(doc[n - 1], n) for n in wanted if 1 <= n <= doc.page_count]

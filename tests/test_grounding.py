@@ -1,0 +1,202 @@
+"""Per-field grounding: the locator on real PDFs, the fields table, and the figures on the
+bundled examples."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import random
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pymupdf
+import pytest
+
+from pipeline.bench.docgen import make_invoice, write_document
+from pipeline.bench.grounding import found_in_corpus, iou, measure_examples
+from pipeline.config import load_config
+from pipeline.engines.base import EngineResult
+from pipeline.engines.null import NullEngine
+from pipeline.grounding import MatchQuality, Source, locate_fields, read_text_layer
+from pipeline.output.current import current_row_dicts
+from pipeline.output.progress import PlainReporter
+from pipeline.run import run_extraction
+from schemas import BUILTIN_SCHEMAS
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path("/work/shared/corpus")
+
+
+def _pdf(path: Path, lines: list[tuple[float, float, str]], cjk: bool = False) -> Path:
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    for x, y, text in lines:
+        page.insert_text((x, y), text, fontsize=10, fontname="china-s" if cjk else "helv")
+    doc.save(path)
+    return path
+
+
+def _invoice(**overrides):  # type: ignore[no-untyped-def]
+    data = {
+        "invoice_number": "RE-77", "kind": "invoice", "issue_date": "2024-06-17", "currency": "EUR",
+        "seller": {"name": "Lindenhof Maschinenbau GmbH",
+                   "address": "Hafenstraße 3, 12345 Musterstadt",
+                   "iban": "DE89370400440532013000"},
+        "buyer": {"name": "Sonnfeld Elektro GmbH"},
+        "line_items": [], "net_total": "1000.00", "tax_total": "234.56", "grand_total": "1234.56",
+    }  # fmt: skip
+    data.update(overrides)
+    return BUILTIN_SCHEMAS["invoice"].model_validate(data)
+
+
+def _by_path(groundings):  # type: ignore[no-untyped-def]
+    return {g.path: g for g in groundings}
+
+
+def test_values_are_found_however_printed(tmp_path: Path) -> None:
+    pdf = _pdf(tmp_path / "a.pdf", [
+        (50, 60, "Lindenhof Maschinenbau GmbH"),
+        (50, 74, "Hafenstraße 3"), (50, 86, "12345 Musterstadt"),
+        (350, 60, "Rechnungsnr. RE-77"), (350, 74, "Datum 17.06.2024"),
+        (50, 200, "Sonnfeld Elektro GmbH"),
+        (300, 400, "Nettobetrag"), (480, 400, "1 000,00"),
+        (300, 414, "USt. 19 %"), (480, 414, "EUR 234,56"),
+        (300, 428, "Gesamtbetrag"), (480, 428, "1.234,56 €"),
+        (50, 500, "IBAN: DE89 3704 0044 0532 0130 00"),
+    ])  # fmt: skip
+    pages = read_text_layer(pdf)
+    found = _by_path(locate_fields(_invoice(), pages))
+    assert found["invoice_number"].quality is MatchQuality.exact
+    for path in ("issue_date", "net_total", "tax_total", "grand_total", "seller.iban",
+                 "seller.address", "seller.name", "buyer.name"):  # fmt: skip
+        g = found[path]
+        assert g.source is Source.text_layer and g.page == 1, path
+        assert g.box is not None and g.box_norm is not None and 0 < g.confidence <= 1
+    # the grand total's box is the "1.234,56 €" words on the Gesamtbetrag line, sign included
+    x0, y0, x1, y1 = found["grand_total"].box  # type: ignore[misc]
+    assert 470 < x0 < 485 and 415 < y1 < 432 and x1 > 512
+    # the address box spans both lines; the IBAN box only the grouped IBAN, not its label
+    assert found["seller.address"].box[3] - found["seller.address"].box[1] > 20  # type: ignore[index]
+    assert found["seller.iban"].box[0] > 70  # type: ignore[index]
+    assert found["currency"].box is not None and found["currency"].box[2] < 505  # "EUR" itself
+    assert found["kind"].source is Source.none and found["kind"].box is None
+    assert found["buyer.address"].value is None and found["buyer.address"].page is None
+
+
+def test_a_value_not_printed_gets_no_box(tmp_path: Path) -> None:
+    pdf = _pdf(tmp_path / "b.pdf", [(50, 60, "Total 99,00"), (50, 80, "RE-78")])
+    found = _by_path(locate_fields(_invoice(), read_text_layer(pdf)))
+    for path in ("grand_total", "invoice_number", "issue_date", "seller.name"):
+        assert found[path].source is Source.none and found[path].confidence == 0.0
+
+
+def test_label_words_decide_between_equal_values(tmp_path: Path) -> None:
+    pdf = _pdf(tmp_path / "c.pdf", [
+        (50, 60, "Nettobetrag"), (400, 60, "234,56"),
+        (50, 300, "USt. 19 %"), (400, 300, "234,56"),
+    ])  # fmt: skip
+    found = _by_path(locate_fields(_invoice(net_total="234.56"), read_text_layer(pdf)))
+    assert found["net_total"].box[1] < 100 and found["tax_total"].box[1] > 250  # type: ignore[index]
+    assert found["tax_total"].confidence < 0.9  # a rival place exists
+
+
+def test_cjk_and_month_first_dates(tmp_path: Path) -> None:
+    pdf = _pdf(
+        tmp_path / "d.pdf",
+        [(50, 60, "示例科技有限公司"), (50, 90, "开票日期 2024年06月17日")],
+        cjk=True,
+    )
+    invoice = _invoice(seller={"name": "示例科技有限公司"})
+    found = _by_path(locate_fields(invoice, read_text_layer(pdf)))
+    assert found["seller.name"].quality is MatchQuality.exact
+    assert found["issue_date"].page == 1
+    us = _pdf(tmp_path / "e.pdf", [(50, 60, "Date 06/17/2024")])
+    assert _by_path(locate_fields(_invoice(), read_text_layer(us)))["issue_date"].page == 1
+
+
+def test_an_image_has_no_text_layer(tmp_path: Path) -> None:
+    image = tmp_path / "scan.png"
+    pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 20, 20), False).save(image)
+    assert read_text_layer(image) == []
+    assert all(g.source is Source.none for g in locate_fields(_invoice(), []))
+
+
+def test_iou() -> None:
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
+    assert iou((0, 0, 1, 1), (2, 2, 3, 3)) == 0.0
+
+
+class TruthEngine(NullEngine):
+    """The null engine answering with one fixed JSON text: the truth of the document."""
+
+    def __init__(self, answer: dict) -> None:
+        super().__init__()
+        self.answer = json.dumps(answer)
+
+    async def generate(self, requests):  # type: ignore[no-untyped-def]
+        outcomes = await super().generate(requests)
+        return [
+            dataclasses.replace(o, text=self.answer) if isinstance(o, EngineResult) else o
+            for o in outcomes
+        ]
+
+
+@pytest.fixture(scope="module")
+def invoice_doc(tmp_path_factory):  # type: ignore[no-untyped-def]
+    doc = make_invoice(random.Random(5), "grounded", "de", "classic", lines=3)
+    folder = tmp_path_factory.mktemp("in")
+    write_document(doc, folder, None)
+    return doc, folder
+
+
+def test_extract_returns_fields_with_each_document(invoice_doc) -> None:  # type: ignore[no-untyped-def]
+    import docextract
+
+    doc, folder = invoice_doc
+    [result] = docextract.extract(
+        folder, engine=TruthEngine(doc.truth), render={"dpi": 40, "workers": 1}
+    )
+    fields = {f["field"]: f for f in result.fields}
+    assert fields["invoice_number"]["source"] == "text_layer"
+    for path, true in doc.boxes.items():
+        assert fields[path]["on_page"] == true["page"], path
+        assert iou(fields[path]["box"], true["box"]) > 0.8, path
+
+
+def test_the_run_writes_a_fields_table(invoice_doc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    doc, folder = invoice_doc
+    flags = {"inputs": [str(folder)], "out": str(tmp_path / "out"), "retries": 0,
+             "log_format": "plain", "render": {"dpi": 40, "workers": 1}}  # fmt: skip
+    config = load_config(flags, None, {})
+    for _ in range(2):  # the second run does nothing: its rows are there
+        run_extraction(config, engine=TruthEngine(doc.truth), reporter=PlainReporter(io.StringIO()))
+
+    documents = current_row_dicts(tmp_path / "out", "invoice", "documents")
+    fields = pq.read_table(tmp_path / "out" / "invoice" / "fields").to_pylist()
+    assert len(documents) == 1 and len(fields) == len(
+        current_row_dicts(tmp_path / "out", "invoice", "fields")
+    )
+    row = documents[0]
+    assert {f["doc_id"] for f in fields} == {row["doc_id"]}
+    assert {f["created_at"] for f in fields} == {row["created_at"]}
+    by_field = {f["field"]: f for f in fields}
+    assert by_field["grand_total"]["value"] == doc.truth["grand_total"]
+    true = doc.boxes["grand_total"]["box"]
+    found = [by_field["grand_total"][c] for c in ("x0", "y0", "x1", "y1")]
+    assert iou(found, true) > 0.9 and 0 < by_field["grand_total"]["nx0"] < 1
+
+
+def test_the_locator_meets_its_targets_on_the_examples() -> None:
+    score = measure_examples(ROOT / "examples").overall()
+    assert score.total >= 200
+    assert score.found / score.total >= 0.95
+    assert score.mean_iou >= 0.9
+    assert score.right_page == score.found
+
+
+@pytest.mark.skipif(not (CORPUS / "invoices").is_dir(), reason="no corpus here")
+def test_corpus_e_invoices_values_are_mostly_found() -> None:
+    found, total, _missing = found_in_corpus(CORPUS)
+    assert total > 100 and found / total >= 0.75
