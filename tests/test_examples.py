@@ -37,6 +37,9 @@ def test_the_committed_examples_are_what_the_generator_draws(examples: list) -> 
         expected[DOCUMENTS / doc.schema / f"{doc.name}{doc.suffix}"] = doc.content
         text = json.dumps(doc.truth, ensure_ascii=False, indent=2) + "\n"
         expected[TRUTH / doc.schema / f"{doc.name}.json"] = text.encode()
+        if doc.boxes:
+            boxes = json.dumps(doc.boxes, ensure_ascii=False, indent=1) + "\n"
+            expected[TRUTH / doc.schema / "boxes" / f"{doc.name}.json"] = boxes.encode()
     committed = {p for root in (DOCUMENTS, TRUTH) for p in root.rglob("*") if p.is_file()}
     assert committed == set(expected)
     changed = [str(p.relative_to(ROOT)) for p, data in expected.items() if p.read_bytes() != data]
