@@ -81,13 +81,15 @@ def _run_pages_per_s(inputs: Path, out: Path, engine, **flags) -> tuple[float, o
     return report.pages / (time.perf_counter() - started), report
 
 
-def bench_host_ceiling(pages: int = 600) -> dict:
-    """The whole run with the null engine vs the raw render loop, same documents and budget."""
+def bench_host_ceiling(pages: int = 600, grounding: bool = False) -> dict:
+    """The whole run with the null engine vs the raw render loop, same documents and budget;
+    with `grounding`, the run also reads the text layer and locates the fields."""
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "in"
         _pdf_workload(inputs, pages)
         raw, raw_pages = raw_render_pages_per_s(inputs, RenderConfig())
-        run_rate, report = _run_pages_per_s(inputs, Path(tmp) / "out", NullEngine())
+        flags = {"render": {"text_layer": True}} if grounding else {}
+        run_rate, report = _run_pages_per_s(inputs, Path(tmp) / "out", NullEngine(), **flags)
     return {
         "pages": raw_pages,
         "raw render loop pages/s (1 process)": round(raw, 1),

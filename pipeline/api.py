@@ -208,9 +208,10 @@ def extract(
 ) -> list[Result]:
     """Extract documents into typed objects: one Result per document (per page with
     `per_page=True`), ordered by path, with `data` an instance of the schema's Pydantic model
-    or `error` saying why not, and `fields` where each leaf value is printed (rows of the
-    fields table). A bad document never raises; a run that cannot start does
-    (EngineUnavailable, SchemaNotFound, ConfigError). `settings` as for `run`."""
+    or `error` saying why not, and, with `render={"text_layer": True}`, `fields`: where each
+    leaf value is printed (rows of the fields table). A bad document never raises; a run
+    that cannot start does (EngineUnavailable, SchemaNotFound, ConfigError). `settings` as
+    for `run`."""
     model = resolve_schema(schema).model
     documents, errors, fields = _extract_tables(paths, schema, engine, settings)
     by_item: dict[str, list[dict[str, Any]]] = {}

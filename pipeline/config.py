@@ -61,6 +61,7 @@ class RenderConfig(_Frozen):
         "admits a 600 dpi A3 colour scan (266 MiB).",
     )  # fmt: skip
     timeout_s: float = Field(120.0, gt=0, description=HELP["render.timeout_s"])
+    text_layer: bool = Field(False, description=HELP["render.text_layer"])
     workers: int = Field(0, ge=0, description=HELP["render.workers"])
     passwords: tuple[str, ...] = Field((), description=HELP["render.passwords"])
 

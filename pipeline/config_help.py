@@ -17,6 +17,8 @@ HELP: dict[str, str] = {
     "render.passwords": "Passwords tried on encrypted PDFs (repeatable).",
     "render.workers": "Render processes; 0 means one per CPU core.",
     "render.timeout_s": "Per-file render time limit, seconds.",
+    "render.text_layer": "Read each PDF page's words with their boxes while rendering, and "
+    "locate every answer field on its page: the fields table.",
     "max_pages": "Pages per request (at most 100: a request's pages are held in memory "
     "together); longer documents fail or go --per-page.",
     "per_page": "One row per page.",
@@ -43,6 +45,7 @@ DEFAULTS: dict[str, str] = {
     "render.max_pixels": "1310720",
     "render.min_pixels": "65536",
     "render.workers": "0",
+    "render.text_layer": "no-grounding",
     "max_pages": "8",
     "per_page": "per-document",
     "engine.max_new_tokens": "2048",

@@ -46,7 +46,8 @@ class WorkItem:
     """One request's worth of work: a document, or one page of it with --per-page.
 
     The pages are dropped (`release`) as soon as the item is settled, so memory is bounded by
-    the requests in flight, not by how far the writer lags behind.
+    the requests in flight, not by how far the writer lags behind; their numbers and text
+    layers stay (`page_numbers`, `page_texts`), to locate the answer's fields in.
     """
 
     item_id: str
@@ -62,6 +63,8 @@ class WorkItem:
     def __post_init__(self) -> None:
         self.page_total = len(self.pages)
         self.visual_tokens = sum(p.visual_tokens for p in self.pages)
+        self.page_numbers = tuple(p.index + 1 for p in self.pages)
+        self.page_texts = tuple(p.text for p in self.pages if p.text is not None)
 
     @property
     def path(self) -> str:

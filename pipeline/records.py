@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ErrorCode, Stage
+
+if TYPE_CHECKING:
+    from pipeline.grounding.textlayer import PageText
 
 
 class FileKind(StrEnum):
@@ -64,6 +67,9 @@ class Page:
     dpi: float | None = None
     source_width: int = 0
     source_height: int = 0
+    text: PageText | None = field(default=None, repr=False)
+    """The page's text layer, its words with their boxes in PDF points (PDF pages; None for
+    images), taken while the page was open to render: what fields are located in."""
 
     @property
     def visual_tokens(self) -> int:

@@ -232,6 +232,7 @@ class _Execution:
             self.session.out, self.job.spec.model, self.job.json_schema,
             (self.config.part_rows, self.config.flush_s), self.session.ledger, self.report,
             self.reporter, self.job.provenance(self.report, engine, plan),
+            self.config.render.text_layer,
         )  # fmt: skip
 
     def _end(self, parts: list[dict[str, Any]], owned_engine: Engine | None) -> None:
@@ -268,8 +269,9 @@ def extract_in_memory(
             engine, unavailable = _start_engine(config, plan, report)
         provenance = job.provenance(report, engine, plan)
         recorder, sink = memory_recorder(
-            job.spec.model, job.json_schema, report, reporter, provenance
-        )
+            job.spec.model, job.json_schema, report, reporter, provenance,
+            config.render.text_layer,
+        )  # fmt: skip
         extraction = job.extraction(config, engine, recorder, ledger, identity)
         try:
             if plan.size:

@@ -140,6 +140,8 @@ def test_run_help_shows_the_defaults_of_runconfig():
             return "/".join(str(n) for n in value)  # type: ignore[attr-defined]
         if path == "per_page":
             return "per-page" if value else "per-document"
+        if path == "render.text_layer":
+            return "grounding" if value else "no-grounding"
         return f"{value:g}" if isinstance(value, float) else str(value)
 
     assert {path: shown(path) for path in DEFAULTS} == DEFAULTS

@@ -156,8 +156,9 @@ def test_extract_returns_fields_with_each_document(invoice_doc) -> None:  # type
 
     doc, folder = invoice_doc
     [result] = docextract.extract(
-        folder, engine=TruthEngine(doc.truth), render={"dpi": 40, "workers": 1}
-    )
+        folder, engine=TruthEngine(doc.truth),
+        render={"dpi": 40, "workers": 1, "text_layer": True},
+    )  # fmt: skip
     fields = {f["field"]: f for f in result.fields}
     assert fields["invoice_number"]["source"] == "text_layer"
     for path, true in doc.boxes.items():
@@ -167,8 +168,9 @@ def test_extract_returns_fields_with_each_document(invoice_doc) -> None:  # type
 
 def test_the_run_writes_a_fields_table(invoice_doc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     doc, folder = invoice_doc
+    render = {"dpi": 40, "workers": 1, "text_layer": True}
     flags = {"inputs": [str(folder)], "out": str(tmp_path / "out"), "retries": 0,
-             "log_format": "plain", "render": {"dpi": 40, "workers": 1}}  # fmt: skip
+             "log_format": "plain", "render": render}  # fmt: skip
     config = load_config(flags, None, {})
     for _ in range(2):  # the second run does nothing: its rows are there
         run_extraction(config, engine=TruthEngine(doc.truth), reporter=PlainReporter(io.StringIO()))
@@ -200,3 +202,37 @@ def test_the_locator_meets_its_targets_on_the_examples() -> None:
 def test_corpus_e_invoices_values_are_mostly_found() -> None:
     found, total, _missing = found_in_corpus(CORPUS)
     assert total > 100 and found / total >= 0.75
+
+
+def test_without_grounding_no_text_layer_is_read_and_no_field_is_located(invoice_doc) -> None:  # type: ignore[no-untyped-def]
+    """Grounding is off by default: the render stage reads no words and no fields rows come."""
+    import docextract
+
+    doc, folder = invoice_doc
+    [result] = docextract.extract(
+        folder, engine=TruthEngine(doc.truth), render={"dpi": 40, "workers": 1}
+    )
+    assert result.data is not None and result.fields == ()
+
+
+def test_an_encrypted_pdf_is_grounded_from_the_pages_its_password_opened(tmp_path: Path) -> None:
+    """The words come from the render stage, which holds the document open with its password:
+    nothing opens the file a second time."""
+    import pymupdf
+
+    import docextract
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    pdf = pymupdf.open()
+    pdf.new_page().insert_text((72, 100), "Invoice number INV-7731", fontsize=12)
+    pdf.save(inbox / "locked.pdf", encryption=pymupdf.PDF_ENCRYPT_AES_256,
+             user_pw="secret", owner_pw="owner")  # fmt: skip
+    answer = {**_invoice().model_dump(mode="json"), "invoice_number": "INV-7731"}
+    [result] = docextract.extract(
+        inbox, engine=TruthEngine(answer),
+        render={"workers": 1, "text_layer": True, "passwords": ["secret"]},
+    )  # fmt: skip
+    assert result.data is not None, result.error
+    found = {f["field"]: f for f in result.fields}["invoice_number"]
+    assert (found["source"], found["on_page"]) == ("text_layer", 1)

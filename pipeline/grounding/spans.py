@@ -19,6 +19,7 @@ _NUMBER_WORD = re.compile(r"[(+\-−]?[€$£¥₹]?\d[\d.,'’]*%?[€$£¥₹]
 _CURRENCY_WORD = re.compile(r"[€$£¥₹]|[A-Z]{3}|Fr\.|CHF|RMB|元")
 _AMBIGUOUS_DATE = re.compile(r"(\d{1,2})\s*([./-])\s*(\d{1,2})\s*\2\s*(\d{4}|\d{2})")
 _MAX_WINDOW = 5
+_YEARLESS_CHARS = 12  # "04 Jan", "04.01.", "12 Sept."
 _DAY_MONTH = re.compile(r"(\d{1,2})[./\s]*([^\W\d_]+|\d{1,2})\.?")
 
 
@@ -73,26 +74,36 @@ class PageIndex:
         self.page = page
         self._labels: dict[tuple[str, ...], list[tuple[int, Box]]] = {}
 
+    @cached_property
+    def folded_words(self) -> list[str]:
+        return [fold(w.text) for w in self.page.words]
+
     def label_boxes(self, labels: tuple[str, ...]) -> list[tuple[int, Box]]:
         """(word index, box) of the page's words that are one of `labels`."""
         if labels not in self._labels:
+            words = self.page.words
             self._labels[labels] = [
-                (k, word_box(w))
-                for k, w in enumerate(self.page.words)
-                if (folded := fold(w.text)) and folded.startswith(labels)
+                (k, word_box(words[k]))
+                for k, folded in enumerate(self.folded_words)
+                if folded and folded.startswith(labels)
             ]
         return self._labels[labels]
 
-    def _runs(self) -> list[tuple[int, int]]:
-        """Windows of up to three words, each word close to the one before."""
+    @cached_property
+    def runs(self) -> list[tuple[int, int, str]]:
+        """(first, last, text) of each window of up to _MAX_WINDOW words, each word close to
+        the one before."""
         words = self.page.words
+        joins = [_close(words[k - 1], words[k]) for k in range(1, len(words))]
         runs = []
-        for i in range(len(words)):
-            runs.append((i, i))
+        for i, word in enumerate(words):
+            text = word.text
+            runs.append((i, i, text))
             for j in range(i + 1, min(i + _MAX_WINDOW, len(words))):
-                if not _close(words[j - 1], words[j]):
+                if not joins[j - 1]:
                     break
-                runs.append((i, j))
+                text = f"{text} {words[j].text}"
+                runs.append((i, j, text))
         return runs
 
     def _text(self, i: int, j: int) -> str:
@@ -102,41 +113,37 @@ class PageIndex:
         return union([word_box(w) for w in self.page.words[i : j + 1]])
 
     @cached_property
-    def numbers(self) -> list[tuple[Decimal, int, int, str]]:
-        from schemas.types import parse_money
-
-        words = self.page.words
-        found = []
-        for i, j in self._runs():
-            if not all(_NUMBER_WORD.fullmatch(w.text) for w in words[i : j + 1]):
-                continue
-            text = self._text(i, j)
-            try:
-                value = parse_money(text)
-            except ValueError:
-                continue
-            found.append((abs(value), i, j, text))
+    def numbers(self) -> dict[str, list[tuple[int, int, str]]]:
+        """The runs made of number-like words, by their significant digits (`digit_key`)."""
+        numeric = [bool(_NUMBER_WORD.fullmatch(w.text)) for w in self.page.words]
+        found: dict[str, list[tuple[int, int, str]]] = {}
+        for i, j, text in self.runs:
+            if all(numeric[i : j + 1]):
+                found.setdefault(digit_key(text), []).append((i, j, text))
         return found
 
-    @cached_property
-    def dates(self) -> list[tuple[date | tuple[int, int], int, int, str]]:
+    def _dates(self, value: date) -> list[tuple[date | tuple[int, int], int, int, str]]:
+        """The runs that read as `value`, or as its day and month where no year is printed.
+        A printed date shows its day's digits and its year's last two: only runs that do are
+        parsed (each parse costs more than every other check here)."""
         from schemas.types import parse_date
 
+        day, year = str(value.day), str(value.year)[-2:]
         found: list[tuple[date | tuple[int, int], int, int, str]] = []
-        for i, j in self._runs():
-            text = self._text(i, j)
-            if not any(ch.isdigit() for ch in text):
+        for i, j, text in self.runs:
+            if day not in text:
+                continue
+            if year not in text:
+                if len(text) <= _YEARLESS_CHARS and (text.endswith(".") or _has_letter(text)):
+                    found += [(dm, i, j, text) for dm in _without_year(text)]
                 continue
             readings = set()
-            try:
+            with suppress(ValueError):
                 readings.add(parse_date(text))
-            except ValueError:
-                found += [(day_month, i, j, text) for day_month in _without_year(text)]
-                continue
             if m := _AMBIGUOUS_DATE.fullmatch(text):  # month first, too: 06/17/2024
                 with suppress(ValueError):
                     readings.add(parse_date(f"{m[3]}{m[2]}{m[1]}{m[2]}{m[4]}"))
-            found += [(day, i, j, text) for day in readings]
+            found += [(reading, i, j, text) for reading in readings]
         return found
 
     @cached_property
@@ -147,6 +154,11 @@ class PageIndex:
         where: list[tuple[int, int, bool, bool]] = []
         for index, word in enumerate(self.page.words):
             text = unicodedata.normalize("NFKC", word.text).casefold()
+            if text.isascii() and text.isalnum():  # most words: one value-bounded run
+                last = len(text) - 1
+                chars.append(text)
+                where += [(index, k, k == 0, k == last) for k in range(len(text))]
+                continue
             for k, ch in enumerate(text):
                 if not ch.isalnum():
                     continue
@@ -199,9 +211,15 @@ class PageIndex:
         return Span(self.page, w0, w1, union(boxes), quality)
 
     def number_spans(self, value: Decimal) -> list[Span]:
+        from schemas.types import parse_money
+
         spans = []
-        for number, i, j, text in self.numbers:
-            if number == abs(value):
+        for i, j, text in self.numbers.get(digit_key(str(abs(value))), []):
+            try:
+                number = parse_money(text)
+            except ValueError:
+                continue
+            if abs(number) == abs(value):
                 i, j = self._with_currency(i, j)
                 exact = text == str(value)
                 quality = MatchQuality.exact if exact else MatchQuality.normalised
@@ -220,7 +238,7 @@ class PageIndex:
 
     def date_spans(self, value: date) -> list[Span]:
         spans = []
-        for day, i, j, text in self.dates:
+        for day, i, j, text in self._dates(value):
             if day == value or day == (value.day, value.month):
                 exact = text == value.isoformat()
                 quality = MatchQuality.exact if exact else MatchQuality.normalised
@@ -228,6 +246,17 @@ class PageIndex:
                     quality = MatchQuality.fuzzy  # the year is the page's, not printed here
                 spans.append(Span(self.page, i, j, self._box(i, j), quality))
         return _outermost(spans)
+
+
+def _has_letter(text: str) -> bool:
+    return any(ch.isalpha() for ch in text)
+
+
+def digit_key(text: str) -> str:
+    """The significant digits of a printed number: its digits without leading or trailing
+    zeros ("1.234,50" and "1234.5" are both "12345"), so that no reading of its separators
+    is needed to find the candidates for a value."""
+    return "".join(ch for ch in text if ch.isdigit()).strip("0")
 
 
 def _without_year(text: str) -> list[tuple[int, int]]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pipeline.config import RenderConfig
 from pipeline.errors import ErrorCode
+from pipeline.grounding.textlayer import page_text
 from pipeline.inputs.budget import AspectRatioTooLarge, fit_pixels, points_to_pixels
 from pipeline.inputs.memory_cap import dropped_for_memory, is_out_of_memory, out_of_memory
 from pipeline.inputs.mupdf_messages import drain, silence
@@ -201,6 +202,7 @@ def _render_pdf_page(page: Any, index: int, doc_id: str, config: RenderConfig) -
         dpi=round(72.0 * width / rect.width, 2),
         source_width=source_w,
         source_height=source_h,
+        text=page_text(page, index + 1) if config.text_layer else None,
     )
 
 

@@ -30,7 +30,6 @@ from pipeline.output.tables import (
     field_rows,
     xml_document_row,
 )
-from pipeline.records import FileKind
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from pipeline.engines.base import EngineResult
+    from pipeline.grounding.textlayer import PageText
     from pipeline.items import WorkItem
     from pipeline.records import ErrorRecord, SourceFile, WarningRecord
 
@@ -85,8 +85,11 @@ class RunRecorder:
         report: RunReport,
         reporter: Reporter,
         provenance: Provenance,
+        grounding: bool = False,
     ) -> None:
         self.writer = writer
+        self.grounding = grounding
+        """Whether each document gets its fields rows (render.text_layer)."""
         self.report = report
         self.reporter = reporter
         self.provenance = provenance
@@ -101,8 +104,7 @@ class RunRecorder:
     ) -> None:
         row = document_row(provenance or self.provenance, item, result, instance, warnings)
         self.writer.add("documents", row)
-        seen = tuple(page.index + 1 for page in item.pages)
-        self._ground(row, item.source, instance, seen, from_xml=False)
+        self._ground(row, list(item.page_texts), instance, item.page_numbers, from_xml=False)
         report = self.report
         report.extracted += 1
         report.with_warnings += bool(warnings)
@@ -122,7 +124,7 @@ class RunRecorder:
         """A document whose row is its e-invoice's XML (`provenance` says which)."""
         row = xml_document_row(provenance, source, page_count, instance, warnings, raw)
         self.writer.add("documents", row)
-        self._ground(row, source, instance, (), from_xml=True)
+        self._ground(row, [], instance, (), from_xml=True)
         report = self.report
         report.extracted += 1
         report.from_xml += 1
@@ -132,16 +134,17 @@ class RunRecorder:
     def _ground(
         self,
         row: dict[str, Any],
-        source: SourceFile,
+        pages: list[PageText],
         instance: BaseModel,
         seen: tuple[int, ...],
         from_xml: bool,
     ) -> None:
-        """The fields rows of documents row `row`: each leaf located on the source's text layer
-        (none for images and scans)."""
-        from pipeline.grounding import locate_fields, read_text_layer
+        """The fields rows of documents row `row`, with `grounding` on: each leaf located in
+        the text layer of the pages the model saw (none for images and scans)."""
+        if not self.grounding:
+            return
+        from pipeline.grounding import locate_fields
 
-        pages = read_text_layer(source.path) if source.kind == FileKind.PDF else []
         groundings = locate_fields(instance, pages, seen, from_xml=from_xml)
         for field_row in field_rows(row, groundings):
             self.writer.add("fields", field_row)
@@ -198,13 +201,15 @@ def open_recorder(
     report: RunReport,
     reporter: Reporter,
     provenance: Provenance,
+    grounding: bool = False,
 ) -> RunRecorder:
-    """A recorder writing the schema's documents and errors tables into `out`, `buffering`
-    being (rows per part, seconds between flushes)."""
+    """A recorder writing the schema's tables into `out`, `buffering` being (rows per part,
+    seconds between flushes), and fields rows with `grounding`."""
     part_rows, flush_s = buffering
     schemas = table_schemas(model, json_schema, provenance)
     parts = PartWriter(out, provenance.schema, schemas, ledger, report.run_id)
-    return RunRecorder(BufferedWriter(parts, part_rows, flush_s), report, reporter, provenance)
+    writer = BufferedWriter(parts, part_rows, flush_s)
+    return RunRecorder(writer, report, reporter, provenance, grounding)
 
 
 def complete_tables(
@@ -228,10 +233,12 @@ def memory_recorder(
     report: RunReport,
     reporter: Reporter,
     provenance: Provenance,
+    grounding: bool = False,
 ) -> tuple[RunRecorder, MemorySink]:
-    """A recorder keeping the schema's documents and errors tables in memory, and its sink."""
+    """A recorder keeping the schema's tables in memory (fields rows with `grounding`), and
+    its sink."""
     sink = MemorySink(table_schemas(model, json_schema, provenance))
-    return RunRecorder(sink, report, reporter, provenance), sink
+    return RunRecorder(sink, report, reporter, provenance, grounding), sink
 
 
 def table_schemas(
