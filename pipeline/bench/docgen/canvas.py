@@ -6,6 +6,7 @@ CJK text uses PyMuPDF's built-in, non-embedded "china-s" font.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -78,14 +79,16 @@ class Canvas:
         font: str = "helv",
         align: str = "left",
         color: RGB = BLACK,
-        field: str | tuple[str, ...] | None = None,
+        field: str | tuple[str, ...] | Mapping[str, str] | None = None,
         part: str | None = None,
     ) -> None:
         """Draw `text` with its baseline at y; x is the left, right or centre edge per `align`.
 
         `field` names the truth field (`line_items[2].line_total`, or several) the text prints,
-        or the
-        `part` of it that does ("DE123..." of "VAT no.: DE123..."): its box is recorded."""
+        or the `part` of it that does ("DE123..." of "VAT no.: DE123..."): its box is recorded.
+        A mapping names several fields printed in one text, each with its part, the parts in
+        the order they are printed ({"period_start": "1 May 2024", "period_end": "31 May
+        2024"} of "1 May 2024 - 31 May 2024"): each is looked for after the one before."""
         if not text:
             return
         width = self.text_width(text, size, font)
@@ -93,8 +96,13 @@ class Canvas:
             x -= width
         elif align == "center":
             x -= width / 2
-        for name in (field,) if isinstance(field, str) else field or ():
-            self._mark(name, x, y, text, part or text, size, font)
+        if isinstance(field, Mapping):
+            start = 0
+            for name, piece in field.items():
+                start = self._mark(name, x, y, text, piece, size, font, start)
+        else:
+            for name in (field,) if isinstance(field, str) else field or ():
+                self._mark(name, x, y, text, part or text, size, font)
         for cjk, run in _runs(text):
             if cjk:
                 self.page.insert_text((x, y), run, fontname=CJK_FONT, fontsize=size, color=color)
@@ -105,17 +113,27 @@ class Canvas:
             x += self.text_width(run, size, font)
 
     def _mark(
-        self, field: str, x: float, y: float, text: str, part: str, size: float, font: str
-    ) -> None:
-        """Record the box of `part` of `text` (drawn at x, baseline y) as where `field` is,
-        top and bottom at the fonts' ascender and descender as a PDF reader measures words."""
-        start = text.index(part)
+        self,
+        field: str,
+        x: float,
+        y: float,
+        text: str,
+        part: str,
+        size: float,
+        font: str,
+        after: int = 0,
+    ) -> int:
+        """Record the box of `part` of `text` (drawn at x, baseline y; the first time it is
+        printed from index `after` on) as where `field` is, top and bottom at the fonts'
+        ascender and descender as a PDF reader measures words. Returns where the part ends."""
+        start = text.index(part, after)
         x0 = x + self.text_width(text[:start], size, font)
         x1 = x0 + self.text_width(part, size, font)
         fonts = [_font(CJK_FONT if cjk else font) for cjk, _ in _runs(part)]
         top = y - max(f.ascender for f in fonts) * size
         bottom = y - min(f.descender for f in fonts) * size
         self.marks.append((field, self.page_number, (x0, top, x1, bottom)))
+        return start + len(part)
 
     def boxes(self) -> dict[str, dict[str, Any]]:
         """The true place of each marked field: its first page, the union of its marks there

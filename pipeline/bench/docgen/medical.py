@@ -81,20 +81,24 @@ def make_medical_invoice(rng: random.Random, name: str) -> GeneratedDocument:
     c.text(297, 36, f"示例省医疗{kind}收费电子票据", 16, align="center", color=RED)
     c.line(200, 44, 395, 44, 1, RED)
     c.text(30, 64, "票据代码：", 8, color=RED)
-    c.text(78, 64, code, 8.5)
-    for k, (label, value) in enumerate(
-        [("票据号码：", number), ("校 验 码：", check), ("开票日期：", format_date(day, "zh"))]
+    c.text(78, 64, code, 8.5, field="invoice_code")
+    for k, (label, value, path) in enumerate(
+        [
+            ("票据号码：", number, "invoice_number"),
+            ("校 验 码：", check, "check_code"),
+            ("开票日期：", format_date(day, "zh"), "issue_date"),
+        ]
     ):
         c.text(410, 64 + 14 * k, label, 8, color=RED)
-        c.text(458, 64 + 14 * k, value, 8.5)
+        c.text(458, 64 + 14 * k, value, 8.5, field=path)
     c.text(30, 92, "交款人：", 8, color=RED)
-    c.text(70, 92, patient, 9)
+    c.text(70, 92, patient, 9, field="patient_name")
     c.text(30, 112, "性别：", 8, color=RED)
     c.text(60, 112, "男" if sex == "male" else "女", 9)
     c.text(110, 112, "医保类型：", 8, color=RED)
-    c.text(158, 112, insurance, 8.5)
+    c.text(158, 112, insurance, 8.5, field="insurance_type")
     c.text(330, 112, "个人编号：", 8, color=RED)
-    c.text(378, 112, insurance_number, 8.5)
+    c.text(378, 112, insurance_number, 8.5, field="insurance_number")
     c.box(25, 120, 570, 346, color=RED)
     c.line(297, 120, 297, 262, 0.6, RED)
     for x0 in (30, 302):
@@ -104,13 +108,13 @@ def make_medical_invoice(rng: random.Random, name: str) -> GeneratedDocument:
     c.line(25, 140, 570, 140, 0.6, RED)
     for k, (category, amount) in enumerate(items):
         x0, y = (30 if k % 2 == 0 else 302), 156 + 18 * (k // 2)
-        c.text(x0 + 10, y, category, 9)
-        c.text(x0 + 172, y, f"{amount:.2f}", 9, align="right")
+        c.text(x0 + 10, y, category, 9, field=f"items[{k}].category")
+        c.text(x0 + 172, y, f"{amount:.2f}", 9, align="right", field=f"items[{k}].amount")
     c.line(25, 262, 570, 262, 0.6, RED)
     c.text(35, 278, "金额合计（大写）", 8.5, color=RED)
-    c.text(110, 278, words, 9.5)
+    c.text(110, 278, words, 9.5, field="total_in_words")
     c.text(400, 278, "（小写）", 8.5, color=RED)
-    c.text(440, 278, f"¥{total:.2f}", 9.5)
+    c.text(440, 278, f"¥{total:.2f}", 9.5, field="total")
     c.line(25, 286, 570, 286, 0.6, RED)
     c.text(35, 298, f"业务流水号：{_digits(rng, 12)}", 7.5)
     c.text(200, 298, f"{kind}号：{_digits(rng, 9)}", 7.5)
@@ -124,11 +128,11 @@ def make_medical_invoice(rng: random.Random, name: str) -> GeneratedDocument:
     ]
     for x, y, label, key in labels:
         c.text(x, y, f"{label}：", 8, color=RED)
-        c.text(x + 8 * len(label) + 12, y, f"{payments[key]:.2f}", 8.5)
+        c.text(x + 8 * len(label) + 12, y, f"{payments[key]:.2f}", 8.5, field=key)
     c.text(395, 336, "其他支付：", 8, color=RED)
     c.text(439, 336, "0.00", 8.5)
     c.text(35, 372, "收款单位（章）：", 8, color=RED)
-    c.text(100, 372, hospital, 9)
+    c.text(100, 372, hospital, 9, field="payee_name")
     c.text(330, 372, "复核人：样本", 8, color=RED)
     c.text(460, 372, "收款人：演示", 8, color=RED)
     c.page.draw_oval((150, 340, 250, 390), color=RED, width=1.2)
@@ -148,4 +152,4 @@ def make_medical_invoice(rng: random.Random, name: str) -> GeneratedDocument:
         "total_in_words": words,
         **{key: amount_str(value) for key, value in payments.items()},
     }
-    return GeneratedDocument(name, "medical_invoice", c.finish(), ".pdf", truth, 1)
+    return GeneratedDocument(name, "medical_invoice", c.finish(), ".pdf", truth, 1, c.boxes())

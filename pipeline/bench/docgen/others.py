@@ -54,25 +54,28 @@ def make_receipt(rng: random.Random, name: str) -> GeneratedDocument:
     height = 330 + 24 * len(items)
     canvas = Canvas(227, height)
     y = 36.0
-    canvas.text(113, y, shop, 11, "hebo", "center")
-    canvas.text(113, y + 14, address, 7, "helv", "center")
-    canvas.text(20, y + 34, format_date(day, "de" if lang != "en" else "fr"), 8, "cour")
-    canvas.text(207, y + 34, time.strftime("%H:%M"), 8, "cour", "right")
+    canvas.text(113, y, shop, 11, "hebo", "center", field="merchant_name")
+    canvas.text(113, y + 14, address, 7, "helv", "center", field="merchant_address")
+    printed_day = format_date(day, "de" if lang != "en" else "fr")
+    canvas.text(20, y + 34, printed_day, 8, "cour", field="date")
+    canvas.text(207, y + 34, time.strftime("%H:%M"), 8, "cour", "right", field="time")
     canvas.line(20, y + 42, 207, y + 42, 0.4, GREY)
     y += 58
     num = lambda v: format_number(v, lang)  # noqa: E731
-    for label, qty, each, line_total in items:
-        canvas.text(20, y, label, 8, "cour")
-        canvas.text(207, y, num(line_total), 8, "cour", "right")
-        if qty != 1:
-            canvas.text(28, y + 10, f"{qty} x {num(each)}", 7, "cour", color=GREY)
+    for index, (label, qty, each, line_total) in enumerate(items):
+        item = f"items[{index}]"
+        canvas.text(20, y, label, 8, "cour", field=f"{item}.description")
+        canvas.text(207, y, num(line_total), 8, "cour", "right", field=f"{item}.total")
+        if qty != 1:  # quantity and unit price are printed only for more than one
+            parts = {f"{item}.quantity": str(qty), f"{item}.unit_price": num(each)}
+            canvas.text(28, y + 10, f"{qty} x {num(each)}", 7, "cour", color=GREY, field=parts)
             y += 10
         y += 14
     canvas.line(20, y, 207, y, 0.4, GREY)
     canvas.text(20, y + 16, "TOTAL", 10, "cobo")
-    canvas.text(207, y + 16, f"{symbol} {num(total)}", 10, "cobo", "right")
+    canvas.text(207, y + 16, f"{symbol} {num(total)}", 10, "cobo", "right", field="total")
     canvas.text(20, y + 32, f"incl. VAT {rate}%", 7.5, "cour")
-    canvas.text(207, y + 32, num(tax), 7.5, "cour", "right")
+    canvas.text(207, y + 32, num(tax), 7.5, "cour", "right", field="tax")
     paid_with = {"card": "Card payment", "cash": "Cash", "mobile": "Mobile payment"}[method]
     canvas.text(20, y + 48, paid_with, 8, "cour")
     canvas.text(113, y + 76, "Thank you for your visit!", 8, "helv", "center")
@@ -95,7 +98,7 @@ def make_receipt(rng: random.Random, name: str) -> GeneratedDocument:
         "total": amount_str(total),
         "payment_method": method,
     }
-    return GeneratedDocument(name, "receipt", canvas.finish(), ".pdf", truth, 1)
+    return GeneratedDocument(name, "receipt", canvas.finish(), ".pdf", truth, 1, canvas.boxes())
 
 
 CN_ITEMS = [
@@ -139,30 +142,30 @@ def make_cn_vat_invoice(rng: random.Random, name: str) -> GeneratedDocument:
     red = (0.6, 0.15, 0.1)
     c.text(340, 40, "示例省增值税普通发票", 18, align="center", color=red)
     c.line(250, 48, 430, 48, 1, red)
-    for k, (label, value) in enumerate(
+    for k, (label, value, path) in enumerate(
         [
-            ("发票代码：", code),
-            ("发票号码：", number),
-            ("开票日期：", format_date(day, "zh")),
-            ("校验码：", " ".join(check[i : i + 5] for i in range(0, 20, 5))),
+            ("发票代码：", code, "invoice_code"),
+            ("发票号码：", number, "invoice_number"),
+            ("开票日期：", format_date(day, "zh"), "issue_date"),
+            ("校验码：", " ".join(check[i : i + 5] for i in range(0, 20, 5)), "check_code"),
         ]
     ):
         c.text(470, 30 + 13 * k, label, 8, color=red)
-        c.text(520, 30 + 13 * k, value, 8)
+        c.text(520, 30 + 13 * k, value, 8, field=path)
     c.box(20, 88, 660, 350, color=red)
 
-    def party(y: float, title: str, who: tuple[str, str]) -> None:
+    def party(y: float, title: str, who: tuple[str, str], role: str) -> None:
         c.box(20, y, 40, y + 52, color=red)
         for k, char in enumerate(title):
             c.text(30, y + 16 + 13 * k, char, 9, align="center", color=red)
         c.text(46, y + 14, "名        称：", 8, color=red)
-        c.text(110, y + 14, who[0], 9)
+        c.text(110, y + 14, who[0], 9, field=f"{role}_name")
         c.text(46, y + 28, "纳税人识别号：", 8, color=red)
-        c.text(110, y + 28, who[1], 9)
+        c.text(110, y + 28, who[1], 9, field=f"{role}_tax_id")
         c.text(46, y + 42, "地址、电话：", 8, color=red)
         c.text(110, y + 42, "示例市演示区样本路1号 010-00000000", 8)
 
-    party(88, "购买方", buyer)
+    party(88, "购买方", buyer, "buyer")
     c.line(20, 140, 660, 140, 0.8, red)
     cols = [
         ("货物或应税劳务、服务名称", 24, "left"),
@@ -177,7 +180,9 @@ def make_cn_vat_invoice(rng: random.Random, name: str) -> GeneratedDocument:
     for label, x, align in cols:
         c.text(x if align == "left" else x, 154, label, 8, align=align, color=red)
     y = 170
-    for item_name, spec, unit, qty, each, amount, rate_pc, tax in items:
+    keys = ("name", "specification", "unit", "quantity", "unit_price", "amount", "tax_rate",
+            "tax_amount")  # fmt: skip
+    for index, (item_name, spec, unit, qty, each, amount, rate_pc, tax) in enumerate(items):
         cells = [
             item_name,
             spec,
@@ -188,19 +193,19 @@ def make_cn_vat_invoice(rng: random.Random, name: str) -> GeneratedDocument:
             f"{rate_pc}%",
             f"{tax:.2f}",
         ]
-        for (_, x, align), value in zip(cols, cells, strict=True):
-            c.text(x, y, value, 8, align=align)
+        for (_, x, align), value, key in zip(cols, cells, keys, strict=True):
+            c.text(x, y, value, 8, align=align, field=f"items[{index}].{key}")
         y += 14
     c.text(60, 262, "合        计", 9, color=red)
-    c.text(480, 262, f"¥{total:.2f}", 9, align="right")
-    c.text(650, 262, f"¥{total_tax:.2f}", 9, align="right")
+    c.text(480, 262, f"¥{total:.2f}", 9, align="right", field="total_amount")
+    c.text(650, 262, f"¥{total_tax:.2f}", 9, align="right", field="total_tax")
     c.line(20, 270, 660, 270, 0.8, red)
     c.text(30, 286, "价税合计（大写）", 9, color=red)
-    c.text(120, 286, words, 10)
+    c.text(120, 286, words, 10, field="total_with_tax_in_words")
     c.text(470, 286, "（小写）", 9, color=red)
-    c.text(510, 286, f"¥{total + total_tax:.2f}", 10)
+    c.text(510, 286, f"¥{total + total_tax:.2f}", 10, field="total_with_tax")
     c.line(20, 294, 660, 294, 0.8, red)
-    party(296, "销售方", seller)
+    party(296, "销售方", seller, "seller")
     c.text(30, 370, "收款人：示例", 8, color=red)
     c.text(200, 370, "复核：样本", 8, color=red)
     c.text(370, 370, "开票人：演示", 8, color=red)
@@ -232,7 +237,7 @@ def make_cn_vat_invoice(rng: random.Random, name: str) -> GeneratedDocument:
         "total_with_tax": amount_str(total + total_tax),
         "total_with_tax_in_words": words,
     }
-    return GeneratedDocument(name, "cn_vat_invoice", c.finish(), ".pdf", truth, 1)
+    return GeneratedDocument(name, "cn_vat_invoice", c.finish(), ".pdf", truth, 1, c.boxes())
 
 
 BANK_ENTRIES = [
@@ -261,19 +266,20 @@ def make_bank_statement(rng: random.Random, name: str) -> GeneratedDocument:
         balance += amount
         rows.append((start.replace(day=day), desc, amount, balance))
     c = Canvas(595, 842)
-    c.text(50, 60, "Northwind Example Bank", 16, "hebo", color=(0.1, 0.3, 0.5))
+    c.text(50, 60, "Northwind Example Bank", 16, "hebo", color=(0.1, 0.3, 0.5), field="bank_name")
     c.text(545, 60, "Account statement", 12, "helv", "right")
-    c.text(50, 100, holder, 10, "hebo")
+    c.text(50, 100, holder, 10, "hebo", field="account_holder")
     c.text(50, 113, "14 Sample Street, Exampleton EX1 2AB", 9)
-    meta = [
-        ("Account number", iban[-8:]),
-        ("IBAN", group_iban(iban)),
-        ("Period", f"{format_date(start, 'en')} - {format_date(end, 'en')}"),
-        ("Currency", "GBP"),
+    period = {"period_start": format_date(start, "en"), "period_end": format_date(end, "en")}
+    meta: list[tuple[str, str, str | dict[str, str]]] = [
+        ("Account number", iban[-8:], "account_number"),
+        ("IBAN", group_iban(iban), "iban"),
+        ("Period", " - ".join(period.values()), period),
+        ("Currency", "GBP", "currency"),
     ]
-    for k, (label, value) in enumerate(meta):
+    for k, (label, value, fields) in enumerate(meta):
         c.text(330, 100 + 13 * k, label, 8.5, color=GREY)
-        c.text(545, 100 + 13 * k, value, 8.5, "hebo", "right")
+        c.text(545, 100 + 13 * k, value, 8.5, "hebo", "right", field=fields)
     y = 180
     heads = [
         ("Date", 50, "left"),
@@ -287,17 +293,19 @@ def make_bank_statement(rng: random.Random, name: str) -> GeneratedDocument:
     c.line(45, y + 5, 550, y + 5, 0.8)
     y += 20
     c.text(120, y, "Opening balance", 9, "hebo")
-    c.text(545, y, f"{opening:,.2f}", 9, "hebo", "right")
+    c.text(545, y, f"{opening:,.2f}", 9, "hebo", "right", field="opening_balance")
     y += 16
-    for when, text, amount, bal in rows:
-        c.text(50, y, when.strftime("%d %b"), 9)
-        c.text(120, y, text, 9)
-        c.text(400 if amount < 0 else 470, y, f"{abs(amount):,.2f}", 9, align="right")
-        c.text(545, y, f"{bal:,.2f}", 9, align="right")
+    for index, (when, text, amount, bal) in enumerate(rows):
+        row = f"transactions[{index}]"
+        c.text(50, y, when.strftime("%d %b"), 9, field=f"{row}.date")
+        c.text(120, y, text, 9, field=f"{row}.description")
+        column = 400 if amount < 0 else 470  # the amount unsigned, its column gives the sign
+        c.text(column, y, f"{abs(amount):,.2f}", 9, align="right", field=f"{row}.amount")
+        c.text(545, y, f"{bal:,.2f}", 9, align="right", field=f"{row}.balance")
         c.line(45, y + 5, 550, y + 5, 0.2, GREY)
         y += 16
     c.text(120, y + 4, "Closing balance", 9, "hebo")
-    c.text(545, y + 4, f"{balance:,.2f}", 9, "hebo", "right")
+    c.text(545, y + 4, f"{balance:,.2f}", 9, "hebo", "right", field="closing_balance")
     truth = {
         "account_holder": holder,
         "bank_name": "Northwind Example Bank",
@@ -318,4 +326,4 @@ def make_bank_statement(rng: random.Random, name: str) -> GeneratedDocument:
             for d, s, a, b in rows
         ],
     }
-    return GeneratedDocument(name, "bank_statement", c.finish(), ".pdf", truth, 1)
+    return GeneratedDocument(name, "bank_statement", c.finish(), ".pdf", truth, 1, c.boxes())

@@ -62,8 +62,9 @@ def make_property_certificate(rng: random.Random, name: str) -> GeneratedDocumen
     c.text(250, 330, "登记机构（章）", 10.5)
     c.page.draw_circle((300, 360), 46, color=RED, width=1.6)
     c.text(300, 350, "★", 14, align="center", color=RED)
-    c.text(300, 378, authority, 6.5 if len(authority) > 12 else 7.5, align="center", color=RED)
-    c.text(240, 430, format_date(issued, "zh"), 10.5)
+    size = 6.5 if len(authority) > 12 else 7.5
+    c.text(300, 378, authority, size, align="center", color=RED, field="registration_authority")
+    c.text(240, 430, format_date(issued, "zh"), 10.5, field="issue_date")
     c.text(210, 520, "中华人民共和国自然资源部监制", 8, align="center", color=GREY)
     c.text(
         210, 540, f"编号 NO {region[:2]}{rng.randrange(10**9):09d}", 8, align="center", color=RED
@@ -72,36 +73,36 @@ def make_property_certificate(rng: random.Random, name: str) -> GeneratedDocumen
 
     c.new_page()
     c.box(14, 14, 406, 581, color=BROWN, width=1.2)
-    c.text(210, 50, number, 11, align="center")
+    c.text(210, 50, number, 11, align="center", field="certificate_number")
     area = f"共有宗地面积{land:.2f}㎡/房屋建筑面积{own + shared:.2f}㎡"
     other = [
         f"专有建筑面积：{own:.2f}㎡，分摊建筑面积：{shared:.2f}㎡",
         "房屋结构：钢筋混凝土结构",
         f"房屋总层数：{floor + rng.randrange(1, 12)}层，所在层：{floor}层",
     ]
-    rows = [
-        ("权  利  人", ["、".join(holders)]),
-        ("共有情况", [sharing]),
-        ("坐    落", [location]),
-        ("不动产单元号", [unit]),
-        ("权利类型", ["国有建设用地使用权/房屋所有权"]),
-        ("权利性质", ["出让/商品房"]),
-        ("用    途", ["城镇住宅用地/住宅"]),
-        ("面    积", [area]),
-        (
-            "使用期限",
-            [f"国有建设用地使用权 {format_date(start, 'zh')}起{format_date(end, 'zh')}止"],
-        ),
-        ("权利其他状况", other),
-    ]
+    term = {"term_start": format_date(start, "zh"), "term_end": format_date(end, "zh")}
+    kind, nature, use = "国有建设用地使用权/房屋所有权", "出让/商品房", "城镇住宅用地/住宅"
+    holder_fields = {f"right_holders[{k}]": holder for k, holder in enumerate(holders)}
+    rows: list[tuple[str, list[str], dict[str, str] | None]] = [
+        ("权  利  人", ["、".join(holders)], holder_fields),
+        ("共有情况", [sharing], {"co_ownership": sharing}),
+        ("坐    落", [location], {"location": location}),
+        ("不动产单元号", [unit], {"unit_number": unit}),
+        ("权利类型", [kind], {"right_type": kind}),
+        ("权利性质", [nature], {"right_nature": nature}),
+        ("用    途", [use], {"use": use}),
+        ("面    积", [area], {"land_area": f"{land:.2f}", "building_area": f"{own + shared:.2f}"}),
+        ("使用期限", [f"国有建设用地使用权 {term['term_start']}起{term['term_end']}止"], term),
+        ("权利其他状况", other, None),
+    ]  # fmt: skip
     y = 70.0
-    for label, lines in rows:
+    for label, lines, fields in rows:
         height = 30 + 16 * (len(lines) - 1)
         c.box(30, y, 390, y + height, color=BROWN)
         c.line(110, y, 110, y + height, 0.6, BROWN)
         c.text(70, y + 19, label, 9, align="center", color=BROWN)
         for k, line in enumerate(lines):
-            c.text(118, y + 19 + 16 * k, line, 7.8 if len(line) > 30 else 9)
+            c.text(118, y + 19 + 16 * k, line, 7.8 if len(line) > 30 else 9, field=fields)
         y += height
     c.text(360, 560, "样本 SPECIMEN", 8, align="center", color=RED)
     truth = {
@@ -110,9 +111,9 @@ def make_property_certificate(rng: random.Random, name: str) -> GeneratedDocumen
         "co_ownership": sharing,
         "location": location,
         "unit_number": unit,
-        "right_type": "国有建设用地使用权/房屋所有权",
-        "right_nature": "出让/商品房",
-        "use": "城镇住宅用地/住宅",
+        "right_type": kind,
+        "right_nature": nature,
+        "use": use,
         "land_area": amount_str(land),
         "building_area": amount_str(own + shared),
         "term_start": start.isoformat(),
@@ -120,4 +121,6 @@ def make_property_certificate(rng: random.Random, name: str) -> GeneratedDocumen
         "registration_authority": authority,
         "issue_date": issued.isoformat(),
     }
-    return GeneratedDocument(name, "property_certificate", c.finish(), ".pdf", truth, 2)
+    return GeneratedDocument(
+        name, "property_certificate", c.finish(), ".pdf", truth, 2, c.boxes()
+    )

@@ -118,21 +118,22 @@ def make_id_card(
     c.page.draw_oval((305, 120, 395, 200), color=None, fill=(0.7, 0.7, 0.72))
     c.box(300, 168, 400, 172, fill=(0.93, 0.95, 0.97), color=None)
     c.text(30, 50, "姓名", 10, color=GREY)
-    c.text(75, 50, person, 13)
+    c.text(75, 50, person, 13, field="name")
     c.text(30, 80, "性别", 10, color=GREY)
     c.text(75, 80, "男" if sex == "male" else "女", 11)
     c.text(130, 80, "民族", 10, color=GREY)
     ethnicity = rng.choice(ETHNICITIES)
-    c.text(170, 80, ethnicity, 11)
+    c.text(170, 80, ethnicity, 11, field="ethnicity")
     c.text(30, 110, "出生", 10, color=GREY)
-    c.text(75, 110, f"{birth.year} 年 {birth.month} 月 {birth.day} 日", 11)
+    c.text(75, 110, f"{birth.year} 年 {birth.month} 月 {birth.day} 日", 11, field="birth_date")
     c.text(30, 140, "住址", 10, color=GREY)
-    c.text(75, 140, address[:14], 11)
+    c.text(75, 140, address[:14], 11, field="address")
     if len(address) > 14:
-        c.text(75, 156, address[14:], 11)
+        c.text(75, 156, address[14:], 11, field="address")
     c.text(30, 230, "公民身份号码", 10, color=GREY)
-    c.text(120, 230, id_number, 14, "cobo")
+    c.text(120, 230, id_number, 14, "cobo", field="id_number")
     c.text(350, 190, "样本 SPECIMEN", 9, align="center", color=(0.8, 0.2, 0.2))
+    boxes = c.boxes()
     image = render_images(c.finish(), dpi=144)[0]
     if degrade:
         image = degrade_image(image, rng, 0.6)
@@ -144,4 +145,5 @@ def make_id_card(
         "address": address,
         "id_number": id_number,
     }
-    return GeneratedDocument(name, "id_card", encode_images([image], suffix), suffix, truth, 1)
+    content = encode_images([image], suffix)
+    return GeneratedDocument(name, "id_card", content, suffix, truth, 1, boxes)
