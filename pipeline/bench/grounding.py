@@ -4,83 +4,32 @@ For each document with truth, the truth is validated with the schema (as an engi
 would be), `locate_fields` places each leaf on the document's text layer, and each field with
 a true box (truth/<schema>/boxes/<name>.json, written by the document generator) is scored:
 found at all, on the right page, and the IoU of the found box with the true one. Documents
-without a text layer (scans, images) are counted apart: nothing can be found there."""
+without a text layer (scans, images) are counted apart: nothing can be found there. The scoring
+itself is `pipeline.eval.grounding`'s, the same `docextract eval` applies to a run."""
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from pipeline.grounding import FieldGrounding, locate_fields, read_text_layer
+from pipeline.eval.grounding import FieldScore, GroundingScore, field_kind, iou
+from pipeline.grounding import locate_fields, read_text_layer
 
-Box = tuple[float, float, float, float]
+if TYPE_CHECKING:
+    from pipeline.bench.docgen import GeneratedDocument
 
-
-def iou(a: Box | list[float], b: Box | list[float]) -> float:
-    """Intersection over union of two boxes (x0, y0, x1, y1)."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / area if area > 0 else 0.0
-
-
-def field_kind(path: str) -> str:
-    """The field a path is an instance of: `line_items[2].unit` -> `line_items[].unit`."""
-    return re.sub(r"\[\d+\]", "[]", path)
-
-
-@dataclass
-class FieldScore:
-    """Counts of one field kind over documents: true boxes, found, on the right page, IoUs."""
-
-    total: int = 0
-    found: int = 0
-    right_page: int = 0
-    ious: list[float] = field(default_factory=list)
-
-    def add(self, grounding: FieldGrounding | None, truth: Mapping[str, Any]) -> None:
-        self.total += 1
-        if grounding is None or grounding.box is None:
-            self.ious.append(0.0)
-            return
-        self.found += 1
-        on_page = grounding.page == truth["page"]
-        self.right_page += on_page
-        self.ious.append(iou(grounding.box, truth["box"]) if on_page else 0.0)
-
-    @property
-    def mean_iou(self) -> float:
-        return sum(self.ious) / len(self.ious) if self.ious else 0.0
-
-
-@dataclass
-class GroundingScore:
-    """Scores by field kind, their sum, and the documents that had no text layer."""
-
-    fields: dict[str, FieldScore] = field(default_factory=dict)
-    documents: int = 0
-    without_text: list[str] = field(default_factory=list)
-
-    def overall(self) -> FieldScore:
-        total = FieldScore()
-        for score in self.fields.values():
-            total.total += score.total
-            total.found += score.found
-            total.right_page += score.right_page
-            total.ious += score.ious
-        return total
-
-    def score(self, groundings: Iterable[FieldGrounding], boxes: Mapping[str, Any]) -> None:
-        by_path = {g.path: g for g in groundings}
-        for path, truth in boxes.items():
-            self.fields.setdefault(field_kind(path), FieldScore()).add(by_path.get(path), truth)
+__all__ = [
+    "FieldScore",
+    "GroundingScore",
+    "field_kind",
+    "found_in_corpus",
+    "iou",
+    "measure_by_schema",
+    "measure_documents",
+    "measure_examples",
+]
 
 
 def measure_examples(examples: str | Path, schemas: Iterable[str] | None = None) -> GroundingScore:
@@ -104,6 +53,34 @@ def measure_examples(examples: str | Path, schemas: Iterable[str] | None = None)
             continue
         boxes = json.loads(box_file.read_text(encoding="utf-8"))
         result.score(locate_fields(instance, pages), boxes)
+    return result
+
+
+def measure_by_schema(examples: str | Path) -> dict[str, GroundingScore]:
+    """`measure_examples` for each schema of `examples` that has true boxes, by schema name."""
+    root = Path(examples)
+    schemas = sorted({p.parent.parent.name for p in (root / "truth").glob("*/boxes/*.json")})
+    return {schema: measure_examples(root, [schema]) for schema in schemas}
+
+
+def measure_documents(docs: Iterable[GeneratedDocument]) -> GroundingScore:
+    """The same score on generated documents held in memory (a schema whose examples are all
+    scans is measured on fresh PDFs of its generator)."""
+    import tempfile
+
+    from pipeline.bench.docgen import write_document
+    from schemas import BUILTIN_SCHEMAS
+
+    result = GroundingScore()
+    with tempfile.TemporaryDirectory() as folder:
+        for doc in docs:
+            pages = read_text_layer(write_document(doc, Path(folder), None))
+            result.documents += 1
+            if not any(page.words for page in pages):
+                result.without_text.append(f"{doc.name}{doc.suffix}")
+                continue
+            instance = BUILTIN_SCHEMAS[doc.schema].model_validate(doc.truth)
+            result.score(locate_fields(instance, pages), doc.boxes)
     return result
 
 
