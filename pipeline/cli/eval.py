@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the command imports the evaluation and rich itself: `--help
     from rich.table import Table
 
     from pipeline.eval.evaluate import Counts, EvalReport
+    from pipeline.eval.grounding import GroundingScore
 
 
 def _row(name: str, counts: Counts) -> list[str]:
@@ -61,6 +62,37 @@ def print_report(report: EvalReport, console: Console, rich: bool = True) -> Non
         console.print(f"{len(report.unmatched_predictions)} predicted document(s) have no truth.")
 
 
+def print_grounding(score: GroundingScore | str, console: Console, rich: bool = True) -> None:
+    """Per field kind: true boxes, the share found, on the right page, the mean IoU; or why
+    grounding was not measured."""
+    from rich.table import Table
+
+    from pipeline.cli.common import print_table
+
+    if isinstance(score, str):
+        console.print(f"grounding not measured: {score}")
+        return
+    table = Table(title="Grounding")
+    for name in ("field", "true boxes", "found", "right page", "mean IoU"):
+        table.add_column(name, justify="left" if name == "field" else "right")
+    total = score.overall()
+    for name, s in [*sorted(score.fields.items()), ("total", total)]:
+        if name == "total":
+            table.add_section()
+        table.add_row(name, str(s.total), f"{s.found_share:.1%}", f"{s.right_page_share:.1%}",
+                      f"{s.mean_iou:.3f}")  # fmt: skip
+    print_table(table, console, rich)
+    console.print(
+        f"grounding: {total.found} of {total.total} true values found ({total.found_share:.1%}),"
+        f" {total.right_page} on the right page ({total.right_page_share:.1%}),"
+        f" mean IoU {total.mean_iou:.3f}"
+    )
+    if score.without_text:
+        console.print(f"not counted, no text layer: {', '.join(score.without_text)}")
+    if score.from_xml:
+        console.print(f"not counted, read from their e-invoice XML: {', '.join(score.from_xml)}")
+
+
 def _only_schema(out: Path, console: Console) -> str:
     """The schema to score when --schema is not given: the only one OUT holds, else exit 2."""
     from pipeline.output.current import list_schemas
@@ -91,9 +123,12 @@ def eval_command(
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
     min_f1: float | None = typer.Option(None, "--min-f1", help="Exit 1 if total F1 is below."),
 ) -> None:
-    """Score extracted records against ground truth: precision, recall, F1 per field and file."""
+    """Score extracted records against ground truth: precision, recall, F1 per field and file,
+    and, where OUT has a fields table (--grounding) and the truth has boxes, where each value
+    was found: the share found, on the right page, and the mean IoU with the true box."""
     from pipeline.cli.common import make_console, wants_rich
     from pipeline.eval.evaluate import evaluate
+    from pipeline.eval.grounding import score_run_grounding
     from pipeline.eval.inputs import (
         load_embedded_truths,
         load_prediction_rows,
@@ -120,14 +155,24 @@ def eval_command(
         console.print("[red]No truth found for any document.[/red]")
         raise typer.Exit(int(ExitCode.USAGE))
     report = evaluate(predictions_from_rows(rows), truths, BUILTIN_SCHEMAS.get(schema))
+    sources = {row.key: row.source_path for row in rows}
+    grounding = score_run_grounding(out, schema, truth, sources)
     source = "embedded e-invoice XML" if truth == "embedded" else truth
     if not as_json:
         console.print(f"schema {schema}: truth from {source} for {len(truths)} of {len(rows)} "
                       "extracted documents")  # fmt: skip
     if as_json:
-        typer.echo(json.dumps({"schema": schema, **report.to_dict()}, indent=2))
+        measured = (
+            {"measured": False, "reason": grounding}
+            if isinstance(grounding, str)
+            else grounding.to_dict()
+        )
+        typer.echo(
+            json.dumps({"schema": schema, **report.to_dict(), "grounding": measured}, indent=2)
+        )
     else:
         print_report(report, console, rich)
+        print_grounding(grounding, console, rich)
     if min_f1 is not None and report.total.f1 < min_f1:
         if not as_json:
             console.print(f"[red]F1 {report.total.f1:.3f} is below {min_f1}[/red]")

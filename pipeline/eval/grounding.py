@@ -3,14 +3,16 @@
 A true box (TRUTH/<schema>/boxes/<name>.json, written by the document generator: {path: {page,
 box, page_size}}) says where a value is printed. Each one is scored against the grounding of
 the same path: found at all (a box, whatever its source), on the right page, and the IoU of
-the found box with the true one (0 when not found or on another page). Scores are summed per
-field kind (`line_items[2].unit` counts under `line_items[].unit`) and overall.
+the found box with the true one (0 when not found or on another page). Found means a source
+other than `none`. Scores are summed per field kind (`line_items[2].unit` counts under
+`line_items[].unit`) and overall.
 
 `docextract eval` scores a run's `fields` table this way (`score_run`); the grounding benchmark
 scores the locator with the truth standing in for the answer. Paths are compared as written:
 a list item the answer put at another index is grounded under another path, and counts as not
-found. Documents whose source has no text layer (scans, images) are counted apart: nothing can
-be found there yet."""
+found. Two kinds of document are counted apart: those whose source has no text layer (scans,
+images: nothing can be found there yet), and those a run read from their embedded e-invoice
+XML (no page was rendered: their values come from the XML, source `xml`, without a box)."""
 
 from __future__ import annotations
 
@@ -53,10 +55,13 @@ class FieldScore:
 
     def add(self, grounding: FieldGrounding | None, truth: Mapping[str, Any]) -> None:
         self.total += 1
-        if grounding is None or grounding.box is None:
+        if grounding is None or grounding.source is Source.none:
             self.ious.append(0.0)
             return
         self.found += 1
+        if grounding.box is None:
+            self.ious.append(0.0)
+            return
         on_page = grounding.page == truth["page"]
         self.right_page += on_page
         self.ious.append(iou(grounding.box, truth["box"]) if on_page else 0.0)
@@ -86,11 +91,13 @@ class FieldScore:
 
 @dataclass
 class GroundingScore:
-    """Scores by field kind, their sum, and the documents that had no text layer."""
+    """Scores by field kind, their sum, and the documents counted apart: without a text
+    layer, or read from their e-invoice XML."""
 
     fields: dict[str, FieldScore] = field(default_factory=dict)
     documents: int = 0
     without_text: list[str] = field(default_factory=list)
+    from_xml: list[str] = field(default_factory=list)
 
     def overall(self) -> FieldScore:
         total = FieldScore()
@@ -111,6 +118,7 @@ class GroundingScore:
             "measured": True,
             "documents": self.documents,
             "without_text_layer": self.without_text,
+            "from_xml": self.from_xml,
             "total": self.overall().to_dict(),
             "fields": {kind: s.to_dict() for kind, s in sorted(self.fields.items())},
         }
@@ -128,7 +136,10 @@ def load_true_boxes(truth_dir: str | Path, schema: str) -> dict[str, dict[str, A
 def grounding_from_row(row: Mapping[str, Any]) -> FieldGrounding:
     """A `fields` table row read back as the grounding it was written from."""
     corners = [row.get(c) for c in ("x0", "y0", "x1", "y1")]
-    box = None if any(v is None for v in corners) else tuple(float(v) for v in corners)
+    box: Box | None = None
+    if all(v is not None for v in corners):
+        x0, y0, x1, y1 = (float(v) for v in corners if v is not None)
+        box = (x0, y0, x1, y1)
     return FieldGrounding(
         path=str(row["field"]),
         value=row.get("value"),
@@ -136,7 +147,7 @@ def grounding_from_row(row: Mapping[str, Any]) -> FieldGrounding:
         quality=MatchQuality(row.get("match") or "none"),
         confidence=float(row.get("confidence") or 0.0),
         page=row.get("on_page"),
-        box=box,  # type: ignore[arg-type]
+        box=box,
     )
 
 
@@ -167,8 +178,36 @@ def score_run(
             continue  # not part of this run
         groundings = by_document.get(key, [])
         result.documents += 1
+        if any(g.source is Source.xml for g in groundings):
+            result.from_xml.append(Path(sources.get(key, key)).name)
+            continue
         if all(g.box is None for g in groundings) and not _has_text_layer(sources.get(key, "")):
             result.without_text.append(Path(sources[key]).name)
             continue
         result.score(groundings, boxes[key])
     return result
+
+
+def score_run_grounding(
+    out: str | Path, schema: str, truth: str, sources: Mapping[str, str]
+) -> GroundingScore | str:
+    """The grounding score of run folder `out` for `schema` against the true boxes under
+    `truth` (a truth folder, or 'embedded'), or why it was not measured. `sources` maps each
+    extracted document's stem to its source path."""
+    from pipeline.output.current import current_row_dicts
+
+    if truth == "embedded":
+        return "the embedded e-invoice XML gives no true boxes"
+    boxes = load_true_boxes(truth, schema)
+    if not boxes:
+        return f"no true boxes under {Path(truth) / schema / 'boxes'}"
+    rows = current_row_dicts(Path(out), schema, "fields")
+    if not rows:
+        return (
+            f"{Path(out) / schema} has no fields table: run with --grounding "
+            "(render.text_layer = true) to write one"
+        )
+    score = score_run(rows, boxes, sources)
+    if not score.documents:
+        return "no document of the run has true boxes"
+    return score
