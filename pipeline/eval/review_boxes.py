@@ -81,6 +81,8 @@ def box_style(box_norm: tuple[float, float, float, float]) -> str:
 
 
 def _level(mark: FieldMark) -> str:
+    if mark.value is None:
+        return "unset"  # nothing to find: no colour
     return "low" if mark.needs_review else ("mid" if mark.confidence < 0.9 else "high")
 
 
