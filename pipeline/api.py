@@ -256,7 +256,7 @@ def _extract_tables(
     return sink.table("documents"), sink.table("errors"), sink.table("fields")
 
 
-_FIELD_COLUMNS = ("field", "value", "source", "match", "confidence", "on_page")
+_FIELD_COLUMNS = ("field", "value", "source", "match", "confidence", "on_page", "needs_review")
 _BOX_COLUMNS = ("x0", "y0", "x1", "y1")
 
 

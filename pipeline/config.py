@@ -168,6 +168,7 @@ class RunConfig(_Frozen):
     shard: tuple[int, int] = Field((0, 1), description=HELP["shard"])
     max_failure_rate: float = Field(0.0, ge=0, le=1, description=HELP["max_failure_rate"])
     dry_run: bool = Field(False, description=HELP["dry_run"])
+    review_below: float | None = Field(None, ge=0, le=1, description=HELP["review_below"])
     einvoice: Literal["prefer", "model", "verify"] = Field(
         "prefer", description=HELP["einvoice"]
     )
@@ -207,6 +208,11 @@ class RunConfig(_Frozen):
             raise ValueError(f"shard must be I/N with 0 <= I < N, got {index}/{count}")
         if self.einvoice == "verify" and self.per_page:
             raise ValueError("einvoice verify compares whole documents: it cannot go with per_page")
+        if self.review_below is not None and not self.render.text_layer:
+            raise ValueError(
+                "review_below marks fields by their grounding confidence: it needs grounding "
+                "(--grounding, render.text_layer = true)"
+            )
         return self
 
 

@@ -63,6 +63,8 @@ class ErrorCode(StrEnum):
     INVALID_JSON = "invalid_json"
     SCHEMA_VIOLATION = "schema_violation"
     RULE_VIOLATION = "rule_violation"
+    # warnings on a documents row (besides `repaired` and the schema's rule warnings)
+    NEEDS_REVIEW = "needs_review"  # a field's grounding confidence is under --review-below
 
 
 class ExitCode(IntEnum):

@@ -232,7 +232,7 @@ class _Execution:
             self.session.out, self.job.spec.model, self.job.json_schema,
             (self.config.part_rows, self.config.flush_s), self.session.ledger, self.report,
             self.reporter, self.job.provenance(self.report, engine, plan),
-            self.config.render.text_layer,
+            self.config.render.text_layer, self.config.review_below,
         )  # fmt: skip
 
     def _end(self, parts: list[dict[str, Any]], owned_engine: Engine | None) -> None:
@@ -270,7 +270,7 @@ def extract_in_memory(
         provenance = job.provenance(report, engine, plan)
         recorder, sink = memory_recorder(
             job.spec.model, job.json_schema, report, reporter, provenance,
-            config.render.text_layer,
+            config.render.text_layer, config.review_below,
         )  # fmt: skip
         extraction = job.extraction(config, engine, recorder, ledger, identity)
         try:

@@ -28,11 +28,17 @@ def review_command(
     model: list[str] = typer.Option(
         None, "--model", help="Only the rows of this model (repeatable; `einvoice`: read from XML)."
     ),
+    review_below: float = typer.Option(
+        None, "--review-below", min=0.0, max=1.0,
+        help="Mark the fields under this grounding confidence for review (default: as the run "
+        "marked them with run --review-below).",
+    ),  # fmt: skip
 ) -> None:
-    """Write an HTML page per schema: each document's pages, fields, warnings and errors."""
+    """Write an HTML page per schema: each document's pages, fields (with their boxes, where
+    the run grounded them), warnings and errors."""
     from pipeline.eval.review import write_review
 
     passwords = list(password or []) + read_passwords(passwords_file)
-    written = write_review(out, schema, output, passwords, model or ())
+    written = write_review(out, schema, output, passwords, model or (), review_below)
     for path in written:
         typer.echo(str(path))

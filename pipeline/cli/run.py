@@ -48,6 +48,7 @@ def run_command(
     max_pages: int = opt.MAX_PAGES,
     per_page: bool = opt.PER_PAGE,
     grounding: bool = opt.GROUNDING,
+    review_below: float = opt.REVIEW_BELOW,
     max_new_tokens: int = opt.MAX_NEW_TOKENS,
     retries: int = opt.RETRIES,
     force: bool = opt.FORCE,
@@ -75,7 +76,7 @@ def run_command(
                     "text_layer": grounding},
             max_pages=max_pages, per_page=per_page, retries=retries, force=force,
             retry_errors=retry_errors, wait=wait, shard=shard, max_failure_rate=max_failure_rate,
-            dry_run=dry_run, log_format=log_format, einvoice=einvoice,
+            dry_run=dry_run, log_format=log_format, einvoice=einvoice, review_below=review_below,
         )  # fmt: skip
     except DocextractError as exc:
         fail(str(exc), exc.exit_code, as_json=log_format == "json")

@@ -3,7 +3,8 @@
 The page is built from the tables under OUT (`OUT/<schema>/documents` and `.../errors`), read
 with pyarrow, and holds everything it shows: page images are rendered again from each source file
 with the project's own renderer, shrunk and embedded as JPEG data URIs; CSS and the few lines
-of script that filter the list (all / failed / warned) are inline. Nothing is fetched over a
+of script that filter the list (all / failed / warned / needs review) and tie each field's
+box on its page to its row are inline. Nothing is fetched over a
 network, so the file can be mailed, archived or opened from a share.
 
 A source file that is gone, or whose content changed since it was extracted, gets a note in
@@ -34,6 +35,7 @@ def write_review(
     destination: str | Path | None = None,
     passwords: Sequence[str] = (),
     models: Collection[str] = (),
+    review_below: float | None = None,
 ) -> list[Path]:
     """Write one review page per schema found under `out_dir` (or for `schema` alone) and
     return the files written.
@@ -41,8 +43,10 @@ def write_review(
     By default each page is OUT/<schema>/review.html. `destination` is a folder (each page is
     then `<folder>/<schema>-review.html`) or, when one schema is reviewed, a file name.
     `passwords` open encrypted PDFs for their page images; `models` keeps the rows of those
-    models only. Raises TablesNotFound when OUT (or the schema in it) has no tables, or a model
-    no rows, and OutputNotWritable when a page cannot be written.
+    models only; `review_below` marks the fields under that confidence for review (default:
+    as the run marked them, `run --review-below`). Raises TablesNotFound when OUT (or the
+    schema in it) has no tables, or a model no rows, and OutputNotWritable when a page cannot
+    be written.
     """
     out = Path(out_dir)
     schemas = [schema] if schema is not None else list_schemas(out)
@@ -51,7 +55,9 @@ def write_review(
     render = PREVIEW_RENDER.model_copy(update={"passwords": tuple(passwords)})
     targets = {name: _target(out, name, destination, len(schemas)) for name in schemas}
     for name, target in targets.items():
-        entries = [with_images(entry, render) for entry in review_entries(out, name, models)]
+        entries = [
+            with_images(entry, render) for entry in review_entries(out, name, models, review_below)
+        ]
         _write_text(target, review_page(name, out, entries))
     return list(targets.values())
 

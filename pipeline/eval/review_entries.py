@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.errors import DocextractError, ErrorCode
+from pipeline.eval.review_boxes import FieldMark, needs_review, review_order
 from pipeline.eval.review_pages import PageImages
 from pipeline.output.current import current_row_dicts, missing_models
 from pipeline.output.current import list_schemas as schemas_under
@@ -58,6 +59,12 @@ class ReviewEntry:
     model: str
     run_id: str
     images: PageImages = PageImages()
+    fields: tuple[FieldMark, ...] = ()  # where each value is printed, least sure first
+
+    @property
+    def needs_review(self) -> bool:
+        """A field is marked for review, or the run warned `needs_review`."""
+        return needs_review(self.fields, [finding.code for finding in self.warnings])
 
 
 def list_schemas(out: Path) -> list[str]:
@@ -67,10 +74,13 @@ def list_schemas(out: Path) -> list[str]:
     return schemas_under(out, with_parts=True)
 
 
-def review_entries(out: Path, schema: str, models: Collection[str] = ()) -> list[ReviewEntry]:
+def review_entries(
+    out: Path, schema: str, models: Collection[str] = (), review_below: float | None = None
+) -> list[ReviewEntry]:
     """Every row that stands of OUT/<schema>'s two tables (of `models` only, when given) as an
     entry without images: failed first, then warned, then ok; by source path and page within
-    each."""
+    each. A documents row comes with its rows of the fields table, where the run wrote one,
+    marked for review as the run marked them or, with `review_below`, by that threshold."""
     if not out.is_dir():
         raise TablesNotFound(f"{out}: no such folder")
     if (missing := missing_models(out, schema, models)) is not None:
@@ -80,8 +90,24 @@ def review_entries(out: Path, schema: str, models: Collection[str] = ()) -> list
     if not documents and not errors:
         found = ", ".join(list_schemas(out)) or "none"
         raise TablesNotFound(f"{out}: no tables for schema {schema!r} (schemas here: {found})")
-    entries = [_document_entry(row) for row in documents] + [_error_entry(row) for row in errors]
+    located = _fields_by_row(current_row_dicts(out, schema, "fields", models), review_below)
+    entries = [_document_entry(row, located.get(_row_key(row), ())) for row in documents]
+    entries += [_error_entry(row) for row in errors]
     return sorted(entries, key=_review_order)
+
+
+def _row_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a fields row shares with its documents row alone."""
+    return (row.get("item_id"), row.get("model"), row.get("prompt_hash"), row.get("created_at"))
+
+
+def _fields_by_row(
+    rows: list[dict[str, Any]], review_below: float | None
+) -> dict[tuple[Any, ...], tuple[FieldMark, ...]]:
+    grouped: dict[tuple[Any, ...], list[FieldMark]] = {}
+    for row in rows:
+        grouped.setdefault(_row_key(row), []).append(FieldMark.of(row, review_below))
+    return {key: review_order(marks) for key, marks in grouped.items()}
 
 
 def _review_order(entry: ReviewEntry) -> tuple[int, str, int]:
@@ -101,7 +127,7 @@ def _common(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _document_entry(row: Mapping[str, Any]) -> ReviewEntry:
+def _document_entry(row: Mapping[str, Any], fields: tuple[FieldMark, ...] = ()) -> ReviewEntry:
     warnings = tuple(Finding(w["code"], w["message"]) for w in row.get("warnings") or ())
     return ReviewEntry(
         status="warned" if row.get("status") == "warning" or warnings else "ok",
@@ -111,6 +137,7 @@ def _document_entry(row: Mapping[str, Any]) -> ReviewEntry:
         errors=(),
         violations=(),
         warnings=warnings,
+        fields=fields,
         **_common(row),
     )
 

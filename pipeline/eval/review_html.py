@@ -14,10 +14,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from pipeline.eval import review_boxes
 from pipeline.eval.review_entries import STATUS_ORDER, Finding, ReviewEntry
 from pipeline.items import is_page_item
 
 FILTERS = ("all", "failed", "warned")
+REVIEW_FILTER = "review"  # documents with a field to review; shown where the run grounded fields
+_LABELS = {"review": "Needs review"}
 # No network, no plugins: the page may only use what it carries.
 _POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 
@@ -63,7 +66,7 @@ pre { white-space: pre-wrap; word-break: break-all; background: #eef0f3; padding
 
 _SCRIPT = """
 (function () {
-  var known = ["all", "failed", "warned"];
+  var known = ["all", "failed", "warned", "review"];
   function apply() {
     var wanted = location.hash.slice(1);
     if (known.indexOf(wanted) < 0) wanted = "all";
@@ -93,21 +96,25 @@ def review_page(schema: str, out: Path, entries: Sequence[ReviewEntry]) -> str:
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{_POLICY}">\n'
-        f"<title>{escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-        f"{_header(schema, out, entries)}\n<main>\n{cards}\n</main>\n"
-        f"{errors_table(entries)}\n<script>{_SCRIPT}</script>\n</body>\n</html>\n"
+        f"<title>{escape(title)}</title>\n<style>{_STYLE}{review_boxes.STYLE}</style>\n"
+        f"</head>\n<body>\n{_header(schema, out, entries)}\n<main>\n{cards}\n</main>\n"
+        f"{errors_table(entries)}\n<script>{_SCRIPT}{review_boxes.SCRIPT}</script>\n"
+        "</body>\n</html>\n"
     )
 
 
 def _header(schema: str, out: Path, entries: Sequence[ReviewEntry]) -> str:
     counts: dict[str, int] = {"all": len(entries)}
     counts.update((status, sum(e.status == status for e in entries)) for status in STATUS_ORDER)
+    counts[REVIEW_FILTER] = sum(entry.needs_review for entry in entries)
+    grounded = any(entry.fields for entry in entries)
     parts = ", ".join(f"{counts[status]} {status}" for status in STATUS_ORDER)
     runs = sorted({entry.run_id for entry in entries if entry.run_id})
     written = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     buttons = "".join(
-        f'<button type="button" data-filter="{name}">{name.capitalize()} ({counts[name]})</button>'
-        for name in FILTERS
+        f'<button type="button" data-filter="{name}">'
+        f"{_LABELS.get(name, name.capitalize())} ({counts[name]})</button>"
+        for name in FILTERS + ((REVIEW_FILTER,) if grounded else ())
     )
     return (
         f"<header>\n<h1>Review: {escape(schema)}</h1>\n"
@@ -121,12 +128,17 @@ def _header(schema: str, out: Path, entries: Sequence[ReviewEntry]) -> str:
 def document_card(number: int, entry: ReviewEntry) -> str:
     """One document: path and status, its pages, then errors, rule findings and fields."""
     filters = "all" if entry.status == "ok" else f"all {entry.status}"
+    if entry.needs_review:
+        filters += f" {REVIEW_FILTER}"
+    first = first_page_shown(entry)
+    shown = range(first, first + len(entry.images.images))
     details = "".join(
         (
             _findings("errors", "Error", entry.errors),
             _findings("violations", "Rule violations", entry.violations),
             _findings("warnings", "Warnings", entry.warnings),
             _fields(entry),
+            review_boxes.fields_located(number, entry.fields, shown),
         )
     )
     return (
@@ -135,7 +147,8 @@ def document_card(number: int, entry: ReviewEntry) -> str:
         f'<h2><span class="status">{entry.status}</span>'
         f'<span class="path">{escape(entry.source_path)}</span></h2>\n'
         f'<p class="meta">{escape(_meta(entry))}</p>\n'
-        f'<div class="body">\n{_pages(entry)}\n<div class="details">{details}</div>\n</div>\n'
+        f'<div class="body">\n{_pages(number, entry)}\n'
+        f'<div class="details">{details}</div>\n</div>\n'
         "</article>"
     )
 
@@ -152,10 +165,16 @@ def _meta(entry: ReviewEntry) -> str:
     return " · ".join(facts)
 
 
-def _pages(entry: ReviewEntry) -> str:
+def _pages(card: int, entry: ReviewEntry) -> str:
+    """The page images of document `card`, each with its fields' boxes over it."""
     shown = entry.images
     images = "".join(
-        f'<img src="{uri}" alt="page {number} of {escape(entry.source_path)}">'
+        review_boxes.page_figure(
+            card,
+            entry.fields,
+            number,
+            f'<img src="{uri}" alt="page {number} of {escape(entry.source_path)}">',
+        )  # fmt: skip
         for number, uri in enumerate(shown.images, first_page_shown(entry))
     )
     note = f'<p class="note">{escape(shown.note)}</p>' if shown.note else ""

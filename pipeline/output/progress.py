@@ -196,12 +196,19 @@ def eta_text(done: int, planned: int, elapsed_s: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+def _warned(report: RunReport) -> str:
+    """`: needs_review 2, repaired 1`: the documents with each warning code, where any."""
+    codes = ", ".join(f"{code} {n}" for code, n in sorted(report.warnings_by_code.items()))
+    return f": {codes}" if codes else ""
+
+
 def summary_line(report: RunReport) -> str:
     codes = ", ".join(f"{code} {n}" for code, n in sorted(report.errors_by_code.items()))
     failed = f"{report.failed} failed" + (f" ({codes})" if codes else "")
     line = (
         f"done {report.run_id}: {report.extracted} extracted"
-        f" ({report.with_warnings} with warnings), {failed}, {report.skipped} skipped,"
+        f" ({report.with_warnings} with warnings{_warned(report)}), {failed},"
+        f" {report.skipped} skipped,"
         f" {report.pages} pages in {report.elapsed_s:.1f}s ({report.pages_per_s:.2f} pages/s)"
     )
     return f"{line}; {still_failed_text(report.still_failed)}" if report.still_failed else line

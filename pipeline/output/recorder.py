@@ -28,6 +28,7 @@ from pipeline.output.tables import (
     document_row,
     error_row,
     field_rows,
+    needs_review,
     xml_document_row,
 )
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from pipeline.engines.base import EngineResult
+    from pipeline.grounding import FieldGrounding
     from pipeline.grounding.textlayer import PageText
     from pipeline.items import WorkItem
     from pipeline.records import ErrorRecord, SourceFile, WarningRecord
@@ -86,10 +88,13 @@ class RunRecorder:
         reporter: Reporter,
         provenance: Provenance,
         grounding: bool = False,
+        review_below: float | None = None,
     ) -> None:
         self.writer = writer
         self.grounding = grounding
         """Whether each document gets its fields rows (render.text_layer)."""
+        self.review_below = review_below
+        """Fields under this confidence are marked, their documents warned (needs_review)."""
         self.report = report
         self.reporter = reporter
         self.provenance = provenance
@@ -102,12 +107,14 @@ class RunRecorder:
         warnings: list[WarningRecord],
         provenance: Provenance | None = None,
     ) -> None:
+        groundings = self._locate(list(item.page_texts), instance, item.page_numbers, False)
+        warnings = warnings + self._review(groundings)
         row = document_row(provenance or self.provenance, item, result, instance, warnings)
         self.writer.add("documents", row)
-        self._ground(row, list(item.page_texts), instance, item.page_numbers, from_xml=False)
+        self._write_fields(row, groundings)
         report = self.report
         report.extracted += 1
-        report.with_warnings += bool(warnings)
+        self._count_warnings(warnings)
         report.pages += item.page_total
         report.visual_tokens += item.visual_tokens
         self.reporter.item_done(item.path, item.page_total, result.completion_tokens, None, "")
@@ -122,32 +129,60 @@ class RunRecorder:
         raw: str | None = None,
     ) -> None:
         """A document whose row is its e-invoice's XML (`provenance` says which)."""
+        groundings = self._locate([], instance, (), True)
+        warnings = warnings + self._review(groundings)
         row = xml_document_row(provenance, source, page_count, instance, warnings, raw)
         self.writer.add("documents", row)
-        self._ground(row, [], instance, (), from_xml=True)
+        self._write_fields(row, groundings)
         report = self.report
         report.extracted += 1
         report.from_xml += 1
-        report.with_warnings += bool(warnings)
+        self._count_warnings(warnings)
         self.reporter.item_done(str(source.path), 0, 0, None, "")
 
-    def _ground(
-        self,
-        row: dict[str, Any],
-        pages: list[PageText],
-        instance: BaseModel,
-        seen: tuple[int, ...],
-        from_xml: bool,
-    ) -> None:
-        """The fields rows of documents row `row`, with `grounding` on: each leaf located in
-        the text layer of the pages the model saw (none for images and scans)."""
+    def _locate(
+        self, pages: list[PageText], instance: BaseModel, seen: tuple[int, ...], from_xml: bool
+    ) -> list[FieldGrounding]:
+        """With `grounding` on, each leaf of `instance` located in the text layer of the pages
+        the model saw (none for images and scans); nothing with it off."""
         if not self.grounding:
-            return
+            return []
         from pipeline.grounding import locate_fields
 
-        groundings = locate_fields(instance, pages, seen, from_xml=from_xml)
-        for field_row in field_rows(row, groundings):
+        return locate_fields(instance, pages, seen, from_xml=from_xml)
+
+    def _review(self, groundings: list[FieldGrounding]) -> list[WarningRecord]:
+        """The needs_review warning of a document some of whose fields are under
+        `review_below`, naming them, least sure first; nothing otherwise."""
+        if self.review_below is None:
+            return []
+        from pipeline.errors import ErrorCode
+        from pipeline.records import WarningRecord
+
+        below = sorted(
+            (g for g in groundings if needs_review(g, self.review_below)),
+            key=lambda g: g.confidence,
+        )
+        if not below:
+            return []
+        named = ", ".join(f"{g.path} ({g.confidence:.2f})" for g in below[:10])
+        more = f" and {len(below) - 10} more" if len(below) > 10 else ""
+        message = (
+            f"{len(below)} field(s) with a grounding confidence under {self.review_below:g}: "
+            f"{named}{more}"
+        )
+        return [WarningRecord(str(ErrorCode.NEEDS_REVIEW), message)]
+
+    def _write_fields(self, row: dict[str, Any], groundings: list[FieldGrounding]) -> None:
+        """The fields rows of documents row `row`."""
+        for field_row in field_rows(row, groundings, self.review_below):
             self.writer.add("fields", field_row)
+
+    def _count_warnings(self, warnings: list[WarningRecord]) -> None:
+        """A document with warnings: once in `with_warnings`, once under each of its codes."""
+        self.report.with_warnings += bool(warnings)
+        for code in {str(w.code) for w in warnings}:
+            self.report.warnings_by_code[code] += 1
 
     def failed(
         self,
@@ -202,14 +237,15 @@ def open_recorder(
     reporter: Reporter,
     provenance: Provenance,
     grounding: bool = False,
+    review_below: float | None = None,
 ) -> RunRecorder:
     """A recorder writing the schema's tables into `out`, `buffering` being (rows per part,
-    seconds between flushes), and fields rows with `grounding`."""
+    seconds between flushes), and fields rows with `grounding` (marked under `review_below`)."""
     part_rows, flush_s = buffering
     schemas = table_schemas(model, json_schema, provenance)
     parts = PartWriter(out, provenance.schema, schemas, ledger, report.run_id)
     writer = BufferedWriter(parts, part_rows, flush_s)
-    return RunRecorder(writer, report, reporter, provenance, grounding)
+    return RunRecorder(writer, report, reporter, provenance, grounding, review_below)
 
 
 def complete_tables(
@@ -234,11 +270,12 @@ def memory_recorder(
     reporter: Reporter,
     provenance: Provenance,
     grounding: bool = False,
+    review_below: float | None = None,
 ) -> tuple[RunRecorder, MemorySink]:
-    """A recorder keeping the schema's tables in memory (fields rows with `grounding`), and
-    its sink."""
+    """A recorder keeping the schema's tables in memory (fields rows with `grounding`, marked
+    under `review_below`), and its sink."""
     sink = MemorySink(table_schemas(model, json_schema, provenance))
-    return RunRecorder(sink, report, reporter, provenance, grounding), sink
+    return RunRecorder(sink, report, reporter, provenance, grounding, review_below), sink
 
 
 def table_schemas(

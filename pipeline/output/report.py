@@ -43,6 +43,7 @@ class RunReport:
     retries: int = 0
     elapsed_s: float = 0.0
     errors_by_code: Counter = field(default_factory=Counter)
+    warnings_by_code: Counter = field(default_factory=Counter)  # documents with each warning
     answers_by_replica: Counter = field(default_factory=Counter)  # data-parallel rank -> answers
     answers_by_served_model: Counter = field(default_factory=Counter)  # as a server named it
     reconciled: dict = field(default_factory=dict)
@@ -87,6 +88,7 @@ class RunReport:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["errors_by_code"] = dict(sorted(self.errors_by_code.items()))
+        data["warnings_by_code"] = dict(sorted(self.warnings_by_code.items()))
         data["answers_by_replica"] = {
             str(rank): count for rank, count in sorted(self.answers_by_replica.items())
         }

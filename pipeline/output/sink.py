@@ -106,6 +106,7 @@ def fields_schema(metadata: Mapping[str, str]) -> pa.Schema:
             ("on_page", pa.int32()),
         ]
         + _BOX
+        + [("needs_review", pa.bool_())]
         + _PROVENANCE
     )
     return pa.schema(fields, metadata=_encode(metadata))

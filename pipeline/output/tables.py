@@ -117,11 +117,25 @@ _FIELD_IDENTITY = (
 )  # fmt: skip
 
 
-def field_rows(document: dict[str, Any], groundings: list[FieldGrounding]) -> list[dict[str, Any]]:
+def field_rows(
+    document: dict[str, Any], groundings: list[FieldGrounding], review_below: float | None = None
+) -> list[dict[str, Any]]:
     """The fields-table rows of one documents-table row: its identity and provenance (the same
-    created_at, so the current-rows rule keeps them together) and one grounding each."""
+    created_at, so the current-rows rule keeps them together) and one grounding each, with
+    `needs_review`: whether its confidence is under `review_below` (None when that is unset)."""
     identity = {name: document[name] for name in _FIELD_IDENTITY}
-    return [{**identity, "raw_answer": None, **g.row()} for g in groundings]
+    return [
+        {**identity, "raw_answer": None, **g.row(), "needs_review": needs_review(g, review_below)}
+        for g in groundings
+    ]
+
+
+def needs_review(grounding: FieldGrounding, review_below: float | None) -> bool | None:
+    """Whether a field's confidence is under the run's `review_below` (None without one). A
+    field without a value is never marked: there is nothing printed to check."""
+    if review_below is None:
+        return None
+    return grounding.value is not None and grounding.confidence < review_below
 
 
 def error_row(
