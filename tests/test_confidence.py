@@ -168,3 +168,20 @@ def test_requests_ask_for_logprobs_only_when_the_builder_is_told(tmp_path) -> No
     asked = RequestBuilder(template, template.json_schema, 64, 0, logprobs=True)(item)
     assert (plain.logprobs, asked.logprobs) == (False, True)
     assert plain.sampling == asked.sampling == SamplingConfig(64, 0.0, 1.0, 0)
+
+
+def test_the_null_engine_gives_its_answer_probability_one_when_asked() -> None:
+    import dataclasses
+
+    from pipeline.engines.base import EngineRequest, EngineResult
+    from pipeline.engines.null import NULL_LOGPROB, answer_minimally
+
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    plain = EngineRequest("r", "s", "p", (), "x", schema)
+    unasked = answer_minimally(plain)
+    asked = answer_minimally(dataclasses.replace(plain, logprobs=True))
+    assert isinstance(unasked, EngineResult) and isinstance(asked, EngineResult)
+    assert unasked.logprobs is None and unasked.tokens is None
+    assert NULL_LOGPROB == 0.0
+    assert (asked.logprobs, asked.tokens) == ((NULL_LOGPROB,), (asked.text,))
+    assert value_probabilities(asked.text, asked.tokens, asked.logprobs) == {"a": 1.0}
