@@ -100,7 +100,8 @@ class _Job:
     ) -> Extraction:  # fmt: skip
         """The extraction of this job's documents by `engine`, its rows to `recorder`."""
         requests = RequestBuilder(
-            self.template, self.json_schema, config.engine.max_new_tokens, config.engine.seed
+            self.template, self.json_schema, config.engine.max_new_tokens, config.engine.seed,
+            logprobs=config.render.text_layer,  # the fields' confidence weighs them
         )
         committed = CommittedCheck(ledger, identity, config)
         return Extraction(config, engine, requests, self.spec.model, recorder, committed)

@@ -29,6 +29,7 @@ _WANTED = (
     "sglang/srt/entrypoints/engine.py",
     "sglang/srt/sampling/sampling_params.py",
     "sglang/srt/constrained/json_schema_validation.py",  # 0.5.23 on; absent from 0.5.17
+    "sglang/srt/managers/tokenizer_manager.py",
 )
 _VALIDATOR = Path("srt") / "constrained" / "json_schema_validation.py"
 
@@ -223,6 +224,31 @@ def _imported(tree: ast.Module) -> list[str]:
         elif isinstance(node, ast.ImportFrom):
             names.append("." * node.level + (node.module or ""))
     return names
+
+
+def read_output_logprob_entry(source_root: Path) -> list[str]:
+    """How sglang writes each answer token's entry of `meta_info["output_token_logprobs"]`
+    when the caller did not ask for token texts: the element names of the tuple that
+    `TokenizerManager.detokenize_logprob_tokens` builds (e.g. logprob, token_id, None), read
+    from srt/managers/tokenizer_manager.py. Raises LookupError when the method, or the
+    meta_info key, is not there."""
+    path = package_dir(source_root) / "srt" / "managers" / "tokenizer_manager.py"
+    tree = _parse(path)
+    keys = {
+        node.slice.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store)
+        and isinstance(node.value, ast.Name) and node.value.id == "meta_info"
+        and isinstance(node.slice, ast.Constant)
+    }  # fmt: skip
+    if "output_token_logprobs" not in keys:
+        raise LookupError(f"{path}: meta_info['output_token_logprobs'] is never set")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == "detokenize_logprob_tokens":
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ListComp) and isinstance(inner.elt, ast.Tuple):
+                    return [ast.unparse(elt) for elt in inner.elt.elts]
+    raise LookupError(f"{path}: detokenize_logprob_tokens builds no tuple per token")
 
 
 def check_sglang_contract(source_root: Path) -> list[str]:

@@ -44,6 +44,7 @@ class FakeSGLangEngine:
 
     server_fields: set[str] = set()
     instances: list[FakeSGLangEngine] = []
+    tokenizer = None  # with return_logprob: the model's tokenizer, to write the answer's tokens
 
     def __init__(self, **kwargs):
         unknown = set(kwargs) - self.server_fields
@@ -96,7 +97,7 @@ class FakeSGLangEngine:
         cache_salt=None,
     ):
         self.calls.append({"prompt": prompt, "input_ids": input_ids, "image_data": image_data,
-                           "sampling_params": sampling_params})
+                           "sampling_params": sampling_params, "return_logprob": return_logprob})
         await asyncio.sleep(0)
         prompt = prompt or ""
         if "explode" in prompt:
@@ -106,18 +107,24 @@ class FakeSGLangEngine:
                              "(8192 tokens).")
         schema = sampling_params.get("json_schema")  # without one, sglang writes free text
         text = json.dumps(build_minimal_instance(json.loads(schema))) if schema else "free text"
-        return {
-            "text": text,
-            "output_ids": [1, 2, 3],
-            "meta_info": {
-                "id": "x",
-                "finish_reason": {"type": "stop", "matched": 2},
-                "prompt_tokens": 100 + 10 * len(image_data or []),
-                "completion_tokens": 3,
-                "cached_tokens": 40,
-                "e2e_latency": 0.25,
-            },
+        output_ids = [1, 2, 3]
+        meta = {
+            "id": "x",
+            "finish_reason": {"type": "stop", "matched": 2},
+            "prompt_tokens": 100 + 10 * len(image_data or []),
+            "completion_tokens": 3,
+            "cached_tokens": 40,
+            "e2e_latency": 0.25,
         }
+        if return_logprob:  # as sglang's tokenizer manager adds them (add_logprob_to_meta_info)
+            tokenizer = self.tokenizer
+            output_ids = [*tokenizer(text, add_special_tokens=False).input_ids,
+                          tokenizer.convert_tokens_to_ids("<|im_end|>")]
+            # Engine.async_generate cannot ask for token texts: (logprob, token_id, None) each.
+            entries = [(-0.05 * (k % 5), token, None) for k, token in enumerate(output_ids)]
+            meta.update(completion_tokens=len(output_ids), output_token_logprobs=entries,
+                        output_token_logprobs_length=len(entries))
+        return {"text": text, "output_ids": output_ids, "meta_info": meta}
 
     def shutdown(self):
         self.shutdowns += 1

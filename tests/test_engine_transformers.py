@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 from typing import Annotated
 
 import pytest
@@ -160,3 +161,24 @@ def test_requests_with_different_sampling_are_decoded_apart(engine, monkeypatch)
     for outcome in outcomes:
         assert isinstance(outcome, EngineResult)
         Bounded.model_validate_json(outcome.text)
+
+
+def test_logprobs_come_with_the_answer_tokens_only_when_asked(engine):
+    from pipeline.grounding.answer import value_probabilities, value_spans
+
+    asked = dataclasses.replace(_request("asked", make_pages("a", ((64, 64),))), logprobs=True)
+    plain = _request("plain", make_pages("p", ((96, 64),)))
+    outcomes = asyncio.run(engine.generate([asked, plain]))  # one batch: one asks, one not
+    scored, unscored = outcomes
+    assert isinstance(scored, EngineResult) and isinstance(unscored, EngineResult)
+    assert scored.finish_reason == "stop"
+    Bounded.model_validate_json(scored.text)
+    assert unscored.logprobs is None and unscored.tokens is None
+    assert scored.logprobs is not None and scored.tokens is not None
+    # One per token of the text: the answer's tokens, without the stop token.
+    assert len(scored.logprobs) == len(scored.tokens) == scored.completion_tokens - 1
+    assert all(math.isfinite(v) and v <= 0.0 for v in scored.logprobs)
+    assert "".join(scored.tokens) == scored.text
+    found = value_probabilities(scored.text, scored.tokens, scored.logprobs)
+    assert set(found) == set(value_spans(scored.text)) and "score" in found
+    assert all(0.0 < p <= 1.0 for p in found.values())

@@ -31,6 +31,8 @@ class EngineRequest:
     `json_schema` is the engine-safe schema (no string-length keywords) as a dict. `example` is
     a valid answer the schema model declares (Pydantic's `examples`), or None; models never see
     it: the null engine answers it, so a dry run passes the schema's business rules.
+    `logprobs` asks the engine for each answer token's log-probability and text (they feed the
+    fields' confidence, so only runs with grounding ask: they cost the engine time).
     """
 
     request_id: str
@@ -41,6 +43,7 @@ class EngineRequest:
     json_schema: dict[str, Any]
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     example: dict[str, Any] | None = None
+    logprobs: bool = False
 
     def messages(self, image_part: Any = None) -> list[dict[str, Any]]:
         """Chat messages in the order the model sees them: system, prefix, images, suffix.
@@ -63,7 +66,10 @@ class EngineRequest:
 class EngineResult:
     """A model answer. `finish_reason` is "stop", "length" or "abort". `replica` is which
     data-parallel replica answered, when the engine says (sglang's dp_rank); None otherwise.
-    `served_model` is the model a server named in its answer (an OpenAI-compatible `model`)."""
+    `served_model` is the model a server named in its answer (an OpenAI-compatible `model`).
+    `logprobs` and `tokens`, given when the request asked and the engine can, are the natural
+    log-probability and the text of each answer token, in order (a token holding part of a
+    character reads U+FFFD); None otherwise."""
 
     request_id: str
     text: str
@@ -73,6 +79,7 @@ class EngineResult:
     cached_tokens: int = 0
     latency_s: float = 0.0
     logprobs: tuple[float, ...] | None = None
+    tokens: tuple[str, ...] | None = None
     replica: int | None = None
     served_model: str | None = None  # the model the server says answered, where it says
 

@@ -246,10 +246,16 @@ def estimate_prompt_tokens(request: EngineRequest) -> int:
     return sum(page.visual_tokens for page in request.images) + max(1, text // 4)
 
 
+NULL_LOGPROB = 0.0
+"""The log-probability the null engine gives its answer, asked for one: 0.0 (probability 1,
+its answer is fixed), so a dry run's confidence is the text layer's alone."""
+
+
 def answer_minimally(request: EngineRequest, latency_s: float = 0.0) -> EngineOutcome:
     """The null answer for one request, with estimated token counts: the schema's declared
     example when it has one (so its business rules hold), else the minimal instance. A schema
-    this walker cannot satisfy becomes an `EngineFailure` for that request alone."""
+    this walker cannot satisfy becomes an `EngineFailure` for that request alone. Asked for
+    log-probabilities, it gives the whole answer as one token of NULL_LOGPROB."""
     try:
         answer = request.example
         if answer is None:
@@ -264,6 +270,8 @@ def answer_minimally(request: EngineRequest, latency_s: float = 0.0) -> EngineOu
         prompt_tokens=estimate_prompt_tokens(request),
         completion_tokens=max(1, len(text) // 4),
         latency_s=latency_s,
+        logprobs=(NULL_LOGPROB,) if request.logprobs else None,
+        tokens=(text,) if request.logprobs else None,
     )
 
 

@@ -52,9 +52,10 @@ def encode_image_part(page: Page, image_format: str = "png", quality: int = 90) 
 
 
 def build_body(request: EngineRequest, model: str, image_format: str = "png") -> dict[str, Any]:
-    """The chat-completions JSON body for one request."""
+    """The chat-completions JSON body for one request; `"logprobs": true` only when the
+    request asks for log-probabilities."""
     sampling = request.sampling
-    return {
+    body = {
         "model": model,
         "messages": request.messages(lambda page: encode_image_part(page, image_format)),
         "response_format": {
@@ -66,6 +67,9 @@ def build_body(request: EngineRequest, model: str, image_format: str = "png") ->
         "top_p": sampling.top_p,
         "seed": sampling.seed,
     }
+    if request.logprobs:
+        body["logprobs"] = True
+    return body
 
 
 def parse_response(request_id: str, payload: Any, elapsed_s: float) -> EngineOutcome:
@@ -88,7 +92,28 @@ def parse_response(request_id: str, payload: Any, elapsed_s: float) -> EngineOut
         cached_tokens=int(details.get("cached_tokens") or 0),
         latency_s=elapsed_s,
         served_model=_served_model(payload),
+        **read_logprobs(choice),
     )
+
+
+def read_logprobs(choice: dict[str, Any]) -> dict[str, Any]:
+    """`logprobs` and `tokens` of an answer from `choice["logprobs"]["content"]`, one entry
+    per token (`token`, `logprob`, and `bytes` where the server gives them: a token holding
+    part of a character is read from its bytes); empty when the server gave none."""
+    content = (choice.get("logprobs") or {}).get("content") if isinstance(choice, dict) else None
+    if not isinstance(content, list) or not content:
+        return {}
+    try:
+        values = tuple(float(entry["logprob"]) for entry in content)
+        tokens = tuple(
+            bytes(entry["bytes"]).decode("utf-8", errors="replace")
+            if isinstance(entry.get("bytes"), list)
+            else str(entry["token"])
+            for entry in content
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return {}
+    return {"logprobs": values, "tokens": tokens}
 
 
 def _served_model(payload: dict[str, Any]) -> str | None:

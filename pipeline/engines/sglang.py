@@ -74,8 +74,15 @@ SERVER_ARG_KEYS: tuple[str, ...] = (
 )
 """Every `ServerArgs` field `build_server_args` may set (besides the user's `extra_args`)."""
 
-GENERATE_KWARGS: tuple[str, ...] = ("prompt", "input_ids", "image_data", "sampling_params")
-"""Every keyword passed to `Engine.async_generate`."""
+GENERATE_KWARGS: tuple[str, ...] = (
+    "prompt",
+    "input_ids",
+    "image_data",
+    "sampling_params",
+    "return_logprob",
+)
+"""Every keyword passed to `Engine.async_generate` (`return_logprob` only when the request asks
+for log-probabilities: they cost sglang output processing)."""
 
 SAMPLING_KEYS: tuple[str, ...] = (
     "json_schema",
@@ -328,13 +335,21 @@ class SGLangEngine(EngineBase):
         started = time.perf_counter()
         try:
             inputs = await self.inputs.build(prompt, request)
+            if request.logprobs:
+                inputs["return_logprob"] = True
             output = await self._engine.async_generate(
                 **inputs,
                 sampling_params=build_sampling_params(request, self.config.sglang.deterministic),
             )
         except Exception as exc:  # noqa: BLE001 - one request's failure is its own
             return map_exception(request.request_id, exc)
-        return map_output(request.request_id, output, time.perf_counter() - started)
+        decode = self._token_texts if request.logprobs else None
+        return map_output(request.request_id, output, time.perf_counter() - started, decode)
+
+    def _token_texts(self, ids: list[int]) -> list[str]:
+        """Each token's text on its own: sglang's Engine returns log-probabilities with token
+        ids only (its `return_text_in_logprobs` is not an `async_generate` keyword)."""
+        return list(self._processor.tokenizer.batch_decode([[i] for i in ids]))
 
     def close(self) -> None:
         """Shut the backend down (it ends SGLang's child processes); safe to call twice.

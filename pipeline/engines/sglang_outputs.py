@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pipeline.engines.base import EngineFailure, EngineOutcome, EngineResult
 from pipeline.errors import ErrorCode
 
 
-def map_output(request_id: str, output: Any, elapsed_s: float) -> EngineOutcome:
-    """One `async_generate` result (`{"text", "output_ids", "meta_info"}`) as an outcome."""
+def map_output(
+    request_id: str,
+    output: Any,
+    elapsed_s: float,
+    decode: Callable[[list[int]], list[str]] | None = None,
+) -> EngineOutcome:
+    """One `async_generate` result (`{"text", "output_ids", "meta_info"}`) as an outcome; with
+    `decode` (token ids -> each token's text), its log-probabilities too (`read_logprobs`)."""
     if not isinstance(output, dict) or "text" not in output:
         return EngineFailure(request_id, ErrorCode.ENGINE_ERROR, f"unexpected output: {output!r}")
     meta = output.get("meta_info") or {}
@@ -19,6 +26,7 @@ def map_output(request_id: str, output: Any, elapsed_s: float) -> EngineOutcome:
         detail = finish.get("message", "") if isinstance(finish, dict) else ""
         return EngineFailure(request_id, ErrorCode.ENGINE_ERROR, f"request aborted: {detail}")
     rank = meta.get("dp_rank")  # the replica that answered; may be absent with dp_size 1
+    logprobs, tokens = read_logprobs(meta, decode) if decode is not None else (None, None)
     return EngineResult(
         request_id=request_id,
         text=output["text"],
@@ -28,7 +36,28 @@ def map_output(request_id: str, output: Any, elapsed_s: float) -> EngineOutcome:
         cached_tokens=int(meta.get("cached_tokens") or 0),
         latency_s=float(meta.get("e2e_latency") or elapsed_s),
         replica=rank if type(rank) is int else None,
+        logprobs=logprobs,
+        tokens=tokens,
     )
+
+
+def read_logprobs(
+    meta: dict[str, Any], decode: Callable[[list[int]], list[str]]
+) -> tuple[tuple[float, ...] | None, tuple[str, ...] | None]:
+    """The answer tokens' log-probabilities and texts from `meta_info["output_token_logprobs"]`,
+    a list of `(logprob, token_id, text)` per answer token (text None unless sglang was asked
+    for it; then `decode` gives it). (None, None) when they are missing or incomplete."""
+    entries = meta.get("output_token_logprobs")
+    if not isinstance(entries, list | tuple) or not entries:
+        return None, None
+    try:
+        values = tuple(float(entry[0]) for entry in entries)
+        ids = [int(entry[1]) for entry in entries]
+        given = [entry[2] if len(entry) > 2 else None for entry in entries]
+    except (TypeError, ValueError, IndexError):
+        return None, None
+    texts = decode(ids) if any(text is None for text in given) else given
+    return values, tuple(str(text) for text in texts)
 
 
 def map_exception(request_id: str, exc: Exception) -> EngineFailure:

@@ -3,7 +3,9 @@
 Requests are answered in batches (left padding) by `model.generate`, with xgrammar's logits
 processor holding the output to the request's JSON schema. Generation runs in a worker thread
 so the caller's event loop stays responsive. A batch that raises is retried one request at a
-time, so one bad request fails alone.
+time, so one bad request fails alone. When a request asks for log-probabilities, `generate`
+also returns its scores (the logits after the grammar's mask), and each answer token's
+log-probability is the log-softmax of its step's scores at the token chosen.
 """
 
 from __future__ import annotations
@@ -200,19 +202,34 @@ class TransformersEngine(EngineBase):
             options.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
         else:
             options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        scored = any(request.logprobs for request in requests)
+        if scored:
+            options.update(output_scores=True, return_dict_in_generate=True)
         with self._lock, torch.inference_mode():
             if sampling.temperature > 0:
                 torch.manual_seed(sampling.seed)
             output = loaded.model.generate(**inputs, **options)
-        width = inputs["input_ids"].shape[1]
+            sequences = output.sequences if scored else output
+            width = inputs["input_ids"].shape[1]
+            chosen = _chosen_logprobs(output.scores, sequences[:, width:]) if scored else None
         elapsed = time.perf_counter() - started
         masks = inputs["attention_mask"]
         return [
-            self._result(request, masks[row], output[row, width:], elapsed)
+            self._result(
+                request, masks[row], sequences[row, width:], elapsed,
+                chosen[row] if chosen is not None and request.logprobs else None,
+            )  # fmt: skip
             for row, request in enumerate(requests)
         ]
 
-    def _result(self, request: EngineRequest, mask: Any, generated: Any, elapsed: float) -> Any:
+    def _result(
+        self,
+        request: EngineRequest,
+        mask: Any,
+        generated: Any,
+        elapsed: float,
+        logprobs: list[float] | None = None,
+    ) -> Any:
         loaded = self._loaded
         ids = generated.tolist()
         limit = request.sampling.max_new_tokens
@@ -222,7 +239,12 @@ class TransformersEngine(EngineBase):
         else:  # ran to the limit (a batch may decode past a smaller per-request limit)
             finish, kept = "length", ids[:limit]
             used = len(kept)
-        text = loaded.processor.tokenizer.decode(kept, skip_special_tokens=True)
+        tokenizer = loaded.processor.tokenizer
+        text = tokenizer.decode(kept, skip_special_tokens=True)
+        tokens = None
+        if logprobs is not None:  # the tokens of the text, without the stop token
+            logprobs = logprobs[: len(kept)]
+            tokens = tuple(tokenizer.batch_decode([[i] for i in kept], skip_special_tokens=True))
         return EngineResult(
             request_id=request.request_id,
             text=text,
@@ -230,6 +252,8 @@ class TransformersEngine(EngineBase):
             prompt_tokens=int(mask.sum()),
             completion_tokens=used,
             latency_s=elapsed,
+            logprobs=None if logprobs is None else tuple(logprobs),
+            tokens=tokens,
         )
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
@@ -253,6 +277,19 @@ class _Loaded:
         self.model = model
         self.compiler = compiler
         self.stop_ids = stop_ids
+
+
+def _chosen_logprobs(scores: tuple[Any, ...], chosen: Any) -> list[list[float]]:
+    """Per row, the log-probability of each token generated: `scores` holds one (rows, vocab)
+    tensor per step, `chosen` the (rows, steps) tokens picked."""
+    import torch
+
+    per_step = [  # step by step: all steps' scores at once would hold steps x vocab floats
+        torch.log_softmax(step.float(), dim=-1).gather(-1, chosen[:, k : k + 1]).squeeze(-1)
+        for k, step in enumerate(scores)
+    ]
+    values = torch.stack(per_step, dim=1) if per_step else chosen[:, :0].float()
+    return [[float(v) for v in row] for row in values.tolist()]
 
 
 def _stop_token_ids(model: Any, tokenizer: Any) -> list[int]:

@@ -103,8 +103,10 @@ def build_request(
     json_schema: dict[str, Any],
     sampling: SamplingConfig,
     request_id: str,
+    logprobs: bool = False,
 ) -> EngineRequest:
-    """One engine request: the shared prompt around the pages of one document, in page order."""
+    """One engine request: the shared prompt around the pages of one document, in page order;
+    `logprobs` asks for the answer tokens' log-probabilities (runs with grounding)."""
     return EngineRequest(
         request_id=request_id,
         system=template.system,
@@ -114,6 +116,7 @@ def build_request(
         json_schema=json_schema,
         sampling=sampling,
         example=template.example,
+        logprobs=logprobs,
     )
 
 
@@ -128,12 +131,14 @@ def render_prompt_text(template: PromptTemplate, images: int = 1) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RequestBuilder:
-    """Engine requests for work items: the run's prompt, engine schema and sampling."""
+    """Engine requests for work items: the run's prompt, engine schema and sampling; with
+    `logprobs` (grounding on) each asks for its answer tokens' log-probabilities."""
 
     template: PromptTemplate
     json_schema: dict[str, Any]
     max_new_tokens: int
     seed: int
+    logprobs: bool = False
 
     def __call__(self, item: WorkItem) -> EngineRequest:
         """The request of `item`'s next attempt; its id names the item and the attempt."""
@@ -143,4 +148,6 @@ class RequestBuilder:
             seed=self.seed + item.attempts,
         )
         request_id = f"{item.item_id}#{item.attempts}"
-        return build_request(self.template, item.pages, self.json_schema, sampling, request_id)
+        return build_request(
+            self.template, item.pages, self.json_schema, sampling, request_id, self.logprobs
+        )

@@ -2,7 +2,13 @@
 found in the PDF's text layer (`locate_fields`)."""
 
 from pipeline.grounding.locate import locate_fields
-from pipeline.grounding.record import FieldGrounding, MatchQuality, Source, match_confidence
+from pipeline.grounding.record import (
+    FieldGrounding,
+    MatchQuality,
+    Source,
+    field_confidence,
+    match_confidence,
+)
 from pipeline.grounding.textlayer import PageText, Word, read_text_layer
 
 __all__ = [
@@ -11,6 +17,7 @@ __all__ = [
     "PageText",
     "Source",
     "Word",
+    "field_confidence",
     "locate_fields",
     "match_confidence",
     "read_text_layer",

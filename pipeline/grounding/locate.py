@@ -20,7 +20,7 @@ description) anchor the rest (its quantity "1"). A value not printed on any page
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from pipeline.grounding.labels import label_words
-from pipeline.grounding.record import Box, FieldGrounding, MatchQuality, Source, match_confidence
+from pipeline.grounding.record import Box, FieldGrounding, MatchQuality, Source, field_confidence
 from pipeline.grounding.spans import PageIndex, Span, union
 from pipeline.grounding.textlayer import PageText
 
@@ -152,6 +152,8 @@ class _Context:
     indexes: dict[int, PageIndex]
     seen: Collection[int]
     xml: bool
+    model: Mapping[str, float]  # the model's probability of each value, by path
+    rule_warnings: int
 
 
 def _grounding(
@@ -168,7 +170,10 @@ def _grounding(
     ranked = sorted(scored, key=lambda t: (-t[0], t[1]))
     best_score, _, best = ranked[0]
     decided = len(ranked) == 1 or best_score - ranked[1][0] >= _CONTEXT_MARGIN
-    confidence = 1.0 if xml else match_confidence(best.quality, len(options) - 1, decided)
+    confidence = field_confidence(
+        best.quality, len(options) - 1, decided, context.model.get(path, 1.0),
+        context.rule_warnings, xml,
+    )  # fmt: skip
     placed.append(best)
     page = best.page
     box = tuple(round(v, 2) for v in best.box)
@@ -186,13 +191,20 @@ def locate_fields(
     seen_pages: Collection[int] = (),
     *,
     from_xml: bool = False,
+    model_probabilities: Mapping[str, float] | None = None,
+    rule_warnings: int = 0,
 ) -> list[FieldGrounding]:
     """One grounding per leaf of `instance`, in the order of its fields: the place on `pages`
     (the document's text layer) where each value is printed. `seen_pages` are the pages the
     model saw (preferred when a value is printed on several); `from_xml` marks values read
-    from an e-invoice's XML: confidence 1, source `xml` where no page shows them."""
+    from an e-invoice's XML: confidence 1, source `xml` where no page shows them.
+    `model_probabilities` (by path, see `answer.value_probabilities`) and `rule_warnings` (the
+    document's business-rule warnings) join the confidence as `record.field_confidence` says."""
     indexes = [PageIndex(page) for page in pages if page.words]
-    context = _Context({index.page.number: index for index in indexes}, seen_pages, from_xml)
+    context = _Context(
+        {index.page.number: index for index in indexes}, seen_pages, from_xml,
+        model_probabilities or {}, rule_warnings,
+    )  # fmt: skip
     found: dict[str, FieldGrounding] = {}
     groups: dict[str, list[tuple[str, Any]]] = {}
     for path, value in leaves(instance):

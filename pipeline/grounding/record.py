@@ -54,11 +54,46 @@ def match_confidence(
         x 0.8   when others match but the label, the sibling fields or the page decided,
         x 1 / (1 + rivals)  when others match and nothing told them apart.
 
-    Model log-probabilities are not an input yet; they will join here."""
+    `field_confidence` joins the model's own certainty and the business rules to it."""
     base = _QUALITY_CONFIDENCE[quality]
     if rivals <= 0 or base == 0.0:
         return base
     return round(base * (0.8 if decided_by_context else 1.0 / (1 + rivals)), 4)
+
+
+RULE_WARNING_FACTOR = 0.8
+"""What each business-rule warning of a document multiplies its fields' confidence by."""
+RULE_WARNINGS_COUNTED = 3
+"""Rule warnings past this many lower the confidence no further."""
+
+
+def field_confidence(
+    quality: MatchQuality,
+    rivals: int = 0,
+    decided_by_context: bool = False,
+    model_probability: float = 1.0,
+    rule_warnings: int = 0,
+    from_xml: bool = False,
+) -> float:
+    """Confidence in [0, 1] that a field's value is right and its box shows it:
+
+        confidence = agreement x model x rules
+        agreement  = match_confidence(quality, rivals, decided_by_context): how the printed
+                     text layer agrees with the value (0 where the value is not found)
+        model      = the model's probability of the value as it wrote it: that of the value's
+                     least sure answer token, exp(min log-probability); 1.0 where the engine
+                     gave no log-probabilities (then confidence is the agreement alone)
+        rules      = 0.8 ** n, n the document's business-rule warnings (counted up to 3)
+
+    A value read from an e-invoice's XML has confidence 1: the XML is the document.
+    A product, so any one doubt is enough to send the field to review; each factor is 1.0
+    when it has nothing to say."""
+    if from_xml:
+        return 1.0
+    agreement = match_confidence(quality, rivals, decided_by_context)
+    model = min(1.0, max(0.0, model_probability))
+    rules = RULE_WARNING_FACTOR ** min(max(0, rule_warnings), RULE_WARNINGS_COUNTED)
+    return round(agreement * model * rules, 4)
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,7 +107,13 @@ class RunRecorder:
         warnings: list[WarningRecord],
         provenance: Provenance | None = None,
     ) -> None:
-        groundings = self._locate(list(item.page_texts), instance, item.page_numbers, False)
+        # A row checked against an e-invoice's XML (`provenance` given) holds the XML's values,
+        # not the model's answer: its confidence is the text layer's alone, as before.
+        own = provenance is None
+        groundings = self._locate(
+            list(item.page_texts), instance, item.page_numbers, False,
+            result if own else None, warnings if own else [],
+        )  # fmt: skip
         warnings = warnings + self._review(groundings)
         row = document_row(provenance or self.provenance, item, result, instance, warnings)
         self.writer.add("documents", row)
@@ -141,15 +147,30 @@ class RunRecorder:
         self.reporter.item_done(str(source.path), 0, 0, None, "")
 
     def _locate(
-        self, pages: list[PageText], instance: BaseModel, seen: tuple[int, ...], from_xml: bool
+        self,
+        pages: list[PageText],
+        instance: BaseModel,
+        seen: tuple[int, ...],
+        from_xml: bool,
+        answer: EngineResult | None = None,
+        warnings: list[WarningRecord] | None = None,
     ) -> list[FieldGrounding]:
         """With `grounding` on, each leaf of `instance` located in the text layer of the pages
-        the model saw (none for images and scans); nothing with it off."""
+        the model saw (none for images and scans); nothing with it off. The confidence also
+        weighs the model's probability of each value (from `answer`'s log-probabilities,
+        where the engine gave them) and the business-rule warnings among `warnings`."""
         if not self.grounding:
             return []
         from pipeline.grounding import locate_fields
+        from pipeline.grounding.answer import value_probabilities
 
-        return locate_fields(instance, pages, seen, from_xml=from_xml)
+        probabilities = (
+            value_probabilities(answer.text, answer.tokens, answer.logprobs) if answer else {}
+        )
+        return locate_fields(
+            instance, pages, seen, from_xml=from_xml, model_probabilities=probabilities,
+            rule_warnings=rule_warning_count(warnings or []),
+        )  # fmt: skip
 
     def _review(self, groundings: list[FieldGrounding]) -> list[WarningRecord]:
         """The needs_review warning of a document some of whose fields are under
@@ -225,6 +246,12 @@ class RunRecorder:
     async def close(self) -> None:
         """Write what is buffered; committed to the ledger part by part."""
         await self.writer.close()
+
+
+def rule_warning_count(warnings: list[WarningRecord]) -> int:
+    """How many of a document's warnings are its schema's business rules: their codes read
+    `<schema>.<rule>`; docextract's own warnings (`repaired`, `needs_review`) have no dot."""
+    return sum("." in warning.code for warning in warnings)
 
 
 def open_recorder(
