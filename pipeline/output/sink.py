@@ -34,6 +34,8 @@ from pipeline.output.ledger import CommittedItem, ItemKey, Ledger
 from pipeline.policy import ledger_status
 
 TABLES = ("documents", "errors", "fields")
+COMMIT_ORDER = ("fields", "errors", "documents")
+"""The order a flush commits its parts in (see BufferedWriter.flush)."""
 
 WARNING_TYPE = pa.struct([("code", pa.string()), ("message", pa.string())])
 _COMMON = [
@@ -317,10 +319,14 @@ class BufferedWriter:
             self._flushing = asyncio.ensure_future(self.flush())
 
     async def flush(self) -> None:
+        """Commit every row waiting now, one part per table, the fields table first: a
+        documents row, once committed, is never redone, so its fields rows must be on disk
+        before it (a kill between the two leaves fields rows that the document's next
+        extraction supersedes, never a document without them)."""
         self._oldest = None
-        for table in TABLES:
-            rows, self._rows[table] = self._rows[table], []
-            if rows:
+        waiting, self._rows = self._rows, {name: [] for name in TABLES}
+        for table in COMMIT_ORDER:
+            if rows := waiting[table]:
                 await asyncio.to_thread(self.parts.write_parts, table, rows)
 
     @property
