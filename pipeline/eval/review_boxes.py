@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from pipeline.errors import ErrorCode
+from pipeline.grounding.record import under_threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,7 @@ class FieldMark:
         value = row.get("value")
         marked = bool(row.get("needs_review"))
         if review_below is not None:
-            marked = value is not None and confidence < review_below
+            marked = under_threshold(value, confidence, review_below)
         corners = [row.get(name) for name in ("nx0", "ny0", "nx1", "ny1")]
         placed = row.get("on_page") is not None and all(c is not None for c in corners)
         return cls(

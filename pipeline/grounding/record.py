@@ -96,6 +96,12 @@ def field_confidence(
     return round(agreement * model * rules, 4)
 
 
+def under_threshold(value: str | None, confidence: float, review_below: float) -> bool:
+    """Whether a field is marked for review under `review_below`: its confidence is lower,
+    and it has a value (a field without one has nothing printed to check)."""
+    return value is not None and confidence < review_below
+
+
 @dataclass(frozen=True, slots=True)
 class FieldGrounding:
     """Where one leaf field's value is printed.

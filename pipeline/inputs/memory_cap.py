@@ -37,7 +37,7 @@ _MUPDF_ALLOCATION = re.compile(r"\b(malloc|calloc|realloc)\b.*\bfailed\b")
 # What MuPDF says when it leaves out a page's image that it could not allocate memory to decode
 # (it goes on drawing the rest): its own allocator, or a codec's (openjpeg for JPEG 2000).
 _DROPPED_FOR_MEMORY = re.compile(
-    r"\b(malloc|calloc|realloc)\b.*\bfailed\b|exceeds system limits|out of memory", re.I
+    rf"{_MUPDF_ALLOCATION.pattern}|exceeds system limits|out of memory", re.I
 )
 
 

@@ -6,17 +6,16 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pipeline.grounding.record import under_threshold
 from pipeline.items import EINVOICE_MODEL
 from pipeline.output.arrow import to_arrow_value
 from pipeline.records import ErrorRecord, SourceFile, WarningRecord, storable
 
 if TYPE_CHECKING:
-    from pipeline.grounding import FieldGrounding
-
-if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from pipeline.engines.base import EngineResult
+    from pipeline.grounding import FieldGrounding
     from pipeline.items import WorkItem
 
 
@@ -131,11 +130,10 @@ def field_rows(
 
 
 def needs_review(grounding: FieldGrounding, review_below: float | None) -> bool | None:
-    """Whether a field's confidence is under the run's `review_below` (None without one). A
-    field without a value is never marked: there is nothing printed to check."""
+    """Whether a field is marked under the run's `review_below` (None without one)."""
     if review_below is None:
         return None
-    return grounding.value is not None and grounding.confidence < review_below
+    return under_threshold(grounding.value, grounding.confidence, review_below)
 
 
 def error_row(
