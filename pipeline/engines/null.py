@@ -7,6 +7,7 @@ works, and show how fast the host could go if the model were free.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -257,10 +258,10 @@ def answer_minimally(request: EngineRequest, latency_s: float = 0.0) -> EngineOu
     this walker cannot satisfy becomes an `EngineFailure` for that request alone. Asked for
     log-probabilities, it gives the whole answer as one token of NULL_LOGPROB."""
     try:
-        answer = request.example
-        if answer is None:
-            answer = build_minimal_instance(request.json_schema)
-        text = json.dumps(answer, separators=(",", ":"), ensure_ascii=False)
+        if request.example is not None:
+            text = _compact(request.example)
+        else:
+            text = _minimal_text(json.dumps(request.json_schema, sort_keys=True))
     except (_NoInstance, KeyError, TypeError, ValueError, re.error) as exc:
         return EngineFailure(request.request_id, ErrorCode.ENGINE_ERROR, f"null engine: {exc}")
     return EngineResult(
@@ -273,6 +274,17 @@ def answer_minimally(request: EngineRequest, latency_s: float = 0.0) -> EngineOu
         logprobs=(NULL_LOGPROB,) if request.logprobs else None,
         tokens=(text,) if request.logprobs else None,
     )
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=32)
+def _minimal_text(schema_text: str) -> str:
+    """The minimal instance of the schema `schema_text` holds, as answer text: built once per
+    schema, not once per request (a run asks with one schema)."""
+    return _compact(build_minimal_instance(json.loads(schema_text)))
 
 
 class NullEngine(EngineBase):
