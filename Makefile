@@ -30,7 +30,7 @@ $(DEV_STAMP): $(STAMP)
 test: $(DEV_STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
-SCHEMAS := invoice receipt cn_vat_invoice id_card bank_statement medical_invoice property_certificate
+SCHEMAS := invoice receipt cn_vat_invoice id_card bank_statement medical_invoice property_certificate page_text
 
 # Extract the bundled examples, one schema per folder; stops at the first failing run.
 # The default model downloads once when the hub is reachable (HF_HUB_OFFLINE=1 forbids it);

@@ -62,6 +62,7 @@ class RenderConfig(_Frozen):
     )  # fmt: skip
     timeout_s: float = Field(120.0, gt=0, description=HELP["render.timeout_s"])
     text_layer: bool = Field(False, description=HELP["render.text_layer"])
+    text_lines: bool = Field(False, description=HELP["render.text_lines"])
     workers: int = Field(0, ge=0, description=HELP["render.workers"])
     passwords: tuple[str, ...] = Field((), description=HELP["render.passwords"])
 

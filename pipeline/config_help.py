@@ -19,6 +19,8 @@ HELP: dict[str, str] = {
     "render.timeout_s": "Per-file render time limit, seconds.",
     "render.text_layer": "Read each PDF page's words with their boxes while rendering, and "
     "locate every answer field on its page: the fields table.",
+    "render.text_lines": "Read each PDF page's lines of text with their boxes while rendering "
+    "(the page_text schema turns it on).",
     "review_below": "Mark the fields whose grounding confidence is under this (0 to 1) for "
     "review, and give their documents a needs_review warning; needs --grounding. Off by default.",
     "max_pages": "Pages per request (at most 100: a request's pages are held in memory "

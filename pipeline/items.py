@@ -19,6 +19,10 @@ documents table and in the ledger's key: the XML is one extraction, whatever mod
 so re-runs skip it however their engine changes, and a model-only run (keyed by its own model)
 adds the model's reading beside it, told apart by `model` like any two models' rows."""
 
+TEXT_LAYER_ENGINE = "text_layer"
+"""The `engine` of a row read from a PDF page's own text layer (a page_text run's born-digital
+pages): no model and no placeholder, so it goes with a dry run's rows and a model's alike."""
+
 DRY_RUN_ENGINE = "null"
 """The engine of a dry run: it answers every document with a placeholder, never read from the
 document. Its rows never share an output folder with a model's (`pipeline.output.admission`)."""
@@ -47,7 +51,8 @@ class WorkItem:
 
     The pages are dropped (`release`) as soon as the item is settled, so memory is bounded by
     the requests in flight, not by how far the writer lags behind; their numbers and text
-    layers stay (`page_numbers`, `page_texts`), to locate the answer's fields in.
+    layers and sizes stay (`page_numbers`, `page_texts`, `page_sizes`), to locate the answer's
+    fields in and place its lines.
     """
 
     item_id: str
@@ -65,6 +70,7 @@ class WorkItem:
         self.visual_tokens = sum(p.visual_tokens for p in self.pages)
         self.page_numbers = tuple(p.index + 1 for p in self.pages)
         self.page_texts = tuple(p.text for p in self.pages if p.text is not None)
+        self.page_sizes = tuple(p.size_in_points for p in self.pages)
 
     @property
     def path(self) -> str:

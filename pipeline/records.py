@@ -76,6 +76,14 @@ class Page:
         """Qwen3-VL visual tokens: one per 32x32 pixels."""
         return (self.width // 32) * (self.height // 32)
 
+    @property
+    def size_in_points(self) -> tuple[float, float]:
+        """The page's (width, height) in points (1/72 inch): a PDF page's own size; an image's
+        from its resolution, or its pixels where it states none."""
+        if self.dpi:
+            return self.width * 72 / self.dpi, self.height * 72 / self.dpi
+        return float(self.source_width or self.width), float(self.source_height or self.height)
+
     def __getstate__(self) -> list[Any]:
         state = [getattr(self, item.name) for item in fields(self)]
         return [bytes(value) if isinstance(value, memoryview) else value for value in state]
@@ -109,6 +117,17 @@ class WarningRecord:
 
     code: str
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedLine:
+    """One line of text on a page (the page_text schema), with its box in points (origin top
+    left) and as fractions 0-1 of the page, and where it was read: `text_layer` or `model`."""
+
+    text: str
+    source: str
+    box: tuple[float, float, float, float]
+    page_box: tuple[float, float, float, float]
 
 
 @dataclass(frozen=True, slots=True)

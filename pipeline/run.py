@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine
@@ -24,6 +24,7 @@ from pipeline.extract.estimate import estimate_plan
 from pipeline.extract.extraction import Extraction
 from pipeline.extract.plan import CommittedCheck, Identity, WorkPlan, plan_work
 from pipeline.extract.prompt import PromptTemplate, RequestBuilder, build_prompt
+from pipeline.extract.text_lines import for_schema, reads_page_text
 from pipeline.output.admission import check_run_kind, check_table_schema
 from pipeline.output.ledger import Ledger
 from pipeline.output.progress import Reporter, make_reporter
@@ -36,10 +37,13 @@ from pipeline.output.recorder import (
 )
 from pipeline.output.report import RunReport, still_failed_text
 from pipeline.output.session import OutputSession
-from pipeline.output.sink import TABLES, tables_without_parts
+from pipeline.output.sink import tables_of, tables_without_parts
 from pipeline.output.tables import Provenance
 from pipeline.output.writable import writing_to
 from pipeline.stopping import run_until_stopped, signals_raise
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 def new_run_id() -> str:
@@ -124,6 +128,7 @@ def _extract(
     """
     reporter = reporter or make_reporter(config.log_format)
     job = _Job.of(config)
+    config = for_schema(config, job.spec.model)
     report = RunReport(
         new_run_id(), job.spec.name, str(config.out),
         prompt_hash=job.template.prompt_hash, dry_run=config.dry_run,
@@ -155,7 +160,7 @@ def _extract(
         report.elapsed_s = time.monotonic() - started
         if not config.dry_run:
             session.write_report(report)
-    if unavailable is not None:
+    if unavailable is not None and report.needs_model:
         raise ModelNeeded(unavailable, report)
     return report
 
@@ -166,8 +171,9 @@ def _complete_tables(
     """The parts a run with nothing to do writes: the table its schema's folder lacks, if
     the folder holds the other (written by an older docextract, or by a run killed before
     its end). A schema without a folder gets none."""
-    missing = tables_without_parts(session.out, job.spec.name)
-    if len(missing) in (0, len(TABLES)):
+    tables = tables_of(job.spec.model)
+    missing = tables_without_parts(session.out, job.spec.name, tables)
+    if len(missing) in (0, len(tables)):
         return []
     session.begin()
     provenance = job.provenance(report, None, plan)
@@ -208,7 +214,7 @@ class _Execution:
         owned = engine is None
         unavailable: EngineUnavailable | None = None
         if engine is None and plan.needs_model:
-            engine, unavailable = _start_engine(config, plan, report)
+            engine, unavailable = _start_engine(config, plan, report, self.job.spec.model)
         self.session.begin()
         parts: list[dict[str, Any]] = []  # what this run committed, for its manifest
         try:
@@ -259,6 +265,7 @@ def extract_in_memory(
     starts, RunInterrupted on SIGINT or SIGTERM, and ModelNeeded when the engine cannot start
     but rows were read from e-invoice XML (they are in the sink, on the exception's report)."""
     job = _Job.of(config)
+    config = for_schema(config, job.spec.model)
     report = RunReport(new_run_id(), job.spec.name, "", prompt_hash=job.template.prompt_hash)
     report.engine, report.model = _engine_identity(config, engine)
     identity = Identity(job.spec.name, job.template.prompt_hash, report.model)
@@ -267,7 +274,7 @@ def extract_in_memory(
         plan = plan_work(config, ledger, identity, writes=False)
         plan.summary.count_into(report)
         if engine is None and plan.needs_model:
-            engine, unavailable = _start_engine(config, plan, report)
+            engine, unavailable = _start_engine(config, plan, report, job.spec.model)
         provenance = job.provenance(report, engine, plan)
         recorder, sink = memory_recorder(
             job.spec.model, job.json_schema, report, reporter, provenance,
@@ -280,23 +287,26 @@ def extract_in_memory(
         finally:
             if owned and engine is not None:
                 engine.close()
-    if unavailable is not None:
+    if unavailable is not None and report.needs_model:
         raise ModelNeeded(unavailable, report)
     return report, sink
 
 
 def _start_engine(
-    config: RunConfig, plan: WorkPlan, report: RunReport
+    config: RunConfig, plan: WorkPlan, report: RunReport, model: type[BaseModel]
 ) -> tuple[Engine | None, EngineUnavailable | None]:
     """The engine, started; or, where it cannot start but the plan has rows to read from
-    e-invoice XML, no engine: those rows are written, and the documents that need the model are
-    left for a run whose engine starts (`report.needs_model`). Raises EngineUnavailable when
-    nothing could be done without it."""
+    e-invoice XML (or the schema is page_text, whose pages with a text layer need no model), no
+    engine: those rows are written, and the documents (pages) that need the model are left for a
+    run whose engine starts (`report.needs_model`). Raises EngineUnavailable when nothing could
+    be done without it."""
     from pipeline.engines import build_engine
 
     try:
         return build_engine(config.engine), None
     except EngineUnavailable as exc:
+        if reads_page_text(model):  # its pages with a text layer need no model
+            return None, exc
         if not (plan.from_xml or plan.xml_errors):
             raise
         report.needs_model = [str(source.path) for source in plan.sources]

@@ -13,6 +13,7 @@ from schemas.currency import Currency
 from schemas.id_card import IdCard, Sex
 from schemas.invoice import Invoice, InvoiceKind, InvoiceLine, Party
 from schemas.medical_invoice import MedicalInvoice, MedicalItem, VisitType
+from schemas.page_text import PageText, TextLine
 from schemas.property_certificate import PropertyCertificate
 from schemas.receipt import PaymentMethod, Receipt, ReceiptItem
 from schemas.rules import (
@@ -32,6 +33,7 @@ BUILTIN_SCHEMAS: dict[str, type[BaseModel]] = {
     "bank_statement": BankStatement,
     "medical_invoice": MedicalInvoice,
     "property_certificate": PropertyCertificate,
+    "page_text": PageText,
 }
 
 SCHEMA_SUMMARIES: dict[str, str] = {
@@ -50,6 +52,10 @@ SCHEMA_SUMMARIES: dict[str, str] = {
         "Chinese real-property certificates (不动产权证书): holders, location, 28-character unit "
         "number, rights, use, areas, term of use."
     ),
+    "page_text": (
+        "All the text of a page (全文及位置): every line with its box, in reading order, one row "
+        "per page; born-digital PDF pages from their text layer, scans by the model."
+    ),
 }
 
 __all__ = [
@@ -65,6 +71,7 @@ __all__ = [
     "InvoiceLine",
     "MedicalInvoice",
     "MedicalItem",
+    "PageText",
     "Party",
     "PaymentMethod",
     "Receipt",
@@ -72,6 +79,7 @@ __all__ = [
     "ReceiptItem",
     "RuleFinding",
     "Sex",
+    "TextLine",
     "Transaction",
     "VisitType",
     "cn_amount_in_words",

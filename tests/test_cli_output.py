@@ -173,7 +173,7 @@ def test_schemas_list_plain_and_json():
     listed = json.loads(runner.invoke(app, ["schemas", "--json"]).stdout)
     assert [s["name"] for s in listed] == [
         "invoice", "receipt", "cn_vat_invoice", "id_card", "bank_statement", "medical_invoice",
-        "property_certificate",
+        "property_certificate", "page_text",
     ]
 
 

@@ -122,6 +122,15 @@ def good_receipt() -> dict[str, typing.Any]:
     }
 
 
+def good_page_text() -> dict[str, typing.Any]:
+    return {
+        "lines": [
+            {"text": "Rechnung 2024-0117", "bbox_2d": [96, 80, 412, 104]},
+            {"text": "合计 人民币壹仟贰佰元整", "bbox_2d": [96, 120, 520, 142]},
+        ]
+    }
+
+
 GOOD = {
     "invoice": good_invoice,
     "receipt": good_receipt,
@@ -130,13 +139,14 @@ GOOD = {
     "bank_statement": good_bank_statement,
     "medical_invoice": good_medical_invoice,
     "property_certificate": good_property_certificate,
+    "page_text": good_page_text,
 }
 
 
 def test_registry_names_and_summaries() -> None:
     assert list(BUILTIN_SCHEMAS) == ["invoice", "receipt", "cn_vat_invoice", "id_card",
                                      "bank_statement", "medical_invoice",
-                                     "property_certificate"]  # fmt: skip
+                                     "property_certificate", "page_text"]  # fmt: skip
     assert set(SCHEMA_SUMMARIES) == set(BUILTIN_SCHEMAS)
     assert all(len(s) > 20 for s in SCHEMA_SUMMARIES.values())
 

@@ -173,17 +173,26 @@ _SHOWN_WHEN_SET = frozenset(
 
 
 def _report_model_needed(needed: ModelNeeded, log_format: str) -> None:
-    """The summary of what was read from e-invoice XML, then why the rest waits: exit 3."""
+    """The summary of what was read without a model, then why the rest waits: exit 3."""
     report = needed.report
     assert isinstance(report, RunReport)
     _print_summary(report, log_format)
     waiting = len(report.needs_model)
     fail(
-        f"{needed}\n{_documents(report.from_xml)} read from e-invoice XML; {waiting} still "
-        f"need a model (listed above and in OUT/.docextract/runs/{report.run_id}.json)",
+        f"{needed}\n{_read_without_model(report)}; {waiting} still need a model (listed above "
+        f"and in OUT/.docextract/runs/{report.run_id}.json)",
         needed.exit_code,
         log_format == "json",
     )
+
+
+def _read_without_model(report: RunReport) -> str:
+    """What a run whose engine did not start read: e-invoice XML, or pages' text layers (a
+    page_text run)."""
+    if report.extracted > report.from_xml:
+        count = report.extracted - report.from_xml
+        return f"{count} page{'' if count == 1 else 's'} read from the text layer"
+    return f"{_documents(report.from_xml)} read from e-invoice XML"
 
 
 def _documents(count: int) -> str:

@@ -15,6 +15,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 from pydantic import BaseModel
 
@@ -31,6 +32,7 @@ from pipeline.extract.breaker import Breaker, unreachable
 from pipeline.extract.einvoice_rows import source_label, verified, xml_findings
 from pipeline.extract.plan import CommittedCheck, WorkPlan, error_item_id
 from pipeline.extract.settle import Extracted, Failed, Retry, settle
+from pipeline.extract.text_lines import TEXT_LAYER, from_text_layer, placed_lines, reads_page_text
 from pipeline.faults import fault_point
 from pipeline.inputs.einvoice import EInvoice
 from pipeline.inputs.renderpool import RenderPool, RenderTask, following_window
@@ -69,6 +71,8 @@ class Extraction:
         self.answered = asyncio.Event()
         """Set at the first answer (or when every request is queued): the other lanes go."""
         self.verify: dict[str, EInvoice] = {}
+        self.page_text = reads_page_text(model)
+        """Pages with lines of text are read from them, not asked (`text_lines`)."""
         self.breaker = Breaker(config.engine.unreachable_requests, config.engine.unreachable_s)
 
     async def execute(self, plan: WorkPlan) -> None:
@@ -84,7 +88,7 @@ class Extraction:
             self._record_xml(plan)
             if not plan.sources:
                 return
-            if self.engine is None:
+            if self.engine is None and not self.page_text:
                 raise RuntimeError("a plan with sources needs an engine")
             rendered: asyncio.Queue = asyncio.Queue(maxsize=self._render_workers() * 2)
             requests: asyncio.Queue = asyncio.Queue(maxsize=self.batch * 2 + 8)
@@ -190,7 +194,7 @@ class Extraction:
             for item in self._undone(items):
                 if isinstance(item, ErrorRecord):
                     self._render_failed(item)
-                else:
+                elif not self._read_without_model(item):
                     await requests.put(item)
         self.answered.set()  # the lanes still waiting must take their _DONE
         for _ in range(self.lanes):
@@ -205,6 +209,24 @@ class Extraction:
         undone, failed_before = self.committed.undone(pages)
         self.recorder.skipped(len(pages) - len(undone), still_failed=failed_before)
         return [i for i in items if not isinstance(i, WorkItem) or i.item_id in undone]
+
+    def _read_without_model(self, item: WorkItem) -> bool:
+        """Record a page_text page from its text layer; True when it needs no request (read
+        so, or left for a run with a model where there is no engine to ask)."""
+        if not self.page_text:
+            return False
+        read = from_text_layer(item)
+        if read is None:
+            if self.engine is not None:
+                return False
+            self.recorder.needs_model(item.path)
+            return True
+        answer, lines, result = read
+        item.release()
+        provenance = replace(self.recorder.provenance, engine=TEXT_LAYER)
+        warnings = list(item.render_warnings)
+        self.recorder.extracted(item, result, answer, warnings, provenance, lines)
+        return True
 
     def _render_failed(self, record: ErrorRecord) -> None:
         item_id, page = failure_item(record, self.config.per_page)
@@ -262,7 +284,10 @@ class Extraction:
         if einvoice is not None and isinstance(decision, Extracted | Failed):
             self._verified(item, einvoice, decision)
         elif isinstance(decision, Extracted):
-            self.recorder.extracted(item, decision.result, decision.instance, decision.warnings)
+            lines = placed_lines(item, decision.instance)
+            self.recorder.extracted(
+                item, decision.result, decision.instance, decision.warnings, lines=lines
+            )
         elif isinstance(decision, Failed):
             self.recorder.failed(
                 decision.record,

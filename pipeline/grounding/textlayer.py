@@ -1,4 +1,5 @@
-"""The words of a PDF's pages with their boxes (PyMuPDF's text layer), read once per document."""
+"""The words and lines of a PDF's pages with their boxes (PyMuPDF's text layer), read once per
+document."""
 
 from __future__ import annotations
 
@@ -21,23 +22,55 @@ class Word:
 
 
 @dataclass(frozen=True, slots=True)
+class Line:
+    """One line of a page as PyMuPDF reads it: its spans' text joined, and its box in PDF
+    points (origin top left)."""
+
+    text: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+@dataclass(frozen=True, slots=True)
 class PageText:
-    """The words of one page (number from 1) in reading order, and the page's size."""
+    """The words of one page (number from 1) in reading order, its lines where they were
+    asked for, and the page's size."""
 
     number: int
     width: float
     height: float
     words: tuple[Word, ...]
+    lines: tuple[Line, ...] = ()
 
 
-def page_text(page: Any, number: int) -> PageText:
-    """The text layer of an open PyMuPDF page (`number` from 1), its words in visual order:
-    lines top to bottom (words sharing a baseline), each left to right. (The order in the file
-    need not be that: a generator may write one font's text after another's.)"""
+def page_text(page: Any, number: int, words: bool = True, lines: bool = False) -> PageText:
+    """The text layer of an open PyMuPDF page (`number` from 1): with `words`, its words in
+    visual order: lines top to bottom (words sharing a baseline), each left to right (the order
+    in the file need not be that: a generator may write one font's text after another's); with
+    `lines`, its lines (`text_lines`)."""
     rect = page.rect
     return PageText(
-        number, float(rect.width), float(rect.height), visual_order(page.get_text("words"))
+        number,
+        float(rect.width),
+        float(rect.height),
+        visual_order(page.get_text("words")) if words else (),
+        text_lines(page) if lines else (),
     )
+
+
+def text_lines(page: Any) -> tuple[Line, ...]:
+    """The page's lines in PyMuPDF's reading order (`get_text("dict", sort=True)`: top to
+    bottom, then left to right), each line's spans joined; lines of white space only are left
+    out."""
+    found = []
+    for block in page.get_text("dict", sort=True)["blocks"]:
+        for line in block.get("lines", ()):
+            text = "".join(span["text"] for span in line["spans"])
+            if text.strip():
+                found.append(Line(text, *(float(v) for v in line["bbox"])))
+    return tuple(found)
 
 
 def visual_order(raw: list[tuple[Any, ...]]) -> tuple[Word, ...]:

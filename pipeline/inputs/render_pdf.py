@@ -202,7 +202,11 @@ def _render_pdf_page(page: Any, index: int, doc_id: str, config: RenderConfig) -
         dpi=round(72.0 * width / rect.width, 2),
         source_width=source_w,
         source_height=source_h,
-        text=page_text(page, index + 1) if config.text_layer else None,
+        text=(
+            page_text(page, index + 1, config.text_layer, config.text_lines)
+            if config.text_layer or config.text_lines
+            else None
+        ),
     )
 
 

@@ -2,8 +2,9 @@
 
 - A dry run (the null engine, whose answers are placeholders) and a model never write into
   one OUT: the placeholders would stand beside the model's rows as current rows, and no reader
-  could tell them apart by rule. Rows read from e-invoice XML (model `einvoice`) are neither,
-  and go with both. Which engine wrote what comes from the ledger.
+  could tell them apart by rule. Rows read from e-invoice XML (model `einvoice`) or from a PDF
+  page's text layer (engine `text_layer`) are neither, and go with both. Which engine wrote
+  what comes from the ledger.
 - A table takes only parts of one Arrow schema: a schema whose columns differ from those of
   the parts already in OUT/<name>/ (a custom `Invoice` beside the built-in `invoice`, a `.py`
   and a `.json` version of one schema with Decimal and float amounts, a custom schema changed
@@ -20,7 +21,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from pipeline.errors import DocextractError
-from pipeline.items import DRY_RUN_ENGINE, EINVOICE_MODEL
+from pipeline.items import DRY_RUN_ENGINE, EINVOICE_MODEL, TEXT_LAYER_ENGINE
 from pipeline.output.arrow import arrow_type_for
 from pipeline.output.ledger import Ledger
 from pipeline.output.sink import (
@@ -29,6 +30,7 @@ from pipeline.output.sink import (
     documents_schema,
     errors_schema,
     fields_schema,
+    lines_schema,
     run_of,
 )
 
@@ -46,7 +48,9 @@ def check_run_kind(out: Path, ledger: Ledger, engine: str, model: str) -> None:
     it is a model's engine and OUT holds dry-run rows."""
     dry = engine == DRY_RUN_ENGINE
     for schema, their_model, their_engine in sorted(ledger.writers(), key=_writer_order):
-        if their_model == EINVOICE_MODEL or (their_engine == DRY_RUN_ENGINE) == dry:
+        if their_model == EINVOICE_MODEL or their_engine == TEXT_LAYER_ENGINE:
+            continue
+        if (their_engine == DRY_RUN_ENGINE) == dry:
             continue
         if dry:
             raise MixedRows(
@@ -73,6 +77,7 @@ def check_table_schema(out: Path, name: str, source: str, model: type[BaseModel]
         "documents": documents_schema(arrow_type_for(model), {}),
         "errors": errors_schema({}),
         "fields": fields_schema({}),
+        "lines": lines_schema({}),
     }
     for table in TABLES:
         for part in _one_part_per_run(out / name / table):

@@ -19,7 +19,7 @@ from typing import Any
 from pipeline import __version__
 from pipeline.output.layout import manifests_dir
 from pipeline.output.ledger import Ledger
-from pipeline.output.sink import TABLES, file_sha256
+from pipeline.output.sink import BASE_TABLES, file_sha256
 
 
 def manifest_path(out: Path, run_id: str) -> Path:
@@ -36,7 +36,7 @@ def write_manifest(
     config: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the manifest of `run_id` atomically and return its path."""
-    rows: dict[str, int] = dict.fromkeys(TABLES, 0)
+    rows: dict[str, int] = dict.fromkeys(BASE_TABLES, 0)
     for part in parts:
         rows[part["table"]] = rows.get(part["table"], 0) + int(part["rows"])
     manifest = {

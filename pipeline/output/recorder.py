@@ -21,18 +21,22 @@ from pipeline.output.sink import (
     documents_schema,
     errors_schema,
     fields_schema,
+    lines_schema,
     table_metadata,
+    tables_of,
 )
 from pipeline.output.tables import (
     Provenance,
     document_row,
     error_row,
     field_rows,
+    line_rows,
     needs_review,
     xml_document_row,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     from pydantic import BaseModel
@@ -41,7 +45,7 @@ if TYPE_CHECKING:
     from pipeline.grounding import FieldGrounding
     from pipeline.grounding.textlayer import PageText
     from pipeline.items import WorkItem
-    from pipeline.records import ErrorRecord, SourceFile, WarningRecord
+    from pipeline.records import ErrorRecord, PlacedLine, SourceFile, WarningRecord
 
 
 class RowSink(Protocol):
@@ -106,7 +110,10 @@ class RunRecorder:
         instance: BaseModel,
         warnings: list[WarningRecord],
         provenance: Provenance | None = None,
+        lines: Sequence[PlacedLine] = (),
     ) -> None:
+        """A document (or page) extracted: its documents row, and its fields rows (with
+        grounding) and lines rows (`lines`, a page_text answer's)."""
         # A row checked against an e-invoice's XML (`provenance` given) holds the XML's values,
         # not the model's answer: its confidence is the text layer's alone, as before.
         own = provenance is None
@@ -118,6 +125,8 @@ class RunRecorder:
         row = document_row(provenance or self.provenance, item, result, instance, warnings)
         self.writer.add("documents", row)
         self._write_fields(row, groundings)
+        for line_row in line_rows(row, lines):
+            self.writer.add("lines", line_row)
         report = self.report
         report.extracted += 1
         self._count_warnings(warnings)
@@ -145,6 +154,11 @@ class RunRecorder:
         report.from_xml += 1
         self._count_warnings(warnings)
         self.reporter.item_done(str(source.path), 0, 0, None, "")
+
+    def needs_model(self, path: str) -> None:
+        """A page of `path` left undone: only the model can read it, and no engine started."""
+        if path not in self.report.needs_model:
+            self.report.needs_model.append(path)
 
     def _locate(
         self,
@@ -308,12 +322,14 @@ def memory_recorder(
 def table_schemas(
     model: type[BaseModel], json_schema: dict[str, Any], provenance: Provenance
 ) -> dict[str, pa.Schema]:
-    """The Arrow schemas of the documents and errors tables of `model`."""
+    """The Arrow schemas of the tables a run of `model` writes (`tables_of`)."""
     metadata = table_metadata(
         provenance.schema, json_schema, provenance.prompt_hash, provenance.schema_source
     )
-    return {
+    schemas = {
         "documents": documents_schema(arrow_type_for(model), metadata),
         "errors": errors_schema(metadata),
         "fields": fields_schema(metadata),
+        "lines": lines_schema(metadata),
     }
+    return {name: schemas[name] for name in tables_of(model)}

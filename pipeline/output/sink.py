@@ -33,8 +33,11 @@ from pipeline.output.layout import fsync_dir, temporary_dir, temporary_path
 from pipeline.output.ledger import CommittedItem, ItemKey, Ledger
 from pipeline.policy import ledger_status
 
-TABLES = ("documents", "errors", "fields")
-COMMIT_ORDER = ("fields", "errors", "documents")
+TABLES = ("documents", "errors", "fields", "lines")
+"""Every table a schema folder may hold; `lines` only a page_text run's (`tables_of`)."""
+BASE_TABLES = TABLES[:3]
+"""The tables every schema folder holds."""
+COMMIT_ORDER = ("fields", "lines", "errors", "documents")
 """The order a flush commits its parts in (see BufferedWriter.flush)."""
 
 WARNING_TYPE = pa.struct([("code", pa.string()), ("message", pa.string())])
@@ -109,6 +112,19 @@ def fields_schema(metadata: Mapping[str, str]) -> pa.Schema:
         ]
         + _BOX
         + [("needs_review", pa.bool_())]
+        + _PROVENANCE
+    )
+    return pa.schema(fields, metadata=_encode(metadata))
+
+
+def lines_schema(metadata: Mapping[str, str]) -> pa.Schema:
+    """Columns of the lines table: one row per line of text of a page_text documents row (the
+    same item_id, prompt_hash, model and created_at), in reading order from 1, with its box
+    and where it was read (`text_layer` or `model`)."""
+    fields = (
+        _COMMON
+        + [("line", pa.int32()), ("text", pa.string()), ("source", pa.string())]
+        + _BOX
         + _PROVENANCE
     )
     return pa.schema(fields, metadata=_encode(metadata))
@@ -193,9 +209,9 @@ class PartWriter:
 
     def complete_tables(self) -> list[str]:
         """Give each table of the schema that has no part file yet one without rows, written
-        and committed as any part, so that every schema folder a run writes has both tables
+        and committed as any part, so that every schema folder a run writes has all of them
         (SQL over `errors/*.parquet` never meets an empty folder); returns the parts written."""
-        missing = tables_without_parts(self.out, self.schema_name)
+        missing = tables_without_parts(self.out, self.schema_name, list(self.schemas))
         return [self._commit(table_name, []) for table_name in missing]
 
     def _commit(self, table_name: str, rows: Sequence[dict[str, Any]]) -> str:
@@ -205,8 +221,9 @@ class PartWriter:
         final = self.out / relative
         sha256 = write_atomic(table, final, temporary_path(self.out, final))
         fault_point("after-part-rename")
-        # A fields row stands with its documents row: the ledger counts the documents row only.
-        items = _items(rows, self.schema_name, table_name) if table_name != "fields" else []
+        # Fields and lines rows stand with their documents row: the ledger counts that one only.
+        counted = table_name in ("documents", "errors")
+        items = _items(rows, self.schema_name, table_name) if counted else []
         self.ledger.commit_part(relative, items, self.run_id)
         self.written.append(
             {"path": relative, "table": table_name, "rows": len(rows), "sha256": sha256}
@@ -215,11 +232,19 @@ class PartWriter:
         return relative
 
 
-def tables_without_parts(out: Path, schema_name: str) -> list[str]:
-    """The tables of OUT/<schema> that have no part file (temporary files do not count)."""
+def tables_of(model: Any) -> tuple[str, ...]:
+    """The tables a run of the schema `model` writes: the documents, errors and fields tables,
+    and the lines table where the model's answers are lines of text (`writes_lines`)."""
+    return TABLES if getattr(model, "writes_lines", False) else BASE_TABLES
+
+
+def tables_without_parts(
+    out: Path, schema_name: str, tables: Sequence[str] = BASE_TABLES
+) -> list[str]:
+    """Which of `tables` have no part file in OUT/<schema> (temporary files do not count)."""
     return [
         table_name
-        for table_name in TABLES
+        for table_name in tables
         if not any((out / schema_name / table_name).glob("part-*.parquet"))
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.grounding.record import under_threshold
 from pipeline.items import EINVOICE_MODEL
 from pipeline.output.arrow import to_arrow_value
-from pipeline.records import ErrorRecord, SourceFile, WarningRecord, storable
+from pipeline.records import ErrorRecord, PlacedLine, SourceFile, WarningRecord, storable
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -126,6 +127,21 @@ def field_rows(
     return [
         {**identity, "raw_answer": None, **g.row(), "needs_review": needs_review(g, review_below)}
         for g in groundings
+    ]
+
+
+def line_rows(document: dict[str, Any], lines: Sequence[PlacedLine]) -> list[dict[str, Any]]:
+    """The lines-table rows of one documents-table row: its identity and provenance (the same
+    created_at, so the current-rows rule keeps them together) and one line each, numbered from
+    1 in reading order."""
+    identity = {name: document[name] for name in _FIELD_IDENTITY}
+    box_names = ("x0", "y0", "x1", "y1", "nx0", "ny0", "nx1", "ny1")
+    return [
+        {
+            **identity, "raw_answer": None, "line": number, "text": storable(line.text),
+            "source": line.source, **dict(zip(box_names, line.box + line.page_box, strict=True)),
+        }  # fmt: skip
+        for number, line in enumerate(lines, start=1)
     ]
 
 

@@ -20,15 +20,17 @@ from pipeline.bench.docgen.common import GeneratedDocument
 from pipeline.bench.docgen.invoice import LANGUAGES, LAYOUTS, make_invoice
 from pipeline.bench.docgen.medical import make_medical_invoice
 from pipeline.bench.docgen.others import make_bank_statement, make_cn_vat_invoice, make_receipt
+from pipeline.bench.docgen.page_text import make_mixed_language_page
 from pipeline.bench.docgen.property import make_property_certificate
 from pipeline.bench.docgen.scan import make_id_card, to_scan
 
 
 def build_examples(seed: int = 0) -> list[GeneratedDocument]:
     """The examples set, in memory: invoices, receipts, a Chinese VAT invoice, an ID card, a bank
-    statement, a Chinese medical invoice (a dim, blurred, tilted phone scan) and a two-page
-    property certificate, in several languages, layouts and file formats. Documents are drawn
-    in this order from one seeded generator: new ones go last, so the others stay as they are."""
+    statement, a Chinese medical invoice (a dim, blurred, tilted phone scan), a two-page
+    property certificate and a page of text in six scripts (page_text), in several languages,
+    layouts and file formats. Documents are drawn in this order from one seeded generator: new
+    ones go last, so the others stay as they are."""
     rng = random.Random(seed)
     docs = [
         make_invoice(rng, "en_classic_invoice", "en", "classic", lines=4),
@@ -52,6 +54,7 @@ def build_examples(seed: int = 0) -> list[GeneratedDocument]:
     scan = make_medical_invoice(rng, "medical_invoice_scan")
     docs.append(to_scan(scan, rng, ".jpg", dpi=150, strength=1.6, light=0.7))
     docs.append(make_property_certificate(rng, "property_certificate_specimen"))
+    docs.append(make_mixed_language_page(rng, "mixed_language_page"))
     return docs
 
 

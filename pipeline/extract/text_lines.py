@@ -1,0 +1,77 @@
+"""The page_text schema: all the text of a page, read without the model where the page has it.
+
+A page_text run goes page by page (`for_schema`), its render processes reading each PDF page's
+lines (`render.text_lines`). A page whose text layer has lines is read from them, exactly
+(`from_text_layer`), and never sent to the model; a page without (a scan, an image) goes to the
+model, which draws each line's box on the page's 0-1000 grid. Either way the lines table holds
+every line with its box in points and as fractions of the page (`placed_lines`).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from pipeline.config import RunConfig
+from pipeline.engines.base import EngineResult
+from pipeline.items import TEXT_LAYER_ENGINE, WorkItem
+from pipeline.records import PlacedLine
+from schemas.page_text import GRID, PageText
+
+TEXT_LAYER = TEXT_LAYER_ENGINE
+"""The `engine` of a row read from a page's text layer, and the `source` of its lines."""
+MODEL = "model"
+"""The `source` of a line the model read."""
+
+
+def reads_page_text(model: type[BaseModel]) -> bool:
+    return issubclass(model, PageText)
+
+
+def for_schema(config: RunConfig, model: type[BaseModel]) -> RunConfig:
+    """`config` as a run of `model` needs it: page_text runs page by page, reading each PDF
+    page's lines while rendering; other schemas' runs as they are."""
+    if not reads_page_text(model):
+        return config
+    render = config.render.model_copy(update={"text_lines": True})
+    return config.model_copy(update={"per_page": True, "render": render})
+
+
+def from_text_layer(item: WorkItem) -> tuple[PageText, list[PlacedLine], EngineResult] | None:
+    """The row of a one-page item whose text layer has lines: the answer, its lines placed
+    exactly as PyMuPDF reads them, and the stand-in for an engine result (no tokens, no time);
+    None for a page without lines of text."""
+    texts = [page for page in item.page_texts if page.lines]
+    if len(item.page_texts) != 1 or not texts:
+        return None
+    page = texts[0]
+    width, height = page.width, page.height
+    placed = [
+        PlacedLine(
+            line.text, TEXT_LAYER, (line.x0, line.y0, line.x1, line.y1),
+            (line.x0 / width, line.y0 / height, line.x1 / width, line.y1 / height),
+        )  # fmt: skip
+        for line in page.lines
+    ]
+    answer = PageText.model_validate(
+        {"lines": [{"text": p.text, "bbox_2d": _on_grid(p.page_box)} for p in placed]}
+    )
+    result = EngineResult(item.item_id, answer.model_dump_json(), "stop")
+    return answer, placed, result
+
+
+def placed_lines(item: WorkItem, answer: BaseModel) -> list[PlacedLine]:
+    """The lines of the model's page_text `answer` for a one-page item, its boxes from the
+    0-1000 grid to the page's points; none for another schema's answer."""
+    if not isinstance(answer, PageText) or len(item.page_sizes) != 1:
+        return []
+    width, height = item.page_sizes[0]
+    placed = []
+    for line in answer.lines:
+        x0, y0, x1, y1 = (value / GRID for value in line.bbox_2d)
+        points = (x0 * width, y0 * height, x1 * width, y1 * height)
+        placed.append(PlacedLine(line.text, MODEL, points, (x0, y0, x1, y1)))
+    return placed
+
+
+def _on_grid(page_box: tuple[float, float, float, float]) -> list[int]:
+    return [min(GRID, max(0, round(value * GRID))) for value in page_box]

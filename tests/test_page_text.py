@@ -1,0 +1,215 @@
+"""The page_text schema: a born-digital page read from its text layer, a scan by the model, and
+the lines table both write."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pymupdf
+import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from pipeline.cli.app import app
+from pipeline.config import load_config
+from pipeline.engines.base import EngineOutcome, EngineRequest, EngineResult
+from pipeline.engines.null import NullEngine
+from pipeline.run import run_extraction
+from schemas.page_text import PageText
+
+runner = CliRunner()
+
+
+class ScriptedEngine(NullEngine):
+    """Answers every request with `answer` and keeps what it was asked."""
+
+    def __init__(self, answer: dict) -> None:
+        super().__init__()
+        self.answer = json.dumps(answer)
+        self.asked: list[EngineRequest] = []
+
+    async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]:
+        self.asked.extend(requests)
+        return [EngineResult(r.request_id, self.answer, "stop", 100, 20) for r in requests]
+
+
+def _two_column_pdf(path: Path) -> Path:
+    """Two pages: a heading, a paragraph that wraps, two columns and a CJK line; then a page
+    with one line near its foot. Lines in several blocks, so the order is worth checking."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_text((56, 60), "Statement of account", fontsize=16)
+    page.insert_textbox(pymupdf.Rect(56, 80, 300, 160), "The amounts below are due within "
+                        "thirty days of the date of this statement, without deduction.",
+                        fontsize=10)  # fmt: skip
+    page.insert_text((56, 200), "Left column 1.234,56", fontsize=10)
+    page.insert_text((320, 200), "Right column 99.00", fontsize=10)
+    page.insert_font(fontname="china-s")
+    page.insert_text((56, 240), "合计 人民币 壹仟元整", fontname="china-s", fontsize=11)
+    page.insert_text((56, 260), "   ", fontsize=10)  # white space only: not a line
+    second = doc.new_page(width=420, height=595)
+    second.insert_text((200, 560), "Page two, last line", fontsize=9)
+    doc.save(path)
+    doc.close()
+    return path
+
+
+def _scan_png(path: Path, dpi: int) -> Path:
+    """A page image with no text layer, stating its resolution."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=200, height=100)
+    page.insert_text((20, 50), "scanned", fontsize=20)
+    page.get_pixmap(dpi=dpi).save(path)
+    doc.close()
+    return path
+
+
+def _run(inbox: Path, out: Path, engine: NullEngine):  # type: ignore[no-untyped-def]
+    config = load_config(
+        {"inputs": [str(inbox)], "out": out, "schema_ref": "page_text", "log_format": "plain",
+         "render": {"workers": 1}},
+        env={},
+    )  # fmt: skip
+    return run_extraction(config, engine)
+
+
+def _pymupdf_lines(pdf: Path) -> list[tuple[int, str, tuple[float, ...]]]:
+    """(page, text, box) of every non-blank line, in PyMuPDF's sorted reading order."""
+    found = []
+    with pymupdf.open(pdf) as doc:
+        for number, page in enumerate(doc, start=1):
+            for block in page.get_text("dict", sort=True)["blocks"]:
+                for line in block.get("lines", ()):
+                    text = "".join(span["text"] for span in line["spans"])
+                    if text.strip():
+                        found.append((number, text, tuple(line["bbox"])))
+    return found
+
+
+def _lines_table(out: Path) -> list[dict]:
+    rows = pq.read_table(out / "page_text" / "lines").to_pylist()
+    return sorted(rows, key=lambda row: (row["page"], row["line"]))
+
+
+def test_a_born_digital_pdf_gives_pymupdfs_lines_exactly_without_the_model(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    pdf = _two_column_pdf(inbox / "statement.pdf")
+    engine = ScriptedEngine({"lines": []})
+    report = _run(inbox, tmp_path / "out", engine)
+
+    assert engine.asked == [] and report.extracted == 2 and report.failed == 0
+    expected = _pymupdf_lines(pdf)
+    assert len(expected) >= 7 and "合计 人民币 壹仟元整" in [text for _, text, _ in expected]
+    rows = _lines_table(tmp_path / "out")
+    assert [(r["page"], r["text"], (r["x0"], r["y0"], r["x1"], r["y1"])) for r in rows] == [
+        (page, text, pytest.approx(box)) for page, text, box in expected
+    ]
+    sizes = {1: (595, 842), 2: (420, 595)}
+    for row in rows:
+        width, height = sizes[row["page"]]
+        assert row["source"] == "text_layer" and row["engine"] == "text_layer"
+        assert (row["nx0"], row["ny1"]) == pytest.approx((row["x0"] / width, row["y1"] / height))
+    assert [r["line"] for r in rows if r["page"] == 1] == list(range(1, len(rows)))
+
+    documents = pq.read_table(tmp_path / "out" / "page_text" / "documents").to_pylist()
+    first = next(d for d in documents if d["page"] == 1)
+    assert first["engine"] == "text_layer" and first["prompt_tokens"] == 0
+    assert [line["text"] for line in first["data"]["lines"]] == [r["text"] for r in rows][:-1]
+    x0, y0, x1, y1 = rows[0]["nx0"], rows[0]["ny0"], rows[0]["nx1"], rows[0]["ny1"]
+    expected_grid = [round(x0 * 1000), round(y0 * 1000), round(x1 * 1000), round(y1 * 1000)]
+    assert first["data"]["lines"][0]["bbox_2d"] == expected_grid
+
+
+def test_a_rerun_skips_the_pages_it_read(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    _two_column_pdf(inbox / "statement.pdf")
+    _run(inbox, tmp_path / "out", ScriptedEngine({"lines": []}))
+    again = _run(inbox, tmp_path / "out", ScriptedEngine({"lines": []}))
+    assert again.extracted == 0 and again.skipped == 2
+
+
+@pytest.mark.parametrize("dpi", [144, 0])
+def test_a_scan_goes_to_the_model_and_its_grid_boxes_become_points(tmp_path, dpi):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    scan = _scan_png(inbox / "scan.png", 144)
+    if not dpi:  # the same pixels, stating no resolution
+        from PIL import Image
+
+        with Image.open(scan) as image:
+            image.load()
+            stripped = image.copy()
+        stripped.info.pop("dpi", None)
+        stripped.save(scan)
+    answer = {"lines": [{"text": "scanned", "bbox_2d": [600, 700, 100, 300]}]}
+    engine = ScriptedEngine(answer)
+    report = _run(inbox, tmp_path / "out", engine)
+
+    assert len(engine.asked) == 1 and report.extracted == 1
+    (row,) = _lines_table(tmp_path / "out")
+    assert (row["text"], row["source"], row["line"], row["page"]) == ("scanned", "model", 1, 1)
+    assert (row["nx0"], row["ny0"], row["nx1"], row["ny1"]) == pytest.approx((0.1, 0.3, 0.6, 0.7))
+    # 400 x 200 pixels: 200 x 100 points at 144 dpi; the pixels themselves without a resolution
+    width, height = (200, 100) if dpi else (400, 200)
+    # (PNG keeps its resolution in whole pixels per metre: 144 dpi reads back as 143.99)
+    assert (row["x0"], row["y0"], row["x1"], row["y1"]) == pytest.approx(
+        (0.1 * width, 0.3 * height, 0.6 * width, 0.7 * height), rel=1e-3
+    )
+    (document,) = pq.read_table(tmp_path / "out" / "page_text" / "documents").to_pylist()
+    assert document["data"]["lines"][0]["bbox_2d"] == [100, 300, 600, 700]
+    assert document["engine"] == "null"
+
+
+def test_without_an_engine_text_pages_are_written_and_scans_wait_for_a_model(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    _two_column_pdf(inbox / "statement.pdf")
+    _scan_png(inbox / "scan.png", 144)
+    out = tmp_path / "out"
+    result = runner.invoke(app, [
+        "run", str(inbox), "--schema", "page_text", "--out", str(out), "--engine", "transformers",
+        "--model", str(tmp_path / "no-such-model"), "--log-format", "plain",
+    ])  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert "2 pages read from the text layer; 1 still need a model" in result.output
+    assert "scan.png" in result.output
+    assert {r["page"] for r in _lines_table(out)} == {1, 2}
+
+
+def test_other_schemas_write_no_lines_table(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    _two_column_pdf(inbox / "statement.pdf")
+    config = load_config(
+        {"inputs": [str(inbox)], "out": tmp_path / "out", "log_format": "plain",
+         "render": {"workers": 1}},
+        env={},
+    )  # fmt: skip
+    run_extraction(config, NullEngine())
+    assert sorted(p.name for p in (tmp_path / "out" / "invoice").iterdir()) == [
+        "documents", "errors", "fields",
+    ]
+
+
+def test_boxes_are_on_the_grid_with_their_corners_in_order():
+    line = {"text": "x", "bbox_2d": [900, 40, 100, 20]}
+    assert PageText.model_validate({"lines": [line]}).lines[0].bbox_2d == [100, 20, 900, 40]
+    for bad in ([0, 0, 1001, 5], [0, 0, 5], [-1, 0, 5, 5]):
+        with pytest.raises(ValidationError):
+            PageText.model_validate({"lines": [{"text": "x", "bbox_2d": bad}]})
+    with pytest.raises(ValidationError):
+        PageText.model_validate({"lines": [{"text": "", "bbox_2d": [0, 0, 1, 1]}]})
+
+
+def test_a_box_without_area_is_a_warning_naming_the_line():
+    flat = {"text": "Total 12,00", "bbox_2d": [100, 500, 400, 500]}
+    fine = {"text": "Date", "bbox_2d": [100, 520, 200, 540]}
+    findings = PageText.model_validate({"lines": [fine, flat]}).check_rules()
+    assert [(f.code, f.severity) for f in findings] == [("page_text.empty_box", "warning")]
+    assert "line 2 'Total 12,00'" in findings[0].message
+    assert PageText.model_validate({"lines": [fine]}).check_rules() == []
