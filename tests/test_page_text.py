@@ -213,3 +213,30 @@ def test_a_box_without_area_is_a_warning_naming_the_line():
     assert [(f.code, f.severity) for f in findings] == [("page_text.empty_box", "warning")]
     assert "line 2 'Total 12,00'" in findings[0].message
     assert PageText.model_validate({"lines": [fine]}).check_rules() == []
+
+
+def test_the_tiny_model_reads_a_scan_into_lines_on_the_page(tmp_path, tiny_model_dir):
+    """The real (tiny, random) Qwen3-VL through the transformers engine: its text is bounded to
+    short words so random weights finish (tests/data/bounded_page_text.py); its boxes are
+    page_text's, and every one lands on the page."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    scan = _scan_png(inbox / "scan.png", 72)
+    out = tmp_path / "out"
+    schema = str(Path(__file__).parent / "data" / "bounded_page_text.py") + ":BoundedPageText"
+    result = runner.invoke(app, [
+        "run", str(inbox), "--schema", schema, "--out", str(out), "--engine", "transformers",
+        "--model", str(tiny_model_dir), "--max-new-tokens", "200", "--dpi", "40",
+        "--log-format", "plain",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    folder = out / "bounded_page_text"
+    (document,) = pq.read_table(folder / "documents").to_pylist()
+    lines = pq.read_table(folder / "lines").to_pylist()
+    assert document["engine"] == "transformers" and 1 <= len(document["data"]["lines"]) <= 3
+    assert [row["text"] for row in lines] == [line["text"] for line in document["data"]["lines"]]
+    for row, line in zip(lines, document["data"]["lines"], strict=True):
+        x0, y0, x1, y1 = line["bbox_2d"]
+        assert 0 <= x0 <= x1 <= 1000 and 0 <= y0 <= y1 <= 1000 and row["source"] == "model"
+        assert (row["nx0"], row["ny1"]) == pytest.approx((x0 / 1000, y1 / 1000))
+        assert 0 <= row["x1"] <= 200.1 and 0 <= row["y1"] <= 100.1  # the page: 200 x 100 pt

@@ -87,6 +87,42 @@ def test_examples_in_block_fp8(gpu_models, tmp_path):
     assert len(_table(out, "documents")) == len(EXAMPLES) and not _table(out, "errors")
 
 
+def test_page_text_reads_a_scan_with_the_model_and_a_born_digital_page_without(
+    gpu_models, tmp_path
+):
+    """Random weights: the text is bounded to short words (tests/data/bounded_page_text.py);
+    the boxes are page_text's own, four integers on the 0-1000 grid."""
+    import pymupdf
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "digital.pdf", 1, "DIGITAL")
+    with pymupdf.open(inbox / "digital.pdf") as doc:
+        doc[0].get_pixmap(dpi=72).save(inbox / "scan.png")
+    out = tmp_path / "out"
+    args = run_args(inbox, out, gpu_models["bf16"], write_config(tmp_path / "docextract.toml"))
+    schema = str(ROOT / "tests" / "data" / "bounded_page_text.py") + ":BoundedPageText"
+    args[args.index("--schema") + 1] = schema
+    done = run_docextract(args)
+    assert done.returncode == 0, done.stderr
+    folder = out / "bounded_page_text"
+    documents = pq.read_table(folder / "documents").to_pylist()
+    engines = {Path(row["source_path"]).name: row["engine"] for row in documents}
+    assert engines == {"digital.pdf": "text_layer", "scan.png": "sglang"}
+    lines = pq.read_table(folder / "lines").to_pylist()
+    assert "text_layer" in {row["source"] for row in lines}
+    (scan,) = [row for row in documents if row["engine"] == "sglang"]
+    assert 1 <= len(scan["data"]["lines"]) == sum(row["source"] == "model" for row in lines)
+    for line in scan["data"]["lines"]:
+        x0, y0, x1, y1 = line["bbox_2d"]
+        assert 0 <= x0 <= x1 <= 1000 and 0 <= y0 <= y1 <= 1000
+    for row in lines:
+        if row["source"] == "model":
+            assert all(0 <= row[k] <= 1 for k in ("nx0", "ny0", "nx1", "ny1"))
+            assert 0 <= row["x1"] <= 595 and 0 <= row["y1"] <= 842  # A4 at 72 dpi: points
+    print(f"scan lines: {scan['data']['lines']}")
+
+
 def _start_run(inbox: Path, out: Path, model: Path, config: Path) -> subprocess.Popen:
     return subprocess.Popen(
         run_args(inbox, out, model, config),
