@@ -221,7 +221,7 @@ def test_the_tiny_model_reads_a_scan_into_lines_on_the_page(tmp_path, tiny_model
     page_text's, and every one lands on the page."""
     inbox = tmp_path / "in"
     inbox.mkdir()
-    scan = _scan_png(inbox / "scan.png", 72)
+    _scan_png(inbox / "scan.png", 72)
     out = tmp_path / "out"
     schema = str(Path(__file__).parent / "data" / "bounded_page_text.py") + ":BoundedPageText"
     result = runner.invoke(app, [
