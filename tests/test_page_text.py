@@ -240,3 +240,28 @@ def test_the_tiny_model_reads_a_scan_into_lines_on_the_page(tmp_path, tiny_model
         assert 0 <= x0 <= x1 <= 1000 and 0 <= y0 <= y1 <= 1000 and row["source"] == "model"
         assert (row["nx0"], row["ny1"]) == pytest.approx((x0 / 1000, y1 / 1000))
         assert 0 <= row["x1"] <= 200.1 and 0 <= row["y1"] <= 100.1  # the page: 200 x 100 pt
+
+
+def test_the_lines_view_holds_the_lines_of_the_pages_that_stand(tmp_path):
+    import duckdb
+
+    from pipeline.output.current import current_row_dicts, current_view_sql
+
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    _two_column_pdf(inbox / "statement.pdf")
+    _run(inbox, out, ScriptedEngine({"lines": []}))
+    config = load_config(
+        {"inputs": [str(inbox)], "out": out, "schema_ref": "page_text", "log_format": "plain",
+         "render": {"workers": 1}, "force": True},
+        env={},
+    )  # fmt: skip
+    forced = run_extraction(config, ScriptedEngine({"lines": []}))
+    every = pq.read_table(out / "page_text" / "lines").num_rows
+    standing = current_row_dicts(out, "page_text", "lines")
+    assert every == 2 * len(standing) and {r["run_id"] for r in standing} == {forced.run_id}
+    db = duckdb.connect()
+    db.execute(current_view_sql(out, "page_text"))
+    by_sql = db.execute("SELECT item_id, line, text, run_id FROM lines").fetchall()
+    by_rule = [(r["item_id"], r["line"], r["text"], r["run_id"]) for r in standing]
+    assert sorted(by_sql) == sorted(by_rule)

@@ -15,8 +15,10 @@ both tables of one schema (documents and errors):
    file's new content was extracted, or failed for good).
 
 These are the ledger's own rules (`pipeline.policy`), read from the rows alone: the ledger is
-not needed to read the tables. `current_table` applies them with pyarrow; `current_view_sql`
-gives the same as DuckDB views.
+not needed to read the tables. A fields or lines row stands with its documents row (the same
+item and `created_at`); one whose documents row was never committed (a run killed between the
+two parts) stands never. `current_table` applies them with pyarrow; `current_view_sql` gives the
+same as DuckDB views.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def current_rows_by_part(
         raise ValueError(f"unknown table {table!r}: expected one of {', '.join(TABLES)}")
     rows = {name: _rule_rows(out, schema, name) for name in TABLES}
     newest: dict[tuple[str, str, str], datetime] = {}
-    for name in TABLES:
+    for name in ("documents", "errors"):  # the rows the ledger counts
         for row in rows[name]:
             if _identified(row):
                 key = (row["item_id"], row["prompt_hash"], row["model"])
@@ -94,7 +96,8 @@ def current_rows_by_part(
         if models and row["model"] not in models:
             continue
         if _identified(row):
-            if row["created_at"] != newest[(row["item_id"], row["prompt_hash"], row["model"])]:
+            key = (row["item_id"], row["prompt_hash"], row["model"])
+            if row["created_at"] != newest.get(key):  # a fields row without its document: none
                 continue
             if retired is not None and retired.covers(row):
                 continue
@@ -170,9 +173,30 @@ def missing_models(out: Path, schema: str, models: Collection[str]) -> str | Non
 
 def current_view_sql(out: Path | str, schema: str) -> str:
     """DuckDB statements that create the views `documents` and `errors` of the rows that stand
-    now, over `all_documents` and `all_errors` (every row). Both tables need a part file, which
-    every schema folder a run writes has (`PartWriter.complete_tables`)."""
+    now, over `all_documents` and `all_errors` (every row), and, where OUT/<schema> holds fields
+    or lines parts, the views `fields` and `lines` of the rows that stand with those documents.
+    Both first tables need a part file, which every schema folder a run writes has
+    (`PartWriter.complete_tables`)."""
     base = f"{Path(out).as_posix()}/{schema}".replace("'", "''")  # a quote in a SQL string
+    companions = "".join(
+        _companion_view(base, table)
+        for table in ("fields", "lines")
+        if part_files(Path(out), schema, table)
+    )
+    return _views_sql(base) + companions
+
+
+def _companion_view(base: str, table: str) -> str:
+    """The view of the `table` rows that stand with a documents row that stands."""
+    return f"""\
+CREATE OR REPLACE VIEW all_{table} AS
+SELECT * FROM read_parquet('{base}/{table}/*.parquet', union_by_name = true);
+CREATE OR REPLACE VIEW {table} AS
+SELECT c.* FROM all_{table} c SEMI JOIN documents USING (item_id, prompt_hash, model, created_at);
+"""
+
+
+def _views_sql(base: str) -> str:
     transient = ", ".join(f"'{code}'" for code in sorted(TRANSIENT_CODES))
     return f"""\
 CREATE OR REPLACE VIEW all_documents AS
