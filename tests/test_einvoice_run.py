@@ -540,3 +540,23 @@ def test_xml_over_the_size_limit_is_a_row(tmp_path):
     assert "factur-x.xml holds" in errors["embedded.pdf"]["message"]
     assert set(_rows(tmp_path / "out")) == {"plain.pdf"} and report.failed == 2
     assert set(files) == {"embedded.pdf", "standalone.xml", "plain.pdf"}
+
+
+def test_with_grounding_the_xml_values_are_located_on_the_pdf_that_carries_them(
+    tmp_path: Path,
+) -> None:
+    """The PDF prints the number, the issue date and the grand total: those fields get boxes
+    on its page (confidence 1, as every XML value); the rest, printed nowhere, keep source xml.
+    A standalone XML file has no page to locate anything on."""
+    _inbox(tmp_path / "inbox")
+    _run(tmp_path / "inbox", tmp_path / "out", render={"dpi": 40, "workers": 1,
+                                                         "text_layer": True})  # fmt: skip
+    fields = read_table(tmp_path / "out", "invoice", "fields")
+    embedded = {f["field"]: f for f in fields if f["source_path"].endswith("embedded.pdf")}
+    for name in ("invoice_number", "issue_date", "grand_total"):
+        field = embedded[name]
+        assert (field["source"], field["on_page"], field["confidence"]) == ("text_layer", 1, 1.0)
+        assert 72 <= field["x0"] < field["x1"] < 595 and 60 < field["y0"] < field["y1"] < 130
+    assert embedded["seller.iban"]["source"] == "xml" and embedded["seller.iban"]["x0"] is None
+    standalone = [f for f in fields if f["source_path"].endswith("standalone.xml")]
+    assert {f["source"] for f in standalone if f["value"] is not None} == {"xml"}

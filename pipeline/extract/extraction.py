@@ -129,6 +129,7 @@ class Extraction:
                 row.einvoice.invoice,
                 xml_findings(row.einvoice),
                 provenance.read_from_xml(label),
+                pages=row.pages,
             )
 
     def _render_workers(self) -> int:

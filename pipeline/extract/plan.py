@@ -17,6 +17,7 @@ from pipeline.extract.einvoice_rows import (
     within_columns,
 )
 from pipeline.faults import fault_point
+from pipeline.grounding.textlayer import PageText
 from pipeline.inputs.discover import discover_sources, shard_of
 from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError
 from pipeline.inputs.einvoice_reader import EInvoiceReader
@@ -51,6 +52,7 @@ class XmlRow:
     source: SourceFile
     einvoice: EInvoice
     page_count: int
+    pages: tuple[PageText, ...] = ()  # their words, with grounding: where the values are
 
 
 @dataclass
@@ -208,10 +210,11 @@ def _plan_einvoice(
     it carries none (a PDF without invoice XML goes to the model as any other). A read that
     fails in any way, the reading process's death included, is the document's row."""
     try:
-        found = reader.read(source.path, standalone=source.kind is FileKind.XML)
+        standalone = source.kind is FileKind.XML
+        found = reader.read(source.path, standalone, text_layer=config.render.text_layer)
         if found is None:
             return False
-        einvoice, page_count = within_columns(found[0]), found[1]
+        einvoice, page_count, pages = within_columns(found[0]), found[1], found[2]
     except (InvoiceXmlError, OSError) as problem:
         plan.xml_errors.append(invalid_einvoice(source, problem))
         return True
@@ -219,7 +222,7 @@ def _plan_einvoice(
         plan.sources.append(source)
         plan.verify[source.sha256] = einvoice
     else:
-        plan.from_xml.append(XmlRow(source, einvoice, page_count))
+        plan.from_xml.append(XmlRow(source, einvoice, page_count, pages))
     return True
 
 

@@ -42,6 +42,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline.faults import fault_point
+from pipeline.grounding.textlayer import PageText, page_text
 from pipeline.inputs.einvoice_attachments import (
     MAX_XML_BYTES,
     STANDARD_XML_NAMES,
@@ -183,17 +184,18 @@ def read_embedded_einvoice(
 
 
 def read_file_einvoice(
-    path: str | Path, standalone: bool, max_bytes: int = MAX_XML_BYTES
-) -> tuple[EInvoice, int] | None:
-    """The e-invoice an input file carries, with the file's page count (0 for standalone XML):
-    the file itself when `standalone`, else the XML attached to the PDF (None when there is
-    none). Raises InvoiceXmlError for XML that cannot be read, OSError for a file that cannot
-    (one that is no longer a regular file, as a FIFO put in its place, is never opened to wait
-    on). The fault point `einvoice-read` is passed first."""
+    path: str | Path, standalone: bool, max_bytes: int = MAX_XML_BYTES, text_layer: bool = False
+) -> tuple[EInvoice, int, tuple[PageText, ...]] | None:
+    """The e-invoice an input file carries, with the file's page count (0 for standalone XML)
+    and, with `text_layer`, its pages' words (to locate the invoice's values on): the file
+    itself when `standalone`, else the XML attached to the PDF (None when there is none).
+    Raises InvoiceXmlError for XML that cannot be read, OSError for a file that cannot (one
+    that is no longer a regular file, as a FIFO put in its place, is never opened to wait on).
+    The fault point `einvoice-read` is passed first."""
     fault_point("einvoice-read")
     content = _regular_file_bytes(path, read=standalone, max_bytes=max_bytes)
     if standalone:
-        return read_einvoice(content), 0
+        return read_einvoice(content), 0, ()
     found = read_embedded_einvoice(path, max_bytes)
     if found is None:
         return None
@@ -201,9 +203,10 @@ def read_file_einvoice(
 
     try:
         with pymupdf.open(str(path)) as doc:
-            return found, doc.page_count
-    except Exception:  # it opened a moment ago; its row does not depend on the count
-        return found, 0
+            words = tuple(page_text(p, n + 1) for n, p in enumerate(doc)) if text_layer else ()
+            return found, doc.page_count, words
+    except Exception:  # it opened a moment ago; its row depends on neither
+        return found, 0, ()
 
 
 def _regular_file_bytes(path: str | Path, read: bool, max_bytes: int) -> bytes:

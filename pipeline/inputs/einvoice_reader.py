@@ -24,6 +24,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from pipeline.grounding.textlayer import PageText
 from pipeline.inputs.einvoice import (
     MAX_XML_BYTES,
     EInvoice,
@@ -43,7 +44,7 @@ BYTES_PER_XML_BYTE = 32
 STARTUP_GRACE_S = 60.0  # a worker still importing is not timed out before this
 _READY = "ready"
 
-Found = tuple[EInvoice, int] | None
+Found = tuple[EInvoice, int, tuple[PageText, ...]] | None
 
 
 def memory_limit(max_bytes: int) -> int:
@@ -85,16 +86,17 @@ class EInvoiceReader:
         if worker is not None:
             worker.stop()
 
-    def read(self, path: str | Path, standalone: bool) -> Found:
-        """What `read_file_einvoice(path, standalone, max_bytes)` gives, read in the worker.
+    def read(self, path: str | Path, standalone: bool, text_layer: bool = False) -> Found:
+        """What `read_file_einvoice(path, standalone, max_bytes, text_layer)` gives, read in the
+        worker.
 
         Raises InvoiceXmlError (READ_FAILED, too, for a read that crashed the worker, ran out
         of memory or time) and OSError as it does.
         """
         if self._reads_inline():
-            return read_file_einvoice(path, standalone, self.max_bytes)
+            return read_file_einvoice(path, standalone, self.max_bytes, text_layer)
         try:
-            reply, said = self._ask((str(path), standalone))
+            reply, said = self._ask((str(path), standalone, text_layer))
         except ReaderLost as lost:
             self._discard()
             raise InvoiceXmlError(InvoiceXmlProblem.READ_FAILED, str(lost)) from None
@@ -110,7 +112,7 @@ class EInvoiceReader:
             )  # fmt: skip
         return self.inline
 
-    def _ask(self, request: tuple[str, bool]) -> tuple[tuple[Any, ...], list[Any]]:
+    def _ask(self, request: tuple[str, bool, bool]) -> tuple[tuple[Any, ...], list[Any]]:
         if self._worker is None:
             self._worker = _Worker(self.max_bytes)
         try:
@@ -211,8 +213,8 @@ class _Said(logging.Handler):
 
 
 def _worker_main(conn: Connection, max_bytes: int) -> None:
-    """Limit this process's memory, then read each (path, standalone) request until None or
-    a closed pipe, answering (reply, what was logged)."""
+    """Limit this process's memory, then read each (path, standalone, text_layer) request
+    until None or a closed pipe, answering (reply, what was logged)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _limit_memory(memory_limit(max_bytes))
@@ -226,7 +228,7 @@ def _worker_main(conn: Connection, max_bytes: int) -> None:
     try:
         conn.send(_READY)
         while (request := conn.recv()) is not None:
-            reply = _read(request[0], request[1], max_bytes)
+            reply = _read(request[0], request[1], max_bytes, request[2])
             conn.send((reply, said.take()))
     except (EOFError, BrokenPipeError, OSError):
         return
@@ -239,11 +241,11 @@ def _limit_memory(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _read(path: str, standalone: bool, max_bytes: int) -> tuple[Any, ...]:
+def _read(path: str, standalone: bool, max_bytes: int, text_layer: bool) -> tuple[Any, ...]:
     """The reply to one request: ("found", result), ("oserror", error) or ("invalid",
     problem, message)."""
     try:
-        return "found", read_file_einvoice(path, standalone, max_bytes)
+        return "found", read_file_einvoice(path, standalone, max_bytes, text_layer)
     except InvoiceXmlError as exc:
         return "invalid", str(exc.problem), str(exc)
     except OSError as exc:

@@ -142,9 +142,11 @@ class RunRecorder:
         warnings: list[WarningRecord],
         provenance: Provenance,
         raw: str | None = None,
+        pages: Sequence[PageText] = (),
     ) -> None:
-        """A document whose row is its e-invoice's XML (`provenance` says which)."""
-        groundings = self._locate([], instance, (), True)
+        """A document whose row is its e-invoice's XML (`provenance` says which); with
+        grounding, its values are located on `pages` (the PDF's text layer, where read)."""
+        groundings = self._locate(list(pages), instance, tuple(p.number for p in pages), True)
         warnings = warnings + self._review(groundings)
         row = xml_document_row(provenance, source, page_count, instance, warnings, raw)
         self.writer.add("documents", row)
