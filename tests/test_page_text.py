@@ -265,3 +265,29 @@ def test_the_lines_view_holds_the_lines_of_the_pages_that_stand(tmp_path):
     by_sql = db.execute("SELECT item_id, line, text, run_id FROM lines").fetchall()
     by_rule = [(r["item_id"], r["line"], r["text"], r["run_id"]) for r in standing]
     assert sorted(by_sql) == sorted(by_rule)
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_the_boxes_of_a_rotated_page_are_where_its_rendered_image_shows_the_text(
+    tmp_path, rotation
+):
+    import numpy as np
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    page.insert_text((72, 100), "Rotated line here", fontsize=14)
+    page.set_rotation(rotation)
+    doc.save(inbox / "rotated.pdf")
+    pix = doc[0].get_pixmap(dpi=72)  # the page as shown, as the model sees it
+    doc.close()
+    ink = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)
+    ys, xs = np.nonzero(ink[:, :, 0] < 128)
+    _run(inbox, tmp_path / "out", ScriptedEngine({"lines": []}))
+
+    (row,) = _lines_table(tmp_path / "out")
+    assert row["text"] == "Rotated line here"
+    assert row["x0"] <= xs.min() and xs.max() + 1 <= row["x1"] + 1
+    assert row["y0"] <= ys.min() and ys.max() + 1 <= row["y1"] + 1
+    assert row["nx1"] == pytest.approx(row["x1"] / pix.width)

@@ -3,7 +3,7 @@ document."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +49,33 @@ def page_text(page: Any, number: int, words: bool = True, lines: bool = False) -
     """The text layer of an open PyMuPDF page (`number` from 1): with `words`, its words in
     visual order: lines top to bottom (words sharing a baseline), each left to right (the order
     in the file need not be that: a generator may write one font's text after another's); with
-    `lines`, its lines (`text_lines`)."""
+    `lines`, its lines (`text_lines`). Boxes are on the page as shown (its /Rotate applied), as
+    the page is rendered: PyMuPDF gives them on the page before rotation."""
     rect = page.rect
-    return PageText(
+    found = PageText(
         number,
         float(rect.width),
         float(rect.height),
         visual_order(page.get_text("words")) if words else (),
         text_lines(page) if lines else (),
+    )
+    return as_shown(found, page.rotation_matrix) if page.rotation else found
+
+
+def as_shown(text: PageText, rotation: Any) -> PageText:
+    """`text` with every box moved by the page's `rotation_matrix` (unrotated to shown)."""
+    import pymupdf
+
+    def shown(x0: float, y0: float, x1: float, y1: float) -> tuple[float, float, float, float]:
+        box = (pymupdf.Rect(x0, y0, x1, y1) * rotation).normalize()
+        return float(box.x0), float(box.y0), float(box.x1), float(box.y1)
+
+    return replace(
+        text,
+        words=tuple(
+            Word(w.text, *shown(w.x0, w.y0, w.x1, w.y1), w.block, w.line) for w in text.words
+        ),
+        lines=tuple(Line(ln.text, *shown(ln.x0, ln.y0, ln.x1, ln.y1)) for ln in text.lines),
     )
 
 
