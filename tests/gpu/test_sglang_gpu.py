@@ -123,6 +123,31 @@ def test_page_text_reads_a_scan_with_the_model_and_a_born_digital_page_without(
     print(f"scan lines: {scan['data']['lines']}")
 
 
+def test_log_probabilities_flow_through_sglang_into_every_fields_confidence(
+    gpu_models, tmp_path
+):
+    """Random weights: the schema allows only values the page prints (each once), so every
+    field is found exactly and its confidence is sglang's probability of the model's choice,
+    below 1 (tests/test_confidence_model.py: the same through transformers, and the null
+    engine's 1)."""
+    from tests.test_confidence_model import SCHEMA, choices_pdf
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    choices_pdf(inbox / "choices.pdf")
+    out = tmp_path / "out"
+    args = run_args(inbox, out, gpu_models["bf16"], write_config(tmp_path / "docextract.toml"))
+    args[args.index("--schema") + 1] = SCHEMA
+    done = run_docextract([*args, "--grounding"])
+    assert done.returncode == 0, done.stderr
+    fields = pq.read_table(out / "choice" / "fields").to_pylist()
+    assert sorted(f["field"] for f in fields) == ["colour", "size"]
+    for field in fields:
+        assert (field["source"], field["match"]) == ("text_layer", "exact")
+        assert 0.0 < field["confidence"] < 1.0, field
+    print(f"confidence: {[(f['field'], f['value'], f['confidence']) for f in fields]}")
+
+
 def _start_run(inbox: Path, out: Path, model: Path, config: Path) -> subprocess.Popen:
     return subprocess.Popen(
         run_args(inbox, out, model, config),
