@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pymupdf
 import pyarrow.parquet as pq
+import pymupdf
 import pytest
 from typer.testing import CliRunner
 
