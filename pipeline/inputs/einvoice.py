@@ -202,11 +202,20 @@ def read_file_einvoice(
     import pymupdf
 
     try:
-        with pymupdf.open(str(path)) as doc:
-            words = tuple(page_text(p, n + 1) for n, p in enumerate(doc)) if text_layer else ()
-            return found, doc.page_count, words
-    except Exception:  # it opened a moment ago; its row depends on neither
+        doc = pymupdf.open(str(path))
+    except Exception:  # it opened a moment ago; its row depends on neither count nor words
         return found, 0, ()
+    with doc:
+        return found, doc.page_count, _page_words(doc) if text_layer else ()
+
+
+def _page_words(doc: Any) -> tuple[PageText, ...]:
+    """The words of every page of an open PDF; none where its text layer cannot be read (the
+    invoice's row stands, without boxes)."""
+    try:
+        return tuple(page_text(page, number + 1) for number, page in enumerate(doc))
+    except Exception:  # noqa: BLE001 - a damaged text layer costs the boxes only
+        return ()
 
 
 def _regular_file_bytes(path: str | Path, read: bool, max_bytes: int) -> bytes:
