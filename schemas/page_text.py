@@ -13,6 +13,12 @@ GRID = 1000
 x from the left edge, y from the top edge."""
 
 
+def on_grid(fractions: tuple[float, float, float, float]) -> list[int]:
+    """A box given as fractions 0-1 of the page's width and height, as [x0, y0, x1, y1] on the
+    grid: rounded, and kept on the page."""
+    return [min(GRID, max(0, round(value * GRID))) for value in fractions]
+
+
 def corners_in_order(box: list[int]) -> list[int]:
     """[x0, y0, x1, y1] with x0 <= x1 and y0 <= y1: a box given by its other two corners is
     the same box."""

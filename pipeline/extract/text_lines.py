@@ -15,7 +15,7 @@ from pipeline.config import RunConfig
 from pipeline.engines.base import EngineResult
 from pipeline.items import TEXT_LAYER_ENGINE, WorkItem
 from pipeline.records import PlacedLine
-from schemas.page_text import GRID, PageText
+from schemas.page_text import GRID, PageText, on_grid
 
 TEXT_LAYER = TEXT_LAYER_ENGINE
 """The `engine` of a row read from a page's text layer, and the `source` of its lines."""
@@ -40,10 +40,9 @@ def from_text_layer(item: WorkItem) -> tuple[PageText, list[PlacedLine], EngineR
     """The row of a one-page item whose text layer has lines: the answer, its lines placed
     exactly as PyMuPDF reads them, and the stand-in for an engine result (no tokens, no time);
     None for a page without lines of text."""
-    texts = [page for page in item.page_texts if page.lines]
-    if len(item.page_texts) != 1 or not texts:
+    if len(item.page_texts) != 1 or not item.page_texts[0].lines:
         return None
-    page = texts[0]
+    page = item.page_texts[0]
     width, height = page.width, page.height
     placed = [
         PlacedLine(
@@ -53,7 +52,7 @@ def from_text_layer(item: WorkItem) -> tuple[PageText, list[PlacedLine], EngineR
         for line in page.lines
     ]
     answer = PageText.model_validate(
-        {"lines": [{"text": p.text, "bbox_2d": _on_grid(p.page_box)} for p in placed]}
+        {"lines": [{"text": p.text, "bbox_2d": on_grid(p.page_box)} for p in placed]}
     )
     result = EngineResult(item.item_id, answer.model_dump_json(), "stop")
     return answer, placed, result
@@ -72,6 +71,3 @@ def placed_lines(item: WorkItem, answer: BaseModel) -> list[PlacedLine]:
         placed.append(PlacedLine(line.text, MODEL, points, (x0, y0, x1, y1)))
     return placed
 
-
-def _on_grid(page_box: tuple[float, float, float, float]) -> list[int]:
-    return [min(GRID, max(0, round(value * GRID))) for value in page_box]

@@ -12,9 +12,9 @@ import random
 from typing import Any
 
 from pipeline.bench.docgen.common import GeneratedDocument
+from schemas.page_text import on_grid
 
 PAGE_WIDTH, PAGE_HEIGHT = 595.0, 842.0  # A4 in points
-GRID = 1000  # the page_text schema's box grid
 
 # (script, lines), all drawn in MuPDF's built-in CJK font (Droid Sans Fallback), which has
 # Latin, Cyrillic and Greek letters too, embedded as a subset.
@@ -62,10 +62,10 @@ def make_mixed_language_page(rng: random.Random, name: str) -> GeneratedDocument
         left = float(rng.choice((56, 56, 72, 96)))
         writer.append((left, baseline), text, font=font, fontsize=size)
         box = (
-            left,
-            baseline - font.ascender * size,
-            left + advance(font, text, size),
-            baseline - font.descender * size,
+            left / PAGE_WIDTH,
+            (baseline - font.ascender * size) / PAGE_HEIGHT,
+            (left + advance(font, text, size)) / PAGE_WIDTH,
+            (baseline - font.descender * size) / PAGE_HEIGHT,
         )
         truth_lines.append({"text": text, "bbox_2d": on_grid(box)})
         baseline += size * 2.2
@@ -84,9 +84,3 @@ def advance(font: Any, text: str, size: float) -> float:
     thousandths = sum(int(font.glyph_advance(ord(char)) * 1000) for char in text)
     return thousandths * size / 1000
 
-
-def on_grid(box: tuple[float, float, float, float]) -> list[int]:
-    """A box in points as [x0, y0, x1, y1] on the page's 0-1000 grid."""
-    x0, y0, x1, y1 = box
-    scaled = (x0 / PAGE_WIDTH, y0 / PAGE_HEIGHT, x1 / PAGE_WIDTH, y1 / PAGE_HEIGHT)
-    return [min(GRID, max(0, round(value * GRID))) for value in scaled]
