@@ -39,6 +39,14 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _flag(value: Any) -> bool | None:
+    """A boolean setting as given (True, "true", "1", "on", ...); None where unset or unclear:
+    the field's own validation reads it then."""
+    text = str(value).strip().lower()
+    return True if text in ("true", "1", "yes", "on") else False if text in (
+        "false", "0", "no", "off") else None  # fmt: skip
+
+
 class RenderConfig(_Frozen):
     """How pages become images."""
 
@@ -63,8 +71,23 @@ class RenderConfig(_Frozen):
     timeout_s: float = Field(120.0, gt=0, description=HELP["render.timeout_s"])
     text_layer: bool = Field(False, description=HELP["render.text_layer"])
     text_lines: bool = Field(False, description=HELP["render.text_lines"])
+    model_boxes: bool = Field(False, description=HELP["render.model_boxes"])
     workers: int = Field(0, ge=0, description=HELP["render.workers"])
     passwords: tuple[str, ...] = Field((), description=HELP["render.passwords"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_boxes_ground(cls, values: Any) -> Any:
+        """model_boxes turns text_layer (grounding) on, unless it is set off, which is an
+        error: the boxes are there to locate the answer's values."""
+        if not isinstance(values, dict) or _flag(values.get("model_boxes")) is not True:
+            return values
+        if _flag(values.get("text_layer")) is False:
+            raise ValueError(
+                "model_boxes locates the answer's values on the model's reading of a page: it "
+                "needs grounding (--grounding, render.text_layer = true)"
+            )
+        return {**values, "text_layer": True}
 
     @model_validator(mode="after")
     def _budget_is_ordered(self) -> RenderConfig:

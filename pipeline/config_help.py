@@ -19,6 +19,10 @@ HELP: dict[str, str] = {
     "render.timeout_s": "Per-file render time limit, seconds.",
     "render.text_layer": "Read each PDF page's words with their boxes while rendering, and "
     "locate every answer field on its page: the fields table.",
+    "render.model_boxes": "With grounding: read each page that has no text layer (a scan, an "
+    "image) once more with the model, as lines of text with their boxes, and locate the "
+    "answer's values there (source model_box). Costs a second request per such page; off by "
+    "default. Turns --grounding on.",
     "render.text_lines": "Read each PDF page's lines of text with their boxes while rendering "
     "(the page_text schema turns it on).",
     "review_below": "Mark the fields whose grounding confidence is under this (0 to 1) for "
@@ -50,6 +54,7 @@ DEFAULTS: dict[str, str] = {
     "render.min_pixels": "65536",
     "render.workers": "0",
     "render.text_layer": "no-grounding",
+    "render.model_boxes": "no-model-boxes",
     "max_pages": "8",
     "per_page": "per-document",
     "engine.max_new_tokens": "2048",

@@ -65,6 +65,7 @@ class ErrorCode(StrEnum):
     RULE_VIOLATION = "rule_violation"
     # warnings on a documents row (besides `repaired` and the schema's rule warnings)
     NEEDS_REVIEW = "needs_review"  # a field's grounding confidence is under --review-below
+    LINES_UNREAD = "lines_unread"  # --model-boxes: the model's reading of a page gave no lines
 
 
 class ExitCode(IntEnum):

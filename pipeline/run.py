@@ -22,6 +22,7 @@ from pipeline.extract.catalog import SchemaSpec, resolve_schema
 from pipeline.extract.engine_schema import engine_json_schema
 from pipeline.extract.estimate import estimate_plan
 from pipeline.extract.extraction import Extraction
+from pipeline.extract.model_lines import LineReader
 from pipeline.extract.plan import CommittedCheck, Identity, WorkPlan, plan_work
 from pipeline.extract.prompt import PromptTemplate, RequestBuilder, build_prompt
 from pipeline.extract.text_lines import for_schema, reads_page_text
@@ -108,7 +109,10 @@ class _Job:
             logprobs=config.render.text_layer,  # the fields' confidence weighs them
         )
         committed = CommittedCheck(ledger, identity, config)
-        return Extraction(config, engine, requests, self.spec.model, recorder, committed)
+        lines = None
+        if config.render.model_boxes and not reads_page_text(self.spec.model):
+            lines = LineReader.build(config.engine.max_new_tokens, config.engine.seed)
+        return Extraction(config, engine, requests, self.spec.model, recorder, committed, lines)
 
 
 def _extract(

@@ -142,6 +142,8 @@ def test_run_help_shows_the_defaults_of_runconfig():
             return "per-page" if value else "per-document"
         if path == "render.text_layer":
             return "grounding" if value else "no-grounding"
+        if path == "render.model_boxes":
+            return "model-boxes" if value else "no-model-boxes"
         return f"{value:g}" if isinstance(value, float) else str(value)
 
     assert {path: shown(path) for path in DEFAULTS} == DEFAULTS

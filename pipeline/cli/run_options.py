@@ -97,6 +97,8 @@ MAX_PAGES = _option(None, "--max-pages", field="max_pages", panel=_RENDERING)
 PER_PAGE = _option(None, "--per-page/--per-document", field="per_page", panel=_RENDERING)
 GROUNDING = _option(None, "--grounding/--no-grounding", field="render.text_layer",
                     panel=_RENDERING)  # fmt: skip
+MODEL_BOXES = _option(None, "--model-boxes/--no-model-boxes", field="render.model_boxes",
+                      panel=_RENDERING)  # fmt: skip
 REVIEW_BELOW = _option(None, "--review-below", field="review_below", panel=_RENDERING)
 FORCE = _option(None, "--force", field="force", panel=_SCHEDULING)
 RETRY_ERRORS = _option(None, "--retry-errors", field="retry_errors", panel=_SCHEDULING)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from pydantic import BaseModel
@@ -30,6 +30,7 @@ from pipeline.engines.base import (
 from pipeline.errors import ErrorCode
 from pipeline.extract.breaker import Breaker, unreachable
 from pipeline.extract.einvoice_rows import source_label, verified, xml_findings
+from pipeline.extract.model_lines import LineReader, read_pages, unread_pages
 from pipeline.extract.plan import CommittedCheck, WorkPlan, error_item_id
 from pipeline.extract.settle import Extracted, Failed, Retry, settle
 from pipeline.extract.text_lines import TEXT_LAYER, from_text_layer, placed_lines, reads_page_text
@@ -57,6 +58,7 @@ class Extraction:
         model: type[BaseModel],
         recorder: RunRecorder,
         committed: CommittedCheck,
+        lines: LineReader | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -74,6 +76,8 @@ class Extraction:
         self.page_text = reads_page_text(model)
         """Pages with lines of text are read from them, not asked (`text_lines`)."""
         self.breaker = Breaker(config.engine.unreachable_requests, config.engine.unreachable_s)
+        self.lines = lines
+        """With model boxes: reads an extracted item's pages without text as lines (grounding)."""
 
     async def execute(self, plan: WorkPlan) -> None:
         """Record the plan's errors and XML rows, then extract its sources with the engine
@@ -252,6 +256,7 @@ class Extraction:
                     break
                 batch.append(item)
             pending = batch
+            held: list[tuple[WorkItem, Extracted]] = []
             while pending:
                 fault_point("before-generate")
                 assert self.engine is not None
@@ -265,12 +270,17 @@ class Extraction:
                 pending = [
                     item
                     for item, outcome in zip(pending, outcomes, strict=True)
-                    if unreachable(outcome) or not self._settle(item, outcome)
+                    if unreachable(outcome) or not self._settle(item, outcome, held)
                 ]
                 self.recorder.retried(len(pending))
+            if held:
+                await self._ground_on_model_lines(held)
 
-    def _settle(self, item: WorkItem, outcome: EngineOutcome) -> bool:
-        """Apply `settle`'s decision; False when the item is to be asked again."""
+    def _settle(
+        self, item: WorkItem, outcome: EngineOutcome, held: list[tuple[WorkItem, Extracted]]
+    ) -> bool:
+        """Apply `settle`'s decision; False when the item is to be asked again. An extracted
+        item with pages the model must read for grounding goes to `held` instead."""
         config = self.config
         decision = settle(item, outcome, self.model, config.retries, config.engine.max_new_tokens)
         item.attempts += 1
@@ -280,8 +290,11 @@ class Extraction:
             item.max_new_tokens = decision.settings.max_new_tokens
             item.temperature = decision.settings.temperature
             return False
-        item.release()
         einvoice = self.verify.get(item.item_id)
+        if isinstance(decision, Extracted) and einvoice is None and self._reads_lines(item):
+            held.append((item, decision))
+            return True
+        item.release()
         if einvoice is not None and isinstance(decision, Extracted | Failed):
             self._verified(item, einvoice, decision)
         elif isinstance(decision, Extracted):
@@ -299,6 +312,29 @@ class Extraction:
                 item.page_total,
             )
         return True
+
+    def _reads_lines(self, item: WorkItem) -> bool:
+        return self.lines is not None and bool(unread_pages(item))
+
+    async def _ground_on_model_lines(self, held: list[tuple[WorkItem, Extracted]]) -> None:
+        """Record extracted items once the model has read their pages without text as lines,
+        their values located there (`model_lines`)."""
+        assert self.engine is not None and self.lines is not None
+
+        def observe(outcomes: Sequence[EngineOutcome]) -> None:
+            for outcome in outcomes:
+                if isinstance(outcome, EngineResult):
+                    self.recorder.answered(outcome)
+            self.breaker.observe(outcomes)
+
+        read = await read_pages(self.lines, self.engine, [item for item, _ in held], observe)
+        for item, decision in held:
+            item.release()
+            pages = read[item.item_id]
+            warnings = [*decision.warnings, *pages.warnings]
+            self.recorder.extracted(
+                item, decision.result, decision.instance, warnings, model_pages=pages.pages
+            )
 
     def _verified(self, item: WorkItem, einvoice: EInvoice, decision: Extracted | Failed) -> None:
         """The XML's row for an e-invoice the model read too (`einvoice_rows.verified`)."""

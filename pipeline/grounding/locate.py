@@ -172,14 +172,14 @@ def _grounding(
     decided = len(ranked) == 1 or best_score - ranked[1][0] >= _CONTEXT_MARGIN
     confidence = field_confidence(
         best.quality, len(options) - 1, decided, context.model.get(path, 1.0),
-        context.rule_warnings, xml,
+        context.rule_warnings, xml, best.page.source == Source.model_box,
     )  # fmt: skip
     placed.append(best)
     page = best.page
     box = tuple(round(v, 2) for v in best.box)
     norm = (box[0] / page.width, box[1] / page.height, box[2] / page.width, box[3] / page.height)
     return FieldGrounding(
-        path, text, Source.text_layer, best.quality, confidence, page.number,
+        path, text, Source(page.source), best.quality, confidence, page.number,
         box,  # type: ignore[arg-type]
         tuple(round(min(1.0, max(0.0, v)), 5) for v in norm),  # type: ignore[arg-type]
     )  # fmt: skip

@@ -13,7 +13,7 @@ class Source(StrEnum):
     """Where a grounding's box comes from."""
 
     text_layer = "text_layer"  # the PDF page's own text (PyMuPDF words)
-    model_box = "model_box"  # a box the model drew (not produced yet)
+    model_box = "model_box"  # the model's own reading of a page without text (--model-boxes)
     xml = "xml"  # the value is an e-invoice's XML and no page shows it
     none = "none"  # not found: no page, no box
 
@@ -65,6 +65,9 @@ RULE_WARNING_FACTOR = 0.8
 """What each business-rule warning of a document multiplies its fields' confidence by."""
 RULE_WARNINGS_COUNTED = 3
 """Rule warnings past this many lower the confidence no further."""
+MODEL_READING_FACTOR = 0.9
+"""What a value found in the model's own reading of a page (source model_box) has its agreement
+multiplied by: two readings of the page agree, but the text matched is not the page's own."""
 
 
 def field_confidence(
@@ -74,12 +77,15 @@ def field_confidence(
     model_probability: float = 1.0,
     rule_warnings: int = 0,
     from_xml: bool = False,
+    read_by_model: bool = False,
 ) -> float:
     """Confidence in [0, 1] that a field's value is right and its box shows it:
 
         confidence = agreement x model x rules
         agreement  = match_confidence(quality, rivals, decided_by_context): how the printed
-                     text layer agrees with the value (0 where the value is not found)
+                     text layer agrees with the value (0 where the value is not found);
+                     x 0.9 where the words are the model's reading of a page without text
+                     (`read_by_model`, source model_box)
         model      = the model's probability of the value as it wrote it: that of the value's
                      least sure answer token, exp(min log-probability); 1.0 where the engine
                      gave no log-probabilities (then confidence is the agreement alone)
@@ -91,6 +97,8 @@ def field_confidence(
     if from_xml:
         return 1.0
     agreement = match_confidence(quality, rivals, decided_by_context)
+    if read_by_model:
+        agreement *= MODEL_READING_FACTOR
     model = min(1.0, max(0.0, model_probability))
     rules = RULE_WARNING_FACTOR ** min(max(0, rule_warnings), RULE_WARNINGS_COUNTED)
     return round(agreement * model * rules, 4)

@@ -36,13 +36,15 @@ class Line:
 @dataclass(frozen=True, slots=True)
 class PageText:
     """The words of one page (number from 1) in reading order, its lines where they were
-    asked for, and the page's size."""
+    asked for, and the page's size. `source` says who read the words: the PDF's own text
+    (`text_layer`), or the model (`model_box`, `extract.model_lines`)."""
 
     number: int
     width: float
     height: float
     words: tuple[Word, ...]
     lines: tuple[Line, ...] = ()
+    source: str = "text_layer"
 
 
 def page_text(page: Any, number: int, words: bool = True, lines: bool = False) -> PageText:

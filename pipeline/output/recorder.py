@@ -111,14 +111,18 @@ class RunRecorder:
         warnings: list[WarningRecord],
         provenance: Provenance | None = None,
         lines: Sequence[PlacedLine] = (),
+        model_pages: Sequence[PageText] = (),
     ) -> None:
         """A document (or page) extracted: its documents row, and its fields rows (with
-        grounding) and lines rows (`lines`, a page_text answer's)."""
+        grounding) and lines rows (`lines`, a page_text answer's). `model_pages` are the
+        model's readings of its pages without a text layer (--model-boxes): its values are
+        located on them as on the others' text."""
         # A row checked against an e-invoice's XML (`provenance` given) holds the XML's values,
         # not the model's answer: its confidence is the text layer's alone, as before.
         own = provenance is None
+        pages = [page for page in item.page_texts if page.words] + list(model_pages)
         groundings = self._locate(
-            list(item.page_texts), instance, item.page_numbers, False,
+            pages, instance, item.page_numbers, False,
             result if own else None, warnings if own else [],
         )  # fmt: skip
         warnings = warnings + self._review(groundings)

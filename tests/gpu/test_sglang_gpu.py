@@ -148,6 +148,46 @@ def test_log_probabilities_flow_through_sglang_into_every_fields_confidence(
     print(f"confidence: {[(f['field'], f['value'], f['confidence']) for f in fields]}")
 
 
+def test_model_boxes_ask_sglang_for_a_scans_lines_and_keep_every_box_on_the_page(
+    gpu_models, tmp_path
+):
+    """Random weights: the lines the model reads are not the page's, so most values are not
+    found among them (tests/test_model_boxes.py shows the locating with a perfect reader);
+    what holds is that the scan is read a second time, as lines, through sglang, and that
+    every box a value gets is on its page."""
+    import pymupdf
+
+    from tests.test_confidence_model import SCHEMA, choices_pdf
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    choices_pdf(tmp_path / "choices.pdf")
+    with pymupdf.open(tmp_path / "choices.pdf") as doc:
+        doc[0].get_pixmap(dpi=72).save(inbox / "scan.png")
+    config = write_config(tmp_path / "docextract.toml")
+    summaries = {}
+    for boxes in ("--no-model-boxes", "--model-boxes"):
+        out = tmp_path / boxes
+        args = run_args(inbox, out, gpu_models["bf16"], config)
+        args[args.index("--schema") + 1] = SCHEMA
+        done = run_docextract([*args, "--grounding", boxes, "--json"])
+        assert done.returncode == 0, done.stderr
+        summaries[boxes] = _summary(done)
+    fields = pq.read_table(tmp_path / "--model-boxes" / "choice" / "fields").to_pylist()
+    assert sorted(f["field"] for f in fields) == ["colour", "size"]
+    for field in fields:
+        assert field["source"] in ("model_box", "none"), field
+        if field["source"] == "model_box":
+            assert field["on_page"] == 1
+            assert all(0 <= field[k] <= 1 for k in ("nx0", "ny0", "nx1", "ny1")), field
+    (row,) = pq.read_table(tmp_path / "--model-boxes" / "choice" / "documents").to_pylist()
+    assert {w["code"] for w in row["warnings"]} <= {"lines_unread"}
+    asked = {k: s["completion_tokens"] for k, s in summaries.items()}
+    assert asked["--model-boxes"] > asked["--no-model-boxes"]
+    print(f"output tokens {asked}; fields {[(f['field'], f['source']) for f in fields]}; "
+          f"warnings {row['warnings']}")
+
+
 def _start_run(inbox: Path, out: Path, model: Path, config: Path) -> subprocess.Popen:
     return subprocess.Popen(
         run_args(inbox, out, model, config),
