@@ -168,10 +168,11 @@ def test_answer_lines_keeps_the_valid_lines_of_an_answer():
     assert [ln.text for ln in answer_lines(cut)] == ["A"]
 
 
-def test_line_words_split_a_line_by_spaces_and_scripts_and_share_its_box():
-    words = line_words("合计：¥123.00 EUR", (0.0, 10.0, 140.0, 20.0), 3)  # 10 pt a character
+def test_line_words_split_a_line_by_spaces_and_scripts_and_share_its_box_by_width():
+    # 10 pt a narrow character, 20 pt a wide one (合, 计 and the full-width colon)
+    words = line_words("合计：¥123.00 EUR", (0.0, 10.0, 170.0, 20.0), 3)
     assert [w.text for w in words] == ["合计：", "¥123.00", "EUR"]
-    assert [(w.x0, w.x1) for w in words] == [(0.0, 30.0), (30.0, 110.0), (110.0, 140.0)]
+    assert [(w.x0, w.x1) for w in words] == [(0.0, 60.0), (60.0, 140.0), (140.0, 170.0)]
     assert {(w.y0, w.y1, w.block, w.line) for w in words} == {(10.0, 20.0, 3, 3)}
 
 

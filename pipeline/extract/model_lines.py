@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -179,15 +180,19 @@ def _json_or_prefix(text: str, tries: int = 4) -> Any:
 
 def line_words(text: str, box: tuple[float, float, float, float], line: int) -> list[Word]:
     """The words of one line the model read, each given the share of the line's box that its
-    characters take; each word reaches to where the next begins, so the words of a line read as
-    one run of text (a number printed "1 234,56" stays one value)."""
+    characters take (a wide character, CJK or full-width, twice a narrow one's); each word
+    reaches to where the next begins, so the words of a line read as one run of text (a number
+    printed "1 234,56" stays one value)."""
     x0, y0, x1, y1 = box
-    step = (x1 - x0) / max(1, len(text))
+    edges = [0]
+    for ch in text:
+        edges.append(edges[-1] + (2 if unicodedata.east_asian_width(ch) in "WF" else 1))
+    step = (x1 - x0) / max(1, edges[-1])
     found = list(_TOKEN.finditer(text))
     return [
         Word(
-            match.group(), x0 + step * match.start(), y0,
-            x0 + step * (found[k + 1].start() if k + 1 < len(found) else match.end()), y1,
+            match.group(), x0 + step * edges[match.start()], y0,
+            x0 + step * edges[found[k + 1].start() if k + 1 < len(found) else match.end()], y1,
             line, line,
         )  # fmt: skip
         for k, match in enumerate(found)
