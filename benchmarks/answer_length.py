@@ -1,10 +1,11 @@
 """How long, in a model's tokens, the true answers of the bundled examples are.
 
-Each truth file of `examples/truth/<schema>/` is written as the engine writes an answer: JSON
-with no whitespace (sglang runs with `constrained_json_disable_any_whitespace`), keys in the
-schema's order, amounts as JSON numbers where the engine schema asks for a number, then the
-end-of-turn token. With random weights an answer runs to `max_new_tokens`, so the GPU bench
-sets that to the median of these lengths.
+Each truth file of `examples/truth/<schema>/` is written as sglang writes an answer: JSON
+whose items and keys are joined by ", " and ": " and no other whitespace (sglang runs with
+`constrained_json_disable_any_whitespace`, which it passes to xgrammar as `any_whitespace=False`
+with xgrammar's default separators), keys in the schema's order, amounts as JSON numbers where
+the engine schema asks for a number, then the end-of-turn token. With random weights an answer
+runs to `max_new_tokens`, so the GPU bench sets that to the median of these lengths.
 
     python -m benchmarks.answer_length MODEL_FOLDER
 """
@@ -55,10 +56,17 @@ def as_answer(value: Any, node: dict[str, Any], defs: dict[str, Any]) -> Any:
     return value
 
 
-def answer_text(truth: dict[str, Any], schema: dict[str, Any]) -> str:
-    """The answer the engine would write for `truth` under the engine JSON `schema`."""
+SGLANG_SEPARATORS = (", ", ": ")
+"""How xgrammar joins items and keys when sglang turns any_whitespace off."""
+
+
+def answer_text(
+    truth: dict[str, Any], schema: dict[str, Any], separators: tuple[str, str] = SGLANG_SEPARATORS
+) -> str:
+    """The answer the engine would write for `truth` under the engine JSON `schema`, its items
+    and keys joined by `separators`."""
     typed = as_answer(truth, schema, schema.get("$defs", {}))
-    text = json.dumps(typed, ensure_ascii=False, separators=(",", ":"), default=_marked)
+    text = json.dumps(typed, ensure_ascii=False, separators=separators, default=_marked)
     return _MARKED.sub(r"\1", text)  # each amount a bare JSON number, as the truth prints it
 
 

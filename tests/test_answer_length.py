@@ -21,15 +21,42 @@ SCHEMA = {
 }  # fmt: skip
 
 
-def test_an_answer_is_compact_json_in_schema_order_with_amounts_as_numbers():
+def test_an_answer_is_json_as_sglang_writes_it_in_schema_order_with_amounts_as_numbers():
     truth = {"lines": [{"note": "Kaffee 1,50", "amount": "1.50"}], "rate": None,
              "total": "1234.50", "number": "0042"}  # fmt: skip
     text = answer_text(truth, SCHEMA)
     assert text == (
-        '{"number":"0042","total":1234.50,"rate":null,'
-        '"lines":[{"amount":1.50,"note":"Kaffee 1,50"}]}'
+        '{"number": "0042", "total": 1234.50, "rate": null, '
+        '"lines": [{"amount": 1.50, "note": "Kaffee 1,50"}]}'
     )
     assert json.loads(text)["total"] == 1234.5
+    compact = answer_text(truth, SCHEMA, separators=(",", ":"))
+    assert compact.startswith('{"number":"0042","total":1234.50,')
+    assert json.loads(compact) == json.loads(text)
+
+
+def test_the_answer_as_sglang_writes_it_is_what_its_grammar_accepts():
+    """xgrammar with any_whitespace off (as sglang runs it) takes the answer with the default
+    separators, and refuses the compact one at its first key."""
+    xgrammar = pytest.importorskip("xgrammar")
+    pytest.importorskip("transformers")
+    from transformers import AutoTokenizer
+
+    from benchmarks.qwen3_vl_full import qwen_tokenizer_files
+
+    tokenizer = AutoTokenizer.from_pretrained(qwen_tokenizer_files())
+    info = xgrammar.TokenizerInfo.from_huggingface(tokenizer)
+    compiled = xgrammar.GrammarCompiler(info).compile_json_schema(
+        json.dumps(SCHEMA), any_whitespace=False
+    )
+    truth = {"lines": [], "rate": None, "total": "2.00", "number": "7"}
+
+    def accepted(text: str) -> bool:
+        matcher = xgrammar.GrammarMatcher(compiled)
+        return all(matcher.accept_token(t) for t in tokenizer(text).input_ids)
+
+    assert accepted(answer_text(truth, SCHEMA))
+    assert not accepted(answer_text(truth, SCHEMA, separators=(",", ":")))
 
 
 def test_every_example_answer_is_measured_in_qwen3_tokens():
