@@ -123,6 +123,13 @@ class SGLangConfig(_Frozen):
         'or "docextract" (in a thread pool, handing sglang its output: faster where the host '
         "is the bottleneck, as with small models; about 30 MB of memory per page in flight).",
     )
+    compact_json: bool = Field(
+        False,
+        description="Send each request's schema as the grammar of its JSON with no whitespace "
+        "(an EBNF grammar xgrammar writes from it) instead of as the JSON schema, which sglang "
+        "follows with \", \" and \": \" between items and keys: about a sixth fewer answer "
+        "tokens. Its speed on the GPU is not measured yet.",
+    )  # fmt: skip
     extra_args: dict[str, Any] = Field(
         default_factory=dict,
         description="Further sglang ServerArgs fields, passed as they are "

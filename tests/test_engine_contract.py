@@ -131,7 +131,7 @@ def test_older_layout_with_dataclass_server_args(tmp_path):
     (srt / "sampling" / "sampling_params.py").write_text(textwrap.dedent("""
         class SamplingParams:
             def __init__(self, max_new_tokens=128, temperature=1.0, top_p=1.0,
-                         json_schema=None, sampling_seed=None):
+                         json_schema=None, ebnf=None, sampling_seed=None):
                 pass
     """))
     assert check_sglang_contract(tmp_path) == []

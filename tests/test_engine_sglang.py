@@ -232,6 +232,17 @@ def test_explicit_settings_and_extra_server_args(fake_factory, processor):
     assert engine.max_in_flight == 64 * 2
 
 
+def test_compact_json_sends_each_request_the_grammar_of_its_schema(fake_factory, processor):
+    pytest.importorskip("xgrammar")
+    config = EngineConfig(sglang=SGLangConfig(image_processing="sglang", compact_json=True))
+    engine = _started(fake_factory, processor, config)
+    pages = make_pages("doc", ((64, 64),))
+    asyncio.run(engine.generate([_request("r1", pages)]))
+    params = fake_factory.instances[0].calls[0]["sampling_params"]
+    assert "json_schema" not in params and "root ::=" in params["ebnf"]
+    assert params["max_new_tokens"] == 77
+
+
 def test_three_pages_one_request_images_in_order(fake_factory, processor):
     pages = make_pages("doc", ((64, 64), (96, 64), (64, 128)))
     config = EngineConfig(sglang=SGLangConfig(image_processing="sglang"))

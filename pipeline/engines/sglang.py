@@ -32,6 +32,7 @@ from pipeline.engines.base import (
     EngineRequest,
     gather_per_request,
 )
+from pipeline.engines.compact_json import compact_json_grammar
 from pipeline.engines.gpu import has_cuda_gpu, visible_gpu_count
 from pipeline.engines.mm_token_check import count_ids_as_lists
 from pipeline.engines.sglang_inputs import SGLangInputs, processor_size
@@ -86,6 +87,7 @@ for log-probabilities: they cost sglang output processing)."""
 
 SAMPLING_KEYS: tuple[str, ...] = (
     "json_schema",
+    "ebnf",
     "max_new_tokens",
     "temperature",
     "top_p",
@@ -127,15 +129,19 @@ def build_server_args(config: EngineConfig, gpu_count: int) -> dict[str, Any]:
     return kwargs
 
 
-def build_sampling_params(request: EngineRequest, seeded: bool = False) -> dict[str, Any]:
+def build_sampling_params(
+    request: EngineRequest, seeded: bool = False, compact: bool = False
+) -> dict[str, Any]:
     """SGLang sampling params: the schema as a JSON string, max_new_tokens always explicit.
 
-    `sampling_seed` is sent only when `seeded`: sglang reads it only with deterministic
-    inference turned on.
+    With `compact`, the schema goes as the EBNF grammar of its whitespace-free JSON instead
+    (`compact_json`). `sampling_seed` is sent only when `seeded`: sglang reads it only with
+    deterministic inference turned on.
     """
     sampling = request.sampling
+    schema = json.dumps(request.json_schema, separators=(",", ":"))
     params: dict[str, Any] = {
-        "json_schema": json.dumps(request.json_schema, separators=(",", ":")),
+        **({"ebnf": compact_json_grammar(schema)} if compact else {"json_schema": schema}),
         "max_new_tokens": sampling.max_new_tokens,
         "temperature": sampling.temperature,
         "top_p": sampling.top_p,
@@ -339,7 +345,9 @@ class SGLangEngine(EngineBase):
                 inputs["return_logprob"] = True
             output = await self._engine.async_generate(
                 **inputs,
-                sampling_params=build_sampling_params(request, self.config.sglang.deterministic),
+                sampling_params=build_sampling_params(
+                    request, self.config.sglang.deterministic, self.config.sglang.compact_json
+                ),
             )
         except Exception as exc:  # noqa: BLE001 - one request's failure is its own
             return map_exception(request.request_id, exc)

@@ -87,6 +87,21 @@ def test_examples_in_block_fp8(gpu_models, tmp_path):
     assert len(_table(out, "documents")) == len(EXAMPLES) and not _table(out, "errors")
 
 
+def test_compact_json_answers_through_sglangs_ebnf_grammar(gpu_models, tmp_path):
+    """Random weights: the bounded schema as the grammar of its whitespace-free JSON (sglang's
+    `ebnf`): every example still gets a valid row."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for path in EXAMPLES:
+        (inbox / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "docextract.toml", compact_json=True)
+    done = run_docextract(run_args(inbox, out, gpu_models["bf16"], config) + ["--json"])
+    assert done.returncode == 0, done.stderr
+    assert len(_table(out, "documents")) == len(EXAMPLES) and not _table(out, "errors")
+    print(f"compact: {_summary(done)['completion_tokens']} output tokens")
+
+
 def test_page_text_reads_a_scan_with_the_model_and_a_born_digital_page_without(
     gpu_models, tmp_path
 ):

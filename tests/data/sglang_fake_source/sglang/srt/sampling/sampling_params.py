@@ -4,4 +4,5 @@ class SamplingParams:
     top_p: float = 1.0
     # Renamed on purpose: the adapter sends json_schema.
     json_schema_text: str | None = None
+    ebnf: str | None = None
     sampling_seed: int | None = None
