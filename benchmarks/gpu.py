@@ -56,6 +56,8 @@ def main() -> int:
     parser.add_argument("--save", type=Path, help="Also write the figures (JSON) here.")
     parser.add_argument("--profile", type=Path, help="cProfile tables of each docextract run.")
     parser.add_argument("--sglang", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--config", type=Path, help="A docextract.toml for the docextract runs "
+                        "(e.g. [render] model_boxes = true).")  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="docextract-gpu-bench-") as tmp:
         model = build_model(args.model, Path(tmp) / args.model, args.tokenizer)
@@ -70,6 +72,8 @@ def main() -> int:
         ]  # fmt: skip
         for pair in args.sglang:
             command += ["--sglang", pair]
+        if args.config:
+            command += ["--config", str(args.config.resolve())]
         if args.profile:
             command += ["--profile", str(args.profile)]
         if args.spy:
