@@ -18,7 +18,7 @@ from pipeline.config import load_config
 from pipeline.engines.base import EngineOutcome, EngineRequest, EngineResult
 from pipeline.engines.null import NullEngine
 from pipeline.run import run_extraction
-from schemas.page_text import PageText
+from schemas.page_text import PageText, on_grid
 
 runner = CliRunner()
 
@@ -291,3 +291,33 @@ def test_the_boxes_of_a_rotated_page_are_where_its_rendered_image_shows_the_text
     assert row["x0"] <= xs.min() and xs.max() + 1 <= row["x1"] + 1
     assert row["y0"] <= ys.min() and ys.max() + 1 <= row["y1"] + 1
     assert row["nx1"] == pytest.approx(row["x1"] / pix.width)
+
+
+def test_eval_scores_each_page_of_a_document_read_page_by_page(tmp_path):
+    """A two-page document read page by page is scored page by page: its rows are keyed
+    `<stem>.p<N>`, each against the truth of its own page."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    pdf = _two_column_pdf(inbox / "statement.pdf")
+    _run(inbox, tmp_path / "out", ScriptedEngine({"lines": []}))
+    truth = tmp_path / "truth" / "page_text"
+    truth.mkdir(parents=True)
+    with pymupdf.open(pdf) as doc:
+        for number, page in enumerate(doc, start=1):
+            width, height = page.rect.width, page.rect.height
+            lines = [{"text": text, "bbox_2d": on_grid(
+                        (box[0] / width, box[1] / height, box[2] / width, box[3] / height))}
+                     for n, text, box in _pymupdf_lines(pdf) if n == number]  # fmt: skip
+            (truth / f"statement.p{number}.json").write_text(json.dumps({"lines": lines}))
+    args = ["eval", str(tmp_path / "out"), "--truth", str(tmp_path / "truth"),
+            "--schema", "page_text", "--json"]  # fmt: skip
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.output)
+    assert [d["key"] for d in report["documents"]] == ["statement.p1", "statement.p2"]
+    assert all(d["f1"] == 1.0 and not d["missing"] for d in report["documents"])
+    assert report["unmatched_predictions"] == []
+    (truth / "statement.p1.json").rename(truth / "swap.json")
+    (truth / "statement.p2.json").rename(truth / "statement.p1.json")
+    swapped = json.loads(CliRunner().invoke(app, args).output)["documents"]
+    assert swapped[0]["key"] == "statement.p1" and swapped[0]["f1"] < 0.5

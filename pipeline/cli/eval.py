@@ -155,7 +155,7 @@ def eval_command(
         console.print("[red]No truth found for any document.[/red]")
         raise typer.Exit(int(ExitCode.USAGE))
     report = evaluate(predictions_from_rows(rows), truths, BUILTIN_SCHEMAS.get(schema))
-    sources = {row.key: row.source_path for row in rows}
+    sources = {Path(row.source_path).stem: row.source_path for row in rows}
     grounding = score_run_grounding(out, schema, truth, sources)
     source = "embedded e-invoice XML" if truth == "embedded" else truth
     if not as_json:

@@ -20,23 +20,37 @@ class PredictionRow:
 
 
 def load_prediction_rows(out_dir: str | Path, schema: str) -> list[PredictionRow]:
-    """Read the current rows of OUT/<schema>/documents; the key is the file stem of `source_path`.
+    """Read the current rows of OUT/<schema>/documents; the key is the file stem of `source_path`,
+    and for a page of a document read page by page (--per-page, page_text) that has more than
+    one page, `<stem>.p<N>`: the truth of page N is then `<stem>.p<N>.json`.
 
     Files named only in OUT/<schema>/errors/*.parquet (documents that failed) come back as rows
     without data, so they count as missed rather than being left out.
     """
+    documents = _read_table(Path(out_dir), schema, "documents")
+    errors = _read_table(Path(out_dir), schema, "errors")
+    paged = {_source(r) for r in documents + errors if (r.get("page") or 0) > 1}
+
+    def key(record: dict[str, Any]) -> str:
+        source, page = _source(record), record.get("page")
+        stem = Path(source).stem
+        return f"{stem}.p{page}" if page and source in paged else stem
+
     rows = [
-        PredictionRow(Path(source).stem, source, record.get("status"), record.get("data"))
-        for record in _read_table(Path(out_dir), schema, "documents")
-        if (source := str(record.get("source_path") or ""))
+        PredictionRow(key(record), _source(record), record.get("status"), record.get("data"))
+        for record in documents
+        if _source(record)
     ]
     seen = {row.key for row in rows}
-    for record in _read_table(Path(out_dir), schema, "errors"):
-        source = str(record.get("source_path") or "")
-        if source and Path(source).stem not in seen:
-            seen.add(Path(source).stem)
-            rows.append(PredictionRow(Path(source).stem, source, "error", None))
+    for record in errors:
+        if _source(record) and key(record) not in seen:
+            seen.add(key(record))
+            rows.append(PredictionRow(key(record), _source(record), "error", None))
     return rows
+
+
+def _source(record: dict[str, Any]) -> str:
+    return str(record.get("source_path") or "")
 
 
 def _read_table(out: Path, schema: str, table: str) -> list[dict[str, Any]]:
