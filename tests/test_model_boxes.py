@@ -129,6 +129,15 @@ def test_a_scans_values_are_boxed_where_the_models_reading_prints_them(invoice, 
             and digital[p]["match"] == "exact" and digital[p]["confidence"] == 1.0]  # fmt: skip
     assert both and all(scan[p]["confidence"] == 0.9 for p in both)
     assert done["documents"]["scan.png"]["warnings"] == []
+    # The review page draws the scan's boxes over its image, as it does a PDF's.
+    review = tmp_path / "review.html"
+    shown = CliRunner().invoke(app, ["review", str(tmp_path / "out"), "--schema", "invoice",
+                                     "-o", str(review)])  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    html = review.read_text(encoding="utf-8")
+    boxed = sum(r["source"] == "model_box" for r in scan.values())
+    boxed += sum(r["x0"] is not None for r in digital.values())
+    assert boxed > 40 and html.count('<div class="box ') == boxed
 
 
 def test_without_model_boxes_a_scan_is_not_read_twice_and_its_values_have_no_box(
