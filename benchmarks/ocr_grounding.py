@@ -80,7 +80,8 @@ def score(ocr: dict[str, Any]) -> list[dict[str, Any]]:
             words = [w for k, line in enumerate(page["lines"])
                      for w in line_words(line["text"], tuple(line["box"]), k)]  # fmt: skip
             texts.append(PageText(number, width, height, tuple(words), source="model_box"))
-        placed = {g.path: g for g in locate_fields(BUILTIN_SCHEMAS[schema].model_validate(truth), texts)}
+        answer = BUILTIN_SCHEMAS[schema].model_validate(truth)
+        placed = {g.path: g for g in locate_fields(answer, texts)}
         found, overlap = 0, 0.0
         for path, true in boxes.items():
             grounding = placed.get(path)
