@@ -33,13 +33,12 @@ from pipeline.extract.breaker import unreachable
 from pipeline.extract.catalog import resolve_schema
 from pipeline.extract.engine_schema import engine_json_schema
 from pipeline.extract.prompt import PromptTemplate, build_prompt, build_request
+from pipeline.grounding.record import Source
 from pipeline.grounding.textlayer import PageText, Word
 from pipeline.items import WorkItem
 from pipeline.records import Page, WarningRecord
 from schemas.page_text import GRID, TextLine
 
-MODEL_BOX = "model_box"
-"""The `source` of a page's words read by the model (`grounding.Source.model_box`)."""
 LINES_MAX_NEW_TOKENS = 4096
 """The least answer length a page's lines may take: a dense page has 60 lines and more, each
 about 25 tokens with its box."""
@@ -137,7 +136,7 @@ def page_words(page: Page, outcome: EngineOutcome) -> tuple[PageText | None, str
         x0, y0, x1, y1 = (v / GRID for v in line.bbox_2d)
         box = (x0 * width, y0 * height, x1 * width, y1 * height)
         words += line_words(line.text, box, number)
-    found = PageText(page.index + 1, width, height, tuple(words), source=MODEL_BOX)
+    found = PageText(page.index + 1, width, height, tuple(words), source=Source.model_box)
     return found, ""
 
 
