@@ -44,6 +44,7 @@ from pipeline.records import ErrorRecord, RenderedDocument
 from pipeline.stopping import finish_despite_cancel
 
 PRODUCER_GRACE_S = 10.0
+PRODUCER_THREAD = "docextract-render"
 _DONE = object()
 
 
@@ -98,7 +99,8 @@ class Extraction:
             requests: asyncio.Queue = asyncio.Queue(maxsize=self.batch * 2 + 8)
             loop = asyncio.get_running_loop()
             producer = threading.Thread(
-                target=self._produce, args=(loop, rendered, plan, stop), daemon=True
+                target=self._produce, args=(loop, rendered, plan, stop), daemon=True,
+                name=PRODUCER_THREAD,
             )
             producer.start()
             tasks = [asyncio.create_task(self._serve(requests, n)) for n in range(self.lanes)]
@@ -113,9 +115,13 @@ class Extraction:
                 raise
         finally:
             stop.set()
-            await finish_despite_cancel(self.recorder.close())
-            if producer is not None:  # the pool stops its workers before this process exits
-                await finish_despite_cancel(asyncio.to_thread(producer.join, PRODUCER_GRACE_S))
+            try:
+                await finish_despite_cancel(self.recorder.close())
+            finally:  # even when the last commit fails: the pool stops its workers first
+                if producer is not None:
+                    await finish_despite_cancel(
+                        asyncio.to_thread(producer.join, PRODUCER_GRACE_S)
+                    )
 
     def _record_xml(self, plan: WorkPlan) -> None:
         provenance = self.recorder.provenance
