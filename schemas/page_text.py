@@ -19,6 +19,12 @@ def on_grid(fractions: tuple[float, float, float, float]) -> list[int]:
     return [min(GRID, max(0, round(value * GRID))) for value in fractions]
 
 
+def from_grid(box: list[int]) -> tuple[float, float, float, float]:
+    """A box on the grid as fractions 0-1 of the page's width and height (`on_grid` undone)."""
+    x0, y0, x1, y1 = (value / GRID for value in box)
+    return x0, y0, x1, y1
+
+
 def corners_in_order(box: list[int]) -> list[int]:
     """[x0, y0, x1, y1] with x0 <= x1 and y0 <= y1: a box given by its other two corners is
     the same box."""
@@ -43,6 +49,12 @@ class TextLine(BaseModel):
         description="[x0, y0, x1, y1]: 左上角和右下角，页面 0-1000 坐标 (top-left and "
         "bottom-right corner on the page's 0-1000 grid)"
     )
+
+    @property
+    def has_area(self) -> bool:
+        """Whether the box has both a width and a height: printed text covers some area."""
+        x0, y0, x1, y1 = self.bbox_2d
+        return x1 > x0 and y1 > y0
 
 
 class PageText(BaseModel):
@@ -71,7 +83,7 @@ class PageText(BaseModel):
                 f"line {number} {line.text[:40]!r}: box {line.bbox_2d} has no area",
             )
             for number, line in enumerate(self.lines, start=1)
-            if line.bbox_2d[0] == line.bbox_2d[2] or line.bbox_2d[1] == line.bbox_2d[3]
+            if not line.has_area
         ]
 
     lines: list[TextLine] = Field(

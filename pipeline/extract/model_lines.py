@@ -33,11 +33,12 @@ from pipeline.extract.breaker import unreachable
 from pipeline.extract.catalog import resolve_schema
 from pipeline.extract.engine_schema import engine_json_schema
 from pipeline.extract.prompt import PromptTemplate, build_prompt, build_request
+from pipeline.extract.text_lines import place
 from pipeline.grounding.record import Source
 from pipeline.grounding.textlayer import PageText, Word
 from pipeline.items import WorkItem
 from pipeline.records import Page, WarningRecord
-from schemas.page_text import GRID, TextLine
+from schemas.page_text import TextLine
 
 LINES_MAX_NEW_TOKENS = 4096
 """The least answer length a page's lines may take: a dense page has 60 lines and more, each
@@ -130,13 +131,12 @@ def page_words(page: Page, outcome: EngineOutcome) -> tuple[PageText | None, str
     if not lines:
         cut = " (cut at the length limit)" if outcome.finish_reason == "length" else ""
         return None, f"the answer has no line with a valid box{cut}"
-    width, height = page.size_in_points
+    size = page.size_in_points
     words: list[Word] = []
     for number, line in enumerate(lines):
-        x0, y0, x1, y1 = (v / GRID for v in line.bbox_2d)
-        box = (x0 * width, y0 * height, x1 * width, y1 * height)
-        words += line_words(line.text, box, number)
-    found = PageText(page.index + 1, width, height, tuple(words), source=Source.model_box)
+        placed = place(line.text, Source.model_box, line.bbox_2d, size)
+        words += line_words(line.text, placed.box, number)
+    found = PageText(page.index + 1, *size, tuple(words), source=Source.model_box)
     return found, ""
 
 
@@ -152,8 +152,7 @@ def answer_lines(text: str) -> list[TextLine]:
             line = TextLine.model_validate(entry)
         except ValidationError:
             continue
-        x0, y0, x1, y1 = line.bbox_2d
-        if x1 > x0 and y1 > y0 and line.text.strip():
+        if line.has_area and line.text.strip():
             found.append(line)
     return found
 

@@ -15,7 +15,7 @@ from pipeline.config import RunConfig
 from pipeline.engines.base import EngineResult
 from pipeline.items import TEXT_LAYER_ENGINE, WorkItem
 from pipeline.records import PlacedLine
-from schemas.page_text import GRID, PageText, on_grid
+from schemas.page_text import PageText, from_grid, on_grid
 
 TEXT_LAYER = TEXT_LAYER_ENGINE
 """The `engine` of a row read from a page's text layer, and the `source` of its lines."""
@@ -63,11 +63,14 @@ def placed_lines(item: WorkItem, answer: BaseModel) -> list[PlacedLine]:
     0-1000 grid to the page's points; none for another schema's answer."""
     if not isinstance(answer, PageText) or len(item.page_sizes) != 1:
         return []
-    width, height = item.page_sizes[0]
-    placed = []
-    for line in answer.lines:
-        x0, y0, x1, y1 = (value / GRID for value in line.bbox_2d)
-        points = (x0 * width, y0 * height, x1 * width, y1 * height)
-        placed.append(PlacedLine(line.text, MODEL, points, (x0, y0, x1, y1)))
-    return placed
+    return [place(line.text, MODEL, line.bbox_2d, item.page_sizes[0]) for line in answer.lines]
+
+
+def place(text: str, source: str, grid_box: list[int], size: tuple[float, float]) -> PlacedLine:
+    """A line whose box is on the 0-1000 grid, placed on a page of `size` (width, height) in
+    points: its box in points and as fractions of the page."""
+    x0, y0, x1, y1 = from_grid(grid_box)
+    width, height = size
+    return PlacedLine(text, source, (x0 * width, y0 * height, x1 * width, y1 * height),
+                      (x0, y0, x1, y1))  # fmt: skip
 
