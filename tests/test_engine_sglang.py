@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -21,6 +22,7 @@ from pipeline.config import EngineConfig, SGLangConfig
 from pipeline.engines.base import EngineFailure, EngineRequest, EngineResult, SamplingConfig
 from pipeline.engines.null import build_minimal_instance
 from pipeline.engines.sglang import GENERATE_KWARGS, SAMPLING_KEYS, SGLangEngine
+from pipeline.engines.sglang_inputs import pixels_hash
 from pipeline.engines.sglang_outputs import map_output
 from pipeline.engines.sglang_process import engine_process_died
 from pipeline.errors import EngineUnavailable, ErrorCode, RunInterrupted
@@ -97,7 +99,8 @@ class FakeSGLangEngine:
         cache_salt=None,
     ):
         self.calls.append({"prompt": prompt, "input_ids": input_ids, "image_data": image_data,
-                           "sampling_params": sampling_params, "return_logprob": return_logprob})
+                           "sampling_params": sampling_params, "return_logprob": return_logprob,
+                           "mm_hashes": mm_hashes})
         await asyncio.sleep(0)
         prompt = prompt or ""
         if "explode" in prompt:
@@ -258,6 +261,7 @@ def test_three_pages_one_request_images_in_order(fake_factory, processor):
     images = call["image_data"]
     assert [im.size for im in images] == [(p.width, p.height) for p in pages]
     assert [im.tobytes() for im in images] == [p.pixels for p in pages]
+    assert call["mm_hashes"] == [f"{pixels_hash(p):016x}" for p in pages]
     params = call["sampling_params"]
     assert set(params) <= set(SAMPLING_KEYS)
     assert isinstance(params["json_schema"], str) and json.loads(params["json_schema"]) == SCHEMA
@@ -296,13 +300,29 @@ def test_docextract_image_processing_hands_sglang_processor_output(fake_factory,
     ids = three["input_ids"]
     assert ids.count(placeholder) == sum(p.visual_tokens for p in pages) == 4 + 6 + 8
     assert [t for t in ids if t != placeholder] == [t for t in plain if t != placeholder]
-    assert isinstance(one["image_data"][0]["hash"], int)
+    assert three["mm_hashes"] == [f"{pixels_hash(p):016x}" for p in pages]
+    assert one["image_data"][0]["hash"] == int(one["mm_hashes"][0], 16)
     same = make_pages("one", ((64, 96),))  # the same pixels hash the same
     again = asyncio.run(_started(fake_factory, processor, config, hf_config=hf_config)
                         .generate([_request("r3", same)]))
     assert isinstance(again[0], EngineResult)
     assert fake_factory.instances[1].calls[0]["image_data"][0]["hash"] == one["image_data"][0][
         "hash"]
+
+
+def test_a_pages_hash_changes_with_any_pixel_or_its_shape_and_only_then():
+    """sglang keys its prefix cache for a page's image tokens by the hash docextract hands it
+    (mm_hashes): a page that differs in one byte, or in shape with the same bytes, must not hit
+    another's cached tokens; the same pixels again must."""
+    (page,) = make_pages("a", ((64, 96),))
+    (same,) = make_pages("b", ((64, 96),))
+    changed = bytearray(page.pixels)
+    changed[len(changed) // 2] ^= 1
+    reshaped = replace(page, width=page.height, height=page.width)
+    assert pixels_hash(same) == pixels_hash(page)
+    assert pixels_hash(replace(page, pixels=bytes(changed))) != pixels_hash(page)
+    assert pixels_hash(reshaped) != pixels_hash(page)
+    assert 0 <= pixels_hash(page) < 2**64
 
 
 def test_docextract_image_processing_leaves_pages_to_be_resized_to_sglang(fake_factory,

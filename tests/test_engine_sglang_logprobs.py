@@ -56,7 +56,7 @@ def _request(request_id: str, logprobs: bool) -> EngineRequest:
 
 def test_without_grounding_sglang_is_not_asked_for_logprobs(started) -> None:  # type: ignore[no-untyped-def]
     outcome = asyncio.run(started.generate([_request("plain", logprobs=False)]))[0]
-    assert KeywordRecorder.keywords == [["image_data", "prompt", "sampling_params"]]
+    assert KeywordRecorder.keywords == [["image_data", "mm_hashes", "prompt", "sampling_params"]]
     assert isinstance(outcome, EngineResult)
     assert outcome.logprobs is None and outcome.tokens is None
 
@@ -64,7 +64,7 @@ def test_without_grounding_sglang_is_not_asked_for_logprobs(started) -> None:  #
 def test_with_logprobs_asked_each_answer_token_comes_back_with_its_text(started) -> None:  # type: ignore[no-untyped-def]
     outcome = asyncio.run(started.generate([_request("asked", logprobs=True)]))[0]
     assert KeywordRecorder.keywords == [
-        ["image_data", "prompt", "return_logprob", "sampling_params"]
+        ["image_data", "mm_hashes", "prompt", "return_logprob", "sampling_params"]
     ]
     assert started.backend.calls[0]["return_logprob"] is True
     assert isinstance(outcome, EngineResult)

@@ -79,11 +79,11 @@ GENERATE_KWARGS: tuple[str, ...] = (
     "prompt",
     "input_ids",
     "image_data",
+    "mm_hashes",
     "sampling_params",
     "return_logprob",
 )
-"""Every keyword passed to `Engine.async_generate` (`return_logprob` only when the request asks
-for log-probabilities: they cost sglang output processing)."""
+"""Every keyword passed to `Engine.async_generate` (`return_logprob` only for log-probabilities)."""
 
 SAMPLING_KEYS: tuple[str, ...] = (
     "json_schema",

@@ -9,6 +9,7 @@ class Engine:
         input_ids=None,
         # Renamed on purpose: the adapter passes image_data.
         images=None,
+        mm_hashes=None,
         return_logprob=False,
         stream: bool = False,
         *,
