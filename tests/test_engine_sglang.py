@@ -310,6 +310,26 @@ def test_docextract_image_processing_hands_sglang_processor_output(fake_factory,
         "hash"]
 
 
+def test_the_gpu_suites_schema_check_asks_once_per_built_in_schema(fake_factory, processor):
+    """tests/gpu/schema_grammars.py, which the GPU suite runs on the real Engine, here on the
+    fake: one request per built-in schema, each with that schema's engine JSON schema."""
+    from pipeline.extract.catalog import resolve_schema
+    from pipeline.extract.engine_schema import engine_json_schema
+    from schemas import BUILTIN_SCHEMAS
+    from tests.gpu.schema_grammars import ask_every_schema, engine_config
+
+    engine = SGLangEngine(engine_config("tiny"), engine_factory=fake_factory,
+                          processor=processor, gpu_count=1, hf_config={})  # fmt: skip
+    lines = ask_every_schema(engine)
+    assert [line["schema"] for line in lines] == list(BUILTIN_SCHEMAS)
+    assert all(line["answered"] for line in lines)
+    calls = fake_factory.instances[0].calls
+    sent = sorted(call["sampling_params"]["json_schema"] for call in calls)
+    schemas = [engine_json_schema(resolve_schema(name).model) for name in BUILTIN_SCHEMAS]
+    assert sent == sorted(json.dumps(schema, separators=(",", ":")) for schema in schemas)
+    assert engine.backend is None and fake_factory.instances[0].shutdowns == 1  # closed
+
+
 def test_a_pages_hash_changes_with_any_pixel_or_its_shape_and_only_then():
     """sglang keys its prefix cache for a page's image tokens by the hash docextract hands it
     (mm_hashes): a page that differs in one byte, or in shape with the same bytes, must not hit
