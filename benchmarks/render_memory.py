@@ -1,8 +1,12 @@
-"""Peak resident memory of a run over four 14000x14000 RGBA PNGs and a normal document.
+"""Peak resident memory of a run over four 14000x14000 RGBA PNGs, an e-invoice attachment bomb
+and a normal document.
 
 Each PNG is one colour, under 1 MB on disk, and decodes to 14000 x 14000 x 4 bytes (748 MiB).
-`docextract run --workers 4 --engine null` renders them in four render processes at once; the
-peak RSS of the whole process tree (the run and every render process) is sampled from /proc.
+The bomb is a PDF whose invoice XML attachment inflates to 64 MiB of padding while its
+attachment entry states a small size (benchmarks/soak_hostile.py). `docextract run --workers 4
+--engine null` reads the bomb's XML in its e-invoice reader process and renders the PNGs in four
+render processes at once; the peak RSS of the whole process tree (the run and every process it
+starts) is sampled from /proc.
 
     python -m benchmarks.render_memory
 """
@@ -23,6 +27,7 @@ from benchmarks.memory import peak_tree_rss
 ROOT = Path(__file__).resolve().parent.parent
 SIDE = 14_000
 TARGET_MIB = 1536  # 1.5 GiB for the whole process tree
+BOMB_MIB = 64
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -54,10 +59,16 @@ def normal_pdf(path: Path) -> Path:
 
 
 def make_inbox(inbox: Path) -> None:
-    """Four big RGBA PNGs (each its own colour, so none is a duplicate) and a normal PDF."""
+    """Four big RGBA PNGs (each its own colour, so none is a duplicate), the attachment bomb and
+    a normal PDF."""
+    from benchmarks.soak_hostile import MIB, make_attachment_bomb
+    from tests.einvoice_factory import InvoiceFacts, cii_xml
+
     inbox.mkdir(parents=True, exist_ok=True)
     for number in range(4):
         solid_rgba_png(inbox / f"big-{number}.png", SIDE, (40 * number, 90, 160, 128))
+    bomb = cii_xml(InvoiceFacts(number="RSS-BOMB"), "en16931")
+    make_attachment_bomb(inbox / "bomb.pdf", bomb, BOMB_MIB * MIB)
     normal_pdf(inbox / "invoice.pdf")
 
 
@@ -71,7 +82,7 @@ def error_codes(out: Path) -> dict[str, int]:
 
 
 def bench_render_memory() -> dict:
-    """Peak RSS of `docextract run --workers 4 --engine null` over the big PNGs."""
+    """Peak RSS of `docextract run --workers 4 --engine null` over the inbox above."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with tempfile.TemporaryDirectory() as tmp:
         inbox, out = Path(tmp) / "inbox", Path(tmp) / "out"
