@@ -152,7 +152,8 @@ def _extract(
         plan.summary.count_into(report)
         if config.dry_run:
             committed = CommittedCheck(session.ledger, identity, config)
-            report.planned = estimate_plan(plan, config, committed)
+            page_text = reads_page_text(job.spec.model)
+            report.planned = estimate_plan(plan, config, committed, page_text)
         elif plan.size:
             run = _Execution(config, job, session, report, reporter, started)
             unavailable = run.execute(plan, identity, engine, runner)

@@ -131,3 +131,50 @@ def test_with_per_page_a_dry_run_skips_the_pages_a_run_would_skip(tmp_path: Path
         "done.pdf": "already done", "locked.pdf": "still failed", "new.pdf": "extract"
     }
     assert plan["new.pdf"]["pages"] == 3 and plan["new.pdf"]["visual_tokens"] > 0
+
+
+def _text_and_scans(root: Path) -> tuple[Path, Path, Path]:
+    """A born-digital PDF of two pages, a scan as PNG, and the same scan as a one-page PDF
+    without a text layer."""
+    import pymupdf
+
+    root.mkdir(parents=True)
+    digital = make_unique_pdf(root / "digital.pdf", 2, "WORDS")
+    scan = make_image(root / "scan.png", "RGB", size=(420, 594))
+    scanned = root / "scanned.pdf"
+    with pymupdf.open() as doc:
+        doc.new_page(width=420, height=594).insert_image(doc[0].rect, filename=str(scan))
+        doc.save(scanned)
+    return digital, scan, scanned
+
+
+def _tokens(inbox: Path, out: Path, *args: str) -> dict[str, int]:
+    result = runner.invoke(app, ["run", str(inbox), "--out", str(out), "--engine", "null",
+                                 "--dpi", "40", "--workers", "1", "--dry-run", "--json", *args])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    planned = json.loads(result.stdout)["planned"]
+    assert all(entry["fate"] == "extract" for entry in planned)
+    return {Path(entry["path"]).name: entry["visual_tokens"] for entry in planned}
+
+
+def test_dry_run_tokens_are_those_the_model_reads(tmp_path):
+    """A page_text run reads a page with words from its text layer (no tokens) and sends the
+    model the pages without; --model-boxes sends each page without words once more, alone
+    (twice its tokens). The real page_text run reads exactly the pages the estimate left out."""
+    _text_and_scans(tmp_path / "in")
+    plain = _tokens(tmp_path / "in", tmp_path / "out", "--schema", "invoice")
+    assert all(tokens > 0 for tokens in plain.values())
+    boxes = _tokens(tmp_path / "in", tmp_path / "out", "--schema", "invoice", "--model-boxes")
+    assert boxes == {"digital.pdf": plain["digital.pdf"], "scan.png": 2 * plain["scan.png"],
+                     "scanned.pdf": 2 * plain["scanned.pdf"]}  # fmt: skip
+    text = _tokens(tmp_path / "in", tmp_path / "out", "--schema", "page_text")
+    assert text == {"digital.pdf": 0, "scan.png": plain["scan.png"],
+                    "scanned.pdf": plain["scanned.pdf"]}  # fmt: skip
+    result = runner.invoke(app, ["run", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                 "--engine", "null", "--dpi", "40", "--workers", "1",
+                                 "--schema", "page_text"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    engines = {(Path(row["source_path"]).name, row["engine"])
+               for row in read_table(tmp_path / "out", "page_text", "documents")}  # fmt: skip
+    assert engines == {("digital.pdf", "text_layer"), ("scan.png", "null"),
+                       ("scanned.pdf", "null")}  # fmt: skip

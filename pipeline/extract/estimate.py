@@ -6,7 +6,10 @@ its row), `fail` (the run would record this error: the same code and message), `
 or `still failed` (the ledger holds it; --force or --retry-errors redo it), `duplicate` (the
 same content as another input, extracted once). Nothing is rendered: PDF page boxes and image
 headers give the sizes and the refusals (`pipeline.inputs.preflight`), and the pixel budget
-gives the tokens, so a dry run over a large inbox takes seconds.
+gives the tokens, so a dry run over a large inbox takes seconds. The tokens are those the model
+reads: a page_text run reads a page whose text layer has words without it (no tokens), and
+--model-boxes sends each page without words once more, alone (its tokens twice); where either
+applies, each PDF page's text layer is looked at for words.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import RunConfig
-from pipeline.inputs.preflight import preflight
+from pipeline.inputs.preflight import Preflight, preflight
 from pipeline.items import failure_item, page_item_id, too_many_pages
 from pipeline.policy import ERROR
 from pipeline.records import ErrorRecord, SourceFile
@@ -27,14 +30,14 @@ DONE, STILL_FAILED, DUPLICATE = "already done", "still failed", "duplicate"
 
 
 def estimate_plan(
-    plan: WorkPlan, config: RunConfig, committed: CommittedCheck
+    plan: WorkPlan, config: RunConfig, committed: CommittedCheck, page_text: bool = False
 ) -> list[dict[str, Any]]:
     """One entry per input file, by path: path, kind, fate, pages and visual tokens (None where
     unknown), the error `code` and message (`problem`) of a predicted failure, and the file a
     duplicate or an earlier run's copy repeats (`copy_of`). A document read from its e-invoice
-    XML costs no tokens. With --per-page, the pages `committed` holds are skipped, as a run
-    skips them after rendering."""
-    entries = [estimate_source(source, config, committed) for source in plan.sources]
+    XML costs no tokens, nor does a page a `page_text` run reads from its text layer. With
+    --per-page, the pages `committed` holds are skipped, as a run skips them after rendering."""
+    entries = [estimate_source(source, config, committed, page_text) for source in plan.sources]
     for row in plan.from_xml:
         kind = f"{row.source.kind}, e-invoice XML"
         entries.append(_entry(str(row.source.path), kind, FROM_XML, row.page_count, 0))
@@ -49,13 +52,14 @@ def estimate_plan(
 
 
 def estimate_source(
-    source: SourceFile, config: RunConfig, committed: CommittedCheck
+    source: SourceFile, config: RunConfig, committed: CommittedCheck, page_text: bool = False
 ) -> dict[str, Any]:
     """What a run would do with a document it sends to be rendered: extract it, with its pages
-    and visual tokens, or record the failure its render would (without --per-page, over
-    --max-pages too)."""
+    and the visual tokens the model reads (`page_costs`), or record the failure its render would
+    (without --per-page, over --max-pages too)."""
     window = None if config.per_page else config.max_pages
-    checked = preflight(source, config.render, window)
+    model_boxes = config.render.model_boxes and not page_text
+    checked = preflight(source, config.render, window, words=page_text or model_boxes)
     path, kind, pages = str(source.path), str(source.kind), checked.page_count
     if checked.error is not None:
         item_id, _page = failure_item(checked.error, config.per_page)
@@ -65,13 +69,25 @@ def estimate_source(
         return _failure(checked.error, kind, pages)
     if window is not None and pages is not None and pages > window:
         return _failure(too_many_pages(source, pages, window), kind, pages)
-    tokens = dict(enumerate(checked.tokens, start=1))
+    tokens = dict(enumerate(page_costs(checked, page_text, model_boxes), start=1))
     if config.per_page:
         undone, failed = committed.undone([page_item_id(source.sha256, n) for n in tokens])
         tokens = {n: t for n, t in tokens.items() if page_item_id(source.sha256, n) in undone}
         if not undone:
             return _entry(path, kind, STILL_FAILED if failed else DONE, pages)
     return _entry(path, kind, EXTRACT, pages, sum(tokens.values()))
+
+
+def page_costs(checked: Preflight, page_text: bool, model_boxes: bool) -> list[int]:
+    """The visual tokens the model reads of each page `checked`: none for a page a page_text run
+    reads from its text layer (one with words); twice for a page without words under
+    --model-boxes (its document's request, then one for its lines)."""
+    if not (page_text or model_boxes):
+        return list(checked.tokens)
+    pages = zip(checked.tokens, checked.has_words, strict=True)
+    if page_text:
+        return [0 if words else tokens for tokens, words in pages]
+    return [tokens if words else 2 * tokens for tokens, words in pages]
 
 
 def _entry(
