@@ -25,7 +25,7 @@ from pipeline.extract.extraction import Extraction
 from pipeline.extract.model_lines import LineReader
 from pipeline.extract.plan import CommittedCheck, Identity, WorkPlan, plan_work
 from pipeline.extract.prompt import PromptTemplate, RequestBuilder, build_prompt
-from pipeline.extract.text_lines import for_schema, reads_page_text
+from pipeline.extract.text_lines import for_schema, needs_the_model, reads_page_text
 from pipeline.output.admission import check_run_kind, check_table_schema
 from pipeline.output.ledger import Ledger
 from pipeline.output.progress import Reporter, make_reporter
@@ -98,6 +98,16 @@ class _Job:
         check_run_kind(session.out, session.ledger, report.engine, report.model)
         spec = self.spec
         check_table_schema(session.out, spec.name, spec.source, spec.model)
+
+    def needs_model(
+        self, config: RunConfig, plan: WorkPlan, ledger: Ledger, identity: Identity
+    ) -> bool:
+        """Whether the engine must start for `plan`: it has documents for the model, and, for
+        page_text, a page still to do without a text layer (`text_lines.needs_the_model`)."""
+        if not plan.needs_model or not reads_page_text(self.spec.model):
+            return plan.needs_model
+        committed = CommittedCheck(ledger, identity, config)
+        return needs_the_model(plan.sources, config, committed)
 
     def extraction(
         self, config: RunConfig, engine: Engine | None, recorder: RunRecorder, ledger: Ledger,
@@ -218,7 +228,7 @@ class _Execution:
         config, report = self.config, self.report
         owned = engine is None
         unavailable: EngineUnavailable | None = None
-        if engine is None and plan.needs_model:
+        if engine is None and self.job.needs_model(config, plan, self.session.ledger, identity):
             engine, unavailable = _start_engine(config, plan, report, self.job.spec.model)
         self.session.begin()
         parts: list[dict[str, Any]] = []  # what this run committed, for its manifest
@@ -278,7 +288,7 @@ def extract_in_memory(
     with signals_raise(), Ledger(None) as ledger:
         plan = plan_work(config, ledger, identity, writes=False)
         plan.summary.count_into(report)
-        if engine is None and plan.needs_model:
+        if engine is None and job.needs_model(config, plan, ledger, identity):
             engine, unavailable = _start_engine(config, plan, report, job.spec.model)
         provenance = job.provenance(report, engine, plan)
         recorder, sink = memory_recorder(

@@ -149,8 +149,8 @@ def _text_and_scans(root: Path) -> tuple[Path, Path, Path]:
 
 
 def _tokens(inbox: Path, out: Path, *args: str) -> dict[str, int]:
-    result = runner.invoke(app, ["run", str(inbox), "--out", str(out), "--engine", "null",
-                                 "--dpi", "40", "--workers", "1", "--dry-run", "--json", *args])  # fmt: skip
+    args = ("--engine", "null", "--dpi", "40", "--workers", "1", "--dry-run", "--json", *args)
+    result = runner.invoke(app, ["run", str(inbox), "--out", str(out), *args])
     assert result.exit_code == 0, result.output
     planned = json.loads(result.stdout)["planned"]
     assert all(entry["fate"] == "extract" for entry in planned)

@@ -181,6 +181,39 @@ def test_without_an_engine_text_pages_are_written_and_scans_wait_for_a_model(tmp
     assert {r["page"] for r in _lines_table(out)} == {1, 2}
 
 
+def test_the_engine_starts_only_for_a_page_without_a_text_layer(tmp_path, monkeypatch):
+    """Born-digital PDFs alone need no model: the run never builds its engine. A scan among
+    them does; once the scan is done, a re-run over the same inbox needs none again."""
+    import pipeline.engines
+
+    built: list[str] = []
+    real = pipeline.engines.build_engine
+
+    def build_engine(config, **kwargs):  # type: ignore[no-untyped-def]
+        built.append(config.name)
+        return real(config, **kwargs)
+
+    monkeypatch.setattr(pipeline.engines, "build_engine", build_engine)
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    _two_column_pdf(inbox / "statement.pdf")
+    config = load_config(
+        {"inputs": [str(inbox)], "out": out, "schema_ref": "page_text", "log_format": "plain",
+         "render": {"workers": 1}, "engine": {"name": "null"}},
+        env={},
+    )  # fmt: skip
+    report = run_extraction(config)
+    assert built == [] and report.extracted == 2 and not report.needs_model
+    _scan_png(inbox / "scan.png", 144)
+    report = run_extraction(config)
+    assert built == ["null"] and report.extracted == 1  # the scan, by the model
+    report = run_extraction(config)
+    assert built == ["null"] and report.extracted == 0 and report.skipped == 3
+    engines = sorted(row["engine"] for row in
+                     pq.read_table(out / "page_text" / "documents").to_pylist())  # fmt: skip
+    assert engines == ["null", "text_layer", "text_layer"]
+
+
 def test_other_schemas_write_no_lines_table(tmp_path):
     inbox = tmp_path / "in"
     inbox.mkdir()

@@ -9,13 +9,20 @@ every line with its box in points and as fractions of the page (`placed_lines`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel
 
 from pipeline.config import RunConfig
 from pipeline.engines.base import EngineResult
-from pipeline.items import TEXT_LAYER_ENGINE, WorkItem
-from pipeline.records import PlacedLine
+from pipeline.inputs.preflight import preflight
+from pipeline.items import TEXT_LAYER_ENGINE, WorkItem, page_item_id
+from pipeline.records import PlacedLine, SourceFile
 from schemas.page_text import PageText, from_grid, on_grid
+
+if TYPE_CHECKING:
+    from pipeline.extract.plan import CommittedCheck
 
 TEXT_LAYER = TEXT_LAYER_ENGINE
 """The `engine` of a row read from a page's text layer, and the `source` of its lines."""
@@ -34,6 +41,25 @@ def for_schema(config: RunConfig, model: type[BaseModel]) -> RunConfig:
         return config
     render = config.render.model_copy(update={"text_lines": True})
     return config.model_copy(update={"per_page": True, "render": render})
+
+
+def needs_the_model(
+    sources: Iterable[SourceFile], config: RunConfig, committed: CommittedCheck
+) -> bool:
+    """Whether a page_text run over `sources` must start the model: a page still to do has no
+    words in its text layer (an image's pages, a scanned PDF page), or a document's preflight
+    stopped at a page, past which its render may still find one. Looks at each PDF's text layer
+    (`preflight`) up to the first such page, so a run over born-digital PDFs only never starts
+    the engine."""
+    for source in sources:
+        checked = preflight(source, config.render, None, words=True)
+        if checked.error is not None and checked.page_count is not None:
+            return True
+        ids = [page_item_id(source.sha256, n) for n in range(1, len(checked.has_words) + 1)]
+        undone = committed.undone(ids)[0] if ids else set()
+        if any(i in undone and not words for i, words in zip(ids, checked.has_words, strict=True)):
+            return True
+    return False
 
 
 def from_text_layer(item: WorkItem) -> tuple[PageText, list[PlacedLine], EngineResult] | None:
