@@ -3,10 +3,10 @@
 render pool (own thread) -> dispatch -> lanes (requests in flight to the engine) -> settle,
 with bounded retries -> the recorder's background writer. Memory is bounded by the queues and
 the requests in flight, never by the size of the input. What an outcome means is `settle`'s
-business (and `einvoice_rows`' for an e-invoice under verification), what a re-run skips
-`pipeline.policy`'s, and rows and counts the recorder's: this module only moves work between
-threads and queues. Rows read from e-invoice XML are written first; a plan with nothing for the
-model renders nothing and needs no engine.
+business (and the XML reader's, `xml_reader`, for an e-invoice under verification), what a
+re-run skips `pipeline.policy`'s, and rows and counts the recorder's: this module only moves
+work between threads and queues. Rows read from e-invoice XML are written first; a plan with
+nothing for the model renders nothing and needs no engine.
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ from pipeline.engines.base import (
     EngineResult,
     generate_guarded,
 )
-from pipeline.errors import ErrorCode
 from pipeline.extract.breaker import Breaker, unreachable
-from pipeline.extract.einvoice_rows import source_label, verified, xml_findings
 from pipeline.extract.model_lines import LineReader, read_pages, unread_pages
 from pipeline.extract.plan import CommittedCheck, WorkPlan, error_item_id
 from pipeline.extract.settle import Extracted, Failed, Retry, settle
 from pipeline.extract.text_lines import TEXT_LAYER, from_text_layer, placed_lines, reads_page_text
+from pipeline.extract.xml_reader import record_rows, record_verified
 from pipeline.faults import fault_point
 from pipeline.inputs.einvoice import EInvoice
 from pipeline.inputs.renderpool import RenderPool, RenderTask, following_window
@@ -90,7 +89,7 @@ class Extraction:
         try:
             for record in plan.errors:
                 self.recorder.failed(record, error_item_id(record))
-            self._record_xml(plan)
+            record_rows(plan.from_xml, plan.xml_errors, self.recorder)
             if not plan.sources:
                 return
             if self.engine is None and not self.page_text:
@@ -122,25 +121,6 @@ class Extraction:
                     await finish_despite_cancel(
                         asyncio.to_thread(producer.join, PRODUCER_GRACE_S)
                     )
-
-    def _record_xml(self, plan: WorkPlan) -> None:
-        provenance = self.recorder.provenance
-        for record in plan.xml_errors:
-            # A file that changed before its XML was read says nothing of its XML: its row goes
-            # with the run's own rows, so the next run's row of what is there then retires it.
-            changed = record.code is ErrorCode.CHANGED
-            unread = None if changed else provenance.read_from_xml("einvoice")
-            self.recorder.failed(record, record.doc_id, provenance=unread)
-        for row in plan.from_xml:
-            label = source_label(row.einvoice)
-            self.recorder.from_xml(
-                row.source,
-                row.page_count,
-                row.einvoice.invoice,
-                xml_findings(row.einvoice),
-                provenance.read_from_xml(label),
-                pages=row.pages,
-            )
 
     def _render_workers(self) -> int:
         return self.config.render.workers or os.cpu_count() or 1
@@ -302,7 +282,7 @@ class Extraction:
             return True
         item.release()
         if einvoice is not None and isinstance(decision, Extracted | Failed):
-            self._verified(item, einvoice, decision)
+            record_verified(item, einvoice, decision, self.recorder, self.engine)
         elif isinstance(decision, Extracted):
             lines = placed_lines(item, decision.instance)
             self.recorder.extracted(
@@ -340,19 +320,4 @@ class Extraction:
             warnings = [*decision.warnings, *pages.warnings]
             self.recorder.extracted(
                 item, decision.result, decision.instance, warnings, model_pages=pages.pages
-            )
-
-    def _verified(self, item: WorkItem, einvoice: EInvoice, decision: Extracted | Failed) -> None:
-        """The XML's row for an e-invoice the model read too (`einvoice_rows.verified`)."""
-        instance, warnings = verified(einvoice, decision, item.render_warnings)
-        engine = self.engine
-        by = f"{engine.name} {engine.model}" if engine is not None else "?"
-        provenance = self.recorder.provenance.read_from_xml(
-            f"{source_label(einvoice)}, verified by {by}"
-        )
-        if isinstance(decision, Extracted):
-            self.recorder.extracted(item, decision.result, instance, warnings, provenance)
-        else:
-            self.recorder.from_xml(
-                item.source, item.page_count, instance, warnings, provenance, decision.raw
             )

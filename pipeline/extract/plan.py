@@ -9,23 +9,15 @@ from dataclasses import dataclass, field, replace
 
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError, ErrorCode
-from pipeline.extract.einvoice_rows import (
-    invalid_einvoice,
-    nothing_to_render,
-    probes,
-    reads_einvoices,
-    within_columns,
-)
+from pipeline.extract.xml_reader import XmlReader, XmlRow
 from pipeline.faults import fault_point
-from pipeline.grounding.textlayer import PageText
 from pipeline.inputs.discover import discover_sources, shard_of
-from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError
-from pipeline.inputs.einvoice_reader import EInvoiceReader
+from pipeline.inputs.einvoice import EInvoice
 from pipeline.items import EINVOICE_MODEL
 from pipeline.output.ledger import ItemKey, Ledger
 from pipeline.output.report import RunReport
 from pipeline.policy import ERROR, is_done
-from pipeline.records import ErrorRecord, FileKind, SourceFile, storable
+from pipeline.records import ErrorRecord, SourceFile, storable
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +35,6 @@ class Identity:
     def of_xml(self) -> Identity:
         """The identity of rows read from e-invoice XML (see `pipeline.items.EINVOICE_MODEL`)."""
         return replace(self, model=EINVOICE_MODEL)
-
-
-@dataclass(frozen=True, slots=True)
-class XmlRow:
-    """A document whose row is read from the e-invoice it carries: no pages, no model."""
-
-    source: SourceFile
-    einvoice: EInvoice
-    page_count: int
-    pages: tuple[PageText, ...] = ()  # their words, with grounding: where the values are
 
 
 @dataclass
@@ -158,7 +140,7 @@ def plan_work(
     given = {e: _as_given(e) for e in errors if not e.doc_id}
     committed = ledger.committed(
         [identity.key(s.sha256) for s in candidates]
-        + [xml.key(s.sha256) for s in candidates if probes(s)]
+        + [xml.key(s.sha256) for s in candidates if XmlReader.may_carry(s)]
         + [identity.key(error_item_id(e)) for e in [*errors, *given.values()]]
     )
     done = {key: status for key, (status, _path) in committed.items()}
@@ -172,22 +154,21 @@ def plan_work(
         for copy_path in plan.also_at.get(str(source.path), []):
             summary.copies.append({"path": copy_path, "copy_of": first_path})
 
-    reading = reads_einvoices(config, identity.schema)
-    with EInvoiceReader(config.einvoice_max_bytes, config.render.timeout_s) as reader:
+    with XmlReader(config, identity.schema) as reader:
         for source in candidates:
             key = identity.key(source.sha256)
-            if reading and probes(source):
+            if reader.takes(source):
                 xml_key = xml.key(source.sha256)
                 if is_done(done.get(xml_key), config):
                     skip(xml_key, source)
                     continue
-                if _plan_einvoice(source, config, plan, reader):
+                if _read_xml(source, plan, reader):
                     continue
-            elif source.kind is FileKind.XML:
+            elif (refused := reader.refusal(source)) is not None:
                 if is_done(done.get(key), config):
                     skip(key, source)
                 else:
-                    plan.errors.append(nothing_to_render(source, identity.schema))
+                    plan.errors.append(refused)
                 continue
             if config.per_page or not is_done(done.get(key), config):
                 plan.sources.append(source)
@@ -203,26 +184,20 @@ def plan_work(
     return plan
 
 
-def _plan_einvoice(
-    source: SourceFile, config: RunConfig, plan: WorkPlan, reader: EInvoiceReader
-) -> bool:
-    """Read the e-invoice `source` carries into the plan, in the reader's process; False when
-    it carries none (a PDF without invoice XML goes to the model as any other). A read that
-    fails in any way, the reading process's death included, is the document's row."""
-    try:
-        standalone = source.kind is FileKind.XML
-        found = reader.read(source.path, standalone, text_layer=config.render.text_layer)
-        if found is None:
-            return False
-        einvoice, page_count, pages = within_columns(found[0]), found[1], found[2]
-    except (InvoiceXmlError, OSError) as problem:
-        plan.xml_errors.append(invalid_einvoice(source, problem))
-        return True
-    if config.einvoice == "verify" and source.kind is FileKind.PDF:
+def _read_xml(source: SourceFile, plan: WorkPlan, reader: XmlReader) -> bool:
+    """Put what `reader` reads of `source`'s e-invoice into the plan: its row, its failure, or,
+    under --einvoice verify, the document for the model with the invoice to compare; False when
+    it carries none."""
+    read = reader.read(source)
+    if read is None:
+        return False
+    if isinstance(read, ErrorRecord):
+        plan.xml_errors.append(read)
+    elif reader.verifies(source):
         plan.sources.append(source)
-        plan.verify[source.sha256] = einvoice
+        plan.verify[source.sha256] = read.einvoice
     else:
-        plan.from_xml.append(XmlRow(source, einvoice, page_count, pages))
+        plan.from_xml.append(read)
     return True
 
 
