@@ -159,6 +159,7 @@ class Extraction:
                     continue
             future.cancel()
 
+        done = False
         try:
             with RenderPool(self.config.render, self._render_workers()) as pool:
                 tasks: Iterable[RenderTask] = self._tasks(plan)
@@ -172,10 +173,17 @@ class Extraction:
                             windows.append(window)
                         put(document)
                     tasks = windows
+                # Every document is out: the lanes finish while the workers stop (the run
+                # still joins this thread before it returns).
+                done = True
+                put(_DONE)
         except BaseException as exc:  # the pool itself failed: end the run, say why
+            if done:
+                raise  # too late to end the run with it: the thread's own traceback says why
             put(exc)
         finally:
-            put(_DONE)
+            if not done:
+                put(_DONE)
 
     async def _dispatch(self, rendered: asyncio.Queue, requests: asyncio.Queue) -> None:
         while (document := await rendered.get()) is not _DONE:

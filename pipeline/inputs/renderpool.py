@@ -181,6 +181,7 @@ class _Worker:
         self.task: RenderTask | None = None
         self.deadline = 0.0
         self.ready = False
+        self._asked = False  # told to stop
         self.timeout_s = config.timeout_s
         # Numbers of the worker's pixel buffers whose pages are all dropped here; appended
         # from any thread, sent back with the next task.
@@ -222,9 +223,15 @@ class _Worker:
         self.process.join(timeout=5)
         self._release()
 
+    def ask_to_stop(self) -> None:
+        """Tell the idle worker to stop after its loop; `stop` then waits for it."""
+        if not self._asked:
+            self._asked = True
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self.conn.send(None)
+
     def stop(self) -> None:
-        with contextlib.suppress(BrokenPipeError, OSError):
-            self.conn.send(None)
+        self.ask_to_stop()
         self.process.join(timeout=2)
         if self.process.is_alive():
             self.process.kill()
@@ -279,8 +286,12 @@ class RenderPool:
         self.close()
 
     def close(self) -> None:
-        """Stop every worker (idle ones politely, busy ones by force)."""
+        """Stop every worker (idle ones politely, busy ones by force), all at once: each idle
+        one is told to stop before any is waited for."""
         pool, self._pool = self._pool, []
+        idle = [worker for worker in pool if worker.task is None]
+        for worker in idle:
+            worker.ask_to_stop()
         for worker in pool:
             if worker.task is None:
                 worker.stop()
