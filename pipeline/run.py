@@ -175,8 +175,7 @@ def _extract(
         report.elapsed_s = time.monotonic() - started
         if not config.dry_run:
             session.write_report(report)
-    if unavailable is not None and report.needs_model:
-        raise ModelNeeded(unavailable, report)
+    _raise_if_left_for_a_model(report, unavailable)
     return report
 
 
@@ -302,9 +301,22 @@ def extract_in_memory(
         finally:
             if owned and engine is not None:
                 engine.close()
-    if unavailable is not None and report.needs_model:
-        raise ModelNeeded(unavailable, report)
+    _raise_if_left_for_a_model(report, unavailable)
     return report, sink
+
+
+def _raise_if_left_for_a_model(report: RunReport, unavailable: EngineUnavailable | None) -> None:
+    """ModelNeeded where documents (pages) wait for a model: the engine could not start, or a
+    page_text run left it unstarted (`_Job.needs_model`) and a page had no text layer after
+    all once rendered."""
+    if report.needs_model:
+        raise ModelNeeded(unavailable or EngineUnavailable(UNSTARTED), report)
+
+
+UNSTARTED = (
+    "the engine was not started: every page still to do had a text layer when the run began, "
+    "but these had none once rendered; run again to have the model read them"
+)
 
 
 def _start_engine(

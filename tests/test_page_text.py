@@ -214,6 +214,25 @@ def test_the_engine_starts_only_for_a_page_without_a_text_layer(tmp_path, monkey
     assert engines == ["null", "text_layer", "text_layer"]
 
 
+def test_a_page_the_look_ahead_missed_waits_for_a_model_with_exit_3(tmp_path, monkeypatch):
+    """Should the look at the text layers before the run miss a page without one, the run that
+    left its engine unstarted says so and exits 3, as when the engine cannot start; the pages
+    with text are written."""
+    import pipeline.run
+
+    monkeypatch.setattr(pipeline.run, "needs_the_model", lambda *args: False)
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    _two_column_pdf(inbox / "statement.pdf")
+    _scan_png(inbox / "scan.png", 144)
+    result = runner.invoke(app, ["run", str(inbox), "--schema", "page_text", "--out", str(out),
+                                 "--engine", "null", "--log-format", "plain"])  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert "the engine was not started" in result.output
+    assert "2 pages read from the text layer; 1 still need a model" in result.output
+    assert {r["page"] for r in _lines_table(out)} == {1, 2}
+
+
 def test_other_schemas_write_no_lines_table(tmp_path):
     inbox = tmp_path / "in"
     inbox.mkdir()

@@ -286,8 +286,7 @@ class RenderPool:
         self.close()
 
     def close(self) -> None:
-        """Stop every worker (idle ones politely, busy ones by force), all at once: each idle
-        one is told to stop before any is waited for."""
+        """Stop every worker: busy ones by force, idle ones all told before any is waited for."""
         pool, self._pool = self._pool, []
         idle = [worker for worker in pool if worker.task is None]
         for worker in idle:
