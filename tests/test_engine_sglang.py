@@ -22,7 +22,7 @@ from pipeline.config import EngineConfig, SGLangConfig
 from pipeline.engines.base import EngineFailure, EngineRequest, EngineResult, SamplingConfig
 from pipeline.engines.null import build_minimal_instance
 from pipeline.engines.sglang import GENERATE_KWARGS, SAMPLING_KEYS, SGLangEngine
-from pipeline.engines.sglang_inputs import pixels_hash
+from pipeline.engines.sglang_inputs import PageKeys, pixels_hash
 from pipeline.engines.sglang_outputs import map_output
 from pipeline.engines.sglang_process import engine_process_died
 from pipeline.errors import EngineUnavailable, ErrorCode, RunInterrupted
@@ -261,7 +261,7 @@ def test_three_pages_one_request_images_in_order(fake_factory, processor):
     images = call["image_data"]
     assert [im.size for im in images] == [(p.width, p.height) for p in pages]
     assert [im.tobytes() for im in images] == [p.pixels for p in pages]
-    assert call["mm_hashes"] == [f"{pixels_hash(p):016x}" for p in pages]
+    assert call["mm_hashes"] == ["00000001", "00000002", "00000003"]  # three pages, three keys
     params = call["sampling_params"]
     assert set(params) <= set(SAMPLING_KEYS)
     assert isinstance(params["json_schema"], str) and json.loads(params["json_schema"]) == SCHEMA
@@ -283,7 +283,11 @@ def test_docextract_image_processing_hands_sglang_processor_output(fake_factory,
     engine = _started(fake_factory, processor, config, hf_config=hf_config)
     pages = make_pages("doc", ((64, 64), (96, 64), (64, 128)))
     single = make_pages("one", ((64, 96),))
-    outcomes = asyncio.run(engine.generate([_request("r1", pages), _request("r2", single)]))
+    loop = engine.event_loop  # one loop for both calls: the engine serves one
+    assert loop is not None
+    outcomes = loop.run_until_complete(
+        engine.generate([_request("r1", pages), _request("r2", single)])
+    )
     assert all(isinstance(outcome, EngineResult) for outcome in outcomes)
     # the requests run concurrently: they may reach sglang in either order
     one, three = sorted(fake_factory.instances[0].calls,
@@ -300,13 +304,13 @@ def test_docextract_image_processing_hands_sglang_processor_output(fake_factory,
     ids = three["input_ids"]
     assert ids.count(placeholder) == sum(p.visual_tokens for p in pages) == 4 + 6 + 8
     assert [t for t in ids if t != placeholder] == [t for t in plain if t != placeholder]
-    assert three["mm_hashes"] == [f"{pixels_hash(p):016x}" for p in pages]
+    assert len(set(three["mm_hashes"] + one["mm_hashes"])) == 4  # four pages, four keys
     assert one["image_data"][0]["hash"] == int(one["mm_hashes"][0], 16)
-    same = make_pages("one", ((64, 96),))  # the same pixels hash the same
-    again = asyncio.run(_started(fake_factory, processor, config, hf_config=hf_config)
-                        .generate([_request("r3", same)]))
+    same = make_pages("one", ((64, 96),))  # the same pixels again: the same key
+    again = loop.run_until_complete(engine.generate([_request("r3", same)]))
     assert isinstance(again[0], EngineResult)
-    assert fake_factory.instances[1].calls[0]["image_data"][0]["hash"] == one["image_data"][0][
+    assert fake_factory.instances[0].calls[-1]["mm_hashes"] == one["mm_hashes"]
+    assert fake_factory.instances[0].calls[-1]["image_data"][0]["hash"] == one["image_data"][0][
         "hash"]
 
 
@@ -343,6 +347,21 @@ def test_a_pages_hash_changes_with_any_pixel_or_its_shape_and_only_then():
     assert pixels_hash(replace(page, pixels=bytes(changed))) != pixels_hash(page)
     assert pixels_hash(reshaped) != pixels_hash(page)
     assert 0 <= pixels_hash(page) < 2**64
+
+
+def test_page_keys_repeat_for_the_same_pixels_and_are_never_shared():
+    """sglang reads 30 bits of a page's key (its pad_value): keys are numbered, so different
+    pages never share one, and a page forgotten and seen again gets a fresh one."""
+    keys = PageKeys(remembered=3)
+    first = [keys.key(digest) for digest in (0xA, 0xB, 0xC)]
+    assert first == [1, 2, 3]
+    assert keys.key(0xA) == 1  # seen again: the same key, and now the most recent
+    assert keys.key(0xD) == 4  # remembering A, C, D: B is forgotten
+    assert keys.key(0xB) == 5  # a fresh key, not another page's
+    assert keys.key(0xA) == 1 and keys.key(0xD) == 4
+    wrapped = PageKeys()
+    wrapped._next = 1 << 30
+    assert [wrapped.key(1), wrapped.key(2)] == [1 << 30, 1]  # within sglang's 30 bits, from 1
 
 
 def test_docextract_image_processing_leaves_pages_to_be_resized_to_sglang(fake_factory,

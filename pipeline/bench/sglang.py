@@ -194,7 +194,7 @@ def use_image_processing(engine: Any, mode: str) -> None:
 
     old = engine.inputs
     assert old is not None, "start() first"
-    engine.inputs = SGLangInputs(old.processor, old.hf_config, mode)
+    engine.inputs = SGLangInputs(old.processor, old.hf_config, mode, page_keys=old.page_keys)
     old.close()
 
 

@@ -10,10 +10,10 @@ Two ways, chosen by `SGLangConfig.image_processing`:
   sglang skips both. A page the model's processor would resize, or a model that is not of the
   Qwen-VL family, goes the "sglang" way.
 
-Either way each page goes with a hash of its pixels (`mm_hashes`, computed in a thread pool),
-which keys sglang's prefix cache for the page's image tokens. Without it sglang's scheduler
-hashes every page's image features itself (SHA-256 over about 30 MB of floats a page), inside
-the loop that schedules the GPU: a quarter of its time on the full-size model (README, "Speed").
+Either way each page goes with its key in sglang's prefix cache (`mm_hashes`, `PageKeys`, from a
+hash of its pixels computed in a thread pool). Without it sglang's scheduler hashes every page's
+image features itself (SHA-256 over about 30 MB of floats a page), inside the loop that
+schedules the GPU: a quarter of its time on the full-size model (README, "Speed").
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,12 +48,43 @@ def processor_size(image_processor: Any, height: int, width: int) -> tuple[int, 
     )
 
 
+PAGE_KEYS_REMEMBERED = 65_536
+"""Pages whose key `PageKeys` remembers (about 10 MB)."""
+
+
+class PageKeys:
+    """The keys of pages' image tokens in sglang's prefix cache, which reads 30 bits of each
+    (its `pad_value`): numbered in the order pages are first seen, so the same pixels get the
+    same key and two different pages never share one, where 30 bits of a content hash (sglang's
+    own way) would let two pages after the same prompt share cached tokens about once in a
+    billion pairs. A page seen again after `remembered` others gets a new key: a cache miss,
+    never another page's tokens."""
+
+    def __init__(self, remembered: int = PAGE_KEYS_REMEMBERED) -> None:
+        self._keys: OrderedDict[int, int] = OrderedDict()
+        self._remembered = remembered
+        self._next = 1
+
+    def key(self, digest: int) -> int:
+        """The key of the page whose `pixels_hash` is `digest`, from 1 to 2**30."""
+        key = self._keys.get(digest)
+        if key is not None:
+            self._keys.move_to_end(digest)
+            return key
+        key, self._next = self._next, self._next % (1 << 30) + 1
+        self._keys[digest] = key
+        if len(self._keys) > self._remembered:
+            self._keys.popitem(last=False)
+        return key
+
+
 class SGLangInputs:
     """Builds the `async_generate` keywords of a request (besides sampling_params)."""
 
     def __init__(
-        self, processor: Any, hf_config: dict[str, Any], mode: str, threads: int = 0
-    ) -> None:
+        self, processor: Any, hf_config: dict[str, Any], mode: str, threads: int = 0,
+        page_keys: PageKeys | None = None,
+    ) -> None:  # fmt: skip
         self.processor = processor
         self.hf_config = hf_config
         self.mode = mode
@@ -61,6 +93,8 @@ class SGLangInputs:
         supported = type(image_processor).__name__ in QWEN_VL_PROCESSORS
         self.layout = PatchLayout.of(image_processor) if supported else None
         self._token_ids: dict[str, list[int]] = {}
+        self.page_keys = page_keys or PageKeys()
+        """One per sglang engine: another SGLangInputs for the same engine must take it over."""
         self._pool: ThreadPoolExecutor | None = None
         self._threads = threads or max(2, (os.cpu_count() or 2) // 2)
 
@@ -83,15 +117,16 @@ class SGLangInputs:
         if not pages:
             return {"prompt": prompt, "image_data": None}
         loop = asyncio.get_running_loop()
-        hashes = await loop.run_in_executor(self._executor(), pages_hashes, pages)
-        mm_hashes = [f"{value:016x}" for value in hashes]
+        digests = await loop.run_in_executor(self._executor(), pages_hashes, pages)
+        keys = [self.page_keys.key(digest) for digest in digests]
+        mm_hashes = [f"{key:08x}" for key in keys]
         if not (self.computes_features and all(map(self._kept_as_is, pages))):
             images = [page.to_pil() for page in pages]
             return {"prompt": prompt, "image_data": images, "mm_hashes": mm_hashes}
         item = await loop.run_in_executor(self._executor(), self._processor_output, pages)
         if len(pages) == 1:
             # sglang reads an item's own hash only for a request of one image.
-            item["hash"] = hashes[0]
+            item["hash"] = keys[0]
         input_ids = self._expand(prompt, item.pop("tokens_per_page"))
         return {"input_ids": input_ids, "image_data": [item], "mm_hashes": mm_hashes}
 
@@ -154,8 +189,7 @@ def pages_hashes(pages: tuple[Page, ...]) -> list[int]:
 
 
 def pixels_hash(page: Page) -> int:
-    """A 64-bit hash of a page's size and pixels: the key of its image tokens in sglang's
-    prefix cache, so it changes whenever the pixels do."""
+    """A 64-bit hash of a page's size and pixels: what tells pages apart (`PageKeys`)."""
     digest = hashlib.blake2b(digest_size=8)
     digest.update(f"{page.width}x{page.height}:".encode())
     digest.update(page.pixels)
