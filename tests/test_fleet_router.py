@@ -140,8 +140,10 @@ def test_a_worker_killed_mid_run_loses_nothing(inbox, tmp_path):
     print(f"  router: {view}, {router_events(tmp_path / 'router.log')}")
     # b died by SIGKILL on its 11th request, with that one (and any unanswered) in flight ...
     assert b_exit == -9 and served["b"][-1][0] == -9 and len(answered["b"]) <= 10
-    # ... mid-run: a answered most of the documents after that ...
-    assert after >= FILES // 2, (after, answered)
+    # ... mid-run: a answered a quarter of the documents or more after that. The router shares
+    # requests between a and b, so a answered about as many as b's 10 before b died, and about
+    # FILES - 20 after: half of FILES exactly, which a loaded machine missed by one or three.
+    assert after >= FILES // 4, (after, answered)
     # ... and the router retried b's lost requests on a: both shards finished, nothing failed.
     assert [r["exit"] for r in results] == [0, 0], (tmp_path / "router.log").read_text()[-3000:]
     assert [r["failed"] for r in results] == [0, 0]
