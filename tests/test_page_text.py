@@ -214,6 +214,28 @@ def test_the_engine_starts_only_for_a_page_without_a_text_layer(tmp_path, monkey
     assert engines == ["null", "text_layer", "text_layer"]
 
 
+def test_extract_reads_born_digital_pages_without_building_an_engine(tmp_path, monkeypatch):
+    """docextract.extract() takes the same look before it builds an engine."""
+    import docextract
+    import pipeline.engines
+
+    built: list[str] = []
+    real = pipeline.engines.build_engine
+
+    def build_engine(config, **kwargs):  # type: ignore[no-untyped-def]
+        built.append(config.name)
+        return real(config, **kwargs)
+
+    monkeypatch.setattr(pipeline.engines, "build_engine", build_engine)
+    pdf = _two_column_pdf(tmp_path / "statement.pdf")
+    results = docextract.extract(pdf, schema="page_text", engine="null")
+    assert built == [] and [r.page for r in results] == [1, 2]
+    assert all(r.error is None and r.data.lines for r in results)
+    scan = _scan_png(tmp_path / "scan.png", 144)
+    assert [r.error for r in docextract.extract(scan, schema="page_text", engine="null")] == [None]
+    assert built == ["null"]
+
+
 def test_a_page_the_look_ahead_missed_waits_for_a_model_with_exit_3(tmp_path, monkeypatch):
     """Should the look at the text layers before the run miss a page without one, the run that
     left its engine unstarted says so and exits 3, as when the engine cannot start; the pages
