@@ -181,19 +181,25 @@ def test_without_an_engine_text_pages_are_written_and_scans_wait_for_a_model(tmp
     assert {r["page"] for r in _lines_table(out)} == {1, 2}
 
 
-def test_the_engine_starts_only_for_a_page_without_a_text_layer(tmp_path, monkeypatch):
-    """Born-digital PDFs alone need no model: the run never builds its engine. A scan among
-    them does; once the scan is done, a re-run over the same inbox needs none again."""
+@pytest.fixture
+def built(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
+    """The name of each engine the run builds, in order (the real `build_engine`, watched)."""
     import pipeline.engines
 
-    built: list[str] = []
+    names: list[str] = []
     real = pipeline.engines.build_engine
 
     def build_engine(config, **kwargs):  # type: ignore[no-untyped-def]
-        built.append(config.name)
+        names.append(config.name)
         return real(config, **kwargs)
 
     monkeypatch.setattr(pipeline.engines, "build_engine", build_engine)
+    return names
+
+
+def test_the_engine_starts_only_for_a_page_without_a_text_layer(tmp_path, built):
+    """Born-digital PDFs alone need no model: the run never builds its engine. A scan among
+    them does; once the scan is done, a re-run over the same inbox needs none again."""
     inbox, out = tmp_path / "in", tmp_path / "out"
     inbox.mkdir()
     _two_column_pdf(inbox / "statement.pdf")
@@ -214,19 +220,9 @@ def test_the_engine_starts_only_for_a_page_without_a_text_layer(tmp_path, monkey
     assert engines == ["null", "text_layer", "text_layer"]
 
 
-def test_extract_reads_born_digital_pages_without_building_an_engine(tmp_path, monkeypatch):
+def test_extract_reads_born_digital_pages_without_building_an_engine(tmp_path, built):
     """docextract.extract() takes the same look before it builds an engine."""
     import docextract
-    import pipeline.engines
-
-    built: list[str] = []
-    real = pipeline.engines.build_engine
-
-    def build_engine(config, **kwargs):  # type: ignore[no-untyped-def]
-        built.append(config.name)
-        return real(config, **kwargs)
-
-    monkeypatch.setattr(pipeline.engines, "build_engine", build_engine)
     pdf = _two_column_pdf(tmp_path / "statement.pdf")
     results = docextract.extract(pdf, schema="page_text", engine="null")
     assert built == [] and [r.page for r in results] == [1, 2]
