@@ -100,12 +100,15 @@ class _Job:
         check_table_schema(session.out, spec.name, spec.source, spec.model)
 
     def needs_model(
-        self, config: RunConfig, plan: WorkPlan, ledger: Ledger, identity: Identity
-    ) -> bool:
+        self, config: RunConfig, plan: WorkPlan, ledger: Ledger, identity: Identity,
+        reporter: Reporter,
+    ) -> bool:  # fmt: skip
         """Whether the engine must start for `plan`: it has documents for the model, and, for
         page_text, a page still to do without a text layer (`text_lines.needs_the_model`)."""
         if not plan.needs_model or not reads_page_text(self.spec.model):
             return plan.needs_model
+        documents = len(plan.sources)
+        reporter.note(LOOKING_AT_TEXT_LAYERS.format(documents), documents=documents)
         committed = CommittedCheck(ledger, identity, config)
         return needs_the_model(plan.sources, config, committed)
 
@@ -227,7 +230,9 @@ class _Execution:
         config, report = self.config, self.report
         owned = engine is None
         unavailable: EngineUnavailable | None = None
-        if engine is None and self.job.needs_model(config, plan, self.session.ledger, identity):
+        if engine is None and self.job.needs_model(
+            config, plan, self.session.ledger, identity, self.reporter
+        ):
             engine, unavailable = _start_engine(config, plan, report, self.job.spec.model)
         self.session.begin()
         parts: list[dict[str, Any]] = []  # what this run committed, for its manifest
@@ -287,7 +292,7 @@ def extract_in_memory(
     with signals_raise(), Ledger(None) as ledger:
         plan = plan_work(config, ledger, identity, writes=False)
         plan.summary.count_into(report)
-        if engine is None and job.needs_model(config, plan, ledger, identity):
+        if engine is None and job.needs_model(config, plan, ledger, identity, reporter):
             engine, unavailable = _start_engine(config, plan, report, job.spec.model)
         provenance = job.provenance(report, engine, plan)
         recorder, sink = memory_recorder(
@@ -312,6 +317,11 @@ def _raise_if_left_for_a_model(report: RunReport, unavailable: EngineUnavailable
     if report.needs_model:
         raise ModelNeeded(unavailable or EngineUnavailable(UNSTARTED), report)
 
+
+LOOKING_AT_TEXT_LAYERS = (
+    "page_text: reading the text layers of {} documents; the model starts only for a page "
+    "without one"
+)
 
 UNSTARTED = (
     "the engine was not started: every page still to do had a text layer when the run began, "

@@ -232,6 +232,26 @@ def test_extract_reads_born_digital_pages_without_building_an_engine(tmp_path, b
     assert built == ["null"]
 
 
+def test_the_look_at_the_text_layers_is_logged_before_the_engine_starts(tmp_path):
+    """A page_text run says, in its machine-readable log, that it reads the documents' text
+    layers before deciding on the model; other schemas' runs take no such look."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    _two_column_pdf(inbox / "statement.pdf")
+    _scan_png(inbox / "scan.png", 144)
+
+    def notes(schema: str, out: str) -> list[dict]:
+        result = runner.invoke(app, ["run", str(inbox), "--schema", schema, "--out",
+                                     str(tmp_path / out), "--engine", "null",
+                                     "--log-format", "json"])  # fmt: skip
+        events = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+        return [e for e in events if e.get("event") == "note"]
+
+    looked = [n for n in notes("page_text", "pt") if "text layers" in n["message"]]
+    assert [n["documents"] for n in looked] == [2]
+    assert not [n for n in notes("invoice", "inv") if "text layers" in n["message"]]
+
+
 def test_a_page_the_look_ahead_missed_waits_for_a_model_with_exit_3(tmp_path, monkeypatch):
     """Should the look at the text layers before the run miss a page without one, the run that
     left its engine unstarted says so and exits 3, as when the engine cannot start; the pages
