@@ -20,6 +20,7 @@ not fit raises DecimalOutOfRange. Timezone-aware datetimes are stored as UTC wit
 
 from __future__ import annotations
 
+import functools
 import json
 import typing
 from collections.abc import Mapping, Sequence
@@ -188,11 +189,16 @@ def _value_for(tp: Any, value: Any) -> Any:
 
 def to_arrow_value(instance: BaseModel) -> dict[str, Any]:
     """The instance as a dict of Python values that pyarrow accepts for `arrow_type_for`."""
-    result: dict[str, Any] = {}
-    for name, info in type(instance).model_fields.items():
-        inner, _ = _unwrap(info.annotation)
-        result[name] = _value_for(inner, getattr(instance, name))
-    return result
+    return {
+        name: _value_for(inner, getattr(instance, name))
+        for name, inner in _stored_fields(type(instance))
+    }
+
+
+@functools.cache
+def _stored_fields(model: type[BaseModel]) -> tuple[tuple[str, Any], ...]:
+    """(name, stored type) of each field of `model`: worked out once per model, not per row."""
+    return tuple((name, _unwrap(info.annotation)[0]) for name, info in model.model_fields.items())
 
 
 def _value_from(tp: Any, value: Any) -> Any:
