@@ -151,3 +151,49 @@ def test_values_that_cannot_be_stored_are_schema_violations() -> None:
         ErrorCode.SCHEMA_VIOLATION
     )
     assert validate_answer('{"n": 9}', Counter).error_code is None
+
+
+def test_a_number_its_column_rounds_is_kept_with_a_rounded_warning() -> None:
+    """A unit price read with six decimals is valid, but its decimal128(18, 4) column keeps
+    four: the row says so, naming the field and both values. Trailing zeros change nothing."""
+    data = good_invoice()
+    data["line_items"][1]["unit_price"] = "24,900049"
+    data["line_items"][1]["quantity"] = "2,000000"
+    result = validate_answer(_answer(data), Invoice)
+    assert result.error_code is None
+    assert [(w.code, w.message) for w in result.warnings] == [
+        ("rounded", "line_items[1].unit_price: 24.900049 is stored as 24.9000")
+    ]
+    assert validate_answer(_answer(good_invoice()), Invoice).warnings == ()
+
+
+def test_the_rounded_warning_reaches_the_row_and_the_summary(tmp_path) -> None:
+    """Through a whole run: the documents row holds the stored value and the warning, and the
+    run counts it under `warnings_by_code`."""
+    import dataclasses
+
+    from pipeline.config import load_config
+    from pipeline.engines.base import EngineResult
+    from pipeline.engines.null import NullEngine
+    from pipeline.run import run_extraction
+    from tests.run_helpers import make_unique_pdf, read_table
+
+    data = good_invoice()
+    data["line_items"][1]["unit_price"] = "24,900049"
+
+    class Answers(NullEngine):
+        async def generate(self, requests):  # type: ignore[no-untyped-def]
+            outcomes = await super().generate(requests)
+            return [dataclasses.replace(o, text=_answer(data))
+                    if isinstance(o, EngineResult) else o for o in outcomes]  # fmt: skip
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "energy.pdf", 1, "ENERGY")
+    config = load_config({"inputs": [str(inbox)], "out": tmp_path / "out", "log_format": "plain",
+                          "render": {"workers": 1}}, env={})  # fmt: skip
+    report = run_extraction(config, engine=Answers())
+    (row,) = read_table(tmp_path / "out", "invoice", "documents")
+    assert row["data"]["line_items"][1]["unit_price"] == Decimal("24.9000")
+    assert [w["code"] for w in row["warnings"]] == ["rounded"]
+    assert report.warnings_by_code == {"rounded": 1} and report.with_warnings == 1

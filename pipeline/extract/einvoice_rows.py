@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, getcontext
+from decimal import Decimal, getcontext
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,7 +24,7 @@ from pipeline.errors import ErrorCode, Stage
 from pipeline.extract.settle import Extracted, Failed
 from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError, InvoiceXmlProblem
 from pipeline.inputs.render_result import MOVED, REPLACED, ReplacedFile
-from pipeline.output.arrow import DECIMAL_SCALE, ValueOutOfRange, to_arrow_value
+from pipeline.output.arrow import ValueOutOfRange, rounded_decimals, to_arrow_value
 from pipeline.records import ErrorRecord, FileKind, SourceFile, WarningRecord
 
 INVOICE_SCHEMA = "invoice"
@@ -104,22 +104,9 @@ def xml_findings(einvoice: EInvoice) -> list[WarningRecord]:
     found = [WarningRecord(f.code, f.message) for f in einvoice.invoice.check_rules()]
     return found + [
         WarningRecord(ROUNDED, f"{path}: {value} in the XML is stored as {stored}")
-        for path, value, stored in _rounded("", einvoice.invoice.model_dump())
+        for path, value, stored in rounded_decimals(einvoice.invoice.model_dump())
+        if not _computed(value)
     ]
-
-
-def _rounded(path: str, value: Any) -> Iterator[tuple[str, Decimal, Decimal]]:
-    """(path, value, stored value) of each Decimal under `value` that its column rounds."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _rounded(f"{path}.{key}" if path else key, item)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _rounded(f"{path}[{index}]", item)
-    elif isinstance(value, Decimal) and value.is_finite() and not _computed(value):
-        stored = value.quantize(Decimal(1).scaleb(-DECIMAL_SCALE), rounding=ROUND_HALF_UP)
-        if stored != value:
-            yield path, value, stored
 
 
 def _computed(value: Decimal) -> bool:

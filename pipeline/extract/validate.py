@@ -7,7 +7,8 @@ Checks run in this order, and the first that fails decides the code:
    decimal128(18, 4), an integer beyond int64) -> SCHEMA_VIOLATION, the message lists each
    failing field.
 4. A business rule of severity "error" fails -> RULE_VIOLATION, the message lists rule codes.
-Rule warnings are kept on a successful result.
+Rule warnings are kept on a successful result, with one `rounded` warning per number that its
+decimal128(18, 4) column stores rounded (a unit price of 0.28734 is kept as 0.2873).
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pipeline.errors import ErrorCode
-from pipeline.output.arrow import ValueOutOfRange, to_arrow_value
+from pipeline.output.arrow import ValueOutOfRange, rounded_decimals, to_arrow_value
 from schemas.dates import validate_with_dates
 from schemas.rules import RuleFinding
+
+ROUNDED = "rounded"
+"""The warning on a row with a number stored with fewer decimals than the model wrote."""
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 _MAX_LISTED_ERRORS = 8
@@ -95,13 +99,21 @@ def validate_answer(text: str, model: type[BaseModel], finish_reason: str = "sto
         to_arrow_value(instance)
     except ValueOutOfRange as exc:
         return Validation(None, None, (), ErrorCode.SCHEMA_VIOLATION, f"cannot be stored: {exc}")
-    findings = date_findings + _run_rules(instance)
+    data = instance.model_dump(mode="python")
+    findings = date_findings + _run_rules(instance) + _rounded(data)
     errors = [f for f in findings if f.severity == "error"]
     warnings = tuple(f for f in findings if f.severity != "error")
     if errors:
         listed = "; ".join(f"{f.code}: {f.message}" for f in errors)
         return Validation(instance, None, warnings, ErrorCode.RULE_VIOLATION, listed)
-    return Validation(instance, instance.model_dump(mode="python"), warnings)
+    return Validation(instance, data, warnings)
+
+
+def _rounded(data: dict[str, Any]) -> list[RuleFinding]:
+    return [
+        RuleFinding(ROUNDED, "warning", f"{path}: {value} is stored as {stored}")
+        for path, value, stored in rounded_decimals(data)
+    ]
 
 
 def _run_rules(instance: BaseModel) -> list[RuleFinding]:

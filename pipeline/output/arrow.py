@@ -14,8 +14,9 @@ Type mapping (works for built-in, custom and JSON-Schema-built models alike):
 | `X | None` | nullable X |
 
 Decimal(18, 4): 14 integer digits (amounts up to 99,999,999,999,999.9999) and 4 decimals, enough
-for money, unit prices and tax rates. Values are rounded half-up to 4 places; a value that does
-not fit raises DecimalOutOfRange. Timezone-aware datetimes are stored as UTC without a zone.
+for money, unit prices and tax rates. Values are rounded half-up to 4 places (`rounded_decimals`
+finds those that change, so that a row can say so); a value that does not fit raises
+DecimalOutOfRange. Timezone-aware datetimes are stored as UTC without a zone.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
@@ -159,6 +160,21 @@ def _decimal(value: Decimal) -> Decimal:
             f"{value} does not fit decimal128({DECIMAL_PRECISION}, {DECIMAL_SCALE})"
         )
     return quantised
+
+
+def rounded_decimals(value: Any, path: str = "") -> Iterator[tuple[str, Decimal, Decimal]]:
+    """(path, value, stored value) of each Decimal under `value` (a model dump: dicts, lists)
+    that its decimal128 column stores rounded; paths read `line_items[0].unit_price`."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from rounded_decimals(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from rounded_decimals(item, f"{path}[{index}]")
+    elif isinstance(value, Decimal) and value.is_finite():
+        stored = value.quantize(_QUANTUM, rounding=ROUND_HALF_UP)
+        if stored != value:
+            yield path, value, stored
 
 
 def _value_for(tp: Any, value: Any) -> Any:
