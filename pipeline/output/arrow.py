@@ -163,8 +163,9 @@ def _decimal(value: Decimal) -> Decimal:
 
 
 def rounded_decimals(value: Any, path: str = "") -> Iterator[tuple[str, Decimal, Decimal]]:
-    """(path, value, stored value) of each Decimal under `value` (a model dump: dicts, lists)
-    that its decimal128 column stores rounded; paths read `line_items[0].unit_price`."""
+    """(path, value, stored value) of each Decimal under `value` (the dump of an instance
+    `to_arrow_value` accepts: dicts, lists) that its decimal128 column stores rounded, stored as
+    `to_arrow_value` stores it; paths read `line_items[0].unit_price`."""
     if isinstance(value, dict):
         for key, item in value.items():
             yield from rounded_decimals(item, f"{path}.{key}" if path else key)
@@ -172,7 +173,7 @@ def rounded_decimals(value: Any, path: str = "") -> Iterator[tuple[str, Decimal,
         for index, item in enumerate(value):
             yield from rounded_decimals(item, f"{path}[{index}]")
     elif isinstance(value, Decimal) and value.is_finite():
-        stored = value.quantize(_QUANTUM, rounding=ROUND_HALF_UP)
+        stored = _decimal(value)
         if stored != value:
             yield path, value, stored
 
