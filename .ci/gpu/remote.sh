@@ -6,6 +6,7 @@
 #   bash .gpu/remote.sh bg NAME COMMAND ARGS...
 #                                        the same in the background, in a session of its own, so
 #                                        it outlives the call; its output goes to /tmp/jobs/NAME.log
+#                                        (a NAME started again begins a fresh log and status)
 #   bash .gpu/remote.sh wait NAME SECONDS
 #                                        wait up to SECONDS for job NAME, print its log's tail and
 #                                        copy its log (and exit status, once ended) into $OUT
@@ -15,7 +16,7 @@ if [ "${1:-}" = stash ]; then
   exit 0
 fi
 if [ "${1:-}" = bg ]; then
-  name=$2; shift 2; mkdir -p /tmp/jobs
+  name=$2; shift 2; mkdir -p /tmp/jobs; rm -f "/tmp/jobs/$name.rc" "/tmp/jobs/$name.log"
   setsid nohup bash -c 'bash "$0" "$@" > "/tmp/jobs/'"$name"'.log" 2>&1; echo $? > "/tmp/jobs/'"$name"'.rc"' \
     "$0" "$@" < /dev/null > /dev/null 2>&1 &
   echo "started job $name"
