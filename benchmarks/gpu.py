@@ -10,8 +10,9 @@ benchmarks/qwen3_vl_full.py), then runs `docextract bench --engine sglang` on it
 weights (load_format="dummy") and prints the figures. Random weights under the JSON grammar
 answer until max_new_tokens, so that sets the answer length: by default, for the full model,
 the median length of the bundled examples' true answers in its tokenizer
-(benchmarks/answer_length.py), printed first. With --spy, py-spy profiles each run's
-processes and the top frames of each are printed (pipeline/bench/spy.py).
+(benchmarks/answer_length.py), printed first. Each run's figures also print as it ends (a
+"bench run" line), so a bench whose engine dies keeps the runs before. With --spy, py-spy
+profiles each run's processes and the top frames of each are printed (pipeline/bench/spy.py).
 """
 
 from __future__ import annotations
@@ -87,14 +88,14 @@ def main() -> int:
         print("$ docextract " + " ".join(command[3:]), flush=True)
         done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:
-        print(done.stdout)
-        return done.returncode
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    figures["weights"] = "random (load_format=dummy)"
-    print_figures(figures, args.save)
+        print(done.stdout)  # each run that ended is on stderr above ("bench run …")
+    else:
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        figures["weights"] = "random (load_format=dummy)"
+        print_figures(figures, args.save)
     if args.spy:
         print_profiles(args.spy)
-    return 0
+    return done.returncode
 
 
 def answer_tokens(kind: str, model: Path) -> int:

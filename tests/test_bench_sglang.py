@@ -104,9 +104,10 @@ def test_rounds_repeat_every_run_and_report_their_spread(tiny_model_dir):
     engine = SGLangEngine(config.engine, engine_factory=FakeBackend, processor=processor,
                           gpu_count=1, hf_config={"image_token_id": image_token})
     docs, rounds = 3, 2
+    ended: list[tuple[str, dict]] = []
     figures = run_sglang_bench(config, docs, engine=engine, modes=("docextract",),
                                rounds=rounds, unconstrained=True, in_flight=(2,),
-                               first_waves=(0,))  # fmt: skip
+                               first_waves=(0,), on_run=lambda *run: ended.append(run))  # fmt: skip
 
     [backend] = FakeSGLangEngine.instances
     # warm-up (every document, as there are fewer than WARMUP_DOCUMENTS), then per round: the
@@ -124,6 +125,12 @@ def test_rounds_repeat_every_run_and_report_their_spread(tiny_model_dir):
     assert all("json_schema" in call["sampling_params"] for call in backend.calls[:docs])
     assert len(figures["rounds"]) == rounds and figures["reference"] == figures["rounds"][-1][
         "reference"]  # fmt: skip
+    # each run's figures were handed on as it ended, in order, the same as the final ones
+    runs = ["reference", "reference-no-schema", "docextract-docextract",
+            "docextract-docextract-2", "docextract-docextract-wave-0"]  # fmt: skip
+    assert [label for label, _ in ended] == [f"r{n}.{run}" for n in range(rounds) for run in runs]
+    assert ended[5][1] == figures["rounds"][1]["reference"]
+    assert ended[-1][1] == figures["docextract[docextract] first wave 0"]
     speeds = [r["docextract[docextract]"]["pages_per_s"] for r in figures["rounds"]]
     low, middle, high = figures["spread"]["docextract[docextract]"]["pages_per_s"]
     assert (low, high) == (min(speeds), max(speeds)) and low <= middle <= high

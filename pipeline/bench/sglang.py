@@ -16,6 +16,7 @@ import io
 import os
 import pstats
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ def run_sglang_bench(
     unconstrained: bool = False,
     in_flight: tuple[int, ...] = (),
     first_waves: tuple[int, ...] = (),
+    on_run: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Figures of the reference and of docextract in each image-processing mode.
 
@@ -79,7 +81,8 @@ def run_sglang_bench(
     for py-spy profiles of each run (pipeline.bench.spy); `unconstrained` adds a reference run
     without the JSON schema, which shows what the grammar costs; each of `in_flight` adds a
     docextract run (in the first mode) that keeps at most that many requests in flight, and
-    each of `first_waves` one with that `engine.first_wave`.
+    each of `first_waves` one with that `engine.first_wave`. `on_run(label, figures)` is
+    called as each run ends, so a bench cut short still tells what it measured.
     """
     from pipeline.bench.docgen import generate_workload
     from pipeline.bench.reference import drive
@@ -96,7 +99,7 @@ def run_sglang_bench(
             generate_workload(inputs, docs, seed)
             requests = reference_requests(config, inputs, engine)
             loop.run_until_complete(drive(engine.backend, requests[:WARMUP_DOCUMENTS]))
-            bench = _Rounds(config, engine, loop, inputs, Path(tmp), requests, spy)
+            bench = _Rounds(config, engine, loop, inputs, Path(tmp), requests, spy, on_run)
             all_rounds = [
                 bench.one_round(
                     n, modes, profile if n == 0 else None, unconstrained, in_flight, first_waves
@@ -121,9 +124,11 @@ class _Rounds:
     def __init__(
         self, config: RunConfig, engine: Any, loop: Any, inputs: Path, tmp: Path,
         requests: list[Any], spy: Path | None,
+        on_run: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:  # fmt: skip
         self.config, self.engine, self.loop = config, engine, loop
         self.inputs, self.tmp, self.requests, self.spy = inputs, tmp, requests, spy
+        self.on_run = on_run or (lambda label, figures: None)
 
     def reference(self, label: str, requests: list[Any]) -> dict[str, Any]:
         from pipeline.bench.reference import drive
@@ -131,7 +136,9 @@ class _Rounds:
         self.loop.run_until_complete(_flush(self.engine.backend))
         with Probe() as probe, Spy(self.spy, label) as spy:
             figures = self.loop.run_until_complete(drive(self.engine.backend, requests))
-        return _derived({**figures, **probe.figures(), **_profiles(spy)})
+        run = _derived({**figures, **probe.figures(), **_profiles(spy)})
+        self.on_run(label, run)
+        return run
 
     def one_round(
         self, n: int, modes: tuple[str, ...], profile: Path | None, unconstrained: bool,
@@ -184,7 +191,10 @@ class _Rounds:
         finally:
             self.engine.max_in_flight = limit
         wave = run_config.engine.first_wave
-        return _derived({**run, **_profiles(spy), "in_flight": window or limit, "first_wave": wave})
+        figures = _derived({**run, **_profiles(spy), "in_flight": window or limit,
+                            "first_wave": wave})  # fmt: skip
+        self.on_run(label, figures)
+        return figures
 
 
 def use_image_processing(engine: Any, mode: str) -> None:

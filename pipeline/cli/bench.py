@@ -84,7 +84,7 @@ def bench_command(
         figures = run_sglang_bench(
             config, docs, modes=modes, profile=profile, rounds=rounds, spy=spy,
             unconstrained=unconstrained,
-            in_flight=_numbers(in_flight), first_waves=_numbers(first_wave),
+            in_flight=_numbers(in_flight), first_waves=_numbers(first_wave), on_run=_run_ended,
         )  # fmt: skip
     else:
         from pipeline.bench.throughput import run_bench
@@ -103,6 +103,12 @@ def bench_command(
         table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
     rich = wants_rich()
     print_table(table, make_console(rich), rich)
+
+
+def _run_ended(label: str, figures: dict[str, Any]) -> None:
+    """One line on stderr as each run of the sglang bench ends: what a bench stopped by its
+    engine keeps."""
+    typer.echo(f"bench run {label}: {json.dumps(figures)}", err=True)
 
 
 def _numbers(text: str) -> tuple[int, ...]:
