@@ -196,6 +196,7 @@ class RunConfig(_Frozen):
     force: bool = Field(False, description=HELP["force"])
     retry_errors: bool = Field(False, description=HELP["retry_errors"])
     wait: bool = Field(False, description=HELP["wait"])
+    engine_restarts: int = Field(0, ge=0, description=HELP["engine_restarts"])
     shard: tuple[int, int] = Field((0, 1), description=HELP["shard"])
     max_failure_rate: float = Field(0.0, ge=0, le=1, description=HELP["max_failure_rate"])
     dry_run: bool = Field(False, description=HELP["dry_run"])
@@ -258,7 +259,10 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # DOCEXTRACT_* variables that are not configuration fields.
-_NOT_FIELDS = {"DOCEXTRACT_CONFIG", "DOCEXTRACT_CACHE", "DOCEXTRACT_KILL_AT", "DOCEXTRACT_CORPUS"}
+_NOT_FIELDS = {
+    "DOCEXTRACT_CONFIG", "DOCEXTRACT_CACHE", "DOCEXTRACT_KILL_AT", "DOCEXTRACT_CORPUS",
+    "DOCEXTRACT_ENGINE_RESTART",  # pipeline.cli.restart's count, set for the command it starts
+}  # fmt: skip
 
 
 def _env_layer(env: Mapping[str, str]) -> dict[str, Any]:

@@ -35,6 +35,9 @@ HELP: dict[str, str] = {
     "force": "Redo documents already extracted.",
     "retry_errors": "Redo documents that failed.",
     "wait": "Wait for another run on OUT to finish.",
+    "engine_restarts": "docextract run: when the engine's processes die (exit 6), start the "
+    "same command again this many times, with a fresh engine; each start takes up the "
+    "documents not yet committed.",
     "shard": "I/N: take the I-th of N content-hash shards.",
     "max_failure_rate": "Exit 1 above this failed fraction, of this run or of the inputs "
     "(with failures a re-run skipped).",
@@ -61,6 +64,7 @@ DEFAULTS: dict[str, str] = {
     "retries": "2",
     "shard": "0/1",
     "max_failure_rate": "0",
+    "engine_restarts": "0",
     "log_format": "auto",
     "einvoice": "prefer",
 }

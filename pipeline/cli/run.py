@@ -21,8 +21,9 @@ from pipeline.cli.common import (
     verbosity,
     wants_rich,
 )
+from pipeline.cli.restart import restarts_done, start_again
 from pipeline.cli.run_plan import print_plan
-from pipeline.errors import DocextractError, ModelNeeded, RunStopped
+from pipeline.errors import DocextractError, EngineDied, ModelNeeded, RunStopped
 from pipeline.output.progress import PlainReporter, Reporter, make_reporter
 from pipeline.output.report import RunReport, still_failed_text
 
@@ -55,6 +56,7 @@ def run_command(
     force: bool = opt.FORCE,
     retry_errors: bool = opt.RETRY_ERRORS,
     wait: bool = opt.WAIT,
+    engine_restarts: int = opt.ENGINE_RESTARTS,
     shard: str = opt.SHARD,
     max_failure_rate: float = opt.MAX_FAILURE_RATE,
     dry_run: bool = opt.DRY_RUN,
@@ -77,6 +79,7 @@ def run_command(
                     "text_layer": grounding, "model_boxes": model_boxes},
             max_pages=max_pages, per_page=per_page, retries=retries, force=force,
             retry_errors=retry_errors, wait=wait, shard=shard, max_failure_rate=max_failure_rate,
+            engine_restarts=engine_restarts,
             dry_run=dry_run, log_format=log_format, einvoice=einvoice, review_below=review_below,
         )  # fmt: skip
     except DocextractError as exc:
@@ -96,6 +99,9 @@ def _run(config: RunConfig, quiet: bool, as_json: bool) -> None:
             _print_first_line(config)
         report = run_configured(config, reporter=_reporter(config, quiet))
     except RunStopped as stopped:
+        if isinstance(stopped, EngineDied) and restarts_done() < config.engine_restarts:
+            _report_restart(stopped, config)
+            start_again()
         _report_stop(stopped, config.log_format)
     except ModelNeeded as needed:
         _report_model_needed(needed, config.log_format)
@@ -166,6 +172,25 @@ def _report_stop(stopped: RunStopped, log_format: str) -> None:
             as_json,
         )
     fail(f"{stopped} before any document was extracted", stopped.exit_code, as_json)
+
+
+def _report_restart(died: EngineDied, config: RunConfig) -> None:
+    """The summary of the run whose engine died, then that the command starts again."""
+    report = died.report
+    settled = report.attempted if isinstance(report, RunReport) else 0
+    if isinstance(report, RunReport):
+        _print_summary(report, config.log_format)
+    restart = restarts_done() + 1
+    message = (
+        f"{died}; the {settled} documents settled before it are committed. Starting again "
+        f"with a fresh engine (restart {restart} of {config.engine_restarts})"
+    )
+    if config.log_format == "json":
+        event = {"event": "restart", "reason": died.ended, "restart": restart,
+                 "of": config.engine_restarts, "message": message}  # fmt: skip
+        typer.echo(json.dumps(event, ensure_ascii=False), err=True)
+    else:
+        typer.echo(f"docextract: {message}", err=True)
 
 
 _SHOWN_WHEN_SET = frozenset(

@@ -103,6 +103,7 @@ REVIEW_BELOW = _option(None, "--review-below", field="review_below", panel=_REND
 FORCE = _option(None, "--force", field="force", panel=_SCHEDULING)
 RETRY_ERRORS = _option(None, "--retry-errors", field="retry_errors", panel=_SCHEDULING)
 WAIT = _option(None, "--wait", field="wait", panel=_SCHEDULING)
+ENGINE_RESTARTS = _option(None, "--engine-restarts", field="engine_restarts", panel=_SCHEDULING)
 SHARD = _option(None, "--shard", field="shard", panel=_SCHEDULING)
 MAX_FAILURE_RATE = _option(None, "--max-failure-rate", field="max_failure_rate",
                            panel=_SCHEDULING)  # fmt: skip

@@ -300,6 +300,35 @@ def test_a_stopped_run_keeps_its_work(gpu_models, big_inbox, tmp_path, how, exit
     assert not left, [(c.pid, c.name(), c.cmdline()[:3]) for c in left]
 
 
+def test_a_run_whose_scheduler_is_killed_starts_again_and_finishes(gpu_models, big_inbox,
+                                                                   tmp_path):
+    """--engine-restarts: the same process becomes the same command again (exec), with a new
+    engine on the GPU the dead one left, and extracts what was not committed."""
+    pytest.importorskip("psutil")
+    out = tmp_path / "out"
+    config = write_config(tmp_path / "docextract.toml", max_running_requests=8)
+    args = [*run_args(big_inbox, out, gpu_models["bf16"], config), "--engine-restarts", "1"]
+    process = subprocess.Popen(args, cwd=ROOT, env=environment(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _wait_for_commits(process, out, at_least=8)
+        first_engine = _engine_processes(process.pid)
+        _scheduler(process.pid).kill()
+        stdout, stderr = process.communicate(timeout=500)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    restarts = [e for e in events if e.get("event") == "restart"]
+    finishes = [e["ended"] for e in events if e.get("event") == "finish"]
+    print(f"restart: exit {process.returncode}, starts ended {finishes}, {restarts}")
+    assert process.returncode == 0, stderr[-4000:]
+    assert [e["restart"] for e in restarts] == [1] and finishes == ["engine_died", "finished"]
+    _documents_once(out, big_inbox)
+    left = [c for c in first_engine if c.is_running() and c.status() != "zombie"]
+    assert not left, [(c.pid, c.name(), c.cmdline()[:3]) for c in left]
+
+
 def _documents_once(out: Path, inbox: Path) -> None:
     """Every file of `inbox` is one ok row of the documents table and one done ledger item."""
     documents = _table(out, "documents")

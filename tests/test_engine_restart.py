@@ -1,0 +1,85 @@
+"""`docextract run --engine-restarts N`: a run whose engine died starts again in the same
+process (exec of its own command line) and takes up what is not committed, at most N times.
+
+The engine's death is sglang's signal for it, SIGQUIT, sent by the run to itself at its k-th
+request (DOCEXTRACT_KILL_AT=before-generate:k:SIGQUIT), in every start alike."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pipeline.output.layout import ledger_path
+from tests.run_helpers import (
+    inbox_with_paths,
+    ledger_items,
+    null_run_args,
+    paths_accounted,
+    read_table,
+    run_cli,
+)
+
+ARGS = null_run_args(workers=2)
+SMALL_PARTS = {"DOCEXTRACT_PART_ROWS": "2"}
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    return inbox_with_paths(tmp_path_factory.mktemp("restart") / "inbox")
+
+
+def _events(stderr: str, name: str) -> list[dict]:
+    lines = (json.loads(line) for line in stderr.splitlines() if line.startswith("{"))
+    return [event for event in lines if event.get("event") == name]
+
+
+def _runs_ended(out: Path) -> list[str]:
+    db = sqlite3.connect(ledger_path(out))
+    ended = [status for (status,) in db.execute("SELECT status FROM runs ORDER BY rowid")]
+    db.close()
+    return ended
+
+
+@pytest.mark.slow
+def test_a_run_whose_engine_dies_starts_again_and_finishes_every_document(inbox, tmp_path):
+    root, every_input = inbox
+    out = tmp_path / "out"
+    done = run_cli(
+        ["run", str(root), "--out", str(out), *ARGS, "--engine-restarts", "9"],
+        env={**SMALL_PARTS, "DOCEXTRACT_KILL_AT": "before-generate:4:SIGQUIT"},
+    )
+    assert done.returncode == 1, done.stderr  # the end of a whole run: the broken inputs fail
+    restarts = _events(done.stderr, "restart")
+    assert len(restarts) >= 1
+    assert [e["restart"] for e in restarts] == list(range(1, len(restarts) + 1))
+    assert all(e["of"] == 9 and e["reason"] == "engine_died" for e in restarts)
+    assert "Traceback" not in done.stderr
+    # each start ended as its log says: every one but the last with its engine dead
+    finishes = [e["ended"] for e in _events(done.stderr, "finish")]
+    assert finishes == ["engine_died"] * len(restarts) + ["finished"]
+    assert _runs_ended(out) == finishes
+    # every input once, in the tables and in the ledger alike
+    assert Counter(paths_accounted(out, "invoice")) == Counter(every_input)
+    items = ledger_items(out)
+    assert sorted(items["ok"]) == sorted(r["item_id"] for r in read_table(out, "invoice",
+                                                                          "documents"))
+
+
+@pytest.mark.slow
+def test_restarts_stop_at_their_number_with_the_engines_exit_code(inbox, tmp_path):
+    root, _ = inbox
+    out = tmp_path / "out"
+    stopped = run_cli(
+        ["run", str(root), "--out", str(out), *ARGS, "--engine-restarts", "1"],
+        env={**SMALL_PARTS, "DOCEXTRACT_KILL_AT": "before-generate:2:SIGQUIT"},
+    )
+    assert stopped.returncode == 6, stopped.stderr
+    assert [e["restart"] for e in _events(stopped.stderr, "restart")] == [1]
+    [fatal] = _events(stopped.stderr, "fatal")
+    assert fatal["exit_code"] == 6 and "one of its processes died" in fatal["message"]
+    assert _runs_ended(out) == ["engine_died", "engine_died"]
+    assert 0 < len(ledger_items(out)["ok"])  # what each start settled is kept
