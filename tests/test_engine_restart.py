@@ -82,4 +82,32 @@ def test_restarts_stop_at_their_number_with_the_engines_exit_code(inbox, tmp_pat
     [fatal] = _events(stopped.stderr, "fatal")
     assert fatal["exit_code"] == 6 and "one of its processes died" in fatal["message"]
     assert _runs_ended(out) == ["engine_died", "engine_died"]
-    assert 0 < len(ledger_items(out)["ok"])  # what each start settled is kept
+    assert len(ledger_items(out)["ok"]) > 0  # what each start settled is kept
+
+
+RESTARTED = """
+import os, signal
+from pipeline.cli.restart import restarts_done, start_again
+if restarts_done() == 0:
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)  # as a run ignores the dead engine's echoes
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+    kept = os.dup2(os.open(os.devnull, os.O_RDONLY), 50, inheritable=True)  # as a C library
+    print(kept, flush=True)  # may open the GPU driver's files: inherited across exec
+    start_again()
+blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+print(restarts_done(), signal.getsignal(signal.SIGQUIT) is signal.SIG_DFL,
+      signal.SIGTERM in blocked, sorted(int(fd) for fd in os.listdir("/proc/self/fd")))
+"""
+
+
+def test_start_again_is_the_same_command_with_clean_signals_and_no_inherited_files():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", RESTARTED], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    count, default_quit, term_blocked, open_fds = second.split(" ", 3)
+    assert (count, default_quit, term_blocked) == ("1", "True", "False")
+    assert int(first) not in json.loads(open_fds)

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import NoReturn
+
+from pipeline.stopping import STOP_SIGNALS
 
 RESTART_COUNT = "DOCEXTRACT_ENGINE_RESTART"
 """How many times this command has been started again after its engine died (unset: 0)."""
@@ -31,11 +34,16 @@ def start_again() -> NoReturn:
 
     Output still buffered is written first. Every descriptor above stderr is closed on exec:
     the GPU driver's, which the dead engine's libraries opened without close-on-exec, would
-    otherwise keep its memory held in the new process."""
+    otherwise keep its memory held in the new process. The stop signals go back to their
+    defaults and none stays blocked, since an ignored or blocked signal stays so across exec
+    (the run ignores the dead engine's echoes of SIGQUIT while it winds down)."""
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     logging.shutdown()
     _close_on_exec()
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     env = {**os.environ, RESTART_COUNT: str(restarts_done() + 1)}
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
 
