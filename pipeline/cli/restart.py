@@ -33,8 +33,8 @@ def start_again() -> NoReturn:
     """Replace this process with its own command line, one more restart counted.
 
     Output still buffered is written first. Every descriptor above stderr is closed on exec:
-    the GPU driver's, which the dead engine's libraries opened without close-on-exec, would
-    otherwise keep its memory held in the new process. The stop signals go back to their
+    one of the GPU driver's that a library opened without close-on-exec would otherwise keep
+    the dead engine's memory held in the new process. The stop signals go back to their
     defaults and none stays blocked, since an ignored or blocked signal stays so across exec
     (the run ignores the dead engine's echoes of SIGQUIT while it winds down)."""
     for stream in (sys.stdout, sys.stderr):
