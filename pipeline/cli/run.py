@@ -21,7 +21,6 @@ from pipeline.cli.common import (
     verbosity,
     wants_rich,
 )
-from pipeline.cli.restart import restarts_done, start_again
 from pipeline.cli.run_plan import print_plan
 from pipeline.errors import DocextractError, EngineDied, ModelNeeded, RunStopped
 from pipeline.output.progress import PlainReporter, Reporter, make_reporter
@@ -99,9 +98,8 @@ def _run(config: RunConfig, quiet: bool, as_json: bool) -> None:
             _print_first_line(config)
         report = run_configured(config, reporter=_reporter(config, quiet))
     except RunStopped as stopped:
-        if isinstance(stopped, EngineDied) and restarts_done() < config.engine_restarts:
-            _report_restart(stopped, config)
-            start_again()
+        if isinstance(stopped, EngineDied) and config.engine_restarts:
+            _restart_if_left(stopped, config)
         _report_stop(stopped, config.log_format)
     except ModelNeeded as needed:
         _report_model_needed(needed, config.log_format)
@@ -174,8 +172,13 @@ def _report_stop(stopped: RunStopped, log_format: str) -> None:
     fail(f"{stopped} before any document was extracted", stopped.exit_code, as_json)
 
 
-def _report_restart(died: EngineDied, config: RunConfig) -> None:
-    """The summary of the run whose engine died, then that the command starts again."""
+def _restart_if_left(died: EngineDied, config: RunConfig) -> None:
+    """With restarts left: the summary of the run whose engine died, that the command starts
+    again, and the same command in this process (it does not return). Else nothing."""
+    from pipeline.cli.restart import restarts_done, start_again
+
+    if restarts_done() >= config.engine_restarts:
+        return
     report = died.report
     settled = report.attempted if isinstance(report, RunReport) else 0
     if isinstance(report, RunReport):
@@ -191,6 +194,7 @@ def _report_restart(died: EngineDied, config: RunConfig) -> None:
         typer.echo(json.dumps(event, ensure_ascii=False), err=True)
     else:
         typer.echo(f"docextract: {message}", err=True)
+    start_again()
 
 
 _SHOWN_WHEN_SET = frozenset(
