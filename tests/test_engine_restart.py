@@ -69,11 +69,26 @@ def test_a_run_whose_engine_dies_starts_again_and_finishes_every_document(inbox,
                                                                           "documents"))
 
 
+def _installed_command(args: list[str], env: dict[str, str]):
+    """The `docextract` command itself (its script beside this Python), as a user starts it."""
+    import os
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "docextract"
+    if not script.exists():
+        pytest.skip("no docextract script beside this Python")
+    return subprocess.run([str(script), *args], env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+
+
 @pytest.mark.slow
-def test_restarts_stop_at_their_number_with_the_engines_exit_code(inbox, tmp_path):
+@pytest.mark.parametrize("command", ["python -m pipeline", "docextract"])
+def test_restarts_stop_at_their_number_with_the_engines_exit_code(inbox, tmp_path, command):
     root, _ = inbox
     out = tmp_path / "out"
-    stopped = run_cli(
+    start = run_cli if command == "python -m pipeline" else _installed_command
+    stopped = start(
         ["run", str(root), "--out", str(out), *ARGS, "--engine-restarts", "1"],
         env={**SMALL_PARTS, "DOCEXTRACT_KILL_AT": "before-generate:2:SIGQUIT"},
     )
