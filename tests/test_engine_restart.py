@@ -98,6 +98,18 @@ def test_restarts_stop_at_their_number_with_the_engines_exit_code(inbox, tmp_pat
     assert fatal["exit_code"] == 6 and "one of its processes died" in fatal["message"]
     assert _runs_ended(out) == ["engine_died", "engine_died"]
     assert len(ledger_items(out)["ok"]) > 0  # what each start settled is kept
+    assert "--engine-restarts" not in fatal["message"]  # it was set, and is used up
+
+
+@pytest.mark.slow
+def test_without_restarts_the_engines_death_names_the_option(inbox, tmp_path):
+    root, _ = inbox
+    stopped = run_cli(["run", str(root), "--out", str(tmp_path / "out"), *ARGS],
+                      env={**SMALL_PARTS, "DOCEXTRACT_KILL_AT": "before-generate:2:SIGQUIT"})
+    assert stopped.returncode == 6, stopped.stderr
+    assert not _events(stopped.stderr, "restart")
+    [fatal] = _events(stopped.stderr, "fatal")
+    assert fatal["message"].endswith("(--engine-restarts N starts it again at once)")
 
 
 RESTARTED = """

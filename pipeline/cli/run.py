@@ -100,7 +100,7 @@ def _run(config: RunConfig, quiet: bool, as_json: bool) -> None:
     except RunStopped as stopped:
         if isinstance(stopped, EngineDied) and config.engine_restarts:
             _restart_if_left(stopped, config)
-        _report_stop(stopped, config.log_format)
+        _report_stop(stopped, config.log_format, _restart_advice(stopped, config))
     except ModelNeeded as needed:
         _report_model_needed(needed, config.log_format)
     except DocextractError as exc:
@@ -157,7 +157,7 @@ def _reporter(config: RunConfig, quiet: bool) -> Reporter:
     return make_reporter(config.log_format)
 
 
-def _report_stop(stopped: RunStopped, log_format: str) -> None:
+def _report_stop(stopped: RunStopped, log_format: str, advice: str = "") -> None:
     """The summary of what a stopped run finished, then why it stopped, and its exit code."""
     report = stopped.report
     as_json = log_format == "json"
@@ -165,11 +165,18 @@ def _report_stop(stopped: RunStopped, log_format: str) -> None:
         _print_summary(report, log_format)
         fail(
             f"{stopped}; the {report.attempted} documents settled before it are committed, "
-            "and the next run takes up the rest",
+            f"and the next run takes up the rest{advice}",
             stopped.exit_code,
             as_json,
         )
-    fail(f"{stopped} before any document was extracted", stopped.exit_code, as_json)
+    fail(f"{stopped} before any document was extracted{advice}", stopped.exit_code, as_json)
+
+
+def _restart_advice(stopped: RunStopped, config: RunConfig) -> str:
+    """For a dead engine without restarts: the option that would have started it again."""
+    if isinstance(stopped, EngineDied) and not config.engine_restarts:
+        return " (--engine-restarts N starts it again at once)"
+    return ""
 
 
 def _restart_if_left(died: EngineDied, config: RunConfig) -> None:
