@@ -56,14 +56,18 @@ def exits_on_errors(command: Command) -> Command:
 def fail(message: str, code: ExitCode, as_json: bool = False) -> NoReturn:
     """Print `docextract: message` on stderr and exit with `code`; with `as_json`, print it as
     one JSON event, like the rest of a JSON log."""
-    if as_json:
-        import json
+    tell("fatal", message, as_json, exit_code=int(code))
+    raise typer.Exit(int(code))
 
-        event = {"event": "fatal", "exit_code": int(code), "message": message}
-        typer.echo(json.dumps(event, ensure_ascii=False), err=True)
+
+def tell(event: str, message: str, as_json: bool, **fields: Any) -> None:
+    """`docextract: message` on stderr; with `as_json`, the JSON event {"event": event,
+    **fields, "message": message} instead."""
+    if as_json:
+        line = {"event": event, **fields, "message": message}
+        typer.echo(json.dumps(line, ensure_ascii=False), err=True)
     else:
         typer.echo(f"docextract: {message}", err=True)
-    raise typer.Exit(int(code))
 
 
 def read_passwords(path: Path | None) -> list[str]:

@@ -18,6 +18,7 @@ from pipeline.cli.common import (
     print_table,
     read_passwords,
     set_verbosity,
+    tell,
     verbosity,
     wants_rich,
 )
@@ -159,17 +160,18 @@ def _reporter(config: RunConfig, quiet: bool) -> Reporter:
 
 def _report_stop(stopped: RunStopped, log_format: str, advice: str = "") -> None:
     """The summary of what a stopped run finished, then why it stopped, and its exit code."""
+    rest = ", and the next run takes up the rest" if isinstance(stopped.report, RunReport) else ""
+    fail(_settled(stopped, log_format) + rest + advice, stopped.exit_code, log_format == "json")
+
+
+def _settled(stopped: RunStopped, log_format: str) -> str:
+    """Print the summary of a stopped run, where it has one; return why it stopped and what it
+    had committed, in words."""
     report = stopped.report
-    as_json = log_format == "json"
-    if isinstance(report, RunReport):
-        _print_summary(report, log_format)
-        fail(
-            f"{stopped}; the {report.attempted} documents settled before it are committed, "
-            f"and the next run takes up the rest{advice}",
-            stopped.exit_code,
-            as_json,
-        )
-    fail(f"{stopped} before any document was extracted{advice}", stopped.exit_code, as_json)
+    if not isinstance(report, RunReport):
+        return f"{stopped} before any document was extracted"
+    _print_summary(report, log_format)
+    return f"{stopped}; the {report.attempted} documents settled before it are committed"
 
 
 def _restart_advice(stopped: RunStopped, config: RunConfig) -> str:
@@ -184,23 +186,15 @@ def _restart_if_left(died: EngineDied, config: RunConfig) -> None:
     again, and the same command in this process (it does not return). Else nothing."""
     from pipeline.cli.restart import restarts_done, start_again
 
-    if restarts_done() >= config.engine_restarts:
-        return
-    report = died.report
-    settled = report.attempted if isinstance(report, RunReport) else 0
-    if isinstance(report, RunReport):
-        _print_summary(report, config.log_format)
     restart = restarts_done() + 1
+    if restart > config.engine_restarts:
+        return
     message = (
-        f"{died}; the {settled} documents settled before it are committed. Starting again "
-        f"with a fresh engine (restart {restart} of {config.engine_restarts})"
+        f"{_settled(died, config.log_format)}. Starting again with a fresh engine "
+        f"(restart {restart} of {config.engine_restarts})"
     )
-    if config.log_format == "json":
-        event = {"event": "restart", "reason": died.ended, "restart": restart,
-                 "of": config.engine_restarts, "message": message}  # fmt: skip
-        typer.echo(json.dumps(event, ensure_ascii=False), err=True)
-    else:
-        typer.echo(f"docextract: {message}", err=True)
+    tell("restart", message, config.log_format == "json", reason=died.ended, restart=restart,
+         of=config.engine_restarts)  # fmt: skip
     start_again()
 
 
