@@ -1,6 +1,11 @@
 """Crash safety: SIGKILL a run at several points; the next run completes the work, each item
 exactly once, and the ledger agrees with the Parquet files. Signals stop a run in order:
-finished work committed, a summary, a documented exit code, the run record saying how it ended."""
+finished work committed, a summary, a documented exit code, the run record saying how it ended.
+
+`docextract run --engine-restarts N`: a run whose engine died starts again in the same process
+(exec of its own command line) and takes up what is not committed, at most N times. The engine's
+death is sglang's signal for it, SIGQUIT, sent by the run to itself at its k-th request
+(DOCEXTRACT_KILL_AT=before-generate:k:SIGQUIT), in every start alike."""
 
 from __future__ import annotations
 
@@ -118,8 +123,7 @@ def test_signal_mid_run_commits_and_says_how_the_run_ended(
     assert says in stopped.stderr and "committed" in stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert json.loads(stopped.stdout.strip().splitlines()[-1])["ended"] == ended  # summary
-    log = [json.loads(line) for line in stopped.stderr.splitlines() if line.startswith("{")]
-    assert [e["ended"] for e in log if e["event"] == "finish"] == [ended]
+    assert [e["ended"] for e in _events(stopped.stderr, "finish")] == [ended]
     status, record = _run_record(out)
     assert status == ended and record["ended"] == ended
     committed = ledger_items(out)
@@ -132,3 +136,111 @@ def test_signal_mid_run_commits_and_says_how_the_run_ended(
     resumed = run_cli(["run", str(root), "--out", str(out), *ARGS], env=SMALL_PARTS)
     assert resumed.returncode == 1, resumed.stderr  # the broken inputs still fail
     assert Counter(paths_accounted(out, "invoice")) == Counter(every_input)
+
+
+def _events(stderr: str, name: str) -> list[dict]:
+    lines = (json.loads(line) for line in stderr.splitlines() if line.startswith("{"))
+    return [event for event in lines if event.get("event") == name]
+
+
+def _runs_ended(out: Path) -> list[str]:
+    db = sqlite3.connect(ledger_path(out))
+    ended = [status for (status,) in db.execute("SELECT status FROM runs ORDER BY rowid")]
+    db.close()
+    return ended
+
+
+@pytest.mark.slow
+def test_a_run_whose_engine_dies_starts_again_and_finishes_every_document(inbox, tmp_path):
+    root, every_input = inbox
+    out = tmp_path / "out"
+    done = run_cli(
+        ["run", str(root), "--out", str(out), *ARGS, "--engine-restarts", "9"],
+        env={**SMALL_PARTS, "DOCEXTRACT_KILL_AT": "before-generate:4:SIGQUIT"},
+    )
+    assert done.returncode == 1, done.stderr  # the end of a whole run: the broken inputs fail
+    restarts = _events(done.stderr, "restart")
+    assert len(restarts) >= 1
+    assert [e["restart"] for e in restarts] == list(range(1, len(restarts) + 1))
+    assert all(e["of"] == 9 and e["reason"] == "engine_died" for e in restarts)
+    assert "Traceback" not in done.stderr
+    # each start ended as its log says: every one but the last with its engine dead
+    finishes = [e["ended"] for e in _events(done.stderr, "finish")]
+    assert finishes == ["engine_died"] * len(restarts) + ["finished"]
+    assert _runs_ended(out) == finishes
+    # every input once, in the tables and in the ledger alike
+    assert Counter(paths_accounted(out, "invoice")) == Counter(every_input)
+    items = ledger_items(out)
+    assert sorted(items["ok"]) == sorted(r["item_id"] for r in read_table(out, "invoice",
+                                                                          "documents"))
+
+
+def _installed_command(args: list[str], env: dict[str, str]):
+    """The `docextract` command itself (its script beside this Python), as a user starts it."""
+    import os
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "docextract"
+    if not script.exists():
+        pytest.skip("no docextract script beside this Python")
+    return subprocess.run([str(script), *args], env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["python -m pipeline", "docextract"])
+def test_restarts_stop_at_their_number_with_the_engines_exit_code(inbox, tmp_path, command):
+    root, _ = inbox
+    out = tmp_path / "out"
+    start = run_cli if command == "python -m pipeline" else _installed_command
+    stopped = start(
+        ["run", str(root), "--out", str(out), *ARGS, "--engine-restarts", "1"],
+        env={**SMALL_PARTS, "DOCEXTRACT_KILL_AT": "before-generate:2:SIGQUIT"},
+    )
+    assert stopped.returncode == 6, stopped.stderr
+    assert [e["restart"] for e in _events(stopped.stderr, "restart")] == [1]
+    [fatal] = _events(stopped.stderr, "fatal")
+    assert fatal["exit_code"] == 6 and "one of its processes died" in fatal["message"]
+    assert _runs_ended(out) == ["engine_died", "engine_died"]
+    assert len(ledger_items(out)["ok"]) > 0  # what each start settled is kept
+    assert "--engine-restarts" not in fatal["message"]  # it was set, and is used up
+
+
+@pytest.mark.slow
+def test_without_restarts_the_engines_death_names_the_option(inbox, tmp_path):
+    root, _ = inbox
+    stopped = run_cli(["run", str(root), "--out", str(tmp_path / "out"), *ARGS],
+                      env={**SMALL_PARTS, "DOCEXTRACT_KILL_AT": "before-generate:2:SIGQUIT"})
+    assert stopped.returncode == 6, stopped.stderr
+    assert not _events(stopped.stderr, "restart")
+    [fatal] = _events(stopped.stderr, "fatal")
+    assert fatal["message"].endswith("(--engine-restarts N starts it again at once)")
+
+
+RESTARTED = """
+import os, signal
+from pipeline.cli.restart import restarts_done, start_again
+if restarts_done() == 0:
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)  # as a run ignores the dead engine's echoes
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+    kept = os.dup2(os.open(os.devnull, os.O_RDONLY), 50, inheritable=True)  # as a C library
+    print(kept, flush=True)  # may open the GPU driver's files: inherited across exec
+    start_again()
+blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+print(restarts_done(), signal.getsignal(signal.SIGQUIT) is signal.SIG_DFL,
+      signal.SIGTERM in blocked, sorted(int(fd) for fd in os.listdir("/proc/self/fd")))
+"""
+
+
+def test_start_again_is_the_same_command_with_clean_signals_and_no_inherited_files():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", RESTARTED], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    count, default_quit, term_blocked, open_fds = second.split(" ", 3)
+    assert (count, default_quit, term_blocked) == ("1", "True", "False")
+    assert int(first) not in json.loads(open_fds)
