@@ -58,6 +58,7 @@ class ErrorCode(StrEnum):
     ENGINE_TIMEOUT = "engine_timeout"
     ENGINE_UNAVAILABLE = "engine_unavailable"
     REQUEST_REJECTED = "request_rejected"
+    KILLED_ENGINE = "killed_engine"  # the engine's processes died while it read this item alone
     # validate
     TRUNCATED_OUTPUT = "truncated_output"
     INVALID_JSON = "invalid_json"

@@ -7,6 +7,9 @@ ENOSPC`). SIGSTOP holds the run there until a SIGCONT, so a test can change the 
 moment (`after-discover:1:SIGSTOP`). Several points are separated by commas. Unset, a point
 costs one dictionary lookup.
 
+The point `before-generate=NAME` is passed before each request for the file named NAME,
+so `before-generate=poison.pdf:1:SIGQUIT` has the engine die whenever that file is asked.
+
 A point passed in a render process (`render-task`, before each task it renders) counts and
 acts in that process alone: `render-task:2` kills each render process at its second task, as
 the kernel kills one that runs out of memory.

@@ -13,6 +13,10 @@
 - Within a run, an answer that is not valid JSON, breaks the schema or was cut off is asked
   again, up to --retries times: a cut-off answer with twice the room, otherwise with a little
   more temperature. An engine failure marked retryable is asked again unchanged.
+- An item that was in flight when the engine's processes died is read by the next run after
+  every other, with no other request in flight; one that was the engine's only request when it
+  died is recorded as failed instead (`killed_engine`, an "error"), so that a document which
+  kills the engine cannot stop every night (`read_alone`).
 - A success retires the failures it makes stale: with --per-page, a page's success retires a
   failure recorded for its whole document (e.g. too_many_pages), never another page's; any
   success retires transient failures recorded for the same file under another content hash.
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 
 from pipeline.config import RunConfig
 from pipeline.errors import ErrorCode
-from pipeline.items import is_page_item
+from pipeline.items import document_of, is_page_item
 
 OK, ERROR, TRANSIENT, RETRY_ONCE = "ok", "error", "transient", "retry_once"
 TRANSIENT_CODES = frozenset(
@@ -99,3 +103,11 @@ def next_attempt(
         return NextAttempt(min(max_new_tokens * 2, configured * MAX_TOKENS_GROWTH), temperature)
     step = min(attempts, len(TEMPERATURE_LADDER)) - 1
     return NextAttempt(max_new_tokens, TEMPERATURE_LADDER[step])
+
+
+def read_alone(deaths: dict[str, int]) -> tuple[set[str], set[str]]:
+    """For items in flight when the engine died (item id -> the fewest requests in flight at such
+    a death): the documents to read last, one request at a time, and the items the engine died
+    reading alone, which are not asked again (`killed_engine`)."""
+    documents = {document_of(item_id) for item_id in deaths}
+    return documents, {item_id for item_id, in_flight in deaths.items() if in_flight <= 1}

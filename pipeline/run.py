@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.config import RunConfig
 from pipeline.engines.base import Engine
-from pipeline.errors import EngineUnavailable, ModelNeeded, RunStopped
+from pipeline.errors import EngineDied, EngineUnavailable, ModelNeeded, RunStopped
 from pipeline.extract.catalog import SchemaSpec, resolve_schema
 from pipeline.extract.engine_schema import engine_json_schema
 from pipeline.extract.estimate import estimate_plan
@@ -236,6 +236,7 @@ class _Execution:
             engine, unavailable = _start_engine(config, plan, report, self.job.spec.model)
         self.session.begin()
         parts: list[dict[str, Any]] = []  # what this run committed, for its manifest
+        extraction: Extraction | None = None
         try:
             recorder = self._recorder(plan, engine)
             parts = recorder.writer.written
@@ -245,6 +246,8 @@ class _Execution:
         except RunStopped as stopped:
             report.ended = stopped.ended
             stopped.report = report
+            if isinstance(stopped, EngineDied) and extraction is not None:
+                self._remember_death(extraction.in_flight, identity)
             raise
         except BaseException:
             report.ended = "failed"
@@ -252,6 +255,14 @@ class _Execution:
         finally:
             self._end(parts, engine if owned else None)
         return unavailable
+
+    def _remember_death(self, in_flight: set[str], identity: Identity) -> None:
+        """Record the items the engine had when it died: the next run reads them last, alone
+        (`pipeline.policy.read_alone`)."""
+        self.report.in_flight_at_death = len(in_flight)
+        if in_flight:
+            keys = [identity.key(item_id) for item_id in sorted(in_flight)]
+            self.session.ledger.record_engine_death(keys, self.report.run_id)
 
     def _recorder(self, plan: WorkPlan, engine: Engine | None) -> RunRecorder:
         return open_recorder(

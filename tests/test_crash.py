@@ -5,7 +5,8 @@ finished work committed, a summary, a documented exit code, the run record sayin
 `docextract run --engine-restarts N`: a run whose engine died starts again in the same process
 (exec of its own command line) and takes up what is not committed, at most N times. The engine's
 death is sglang's signal for it, SIGQUIT, sent by the run to itself at its k-th request
-(DOCEXTRACT_KILL_AT=before-generate:k:SIGQUIT), in every start alike."""
+(DOCEXTRACT_KILL_AT=before-generate:k:SIGQUIT), in every start alike, or at each request for
+one file (before-generate=NAME:1:SIGQUIT): a document that kills the engine."""
 
 from __future__ import annotations
 
@@ -173,6 +174,28 @@ def test_a_run_whose_engine_dies_starts_again_and_finishes_every_document(inbox,
     items = ledger_items(out)
     assert sorted(items["ok"]) == sorted(r["item_id"] for r in read_table(out, "invoice",
                                                                           "documents"))
+
+
+@pytest.mark.slow
+def test_a_document_that_kills_the_engine_each_time_costs_the_night_one_failure(inbox, tmp_path):
+    root, every_input = inbox
+    out = tmp_path / "out"
+    poison = str(root / "doc03.pdf")
+    done = run_cli(
+        ["run", str(root), "--out", str(out), *ARGS, "--engine-restarts", "2"],
+        env={**SMALL_PARTS, "DOCEXTRACT_KILL_AT": "before-generate=doc03.pdf:1:SIGQUIT"},
+    )
+    assert done.returncode == 1, done.stderr  # the broken inputs, and now the poison, fail
+    finishes = [e["ended"] for e in _events(done.stderr, "finish")]
+    assert finishes in (["engine_died", "finished"], ["engine_died"] * 2 + ["finished"])
+    # each death says what the next start does with the requests in flight: read them one at
+    # a time, or, when the poison was the engine's only one, record it as failed
+    said = [e["message"] for e in _events(done.stderr, "restart")]
+    assert "one request in flight" in said[-1] and "killed_engine" in said[-1]
+    assert all("one at a time" in message for message in said[:-1])
+    errors = {row["source_path"]: row["code"] for row in read_table(out, "invoice", "errors")}
+    assert errors[poison] == "killed_engine"
+    assert Counter(paths_accounted(out, "invoice")) == Counter(every_input)
 
 
 def _installed_command(args: list[str], env: dict[str, str]):

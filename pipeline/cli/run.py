@@ -171,7 +171,20 @@ def _settled(stopped: RunStopped, log_format: str) -> str:
     if not isinstance(report, RunReport):
         return f"{stopped} before any document was extracted"
     _print_summary(report, log_format)
-    return f"{stopped}; the {report.attempted} documents settled before it are committed"
+    settled = f"{stopped}; the {report.attempted} documents settled before it are committed"
+    return settled + _in_flight_text(report.in_flight_at_death)
+
+
+def _in_flight_text(in_flight: int) -> str:
+    """What the next run does with the requests a dead engine had (`policy.read_alone`)."""
+    if in_flight == 1:
+        return (
+            "; the engine died with one request in flight, which the next run records as "
+            "failed (killed_engine) instead of asking again"
+        )
+    if in_flight > 1:
+        return f"; the next run reads the {in_flight} requests in flight last, one at a time"
+    return ""
 
 
 def _restart_advice(stopped: RunStopped, config: RunConfig) -> str:

@@ -7,6 +7,7 @@ works, and show how fast the host could go if the model were free.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import math
@@ -298,4 +299,7 @@ class NullEngine(EngineBase):
         self.max_in_flight = max_in_flight
 
     async def generate(self, requests: Sequence[EngineRequest]) -> list[EngineOutcome]:
+        # One turn of the loop, as any engine that answers later: the requests are in flight
+        # meanwhile, and a stop that arrived since lands on them.
+        await asyncio.sleep(0)
         return [answer_minimally(request) for request in requests]

@@ -27,6 +27,7 @@ from pipeline.engines.base import (
     EngineResult,
     generate_guarded,
 )
+from pipeline.errors import ErrorCode, Stage
 from pipeline.extract.breaker import Breaker, unreachable
 from pipeline.extract.model_lines import LineReader, read_pages, unread_pages
 from pipeline.extract.plan import CommittedCheck, WorkPlan, error_item_id
@@ -38,11 +39,19 @@ from pipeline.inputs.einvoice import EInvoice
 from pipeline.inputs.renderpool import RenderPool, RenderTask, following_window
 from pipeline.items import WorkItem, failure_item, work_items
 from pipeline.output.recorder import RunRecorder
-from pipeline.policy import ERROR
-from pipeline.records import ErrorRecord, RenderedDocument
+from pipeline.policy import ERROR, read_alone
+from pipeline.records import ErrorRecord, RenderedDocument, SourceFile
 from pipeline.stopping import finish_despite_cancel
 
 PRODUCER_GRACE_S = 10.0
+READ_ALONE = (
+    "now reading, one request at a time, the {} documents that were in flight when the engine "
+    "died: one it dies on alone is recorded as failed (killed_engine) by the next run"
+)
+KILLED_ENGINE = (
+    "the engine's processes died while this was its only request; it is not asked again "
+    "(--retry-errors asks it again)"
+)
 PRODUCER_THREAD = "docextract-render"
 _DONE = object()
 
@@ -78,14 +87,20 @@ class Extraction:
         self.breaker = Breaker(config.engine.unreachable_requests, config.engine.unreachable_s)
         self.lines = lines
         """With model boxes: reads an extracted item's pages without text as lines (grounding)."""
+        self.in_flight: set[str] = set()
+        """The ids of the items whose requests the engine has and has not answered yet."""
+        self.killed_engine: set[str] = set()
+        """Items the engine died reading alone: recorded as failed, not asked again."""
+        self._stops: list[threading.Event] = []
+        self._producers: list[threading.Thread] = []
 
     async def execute(self, plan: WorkPlan) -> None:
         """Record the plan's errors and XML rows, then extract its sources with the engine
-        (which must be there when the plan has sources)."""
+        (which must be there when the plan has sources). The documents that were in flight when
+        an engine died come last, one request at a time (`pipeline.policy.read_alone`)."""
         self.recorder.reporter.start(self.recorder.report, plan.size)
         self.verify = plan.verify
-        stop = threading.Event()
-        producer: threading.Thread | None = None
+        suspects, self.killed_engine = read_alone(plan.engine_deaths)
         try:
             for record in plan.errors:
                 self.recorder.failed(record, error_item_id(record))
@@ -94,39 +109,59 @@ class Extraction:
                 return
             if self.engine is None and not self.page_text:
                 raise RuntimeError("a plan with sources needs an engine")
-            rendered: asyncio.Queue = asyncio.Queue(maxsize=self._render_workers() * 2)
-            requests: asyncio.Queue = asyncio.Queue(maxsize=self.batch * 2 + 8)
-            loop = asyncio.get_running_loop()
-            producer = threading.Thread(
-                target=self._produce, args=(loop, rendered, plan, stop), daemon=True,
-                name=PRODUCER_THREAD,
-            )
-            producer.start()
-            tasks = [asyncio.create_task(self._serve(requests, n)) for n in range(self.lanes)]
-            tasks.append(asyncio.create_task(self._dispatch(rendered, requests)))
-            try:
-                await asyncio.gather(*tasks)
-            except BaseException:
-                # A lane that died (e.g. the writer failed) would leave the dispatcher waiting
-                # on a full queue for ever: the first failure ends them all.
-                for task in tasks:
-                    task.cancel()
-                raise
+            alone = [source for source in plan.sources if source.sha256 in suspects]
+            await self._read([source for source in plan.sources if source.sha256 not in suspects])
+            if alone:
+                asked = sum(source.sha256 not in self.killed_engine for source in alone)
+                if asked:
+                    self.recorder.reporter.note(READ_ALONE.format(asked), documents=asked)
+                self.batch = self.lanes = self.first_lanes = 1
+                await self._read(alone)
         finally:
-            stop.set()
+            for stop in self._stops:
+                stop.set()
             try:
                 await finish_despite_cancel(self.recorder.close())
-            finally:  # even when the last commit fails: the pool stops its workers first
-                if producer is not None:
-                    await finish_despite_cancel(
-                        asyncio.to_thread(producer.join, PRODUCER_GRACE_S)
-                    )
+            finally:  # even when the last commit fails: the pools stop their workers first
+                await finish_despite_cancel(asyncio.to_thread(self._join_producers))
+
+    async def _read(self, sources: list[SourceFile]) -> None:
+        """Render `sources` in the pool's thread and ask the engine, `self.lanes` at a time."""
+        if not sources:
+            return
+        stop = threading.Event()
+        self._stops.append(stop)
+        self.answered = asyncio.Event()
+        rendered: asyncio.Queue = asyncio.Queue(maxsize=self._render_workers() * 2)
+        requests: asyncio.Queue = asyncio.Queue(maxsize=self.batch * 2 + 8)
+        loop = asyncio.get_running_loop()
+        producer = threading.Thread(
+            target=self._produce, args=(loop, rendered, sources, stop), daemon=True,
+            name=PRODUCER_THREAD,
+        )  # fmt: skip
+        self._producers.append(producer)
+        producer.start()
+        tasks = [asyncio.create_task(self._serve(requests, n)) for n in range(self.lanes)]
+        tasks.append(asyncio.create_task(self._dispatch(rendered, requests)))
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            # A lane that died (e.g. the writer failed) would leave the dispatcher waiting on a
+            # full queue for ever: the first failure ends them all.
+            for task in tasks:
+                task.cancel()
+            raise
+        await asyncio.to_thread(producer.join, PRODUCER_GRACE_S)  # its pool's workers stop
+
+    def _join_producers(self) -> None:
+        for producer in self._producers:
+            producer.join(PRODUCER_GRACE_S)
 
     def _render_workers(self) -> int:
         return self.config.render.workers or os.cpu_count() or 1
 
-    def _tasks(self, plan: WorkPlan) -> Iterator[RenderTask]:
-        for source in plan.sources:
+    def _tasks(self, sources: list[SourceFile]) -> Iterator[RenderTask]:
+        for source in sources:
             yield RenderTask(source, 0, self.config.max_pages)
 
     def _next_window(self, document: RenderedDocument) -> RenderTask | None:
@@ -139,7 +174,7 @@ class Extraction:
         self,
         loop: asyncio.AbstractEventLoop,
         queue: asyncio.Queue,
-        plan: WorkPlan,
+        sources: list[SourceFile],
         stop: threading.Event,
     ) -> None:
         """Render-pool thread: feeds rendered documents into the loop, blocking when full."""
@@ -162,7 +197,7 @@ class Extraction:
         done = False
         try:
             with RenderPool(self.config.render, self._render_workers()) as pool:
-                tasks: Iterable[RenderTask] = self._tasks(plan)
+                tasks: Iterable[RenderTask] = self._tasks(sources)
                 while tasks:
                     windows: list[RenderTask] = []
                     for document in pool.render(tasks):
@@ -193,6 +228,8 @@ class Extraction:
             for item in self._undone(items):
                 if isinstance(item, ErrorRecord):
                     self._render_failed(item)
+                elif item.item_id in self.killed_engine:
+                    self._fail_as_killer(item)
                 elif not self._read_without_model(item):
                     await requests.put(item)
         self.answered.set()  # the lanes still waiting must take their _DONE
@@ -227,6 +264,16 @@ class Extraction:
         self.recorder.extracted(item, result, answer, warnings, provenance, lines)
         return True
 
+    def _fail_as_killer(self, item: WorkItem) -> None:
+        """Record an item the engine died reading alone as failed, without asking again."""
+        item.release()
+        message = f"{item.path}: {KILLED_ENGINE}"
+        record = ErrorRecord(
+            item.source.sha256, item.path, Stage.ENGINE, ErrorCode.KILLED_ENGINE, message,
+            item.page,
+        )  # fmt: skip
+        self.recorder.failed(record, item.item_id, item.page, pages=item.page_total)
+
     def _render_failed(self, record: ErrorRecord) -> None:
         item_id, page = failure_item(record, self.config.per_page)
         status = self.committed.skipped_status(item_id) if self.config.per_page else None
@@ -252,11 +299,16 @@ class Extraction:
             pending = batch
             held: list[tuple[WorkItem, Extracted]] = []
             while pending:
+                asked = {item.item_id for item in pending}
+                self.in_flight |= asked
                 fault_point("before-generate")
+                for item in pending:
+                    fault_point(f"before-generate={item.source.path.name}")
                 assert self.engine is not None
                 outcomes = await generate_guarded(
                     self.engine, [self.request_for(item) for item in pending]
                 )
+                self.in_flight -= asked  # not on a cancel: the engine's death leaves them in
                 self.answered.set()
                 self.breaker.observe(outcomes)
                 # An engine that cannot be reached is no fault of the document: ask again
@@ -321,7 +373,10 @@ class Extraction:
                     self.recorder.answered(outcome)
             self.breaker.observe(outcomes)
 
+        asked = {item.item_id for item, _ in held}
+        self.in_flight |= asked
         read = await read_pages(self.lines, self.engine, [item for item, _ in held], observe)
+        self.in_flight -= asked
         for item, decision in held:
             item.release()
             pages = read[item.item_id]

@@ -83,6 +83,9 @@ class WorkPlan:
     verify: dict[str, EInvoice] = field(default_factory=dict)
     skips: list[Skip] = field(default_factory=list)
     summary: PlanSummary = field(default_factory=PlanSummary)
+    engine_deaths: dict[str, int] = field(default_factory=dict)
+    """Items in flight when an engine died, not committed since: item id -> the fewest requests
+    in flight at such a death (`pipeline.policy.read_alone`)."""
 
     def skip(self, skipped: Skip) -> None:
         """Leave out an input the ledger holds, and count it (and any failure of it that stands)."""
@@ -181,6 +184,7 @@ def plan_work(
             plan.skip(Skip(error.path, "", status))
         else:
             plan.errors.append(error)
+    plan.engine_deaths = ledger.engine_deaths(identity.schema, identity.prompt_hash, identity.model)
     return plan
 
 

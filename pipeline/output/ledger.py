@@ -12,11 +12,12 @@ retired failure), its older row stays where it is and readers keep the newer one
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,10 +58,25 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at REAL,
     status      TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS engine_deaths (
+    item_id     TEXT NOT NULL,
+    schema      TEXT NOT NULL,
+    prompt_hash TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    run_id      TEXT NOT NULL,      -- the run whose engine died
+    in_flight   INTEGER NOT NULL,   -- requests in flight at that death, this item's included
+    died_at     REAL NOT NULL,
+    PRIMARY KEY (item_id, schema, prompt_hash, model, run_id)
+);
 """
 _ITEM_COLUMNS = (
     "item_id, schema, prompt_hash, model, status, part, source_path, run_id, committed_at, engine"
 )
+_KEY_MATCH = "item_id=? AND schema=? AND prompt_hash=? AND model=?"
+
+
+def _key_values(key: ItemKey) -> tuple[str, str, str, str]:
+    return key.item_id, key.schema, key.prompt_hash, key.model
 
 
 def _retry_while_locked(step: Callable[[], None], patience_s: float = 60.0) -> None:
@@ -141,16 +157,23 @@ class Ledger:
         db = self._db
         if self._has_engines():
             return
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             if not self._has_engines():
                 db.execute("ALTER TABLE items ADD COLUMN engine TEXT")
                 db.execute(
                     "UPDATE items SET engine=? WHERE model=?", (DRY_RUN_ENGINE, DRY_RUN_MODEL)
                 )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction, taken at once; rolled back when the block raises."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
             db.execute("COMMIT")
         except BaseException:
-            if db.in_transaction:
+            if db.in_transaction:  # a failed COMMIT (SQLITE_FULL) has rolled back already
                 db.execute("ROLLBACK")
             raise
 
@@ -177,14 +200,9 @@ class Ledger:
     def committed(self, keys: Iterable[ItemKey]) -> dict[ItemKey, tuple[str, str]]:
         """(status, source path) of each key that is committed."""
         found: dict[ItemKey, tuple[str, str]] = {}
-        query = (
-            "SELECT status, source_path FROM items"
-            " WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?"
-        )
+        query = f"SELECT status, source_path FROM items WHERE {_KEY_MATCH}"
         for key in keys:
-            row = self._db.execute(
-                query, (key.item_id, key.schema, key.prompt_hash, key.model)
-            ).fetchone()
+            row = self._db.execute(query, _key_values(key)).fetchone()
             if row:
                 found[key] = (row[0], row[1])
         return found
@@ -202,8 +220,7 @@ class Ledger:
         """
         now = time.time()
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             db.execute(
                 "INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?)", (part, len(items), run_id, now)
             )
@@ -217,29 +234,13 @@ class Ledger:
                 db.execute(
                     f"INSERT OR REPLACE INTO items ({_ITEM_COLUMNS})"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        key.item_id,
-                        key.schema,
-                        key.prompt_hash,
-                        key.model,
-                        status,
-                        part,
-                        item.source_path,
-                        run_id,
-                        now,
-                        item.engine,
-                    ),
+                    (*_key_values(key), status, part, item.source_path, run_id, now, item.engine),
                 )
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:  # a failed COMMIT (SQLITE_FULL) has rolled back already
-                db.execute("ROLLBACK")
-            raise
+                db.execute(f"DELETE FROM engine_deaths WHERE {_KEY_MATCH}", _key_values(key))
 
     def _status(self, key: ItemKey) -> str | None:
         row = self._db.execute(
-            "SELECT status FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?",
-            (key.item_id, key.schema, key.prompt_hash, key.model),
+            f"SELECT status FROM items WHERE {_KEY_MATCH}", _key_values(key)
         ).fetchone()
         return None if row is None else row[0]
 
@@ -249,8 +250,7 @@ class Ledger:
         doc_id = document_of(page_key.item_id)
         where = (doc_id, page_key.schema, page_key.prompt_hash, page_key.model)
         self._db.execute(
-            "DELETE FROM items WHERE item_id=? AND schema=? AND prompt_hash=? AND model=?"
-            " AND status != 'ok'",
+            f"DELETE FROM items WHERE {_KEY_MATCH} AND status != 'ok'",
             where,
         )
 
@@ -305,6 +305,28 @@ class Ledger:
     def counts(self, schema: str) -> dict[str, int]:
         rows = self._db.execute(
             "SELECT status, COUNT(*) FROM items WHERE schema=? GROUP BY status", (schema,)
+        )
+        return dict(rows.fetchall())
+
+    @_serialised
+    def record_engine_death(self, keys: Collection[ItemKey], run_id: str) -> None:
+        """Remember the items that were in flight when the engine's processes died in `run_id`
+        (`pipeline.policy`: the next run reads them last, one at a time). Committing an item
+        forgets its deaths."""
+        rows = [(*_key_values(key), run_id, len(keys), time.time()) for key in keys]
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO engine_deaths VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            )
+
+    @_serialised
+    def engine_deaths(self, schema: str, prompt_hash: str, model: str) -> dict[str, int]:
+        """Item id -> the fewest requests in flight at an engine death it was in flight at
+        (1: the engine died reading it alone), for every such item not committed since."""
+        rows = self._db.execute(
+            "SELECT item_id, MIN(in_flight) FROM engine_deaths"
+            " WHERE schema=? AND prompt_hash=? AND model=? GROUP BY item_id",
+            (schema, prompt_hash, model),
         )
         return dict(rows.fetchall())
 

@@ -50,6 +50,7 @@ class RunReport:
     planned: list = field(default_factory=list)
     copies: list = field(default_factory=list)  # files whose content an earlier run extracted
     needs_model: list = field(default_factory=list)  # paths left for a run whose engine starts
+    in_flight_at_death: int = 0  # requests the engine had when it died: read alone next run
 
     @property
     def attempted(self) -> int:
