@@ -303,7 +303,8 @@ def test_a_stopped_run_keeps_its_work(gpu_models, big_inbox, tmp_path, how, exit
 def test_a_run_whose_scheduler_is_killed_starts_again_and_finishes(gpu_models, big_inbox,
                                                                    tmp_path):
     """--engine-restarts: the same process becomes the same command again (exec), with a new
-    engine on the GPU the dead one left, and extracts what was not committed."""
+    engine on the GPU the dead one left, and extracts what was not committed: the requests in
+    flight at the death last, one at a time."""
     pytest.importorskip("psutil")
     out = tmp_path / "out"
     config = write_config(tmp_path / "docextract.toml", max_running_requests=8)
@@ -324,6 +325,10 @@ def test_a_run_whose_scheduler_is_killed_starts_again_and_finishes(gpu_models, b
     print(f"restart: exit {process.returncode}, starts ended {finishes}, {restarts}")
     assert process.returncode == 0, stderr[-4000:]
     assert [e["restart"] for e in restarts] == [1] and finishes == ["engine_died", "finished"]
+    # the requests sglang had when it died are read last, one at a time, and all pass
+    assert "requests in flight last, one at a time" in restarts[0]["message"]
+    notes = [e["message"] for e in events if e.get("event") == "note"]
+    assert any(n.startswith("now reading, one request at a time") for n in notes), notes
     _documents_once(out, big_inbox)
     left = [c for c in first_engine if c.is_running() and c.status() != "zombie"]
     assert not left, [(c.pid, c.name(), c.cmdline()[:3]) for c in left]
