@@ -135,7 +135,8 @@ class Ledger:
         self.path = ledger_path(out) if out is not None else None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        # The writer commits from a worker thread; calls are serialised by the caller.
+        # The writer commits from a worker thread: one connection for every thread, each call
+        # under `_lock` (`_serialised`).
         self._db = sqlite3.connect(
             self.path or ":memory:", timeout=60, isolation_level=None, check_same_thread=False
         )
