@@ -131,3 +131,17 @@ def too_many_pages(source: SourceFile, page_count: int, max_pages: int) -> Error
         f"{source.path}: {page_count} pages, more than --max-pages {max_pages}; raise "
         "--max-pages or run with --per-page",
     )
+
+
+def killed_engine(source: SourceFile, page: int | None = None) -> ErrorRecord:
+    """The failure of a document (or page) that the engine's processes died reading alone
+    (`pipeline.policy.read_alone`)."""
+    return ErrorRecord(
+        source.sha256,
+        str(source.path),
+        Stage.ENGINE,
+        ErrorCode.KILLED_ENGINE,
+        f"{source.path}: the engine's processes died while this was its only request; it is not "
+        "asked again (--retry-errors asks it again)",
+        page,
+    )

@@ -117,6 +117,13 @@ def test_a_document_that_kills_the_engine_is_read_alone_then_left_out(tmp_path, 
     assert innocent and order[: len(innocent)] == innocent  # the suspects come last
     assert all(count == 1 for item_id, count in second.asked if item_id in suspects)
 
+    dry = run_extraction(load_config({**flags, "dry_run": True}, env={}), NullEngine())
+    fates = {entry["path"]: (entry["fate"], entry["code"]) for entry in dry.planned}
+    assert fates[str(paths[1])] == ("fail", "killed_engine")  # a dry run foretells it
+    assert {fates[str(path)] for path in paths if path != paths[1]} <= {
+        ("extract", None), ("already done", None)
+    }
+
     third, died = start()
     assert died is None and poison not in [item_id for item_id, _ in third.asked]
     [error] = read_table(out, "invoice", "errors")

@@ -2,7 +2,8 @@
 from page geometry.
 
 Each file gets a fate: `extract` (sent to the model), `read from XML` (an e-invoice's XML gives
-its row), `fail` (the run would record this error: the same code and message), `already done`
+its row), `fail` (the run would record this error: the same code and message, `killed_engine`
+for a document the engine died reading alone), `already done`
 or `still failed` (the ledger holds it; --force or --retry-errors redo it), `duplicate` (the
 same content as another input, extracted once). Nothing is rendered: PDF page boxes and image
 headers give the sizes and the refusals (`pipeline.inputs.preflight`), and the pixel budget
@@ -18,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.config import RunConfig
 from pipeline.inputs.preflight import Preflight, preflight
-from pipeline.items import failure_item, page_item_id, too_many_pages
-from pipeline.policy import ERROR
+from pipeline.items import failure_item, killed_engine, page_item_id, too_many_pages
+from pipeline.policy import ERROR, read_alone
 from pipeline.records import ErrorRecord, SourceFile
 
 if TYPE_CHECKING:
@@ -37,7 +38,13 @@ def estimate_plan(
     duplicate or an earlier run's copy repeats (`copy_of`). A document read from its e-invoice
     XML costs no tokens, nor does a page a `page_text` run reads from its text layer. With
     --per-page, the pages `committed` holds are skipped, as a run skips them after rendering."""
-    entries = [estimate_source(source, config, committed, page_text) for source in plan.sources]
+    _suspects, killers = read_alone(plan.engine_deaths)
+    entries = [
+        _failure(killed_engine(source), str(source.kind))
+        if source.sha256 in killers
+        else estimate_source(source, config, committed, page_text)
+        for source in plan.sources
+    ]
     for row in plan.from_xml:
         kind = f"{row.source.kind}, e-invoice XML"
         entries.append(_entry(str(row.source.path), kind, FROM_XML, row.page_count, 0))

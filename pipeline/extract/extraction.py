@@ -27,7 +27,6 @@ from pipeline.engines.base import (
     EngineResult,
     generate_guarded,
 )
-from pipeline.errors import ErrorCode, Stage
 from pipeline.extract.breaker import Breaker, unreachable
 from pipeline.extract.model_lines import LineReader, read_pages, unread_pages
 from pipeline.extract.plan import CommittedCheck, WorkPlan, error_item_id
@@ -37,7 +36,7 @@ from pipeline.extract.xml_reader import record_rows, record_verified
 from pipeline.faults import fault_point
 from pipeline.inputs.einvoice import EInvoice
 from pipeline.inputs.renderpool import RenderPool, RenderTask, following_window
-from pipeline.items import WorkItem, failure_item, work_items
+from pipeline.items import WorkItem, failure_item, killed_engine, work_items
 from pipeline.output.recorder import RunRecorder
 from pipeline.policy import ERROR, read_alone
 from pipeline.records import ErrorRecord, RenderedDocument, SourceFile
@@ -47,10 +46,6 @@ PRODUCER_GRACE_S = 10.0
 READ_ALONE = (
     "now reading, one request at a time, the {} documents that were in flight when the engine "
     "died: one it dies on alone is recorded as failed (killed_engine) by the next run"
-)
-KILLED_ENGINE = (
-    "the engine's processes died while this was its only request; it is not asked again "
-    "(--retry-errors asks it again)"
 )
 PRODUCER_THREAD = "docextract-render"
 _DONE = object()
@@ -267,11 +262,7 @@ class Extraction:
     def _fail_as_killer(self, item: WorkItem) -> None:
         """Record an item the engine died reading alone as failed, without asking again."""
         item.release()
-        message = f"{item.path}: {KILLED_ENGINE}"
-        record = ErrorRecord(
-            item.source.sha256, item.path, Stage.ENGINE, ErrorCode.KILLED_ENGINE, message,
-            item.page,
-        )  # fmt: skip
+        record = killed_engine(item.source, item.page)
         self.recorder.failed(record, item.item_id, item.page, pages=item.page_total)
 
     def _render_failed(self, record: ErrorRecord) -> None:
