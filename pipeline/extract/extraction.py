@@ -111,6 +111,7 @@ class Extraction:
                 if asked:
                     self.recorder.reporter.note(READ_ALONE.format(asked), documents=asked)
                 self.batch = self.lanes = self.first_lanes = 1
+                await asyncio.to_thread(self._join_producers)  # one pool's workers at a time
                 await self._read(alone)
         finally:
             for stop in self._stops:
@@ -146,7 +147,6 @@ class Extraction:
             for task in tasks:
                 task.cancel()
             raise
-        await asyncio.to_thread(producer.join, PRODUCER_GRACE_S)  # its pool's workers stop
 
     def _join_producers(self) -> None:
         for producer in self._producers:
