@@ -21,22 +21,31 @@ import errno
 import os
 import signal
 from collections import Counter
+from collections.abc import Iterable
 
 _passes: Counter[str] = Counter()
 
 
-def fault_point(name: str) -> None:
+def fault_point(name: str, subjects: Iterable[str] = ()) -> None:
+    """Pass the point `name` once, and `name=SUBJECT` once for each of `subjects` (read only
+    when DOCEXTRACT_KILL_AT is set)."""
     spec = os.environ.get("DOCEXTRACT_KILL_AT")
     if not spec:
         return
+    _pass(name, spec)
+    for subject in subjects:
+        _pass(f"{name}={subject}", spec)
+
+
+def _pass(point: str, spec: str) -> None:
     points = (part.partition(":") for part in spec.split(","))
-    mine = [rest for target, _, rest in points if target == name]
+    mine = [rest for target, _, rest in points if target == point]
     if not mine:
         return
-    _passes[name] += 1
+    _passes[point] += 1
     for rest in mine:
         count, _, what = rest.partition(":")
-        if _passes[name] == int(count or 1):
+        if _passes[point] == int(count or 1):
             _act(what)
 
 

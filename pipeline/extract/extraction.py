@@ -86,8 +86,8 @@ class Extraction:
         """The ids of the items whose requests the engine has and has not answered yet."""
         self.killed_engine: set[str] = set()
         """Items the engine died reading alone: recorded as failed, not asked again."""
-        self._stops: list[threading.Event] = []
-        self._producers: list[threading.Thread] = []
+        self._producers: list[tuple[threading.Thread, threading.Event]] = []
+        """Each pass's render thread and the event that stops it."""
 
     async def execute(self, plan: WorkPlan) -> None:
         """Record the plan's errors and XML rows, then extract its sources with the engine
@@ -114,7 +114,7 @@ class Extraction:
                 await asyncio.to_thread(self._join_producers)  # one pool's workers at a time
                 await self._read(alone)
         finally:
-            for stop in self._stops:
+            for _producer, stop in self._producers:
                 stop.set()
             try:
                 await finish_despite_cancel(self.recorder.close())
@@ -126,7 +126,6 @@ class Extraction:
         if not sources:
             return
         stop = threading.Event()
-        self._stops.append(stop)
         self.answered = asyncio.Event()
         rendered: asyncio.Queue = asyncio.Queue(maxsize=self._render_workers() * 2)
         requests: asyncio.Queue = asyncio.Queue(maxsize=self.batch * 2 + 8)
@@ -135,7 +134,7 @@ class Extraction:
             target=self._produce, args=(loop, rendered, sources, stop), daemon=True,
             name=PRODUCER_THREAD,
         )  # fmt: skip
-        self._producers.append(producer)
+        self._producers.append((producer, stop))
         producer.start()
         tasks = [asyncio.create_task(self._serve(requests, n)) for n in range(self.lanes)]
         tasks.append(asyncio.create_task(self._dispatch(rendered, requests)))
@@ -149,7 +148,7 @@ class Extraction:
             raise
 
     def _join_producers(self) -> None:
-        for producer in self._producers:
+        for producer, _stop in self._producers:
             producer.join(PRODUCER_GRACE_S)
 
     def _render_workers(self) -> int:
@@ -292,9 +291,7 @@ class Extraction:
             while pending:
                 asked = {item.item_id for item in pending}
                 self.in_flight |= asked
-                fault_point("before-generate")
-                for item in pending:
-                    fault_point(f"before-generate={item.source.path.name}")
+                fault_point("before-generate", (item.source.path.name for item in pending))
                 assert self.engine is not None
                 outcomes = await generate_guarded(
                     self.engine, [self.request_for(item) for item in pending]
