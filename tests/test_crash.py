@@ -239,6 +239,17 @@ def test_without_restarts_the_engines_death_names_the_option(inbox, tmp_path):
     assert not _events(stopped.stderr, "restart")
     [fatal] = _events(stopped.stderr, "fatal")
     assert fatal["message"].endswith("(--engine-restarts N starts it again at once)")
+    # what the next run does, then with the requests the dead engine had, in that order
+    [finish] = _events(stopped.stderr, "finish")
+    in_flight = finish["in_flight_at_death"]
+    assert in_flight >= 1  # the death came before a request: it, and any still out, are in flight
+    then = (
+        "it records the one request in flight at the death as failed (killed_engine) instead "
+        "of asking it again" if in_flight == 1
+        else f"it reads the {in_flight} requests in flight last, one at a time"
+    )  # fmt: skip
+    message = fatal["message"]
+    assert f"are committed, and the next run takes up the rest: {then} (--engine-" in message
 
 
 RESTARTED = """

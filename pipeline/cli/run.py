@@ -160,8 +160,11 @@ def _reporter(config: RunConfig, quiet: bool) -> Reporter:
 
 def _report_stop(stopped: RunStopped, log_format: str, advice: str = "") -> None:
     """The summary of what a stopped run finished, then why it stopped, and its exit code."""
-    rest = ", and the next run takes up the rest" if isinstance(stopped.report, RunReport) else ""
-    fail(_settled(stopped, log_format) + rest + advice, stopped.exit_code, log_format == "json")
+    said = _settled(stopped, log_format)
+    if isinstance(stopped.report, RunReport):
+        in_flight = _in_flight_text(stopped.report.in_flight_at_death)
+        said += ", and the next run takes up the rest" + (f": it {in_flight}" if in_flight else "")
+    fail(said + advice, stopped.exit_code, log_format == "json")
 
 
 def _settled(stopped: RunStopped, log_format: str) -> str:
@@ -171,19 +174,19 @@ def _settled(stopped: RunStopped, log_format: str) -> str:
     if not isinstance(report, RunReport):
         return f"{stopped} before any document was extracted"
     _print_summary(report, log_format)
-    settled = f"{stopped}; the {report.attempted} documents settled before it are committed"
-    return settled + _in_flight_text(report.in_flight_at_death)
+    return f"{stopped}; the {report.attempted} documents settled before it are committed"
 
 
 def _in_flight_text(in_flight: int) -> str:
-    """What the next run does with the requests a dead engine had (`policy.read_alone`)."""
+    """What the next start does with the requests a dead engine had (`policy.read_alone`), as
+    a verb phrase; "" where it had none."""
     if in_flight == 1:
         return (
-            "; the engine died with one request in flight, which the next run records as "
-            "failed (killed_engine) instead of asking again"
+            "records the one request in flight at the death as failed (killed_engine) "
+            "instead of asking it again"
         )
     if in_flight > 1:
-        return f"; the next run reads the {in_flight} requests in flight last, one at a time"
+        return f"reads the {in_flight} requests in flight last, one at a time"
     return ""
 
 
@@ -202,9 +205,11 @@ def _restart_if_left(died: EngineDied, config: RunConfig) -> None:
     restart = restarts_done() + 1
     if restart > config.engine_restarts:
         return
+    report = died.report
+    in_flight = _in_flight_text(report.in_flight_at_death) if isinstance(report, RunReport) else ""
     message = (
-        f"{_settled(died, config.log_format)}. Starting again with a fresh engine "
-        f"(restart {restart} of {config.engine_restarts})"
+        f"{_settled(died, config.log_format)}{f'; the restart {in_flight}' if in_flight else ''}."
+        f" Starting again with a fresh engine (restart {restart} of {config.engine_restarts})"
     )
     tell("restart", message, config.log_format == "json", reason=died.ended, restart=restart,
          of=config.engine_restarts)  # fmt: skip
