@@ -58,3 +58,39 @@ def test_every_field_weighs_the_models_probability_of_its_value(tmp_path, tiny_m
             assert field["confidence"] == 1.0
         else:
             assert 0.0 < field["confidence"] < 1.0, field
+
+
+def test_a_real_models_reading_of_a_scan_boxes_every_value_on_the_page(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    """--model-boxes through the tiny random model: its reading of the scan, bounded to the
+    page's own words (tests/data/choice_lines.py stands in for page_text), is parsed, placed on
+    the page and searched, so each value gets the box the model drew for its line."""
+    from pipeline.extract.catalog import BUILTIN_SCHEMAS
+    from tests.data.choice_lines import ChoiceLines
+
+    monkeypatch.setitem(BUILTIN_SCHEMAS, "page_text", ChoiceLines)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    with pymupdf.open(choices_pdf(tmp_path / "choices.pdf")) as doc:
+        doc[0].get_pixmap(dpi=40).save(inbox / "scan.png")
+    out = tmp_path / "out"
+    result = runner.invoke(app, [
+        "run", str(inbox), "--schema", SCHEMA, "--out", str(out), "--engine", "transformers",
+        "--model", str(tiny_model_dir), "--model-boxes", "--dpi", "40", "--log-format", "plain",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (document,) = pq.read_table(out / "choice" / "documents").to_pylist()
+    assert document["warnings"] == []
+    fields = _fields(out)
+    assert sorted(f["field"] for f in fields) == ["colour", "size"]
+    for field in fields:
+        assert (field["source"], field["match"], field["on_page"]) == ("model_box", "exact", 1)
+        # the grammar put each line's top-left corner in [0, 499] and its bottom-right one in
+        # [500, 1000] of the grid: the value's box is its line's, from the grid to the page
+        assert 0 <= field["nx0"] < 0.5 <= field["nx1"] <= 1, field
+        assert 0 <= field["ny0"] < 0.5 <= field["ny1"] <= 1, field
+        assert 0.0 < field["confidence"] < 1.0, field
+    corners = ("nx0", "ny0", "nx1", "ny1")
+    boxes = [(f["field"], f["value"], *(f[k] for k in corners)) for f in fields]
+    print(f"boxes: {boxes}")

@@ -182,13 +182,14 @@ def test_log_probabilities_flow_through_sglang_into_every_fields_confidence(
     print(f"confidence: {[(f['field'], f['value'], f['confidence']) for f in fields]}")
 
 
-def test_model_boxes_ask_sglang_for_a_scans_lines_and_keep_every_box_on_the_page(
+def test_model_boxes_ask_sglang_for_a_scans_lines_and_box_every_value_on_the_page(
     gpu_models, tmp_path
 ):
-    """Random weights: the lines the model reads are not the page's, so most values are not
-    found among them (tests/test_model_boxes.py shows the locating with a perfect reader);
-    what holds is that the scan is read a second time, as lines, through sglang, and that
-    every box a value gets is on its page."""
+    """Random weights: the model's reading of the scan is bounded to the page's own words,
+    each line's box given an area by its grammar (tests/data/choice_lines.py, standing in for
+    page_text through tests/gpu/choice_lines_cli.py), so that each value is located among the
+    lines sglang wrote and gets the box the model drew for its line, on the page
+    (tests/test_model_boxes.py shows the locating with a perfect reader)."""
     import pymupdf
 
     from tests.test_confidence_model import SCHEMA, choices_pdf
@@ -203,6 +204,7 @@ def test_model_boxes_ask_sglang_for_a_scans_lines_and_keep_every_box_on_the_page
     for boxes in ("--no-model-boxes", "--model-boxes"):
         out = tmp_path / boxes
         args = run_args(inbox, out, gpu_models["bf16"], config)
+        args[1:3] = ["-m", "tests.gpu.choice_lines_cli"]
         args[args.index("--schema") + 1] = SCHEMA
         done = run_docextract([*args, "--grounding", boxes, "--json"])
         assert done.returncode == 0, done.stderr
@@ -210,16 +212,17 @@ def test_model_boxes_ask_sglang_for_a_scans_lines_and_keep_every_box_on_the_page
     fields = pq.read_table(tmp_path / "--model-boxes" / "choice" / "fields").to_pylist()
     assert sorted(f["field"] for f in fields) == ["colour", "size"]
     for field in fields:
-        assert field["source"] in ("model_box", "none"), field
-        if field["source"] == "model_box":
-            assert field["on_page"] == 1
-            assert all(0 <= field[k] <= 1 for k in ("nx0", "ny0", "nx1", "ny1")), field
+        assert (field["source"], field["match"], field["on_page"]) == ("model_box", "exact", 1)
+        # top-left corners in [0, 499] of the grid, bottom-right ones in [500, 1000]
+        assert 0 <= field["nx0"] < 0.5 <= field["nx1"] <= 1, field
+        assert 0 <= field["ny0"] < 0.5 <= field["ny1"] <= 1, field
     (row,) = pq.read_table(tmp_path / "--model-boxes" / "choice" / "documents").to_pylist()
-    assert {w["code"] for w in row["warnings"]} <= {"lines_unread"}
+    assert row["warnings"] == []
     asked = {k: s["completion_tokens"] for k, s in summaries.items()}
     assert asked["--model-boxes"] > asked["--no-model-boxes"]
-    print(f"output tokens {asked}; fields {[(f['field'], f['source']) for f in fields]}; "
-          f"warnings {row['warnings']}")
+    boxed = [(f["field"], f["value"], *(f[k] for k in ("nx0", "ny0", "nx1", "ny1")))
+             for f in fields]  # fmt: skip
+    print(f"output tokens {asked}; fields and boxes {boxed}")
 
 
 def _start_run(inbox: Path, out: Path, model: Path, config: Path) -> subprocess.Popen:
