@@ -102,6 +102,15 @@ def test_the_plain_plan_shows_the_runs_messages_not_exceptions(tmp_path: Path) -
     assert "4 documents to extract" in result.stdout and "6 would fail" in result.stdout
 
 
+def test_a_dry_run_of_one_document_counts_it_in_the_singular(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "one.pdf", 1, "ONE")
+    result = _run(inbox, tmp_path / "out", "--dry-run", "--log-format", "plain")
+    assert result.exit_code == 0, result.output
+    assert "\n1 document to extract, ~" in result.stdout, result.stdout
+
+
 def test_a_dry_run_after_a_run_tells_done_from_still_failed(tmp_path: Path) -> None:
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     _inbox(inbox)

@@ -108,6 +108,8 @@ def test_crash_hang_and_exception_become_errors_and_the_run_goes_on(tmp_path: Pa
         error = results[name].error
         assert error.stage is Stage.RENDER and str(tmp_path / name) in error.message
     assert "exit code 7" in results["crash.pdf"].error.message
+    # the limit is named where a run sets it: `docextract run` has no --timeout
+    assert "2 s; raise [render] timeout_s (docextract pages" in results["hang.pdf"].error.message
     assert (crashes, timeouts) == (2, 1)
     assert again[0].error is None and len(again[0].pages) == 2
 

@@ -66,8 +66,9 @@ def plan_line(report: RunReport) -> str:
     """The totals of a dry run: what it would extract, fail and skip."""
     fates = [entry["fate"] for entry in report.planned]
     tokens = sum(entry["visual_tokens"] or 0 for entry in report.planned)
-    parts = [f"{len(fates) - sum(fate in _SKIPPED or fate == FAIL for fate in fates)} documents "
-             f"to extract, ~{tokens} visual tokens", f"{fates.count(FAIL)} would fail",
+    extract = len(fates) - sum(fate in _SKIPPED or fate == FAIL for fate in fates)
+    parts = [f"{_count(extract, 'document')} to extract, ~{tokens} visual tokens",
+             f"{fates.count(FAIL)} would fail",
              f"{fates.count(DONE) + fates.count(STILL_FAILED)} already done"]  # fmt: skip
     if report.still_failed:
         parts.append(still_failed_text(report.still_failed))

@@ -393,8 +393,8 @@ class RenderPool:
             yield _error_result(
                 task,
                 ErrorCode.RENDER_TIMEOUT,
-                f"rendering took longer than {self.config.timeout_s:g} s; raise --timeout "
-                "or check the file",
+                f"rendering took longer than {self.config.timeout_s:g} s; raise [render] "
+                "timeout_s (docextract pages: --timeout) or check the file",
             )
         for worker in self._pool:  # replaced workers start on the next tasks
             self._refill(worker)
