@@ -162,7 +162,7 @@ def _report_stop(stopped: RunStopped, log_format: str, advice: str = "") -> None
     """The summary of what a stopped run finished, then why it stopped, and its exit code."""
     said = _settled(stopped, log_format)
     if isinstance(stopped.report, RunReport):
-        in_flight = _in_flight_text(stopped.report.in_flight_at_death)
+        in_flight = _in_flight_text(stopped.report)
         said += ", and the next run takes up the rest" + (f": it {in_flight}" if in_flight else "")
     fail(said + advice, stopped.exit_code, log_format == "json")
 
@@ -177,9 +177,10 @@ def _settled(stopped: RunStopped, log_format: str) -> str:
     return f"{stopped}; the {report.attempted} documents settled before it are committed"
 
 
-def _in_flight_text(in_flight: int) -> str:
+def _in_flight_text(report: object) -> str:
     """What the next start does with the requests a dead engine had (`policy.read_alone`), as
-    a verb phrase; "" where it had none."""
+    a verb phrase; "" where it had none or the run has no report."""
+    in_flight = report.in_flight_at_death if isinstance(report, RunReport) else 0
     if in_flight == 1:
         return (
             "records the one request in flight at the death as failed (killed_engine) "
@@ -205,8 +206,7 @@ def _restart_if_left(died: EngineDied, config: RunConfig) -> None:
     restart = restarts_done() + 1
     if restart > config.engine_restarts:
         return
-    report = died.report
-    in_flight = _in_flight_text(report.in_flight_at_death) if isinstance(report, RunReport) else ""
+    in_flight = _in_flight_text(died.report)
     message = (
         f"{_settled(died, config.log_format)}{f'; the restart {in_flight}' if in_flight else ''}."
         f" Starting again with a fresh engine (restart {restart} of {config.engine_restarts})"

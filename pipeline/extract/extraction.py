@@ -12,6 +12,7 @@ nothing for the model renders nothing and needs no engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -258,6 +259,16 @@ class Extraction:
         self.recorder.extracted(item, result, answer, warnings, provenance, lines)
         return True
 
+    @contextlib.contextmanager
+    def _asking(self, items: Iterable[WorkItem]) -> Iterator[None]:
+        """`items` count as in flight while the engine has their requests. They stay in when
+        the block raises: an engine's death cancels the run here, and the ledger records what
+        was still in flight (`pipeline.run`)."""
+        asked = {item.item_id for item in items}
+        self.in_flight |= asked
+        yield
+        self.in_flight -= asked
+
     def _fail_as_killer(self, item: WorkItem) -> None:
         """Record an item the engine died reading alone as failed, without asking again."""
         item.release()
@@ -289,14 +300,12 @@ class Extraction:
             pending = batch
             held: list[tuple[WorkItem, Extracted]] = []
             while pending:
-                asked = {item.item_id for item in pending}
-                self.in_flight |= asked
-                fault_point("before-generate", (item.source.path.name for item in pending))
-                assert self.engine is not None
-                outcomes = await generate_guarded(
-                    self.engine, [self.request_for(item) for item in pending]
-                )
-                self.in_flight -= asked  # not on a cancel: the engine's death leaves them in
+                with self._asking(pending):
+                    fault_point("before-generate", (item.source.path.name for item in pending))
+                    assert self.engine is not None
+                    outcomes = await generate_guarded(
+                        self.engine, [self.request_for(item) for item in pending]
+                    )
                 self.answered.set()
                 self.breaker.observe(outcomes)
                 # An engine that cannot be reached is no fault of the document: ask again
@@ -361,10 +370,9 @@ class Extraction:
                     self.recorder.answered(outcome)
             self.breaker.observe(outcomes)
 
-        asked = {item.item_id for item, _ in held}
-        self.in_flight |= asked
-        read = await read_pages(self.lines, self.engine, [item for item, _ in held], observe)
-        self.in_flight -= asked
+        items = [item for item, _ in held]
+        with self._asking(items):
+            read = await read_pages(self.lines, self.engine, items, observe)
         for item, decision in held:
             item.release()
             pages = read[item.item_id]
