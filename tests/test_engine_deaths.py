@@ -141,3 +141,39 @@ def _sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_with_per_page_a_dry_run_foretells_the_pages_the_engine_died_on_alone(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    two, one = (
+        make_unique_pdf(inbox / "two.pdf", 2, "TWO"),
+        make_unique_pdf(inbox / "one.pdf", 1, "ONE"),
+    )
+    out = tmp_path / "out"
+    flags = {"inputs": [str(inbox)], "out": out, "per_page": True, "render": {"dpi": 40},
+             "engine": {"name": "null"}}  # fmt: skip
+
+    def dry_run() -> tuple[dict[str, dict], str]:
+        report = run_extraction(load_config({**flags, "dry_run": True}, env={}), NullEngine())
+        return {Path(entry["path"]).name: entry for entry in report.planned}, report.prompt_hash
+
+    before, prompt_hash = dry_run()
+    with Ledger(out) as ledger:  # each killed the engine while its only request
+        for item_id in (page_item_id(_sha256(two), 2), page_item_id(_sha256(one), 1)):
+            ledger.record_engine_death(
+                [ItemKey(item_id, "invoice", prompt_hash, DRY_RUN_MODEL)], "r"
+            )
+    after, _hash = dry_run()
+    assert (after["one.pdf"]["fate"], after["one.pdf"]["code"]) == ("fail", "killed_engine")
+    assert "--retry-errors" in after["one.pdf"]["problem"]
+    assert (after["two.pdf"]["fate"], after["two.pdf"]["code"]) == ("extract", None)
+    page_tokens = before["two.pdf"]["visual_tokens"] // 2  # both pages are the same size
+    assert after["two.pdf"]["visual_tokens"] == page_tokens > 0
+
+    run_extraction(load_config(flags, env={}), NullEngine())  # the run does as foretold
+    errors = {
+        (row["doc_id"], row["page"], row["code"]) for row in read_table(out, "invoice", "errors")
+    }
+    assert errors == {(_sha256(two), 2, "killed_engine"), (_sha256(one), 1, "killed_engine")}
+    assert [row["doc_id"] for row in read_table(out, "invoice", "documents")] == [_sha256(two)]

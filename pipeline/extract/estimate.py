@@ -42,7 +42,7 @@ def estimate_plan(
     entries = [
         _failure(killed_engine(source), str(source.kind))
         if source.sha256 in killers
-        else estimate_source(source, config, committed, page_text)
+        else estimate_source(source, config, committed, page_text, killers)
         for source in plan.sources
     ]
     for row in plan.from_xml:
@@ -59,11 +59,17 @@ def estimate_plan(
 
 
 def estimate_source(
-    source: SourceFile, config: RunConfig, committed: CommittedCheck, page_text: bool = False
+    source: SourceFile,
+    config: RunConfig,
+    committed: CommittedCheck,
+    page_text: bool = False,
+    killers: frozenset[str] | set[str] = frozenset(),
 ) -> dict[str, Any]:
     """What a run would do with a document it sends to be rendered: extract it, with its pages
     and the visual tokens the model reads (`page_costs`), or record the failure its render would
-    (without --per-page, over --max-pages too)."""
+    (without --per-page, over --max-pages too). With --per-page, a page the engine died reading
+    alone (its item id in `killers`) is not asked again: it costs no tokens, and a document with
+    no other page to read fails as the run would record it (`killed_engine`)."""
     window = None if config.per_page else config.max_pages
     model_boxes = config.render.model_boxes and not page_text
     checked = preflight(source, config.render, window, words=page_text or model_boxes)
@@ -78,10 +84,14 @@ def estimate_source(
         return _failure(too_many_pages(source, pages, window), kind, pages)
     tokens = dict(enumerate(page_costs(checked, page_text, model_boxes), start=1))
     if config.per_page:
-        undone, failed = committed.undone([page_item_id(source.sha256, n) for n in tokens])
-        tokens = {n: t for n, t in tokens.items() if page_item_id(source.sha256, n) in undone}
+        ids = {n: page_item_id(source.sha256, n) for n in tokens}
+        undone, failed = committed.undone(list(ids.values()))
         if not undone:
             return _entry(path, kind, STILL_FAILED if failed else DONE, pages)
+        lost = [n for n in tokens if ids[n] in undone and ids[n] in killers]
+        tokens = {n: t for n, t in tokens.items() if ids[n] in undone and ids[n] not in killers}
+        if not tokens:
+            return _failure(killed_engine(source, lost[0]), kind, pages)
     return _entry(path, kind, EXTRACT, pages, sum(tokens.values()))
 
 
