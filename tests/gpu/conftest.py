@@ -3,7 +3,9 @@ an inbox made of the bundled examples plus documents made here, and a runner for
 own command line with the real sglang Engine.
 
 Every test here is marked `gpu` and skips where sglang or a CUDA GPU is missing
-(`pytest -m gpu`; `make gpu-test` on the GPU machine).
+(`pytest -m gpu`; `make gpu-test` on the GPU machine). The tests may run side by side on one GPU
+(`pytest -n 4`, as `make gpu-test` does): each engine's KV pool has a fixed size
+(`KV_POOL_TOKENS`), and each test prints its figures as it ends (`tests/live_output.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import live_output
 from tests.fixtures_model import build_tiny_qwen3vl
 from tests.run_helpers import ROOT, make_unique_pdf
 
@@ -60,7 +63,15 @@ BLOCK_FP8 = {
 QWEN3_VL_IMAGE_PIXELS = (64 * 32 * 32, 16384 * 32 * 32)
 SCHEMA = str(ROOT / "tests" / "data" / "bounded_schema.py") + ":Bounded"
 CONTEXT_LENGTH = 8192
+KV_POOL_TOKENS = 131072
+"""The tiny model's KV pool (`max_total_tokens`, about 256 MB). sglang sizes a pool from the memory
+free when it profiles, less (1 - mem_fraction_static) of what was free when it started, so of
+engines started together without a cap the first would take half the GPU and the next none."""
 EXAMPLES = sorted(p for p in (ROOT / "examples" / "documents").rglob("*") if p.is_file())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    live_output.register(config)
 
 
 def sglang_on_gpu() -> bool:
@@ -120,6 +131,7 @@ def write_config(path: Path, **sglang: object) -> Path:
     lines = ["flush_s = 0.5", "part_rows = 16", "", "[engine.sglang]"]
     lines += [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
     lines += ["", "[engine.sglang.extra_args]", "disable_cuda_graph = true"]
+    lines += [f"max_total_tokens = {KV_POOL_TOKENS}"]
     path.write_text("\n".join(lines) + "\n")
     return path
 

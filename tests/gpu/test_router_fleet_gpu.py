@@ -46,6 +46,7 @@ pytestmark = [
     pytest.mark.skipif(not sglang_on_gpu(), reason="needs sglang and a CUDA GPU"),
     pytest.mark.skipif(ROUTER is None, reason="needs sglang-router"),
     pytest.mark.timeout(420),
+    pytest.mark.xdist_group("fleet"),  # under pytest -n, both tests in one worker: one fleet
 ]
 SERVED = "fleet-tiny"
 MEM_FRACTION = 0.3  # two servers share the GPU

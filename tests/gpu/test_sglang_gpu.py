@@ -303,6 +303,7 @@ def test_a_stopped_run_keeps_its_work(gpu_models, big_inbox, tmp_path, how, exit
     assert not left, [(c.pid, c.name(), c.cmdline()[:3]) for c in left]
 
 
+@pytest.mark.timeout(600)  # two engine starts; 255 s alone on an H100, more beside other tests
 def test_a_run_whose_scheduler_is_killed_starts_again_and_finishes(gpu_models, big_inbox,
                                                                    tmp_path):
     """--engine-restarts: the same process becomes the same command again (exec), with a new
