@@ -9,7 +9,8 @@
 #                                        (a NAME started again begins a fresh log and status)
 #   bash .gpu/remote.sh wait NAME SECONDS
 #                                        wait up to SECONDS for job NAME, print its log's tail and
-#                                        copy its log (and exit status, once ended) into $OUT
+#                                        copy its log (and exit status, once ended) and any JSON
+#                                        a job saved in /tmp/jobs into $OUT
 set -uo pipefail
 if [ "${1:-}" = stash ]; then
   mkdir -p /root/parts && cp ".gpu/parts/$2" /root/parts/ && echo "stashed: $(ls /root/parts | tr '\n' ' ')"
@@ -26,7 +27,7 @@ if [ "${1:-}" = wait ]; then
   name=$2; until=$((SECONDS + $3))
   while [ ! -f "/tmp/jobs/$name.rc" ] && [ $SECONDS -lt $until ]; do sleep 5; done
   tail -c 6000 "/tmp/jobs/$name.log"
-  [ -n "${OUT:-}" ] && cp /tmp/jobs/"$name".* "$OUT"/ 2>/dev/null
+  [ -n "${OUT:-}" ] && cp /tmp/jobs/"$name".* /tmp/jobs/*.json "$OUT"/ 2>/dev/null
   [ -f "/tmp/jobs/$name.rc" ] && { echo "job $name ended: exit $(cat "/tmp/jobs/$name.rc")"; exit 0; }
   echo "job $name still running"; exit 0
 fi
