@@ -45,7 +45,7 @@ pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not sglang_on_gpu(), reason="needs sglang and a CUDA GPU"),
     pytest.mark.skipif(ROUTER is None, reason="needs sglang-router"),
-    pytest.mark.timeout(420),
+    pytest.mark.timeout(600),  # a hang guard, with room for tests beside it (make gpu-test)
     pytest.mark.xdist_group("fleet"),  # under pytest -n, both tests in one worker: one fleet
 ]
 SERVED = "fleet-tiny"

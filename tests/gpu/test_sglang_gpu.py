@@ -30,7 +30,8 @@ from tests.run_helpers import ROOT, ledger_items, make_unique_pdf
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not sglang_on_gpu(), reason="needs sglang and a CUDA GPU"),
-    pytest.mark.timeout(300),
+    # A guard against a hang, with room for tests beside it (make gpu-test runs four at once).
+    pytest.mark.timeout(600),
 ]
 
 
@@ -303,7 +304,7 @@ def test_a_stopped_run_keeps_its_work(gpu_models, big_inbox, tmp_path, how, exit
     assert not left, [(c.pid, c.name(), c.cmdline()[:3]) for c in left]
 
 
-@pytest.mark.timeout(600)  # two engine starts; 255 s alone on an H100, more beside other tests
+@pytest.mark.timeout(900)  # two engine starts; 255 s alone on an H100, more beside other tests
 def test_a_run_whose_scheduler_is_killed_starts_again_and_finishes(gpu_models, big_inbox,
                                                                    tmp_path):
     """--engine-restarts: the same process becomes the same command again (exec), with a new
