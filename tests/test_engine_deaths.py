@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from pipeline.cli.app import app
 from pipeline.config import load_config
 from pipeline.engines.base import EngineOutcome, EngineRequest
 from pipeline.engines.null import NullEngine
@@ -166,8 +168,15 @@ def test_with_per_page_a_dry_run_foretells_the_pages_the_engine_died_on_alone(tm
             )
     after, _hash = dry_run()
     assert (after["one.pdf"]["fate"], after["one.pdf"]["code"]) == ("fail", "killed_engine")
+    assert after["one.pdf"]["problem"].startswith("page 1: ")
     assert "--retry-errors" in after["one.pdf"]["problem"]
-    assert (after["two.pdf"]["fate"], after["two.pdf"]["code"]) == ("extract", None)
+    # its other page is extracted; the one the engine died on is the entry's problem
+    assert (after["two.pdf"]["fate"], after["two.pdf"]["code"]) == ("extract", "killed_engine")
+    assert after["two.pdf"]["problem"].startswith("page 2: ")
+    shown = CliRunner().invoke(app, ["run", str(inbox), "--out", str(out), "--engine", "null",
+                                     "--dpi", "40", "--per-page", "--dry-run"])  # fmt: skip
+    [line] = [line for line in shown.stdout.splitlines() if "two.pdf" in line]
+    assert "error killed_engine: page 2: " in line and "1 would fail" in shown.stdout
     page_tokens = before["two.pdf"]["visual_tokens"] // 2  # both pages are the same size
     assert after["two.pdf"]["visual_tokens"] == page_tokens > 0
 

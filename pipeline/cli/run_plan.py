@@ -32,7 +32,7 @@ def _work_table(entries: list[dict[str, Any]]) -> Any:
         table.add_column(column)
     table.add_column("problem", overflow="fold")
     for entry in entries:
-        problem = f"error {entry['code']}: {entry['problem']}" if entry["fate"] == FAIL else ""
+        problem = f"error {entry['code']}: {entry['problem']}" if entry["code"] else ""
         table.add_row(
             Text(entry["path"]), entry["kind"], _number(entry["pages"]),
             _number(entry["visual_tokens"]), Text(problem),

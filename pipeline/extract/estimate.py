@@ -34,7 +34,8 @@ def estimate_plan(
     plan: WorkPlan, config: RunConfig, committed: CommittedCheck, page_text: bool = False
 ) -> list[dict[str, Any]]:
     """One entry per input file, by path: path, kind, fate, pages and visual tokens (None where
-    unknown), the error `code` and message (`problem`) of a predicted failure, and the file a
+    unknown), the error `code` and message (`problem`) of a predicted failure (of the file, or
+    with --per-page of pages of a file whose other pages are extracted), and the file a
     duplicate or an earlier run's copy repeats (`copy_of`). A document read from its e-invoice
     XML costs no tokens, nor does a page a `page_text` run reads from its text layer. With
     --per-page, the pages `committed` holds are skipped, as a run skips them after rendering."""
@@ -68,8 +69,7 @@ def estimate_source(
     """What a run would do with a document it sends to be rendered: extract it, with its pages
     and the visual tokens the model reads (`page_costs`), or record the failure its render would
     (without --per-page, over --max-pages too). With --per-page, a page the engine died reading
-    alone (its item id in `killers`) is not asked again: it costs no tokens, and a document with
-    no other page to read fails as the run would record it (`killed_engine`)."""
+    alone (its item id in `killers`) is not asked again (`_pages_left`)."""
     window = None if config.per_page else config.max_pages
     model_boxes = config.render.model_boxes and not page_text
     checked = preflight(source, config.render, window, words=page_text or model_boxes)
@@ -84,15 +84,35 @@ def estimate_source(
         return _failure(too_many_pages(source, pages, window), kind, pages)
     tokens = dict(enumerate(page_costs(checked, page_text, model_boxes), start=1))
     if config.per_page:
-        ids = {n: page_item_id(source.sha256, n) for n in tokens}
-        undone, failed = committed.undone(list(ids.values()))
-        if not undone:
-            return _entry(path, kind, STILL_FAILED if failed else DONE, pages)
-        lost = [n for n in tokens if ids[n] in undone and ids[n] in killers]
-        tokens = {n: t for n, t in tokens.items() if ids[n] in undone and ids[n] not in killers}
-        if not tokens:
-            return _failure(killed_engine(source, lost[0]), kind, pages)
+        return _pages_left(source, pages, tokens, committed, killers)
     return _entry(path, kind, EXTRACT, pages, sum(tokens.values()))
+
+
+def _pages_left(
+    source: SourceFile,
+    pages: int | None,
+    tokens: dict[int, int],
+    committed: CommittedCheck,
+    killers: frozenset[str] | set[str],
+) -> dict[str, Any]:
+    """With --per-page, what a run would ask of `source` (`tokens`: page -> visual tokens): its
+    pages less those committed and those the engine died reading alone, which fail
+    (`killed_engine`, the entry's problem; its fate where no other page is left to read)."""
+    path, kind = str(source.path), str(source.kind)
+    ids = {n: page_item_id(source.sha256, n) for n in tokens}
+    undone, failed = committed.undone(list(ids.values()))
+    if not undone:
+        return _entry(path, kind, STILL_FAILED if failed else DONE, pages)
+    lost = [n for n in tokens if ids[n] in undone and ids[n] in killers]
+    left = sum(t for n, t in tokens.items() if ids[n] in undone and ids[n] not in killers)
+    if not lost:
+        return _entry(path, kind, EXTRACT, pages, left)
+    record = killed_engine(source, lost[0])
+    numbers = ("page " if len(lost) == 1 else "pages ") + ", ".join(map(str, lost))
+    entry = _entry(path, kind, EXTRACT if len(lost) < len(undone) else FAIL, pages)
+    if entry["fate"] == EXTRACT:
+        entry["visual_tokens"] = left
+    return {**entry, "code": str(record.code), "problem": f"{numbers}: {record.message}"}
 
 
 def page_costs(checked: Preflight, page_text: bool, model_boxes: bool) -> list[int]:
