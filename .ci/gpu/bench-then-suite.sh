@@ -14,7 +14,12 @@ if [ -z "${SKIP_BENCH:-}" ]; then
   echo "bench exit ${PIPESTATUS[0]}"
 fi
 if [ -z "${SKIP_SUITE:-}" ]; then
-  python3 -m pytest -m gpu -v -p no:cacheprovider --durations=0 -n "${GPU_WORKERS:-4}" \
-    --dist loadgroup tests/gpu
-  echo "suite exit $?"
+  suite=(python3 -m pytest -m gpu -v -o cache_dir=/tmp/jobs/pytest-cache tests/gpu)
+  "${suite[@]}" --durations=0 -n "${GPU_WORKERS:-4}" --dist loadgroup
+  status=$?
+  echo "suite exit $status"
+  if [ "$status" = 1 ]; then  # tests failed: those again, one at a time, to tell a clash apart
+    "${suite[@]}" --last-failed -n 0
+    echo "failed tests again, one at a time: exit $?"
+  fi
 fi
