@@ -38,6 +38,21 @@ def test_bench_reports_figures_for_the_null_engine() -> None:
     assert figures["latency_p50_s"] is not None
 
 
+def test_bench_figures_of_a_run_that_extracted_nothing_have_no_visual_tokens_per_page(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from pipeline.bench.throughput import run_figures
+    from pipeline.output.report import RunReport
+
+    # every answer failed validation, as with random weights: the pages were read all the same
+    report = RunReport("r", "invoice", str(tmp_path), failed=3, failed_pages=5, elapsed_s=2.0)
+    figures = run_figures(report, datetime.now(UTC))
+    assert figures["pages"] == 5 and figures["pages_per_s"] == 2.5
+    assert figures["visual_tokens_per_page"] is None
+
+
 @pytest.mark.slow
 def test_cron_wrapper_logs_json_and_skips_on_the_second_night(tmp_path: Path) -> None:
     inbox, out = tmp_path / "inbox", tmp_path / "out"

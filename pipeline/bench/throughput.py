@@ -69,7 +69,8 @@ def run_bench(
 def run_figures(report: RunReport, started: datetime) -> dict[str, Any]:
     """Throughput, tokens and latency of a finished run (its OUT folder still there);
     `started` is when the run was asked for. Pages/s counts every page the run settled,
-    failed documents' too: the engine read them all."""
+    failed documents' too: the engine read them all. Visual tokens are counted on extracted
+    pages only (None where none was, as with random weights)."""
     from pipeline.output.sink import TABLES
 
     folder = Path(report.out) / report.schema
@@ -88,7 +89,7 @@ def run_figures(report: RunReport, started: datetime) -> dict[str, Any]:
         "first_result_s": (
             round((min(created) - started).total_seconds(), 3) if created else None
         ),
-        "visual_tokens_per_page": round(report.visual_tokens / max(report.pages, 1), 1),
+        "visual_tokens_per_page": _per(report.visual_tokens, report.pages),
         "prompt_tokens_per_page": round(report.prompt_tokens / pages, 1),
         "output_tokens_per_page": round(report.completion_tokens / pages, 1),
         "prefix_cache_hit_ratio": (
@@ -113,3 +114,7 @@ def _column(folder: Path, name: str) -> list[Any]:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def _per(total: int, pages: int) -> float | None:
+    return round(total / pages, 1) if pages else None
