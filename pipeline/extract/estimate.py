@@ -109,9 +109,8 @@ def _pages_left(
         return _entry(path, kind, EXTRACT, pages, left)
     record = killed_engine(source, lost[0])
     numbers = ("page " if len(lost) == 1 else "pages ") + ", ".join(map(str, lost))
-    entry = _entry(path, kind, EXTRACT if len(lost) < len(undone) else FAIL, pages)
-    if entry["fate"] == EXTRACT:
-        entry["visual_tokens"] = left
+    fate, tokens_left = (EXTRACT, left) if len(lost) < len(undone) else (FAIL, None)
+    entry = _entry(path, kind, fate, pages, tokens_left)
     return {**entry, "code": str(record.code), "problem": f"{numbers}: {record.message}"}
 
 
