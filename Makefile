@@ -68,10 +68,11 @@ gpu-stash:
 	bash .gpu/remote.sh stash $(PART)
 
 # GPU_WORKERS tests side by side on the one GPU (0: one at a time); each test's figures print as
-# it ends (tests/live_output.py), so a session cut short keeps those of the tests done.
+# it ends (tests/live_output.py), so a session cut short keeps those of the tests done. pytest's
+# cache stays out of the tree, in /tmp, where ARGS=--last-failed finds it.
 gpu-test:
-	bash .gpu/remote.sh python3 -m pytest -m gpu -v -p no:cacheprovider --durations=0 \
-	  -n $(or $(GPU_WORKERS),4) --dist loadgroup tests/gpu $(ARGS)
+	bash .gpu/remote.sh python3 -m pytest -m gpu -v -o cache_dir=/tmp/docextract-gpu-pytest \
+	  --durations=0 -n $(or $(GPU_WORKERS),4) --dist loadgroup tests/gpu $(ARGS)
 
 # docextract on sglang beside sglang driven directly; MODEL=tiny or MODEL=full (the
 # architecture of Qwen3-VL-30B-A3B-Instruct-FP8, random weights).
