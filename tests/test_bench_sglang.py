@@ -32,8 +32,17 @@ class FakeBackend(FakeSGLangEngine):
 
 
 @pytest.mark.slow
-def test_reference_and_both_modes_run_the_same_pages_on_one_engine(tiny_model_dir, tmp_path):
+def test_reference_and_both_modes_run_the_same_pages_on_one_engine(tiny_model_dir, tmp_path,
+                                                                   monkeypatch):
+    import torch
     from transformers import AutoProcessor
+
+    # as on a GPU, where sglang's image processor ran in this process: the cache is released
+    # before each run and after the engine's shutdown (calls made so far, at each release)
+    releases: list[int] = []
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "empty_cache",
+                        lambda: releases.append(len(FakeSGLangEngine.instances[-1].calls)))
 
     FakeBackend.server_fields = read_server_arg_fields(sglang_source("0.5.17"))
     FakeSGLangEngine.instances = []
@@ -68,6 +77,7 @@ def test_reference_and_both_modes_run_the_same_pages_on_one_engine(tiny_model_di
     reference_prompts = sorted(call["prompt"] for call in backend.calls[WARMUP_DOCUMENTS:][:docs])
     assert sorted(call["prompt"] for call in sglang_mode) == reference_prompts
     assert backend.shutdowns == 1
+    assert releases == [*backend.flushes, len(backend.calls)]
     default = "docextract[sglang] / reference pages/s (the default; target >= 1.0, goal 3)"
     assert figures[default] == round(
         by_mode["sglang"]["pages_per_s"] / reference["pages_per_s"], 2)

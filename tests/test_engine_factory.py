@@ -132,6 +132,21 @@ def test_no_driver_means_no_gpu(monkeypatch):
     assert gpu_probe.has_cuda_gpu() is False
 
 
+def test_cached_gpu_memory_is_released_only_where_cuda_was_used(monkeypatch):
+    torch = pytest.importorskip("torch")
+    released: list[bool] = []
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: released.append(True))
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    gpu_probe.release_cached_gpu_memory()
+    assert released == []
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    gpu_probe.release_cached_gpu_memory()
+    assert released == [True]
+    monkeypatch.delitem(sys.modules, "torch")  # never imported: nothing to release, no import
+    gpu_probe.release_cached_gpu_memory()
+    assert released == [True] and "torch" not in sys.modules
+
+
 def test_missing_weights_download_when_the_hub_is_allowed(tmp_path, monkeypatch):
     """Online, the default model is fetched into the cache (huggingface_hub draws the progress
     bars); the hub itself cannot be reached here, so snapshot_download is replaced."""

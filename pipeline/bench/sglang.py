@@ -24,6 +24,7 @@ from typing import Any
 from pipeline.bench.probe import Probe
 from pipeline.bench.spy import Spy
 from pipeline.config import RunConfig
+from pipeline.engines.gpu import release_cached_gpu_memory
 
 WARMUP_DOCUMENTS = 8
 
@@ -285,8 +286,10 @@ def _docextract_run(config: RunConfig, engine: Any, loop: Any, profile: Path | N
 
 
 async def _flush(backend: Any) -> None:
-    """Empty sglang's prefix cache (waits until no request runs)."""
+    """Empty sglang's prefix cache (waits until no request runs) and this process's cache of
+    GPU memory, so that no run inherits the memory an earlier one left reserved."""
     await backend.tokenizer_manager.flush_cache()
+    release_cached_gpu_memory()
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

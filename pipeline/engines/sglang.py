@@ -33,7 +33,7 @@ from pipeline.engines.base import (
     gather_per_request,
 )
 from pipeline.engines.compact_json import compact_json_grammar
-from pipeline.engines.gpu import has_cuda_gpu, visible_gpu_count
+from pipeline.engines.gpu import has_cuda_gpu, release_cached_gpu_memory, visible_gpu_count
 from pipeline.engines.mm_token_check import count_ids_as_lists
 from pipeline.engines.sglang_inputs import SGLangInputs, processor_size
 from pipeline.engines.sglang_outputs import map_exception, map_output
@@ -360,10 +360,9 @@ class SGLangEngine(EngineBase):
         return list(self._processor.tokenizer.batch_decode([[i] for i in ids]))
 
     def close(self) -> None:
-        """Shut the backend down (it ends SGLang's child processes); safe to call twice.
-
-        A shutdown that fails is logged, never raised: it must not hide why a run ended.
-        """
+        """Shut the backend down (it ends SGLang's child processes) and hand back the GPU memory
+        torch cached in this process; safe to call twice. A shutdown that fails is logged,
+        never raised: it must not hide why a run ended."""
         engine, self._engine = self._engine, None
         self._closed = True
         if self.inputs is not None:
@@ -377,6 +376,7 @@ class SGLangEngine(EngineBase):
                 raise
             except Exception as exc:  # noqa: BLE001 - see the docstring
                 log.warning("sglang shutdown failed: %s: %s", type(exc).__name__, exc)
+        release_cached_gpu_memory()  # a fresh engine (a restart) may size its pools on it
 
 
 def _import_sglang_engine() -> Callable[..., Any]:
