@@ -121,6 +121,21 @@ def test_cjk_and_month_first_dates(tmp_path: Path) -> None:
     assert _by_path(locate_fields(_invoice(), read_text_layer(us)))["issue_date"].page == 1
 
 
+def test_a_time_of_day_is_found_with_or_without_its_zero_seconds(tmp_path: Path) -> None:
+    receipt = BUILTIN_SCHEMAS["receipt"].model_validate(
+        {"merchant_name": "Kiosk", "date": "2024-06-17", "time": "14:05:00", "total": "9.90"}
+    )
+    pdf = _pdf(tmp_path / "t.pdf", [(50, 60, "Kiosk"), (50, 80, "17.06.2024 Zeit 14:05")])
+    found = _by_path(locate_fields(receipt, read_text_layer(pdf)))["time"]
+    assert found.source is Source.text_layer and found.quality is MatchQuality.exact
+    assert found.box is not None and found.box[0] > 120  # the time, not the date before it
+    early = receipt.model_copy(update={"time": receipt.time.replace(hour=9)})  # type: ignore[union-attr]
+    pdf = _pdf(tmp_path / "u.pdf", [(50, 60, "Kiosk"), (50, 80, "Zeit 9:05")])
+    assert _by_path(locate_fields(early, read_text_layer(pdf)))["time"].page == 1
+    pdf = _pdf(tmp_path / "v.pdf", [(50, 60, "Kiosk"), (50, 80, "Zeit 14:06")])
+    assert _by_path(locate_fields(receipt, read_text_layer(pdf)))["time"].source is Source.none
+
+
 def test_an_image_has_no_text_layer(tmp_path: Path) -> None:
     image = tmp_path / "scan.png"
     pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 20, 20), False).save(image)
