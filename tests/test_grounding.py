@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import random
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -25,6 +26,8 @@ from pipeline.config import load_config
 from pipeline.engines.base import EngineResult
 from pipeline.engines.null import NullEngine
 from pipeline.grounding import MatchQuality, Source, locate_fields, read_text_layer
+from pipeline.grounding.spans import PageIndex
+from pipeline.grounding.textlayer import PageText, visual_order
 from pipeline.output.current import current_row_dicts
 from pipeline.output.progress import PlainReporter
 from pipeline.run import run_extraction
@@ -134,6 +137,71 @@ def test_a_time_of_day_is_found_with_or_without_its_zero_seconds(tmp_path: Path)
     assert _by_path(locate_fields(early, read_text_layer(pdf)))["time"].page == 1
     pdf = _pdf(tmp_path / "v.pdf", [(50, 60, "Kiosk"), (50, 80, "Zeit 14:06")])
     assert _by_path(locate_fields(receipt, read_text_layer(pdf)))["time"].source is Source.none
+
+
+def test_a_line_of_a_smaller_font_beside_a_taller_one_stays_whole() -> None:
+    """Words as PyMuPDF gives them for a real ZUGFeRD invoice: "Muster GmbH" (one line of the
+    file) sits 3.5 pt below the bottom of a taller "Rechnungsnummer:" beside it; a visual line
+    that took "GmbH" in with the taller words would leave "Muster" on a line of its own."""
+    raw = [
+        (437.7, 179.0, 493.3, 192.75, "2015738820", 24, 0, 0),
+        (330.2, 179.0, 420.2, 192.75, "Rechnungsnummer:", 24, 1, 0),
+        (76.8, 184.2, 104.3, 196.49, "Muster", 23, 0, 0),
+        (106.8, 183.9, 132.8, 196.25, "GmbH", 23, 0, 1),
+        (76.8, 194.1, 83.8, 206.45, "z.", 23, 1, 0),
+        (330.2, 190.9, 374.1, 204.67, "München,", 24, 2, 0),
+    ]  # fmt: skip
+    words = [w.text for w in visual_order(raw)]
+    assert words.index("GmbH") == words.index("Muster") + 1
+    assert words[:4] == ["Rechnungsnummer:", "2015738820", "Muster", "GmbH"]
+    page = PageText(1, 595.0, 842.0, visual_order(raw))
+    [span] = PageIndex(page).text_spans("Muster GmbH")
+    assert span.box[0] < 77 and span.box[2] > 132
+
+
+def test_thousands_printed_with_one_separator_and_addresses_without_their_country(
+    tmp_path: Path,
+) -> None:
+    pdf = _pdf(tmp_path / "q.pdf", [
+        (50, 60, "Lindenhof Maschinenbau GmbH"),
+        (50, 74, "Hafenstraße 3"), (50, 86, "12345 Musterstadt"),
+        (50, 300, "Strom 1.000 kWh"), (50, 320, "Summe 1.000,00"),
+    ])  # fmt: skip
+    [page] = read_text_layer(pdf)
+    index = PageIndex(page)
+    # "1.000" is a thousand (as German prints it) or one; "1.000,00" only a thousand
+    thousand = {round(s.box[1]) for s in index.number_spans(Decimal("1000"))}
+    assert len(thousand) == 2
+    assert len(index.number_spans(Decimal("1"))) == 1
+    seller = {"name": "Lindenhof Maschinenbau GmbH",
+              "address": "Hafenstraße 3, 12345 Musterstadt, DE"}  # fmt: skip
+    found = _by_path(locate_fields(_invoice(seller=seller), [page], from_xml=True))
+    address = found["seller.address"]
+    assert address.source is Source.text_layer and address.quality is MatchQuality.fuzzy
+    assert address.box is not None and address.box[3] - address.box[1] > 20  # both lines
+    elsewhere = {**seller, "address": "Hafenstraße 3, 99999 Anderswo, DE"}
+    found = _by_path(locate_fields(_invoice(seller=elsewhere), [page], from_xml=True))
+    assert found["seller.address"].box is None
+
+
+def test_a_value_wrapped_onto_the_next_line_of_its_cell_is_found(tmp_path: Path) -> None:
+    item = {"description": "Lebensgefährte/in zur Privathaftpflicht", "quantity": "1",
+            "unit_price": "45.00", "line_total": "45.00"}  # fmt: skip
+    pdf = _pdf(tmp_path / "w.pdf", [
+        (60, 400, "2"), (90, 400, "Lebensgefährte/in zur"), (400, 400, "1,00"),
+        (480, 400, "45,00"), (90, 412, "Privathaftpflicht"),
+        (90, 500, "Privathaftpflicht"),  # the same word, too far below to continue the cell
+    ])  # fmt: skip
+    found = _by_path(locate_fields(_invoice(line_items=[item]), read_text_layer(pdf)))
+    g = found["line_items[0].description"]
+    assert g.quality is MatchQuality.fuzzy and g.page == 1 and g.box is not None
+    x0, y0, x1, y1 = g.box
+    assert 88 < x0 < 92 and 386 < y0 < 392 and 410 < y1 < 416 and x1 < 200  # both lines only
+    pdf = _pdf(tmp_path / "x.pdf", [
+        (90, 400, "Lebensgefährte/in zur"), (90, 450, "Beginn"), (90, 500, "Privathaftpflicht"),
+    ])  # fmt: skip
+    found = _by_path(locate_fields(_invoice(line_items=[item]), read_text_layer(pdf)))
+    assert found["line_items[0].description"].box is None
 
 
 def test_an_image_has_no_text_layer(tmp_path: Path) -> None:
@@ -254,7 +322,7 @@ def test_the_locator_meets_its_targets_on_generated_medical_invoices() -> None:
 @pytest.mark.skipif(not (CORPUS / "invoices").is_dir(), reason="no corpus here")
 def test_corpus_e_invoices_values_are_mostly_found() -> None:
     found, total, _missing = found_in_corpus(CORPUS)
-    assert total > 100 and found / total >= 0.75
+    assert total > 100 and found / total >= 0.8
 
 
 def test_without_grounding_no_text_layer_is_read_and_no_field_is_located(invoice_doc) -> None:  # type: ignore[no-untyped-def]

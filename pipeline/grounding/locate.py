@@ -36,6 +36,7 @@ from pipeline.grounding.textlayer import PageText
 
 _QUALITY_SCORE = {MatchQuality.exact: 0.3, MatchQuality.normalised: 0.2, MatchQuality.fuzzy: 0.1}
 _PARTS = re.compile(r"\s*[,;\n]\s*")
+_COUNTRY_CODE = re.compile(r"[A-Z]{2}")
 _CONTEXT_MARGIN = 0.25
 
 
@@ -83,7 +84,8 @@ def _candidates(value: Any, indexes: Sequence[PageIndex]) -> list[Span]:
         return [s for index in indexes for text in texts for s in index.text_spans(text)]
     text = str(value.value).replace("_", " ") if isinstance(value, Enum) else str(value)
     found = [s for index in indexes for s in index.text_spans(text)]
-    return found or [s for index in indexes for s in _by_parts(text, index)]
+    found = found or [s for index in indexes for s in _by_parts(text, index)]
+    return found or [s for index in indexes for s in _wrapped(text, index)]
 
 
 def time_texts(value: time) -> list[str]:
@@ -96,10 +98,19 @@ def time_texts(value: time) -> list[str]:
 
 def _by_parts(text: str, index: PageIndex) -> list[Span]:
     """A value printed in parts (an address over lines): each part found, each next part the
-    one nearest below or beside the part before; the box is their union."""
+    one nearest below or beside the part before; the box is their union. An address that ends
+    in a country code (as an e-invoice's XML writes it) is found without it where the page does
+    not print it."""
     parts = [p for p in _PARTS.split(text) if p]
     if len(parts) < 2:
         return []
+    spans = _chains(parts, index)
+    if not spans and len(parts) > 2 and _COUNTRY_CODE.fullmatch(parts[-1]):
+        spans = _chains(parts[:-1], index)
+    return spans
+
+
+def _chains(parts: list[str], index: PageIndex) -> list[Span]:
     spans = []
     for first in index.text_spans(parts[0]):
         chain = [first]
@@ -115,6 +126,28 @@ def _by_parts(text: str, index: PageIndex) -> list[Span]:
             lo, hi = min(s.first for s in chain), max(s.last for s in chain)
             spans.append(Span(index.page, lo, hi, box, MatchQuality.fuzzy))
     return spans
+
+
+def _wrapped(text: str, index: PageIndex) -> list[Span]:
+    """A value wrapped over two lines, as a long description in a table cell is: its first
+    words on one line, the rest starting the line below, no further left than the cell."""
+    words = text.split()
+    spans = []
+    for k in range(1, len(words)):
+        tails = index.text_spans(" ".join(words[k:]))
+        for head in index.text_spans(" ".join(words[:k])) if tails else ():
+            for tail in tails:
+                if _continues(head.box, tail.box):
+                    box = union([head.box, tail.box])
+                    spans.append(Span(index.page, head.first, tail.last, box, MatchQuality.fuzzy))
+    return spans
+
+
+def _continues(above: Box, below: Box) -> bool:
+    """Whether `below` may be the next line of a cell whose line ends with `above`."""
+    height = above[3] - above[1]
+    next_line = 0.5 * height < below[1] - above[1] < 2.5 * height
+    return next_line and above[0] - 4 * height <= below[0] <= above[2]
 
 
 def _distance(a: Box, b: Box) -> float:

@@ -19,6 +19,7 @@ _NUMBER_WORD = re.compile(r"[(+\-−]?[€$£¥₹]?\d[\d.,'’]*%?[€$£¥₹]
 _CURRENCY_WORD = re.compile(r"[€$£¥₹]|[A-Z]{3}|Fr\.|CHF|RMB|元")
 _AMBIGUOUS_DATE = re.compile(r"(\d{1,2})\s*([./-])\s*(\d{1,2})\s*\2\s*(\d{4}|\d{2})")
 _MAX_WINDOW = 5
+_GROUPED = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
 _YEARLESS_CHARS = 12  # "04 Jan", "04.01.", "12 Sept."
 _DAY_MONTH = re.compile(r"(\d{1,2})[./\s]*([^\W\d_]+|\d{1,2})\.?")
 
@@ -216,10 +217,12 @@ class PageIndex:
         spans = []
         for i, j, text in self.numbers.get(digit_key(str(abs(value))), []):
             try:
-                number = parse_money(text)
+                readings = {abs(parse_money(text))}
             except ValueError:
                 continue
-            if abs(number) == abs(value):
+            if _GROUPED.fullmatch(digits := re.sub(r"[^\d.,]", "", text)):
+                readings.add(Decimal(re.sub(r"\D", "", digits)))  # "1.000 kWh": a thousand
+            if abs(value) in readings:
                 i, j = self._with_currency(i, j)
                 exact = text == str(value)
                 quality = MatchQuality.exact if exact else MatchQuality.normalised

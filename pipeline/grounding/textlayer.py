@@ -95,18 +95,30 @@ def text_lines(page: Any) -> tuple[Line, ...]:
 
 
 def visual_order(raw: list[tuple[Any, ...]]) -> tuple[Word, ...]:
-    """PyMuPDF word tuples as `Word`s, grouped into lines by baseline, sorted by x in a line."""
-    lines: list[list[tuple[Any, ...]]] = []
-    for w in sorted(raw, key=lambda w: w[3]):
-        if lines and abs(lines[-1][0][3] - w[3]) < 0.3 * max(1.0, w[3] - w[1]):
-            lines[-1].append(w)
+    """PyMuPDF word tuples as `Word`s in visual order. The words of one of PyMuPDF's lines stay
+    together; those lines are grouped by their bottom edge into visual lines (one printed line
+    may be several lines of the file: a label and its value, one font then another), each
+    sorted by x. Grouping whole lines keeps a line of a small font beside a taller one from
+    being split between two visual lines."""
+    pieces: dict[tuple[Any, Any], list[tuple[Any, ...]]] = {}
+    for w in raw:
+        pieces.setdefault((w[5], w[6]), []).append(w)
+    lines: list[tuple[float, list[tuple[Any, ...]]]] = []
+    for piece in sorted(pieces.values(), key=_bottom):
+        bottom, height = _bottom(piece), max(w[3] - w[1] for w in piece)
+        if lines and abs(lines[-1][0] - bottom) < 0.3 * max(1.0, height):
+            lines[-1][1].extend(piece)
         else:
-            lines.append([w])
+            lines.append((bottom, list(piece)))
     return tuple(
         Word(w[4], w[0], w[1], w[2], w[3], w[5], number)
-        for number, line in enumerate(lines)
+        for number, (_, line) in enumerate(lines)
         for w in sorted(line, key=lambda w: w[0])
     )
+
+
+def _bottom(piece: list[tuple[Any, ...]]) -> float:
+    return max(float(w[3]) for w in piece)
 
 
 def read_text_layer(path: str | Path, pages: tuple[int, ...] | None = None) -> list[PageText]:
