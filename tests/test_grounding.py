@@ -197,11 +197,11 @@ def test_a_value_wrapped_onto_the_next_line_of_its_cell_is_found(tmp_path: Path)
     assert g.quality is MatchQuality.fuzzy and g.page == 1 and g.box is not None
     x0, y0, x1, y1 = g.box
     assert 88 < x0 < 92 and 386 < y0 < 392 and 410 < y1 < 416 and x1 < 200  # both lines only
-    pdf = _pdf(tmp_path / "x.pdf", [
-        (90, 400, "Lebensgefährte/in zur"), (90, 450, "Beginn"), (90, 500, "Privathaftpflicht"),
-    ])  # fmt: skip
-    found = _by_path(locate_fields(_invoice(line_items=[item]), read_text_layer(pdf)))
-    assert found["line_items[0].description"].box is None
+    for far in ([(90, 450, "Beginn")], []):  # the words apart, or next in reading order
+        lines = [(90, 400, "Lebensgefährte/in zur"), *far, (90, 500, "Privathaftpflicht")]
+        pdf = _pdf(tmp_path / f"x{len(far)}.pdf", lines)
+        found = _by_path(locate_fields(_invoice(line_items=[item]), read_text_layer(pdf)))
+        assert found["line_items[0].description"].box is None
 
 
 def test_an_image_has_no_text_layer(tmp_path: Path) -> None:

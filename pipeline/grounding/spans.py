@@ -191,10 +191,16 @@ class PageIndex:
         start = haystack.find(needle)
         while start >= 0:
             end = start + len(needle) - 1
-            if where[start][2] and where[end][3]:
+            if where[start][2] and where[end][3] and self._together(where[start][0], where[end][0]):
                 spans.append(self._text_span(value, start, end))
             start = haystack.find(needle, start + 1)
         return spans
+
+    def _together(self, first: int, last: int) -> bool:
+        """Whether words first..last may be one printed value: no word further below the one
+        before it than a line's height (a value goes on over lines, it does not skip any)."""
+        words = self.page.words[first : last + 1]
+        return all(b.y0 - a.y1 <= a.y1 - a.y0 for a, b in zip(words, words[1:], strict=False))
 
     def _text_span(self, value: str, start: int, end: int) -> Span:
         (w0, c0, _, _), (w1, c1, _, _) = self.folded[1][start], self.folded[1][end]
