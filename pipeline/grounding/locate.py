@@ -80,7 +80,7 @@ def _candidates(value: Any, indexes: Sequence[PageIndex]) -> list[Span]:
     if isinstance(value, date):
         return [s for index in indexes for s in index.date_spans(value)]
     if isinstance(value, time):
-        texts = time_texts(value)
+        texts = _time_texts(value)
         return [s for index in indexes for text in texts for s in index.text_spans(text)]
     text = str(value.value).replace("_", " ") if isinstance(value, Enum) else str(value)
     found = [s for index in indexes for s in index.text_spans(text)]
@@ -88,7 +88,7 @@ def _candidates(value: Any, indexes: Sequence[PageIndex]) -> list[Span]:
     return found or [s for index in indexes for s in _wrapped(text, index)]
 
 
-def time_texts(value: time) -> list[str]:
+def _time_texts(value: time) -> list[str]:
     """How a time of day is printed: "14:05:09"; with no seconds also "14:05" and "9:05"."""
     texts = [value.strftime("%H:%M:%S")]
     if value.second == 0 and not value.microsecond:
