@@ -135,6 +135,9 @@ def test_a_time_of_day_is_found_with_or_without_its_zero_seconds(tmp_path: Path)
     early = receipt.model_copy(update={"time": receipt.time.replace(hour=9)})  # type: ignore[union-attr]
     pdf = _pdf(tmp_path / "u.pdf", [(50, 60, "Kiosk"), (50, 80, "Zeit 9:05")])
     assert _by_path(locate_fields(early, read_text_layer(pdf)))["time"].page == 1
+    pdf = _pdf(tmp_path / "p.pdf", [(50, 60, "Kiosk"), (50, 80, "Time 2:05 pm")])
+    afternoon = _by_path(locate_fields(receipt, read_text_layer(pdf)))["time"]
+    assert afternoon.quality is MatchQuality.normalised and afternoon.box[0] > 70  # type: ignore[index]
     pdf = _pdf(tmp_path / "v.pdf", [(50, 60, "Kiosk"), (50, 80, "Zeit 14:06")])
     assert _by_path(locate_fields(receipt, read_text_layer(pdf)))["time"].source is Source.none
 

@@ -80,20 +80,11 @@ def _candidates(value: Any, indexes: Sequence[PageIndex]) -> list[Span]:
     if isinstance(value, date):
         return [s for index in indexes for s in index.date_spans(value)]
     if isinstance(value, time):
-        texts = _time_texts(value)
-        return [s for index in indexes for text in texts for s in index.text_spans(text)]
+        return [s for index in indexes for s in index.time_spans(value)]
     text = str(value.value).replace("_", " ") if isinstance(value, Enum) else str(value)
     found = [s for index in indexes for s in index.text_spans(text)]
     found = found or [s for index in indexes for s in _by_parts(text, index)]
     return found or [s for index in indexes for s in _wrapped(text, index)]
-
-
-def _time_texts(value: time) -> list[str]:
-    """How a time of day is printed: "14:05:09"; with no seconds also "14:05" and "9:05"."""
-    texts = [value.strftime("%H:%M:%S")]
-    if value.second == 0 and not value.microsecond:
-        texts += [value.strftime("%H:%M"), f"{value.hour}:{value.minute:02d}"]
-    return list(dict.fromkeys(texts))
 
 
 def _by_parts(text: str, index: PageIndex) -> list[Span]:

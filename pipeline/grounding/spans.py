@@ -8,7 +8,7 @@ import re
 import unicodedata
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, time
 from decimal import Decimal
 from functools import cached_property
 
@@ -254,6 +254,27 @@ class PageIndex:
                 if isinstance(day, tuple):
                     quality = MatchQuality.fuzzy  # the year is the page's, not printed here
                 spans.append(Span(self.page, i, j, self._box(i, j), quality))
+        return _outermost(spans)
+
+
+    def time_spans(self, value: time) -> list[Span]:
+        """The runs that read as the time of day `value` ("14:05", "2:05 pm", "14.05"), read
+        by the schema's own time parser; exact where printed as `value` is, to the minute when
+        it has no seconds. Only runs that show the minute's digits are parsed."""
+        from schemas.types import parse_time
+
+        minute = f"{value.minute:02d}"
+        exact = {value.strftime("%H:%M:%S")}
+        if not value.second:
+            exact.add(value.strftime("%H:%M"))
+        spans = []
+        for i, j, text in self.runs:
+            if minute not in text:
+                continue
+            with suppress(ValueError):
+                if parse_time(text) == value:
+                    quality = MatchQuality.exact if text in exact else MatchQuality.normalised
+                    spans.append(Span(self.page, i, j, self._box(i, j), quality))
         return _outermost(spans)
 
 
