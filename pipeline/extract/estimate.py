@@ -103,8 +103,9 @@ def _pages_left(
     undone, failed = committed.undone(list(ids.values()))
     if not undone:
         return _entry(path, kind, STILL_FAILED if failed else DONE, pages)
-    lost = [n for n in tokens if ids[n] in undone and ids[n] in killers]
-    left = sum(t for n, t in tokens.items() if ids[n] in undone and ids[n] not in killers)
+    asked = [n for n in tokens if ids[n] in undone]
+    lost = [n for n in asked if ids[n] in killers]
+    left = sum(tokens[n] for n in asked if ids[n] not in killers)
     if not lost:
         return _entry(path, kind, EXTRACT, pages, left)
     record = killed_engine(source, lost[0])
