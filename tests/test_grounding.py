@@ -207,6 +207,28 @@ def test_a_value_wrapped_onto_the_next_line_of_its_cell_is_found(tmp_path: Path)
         assert found["line_items[0].description"].box is None
 
 
+def test_a_description_after_an_item_code_wraps_back_under_the_code(tmp_path: Path) -> None:
+    item = {"description": "Standard Mounting Brackets", "quantity": "2",
+            "unit_price": "45.00", "line_total": "90.00"}  # fmt: skip
+
+    def description_box(wrap_x: float) -> tuple[float, ...] | None:
+        doc = pymupdf.open()
+        page = doc.new_page(width=595, height=842)
+        page.insert_text((90, 400), "GG-BRKT-STD-05 Standard Mounting", fontsize=10)
+        page.insert_text((400, 400), "90,00", fontsize=10)  # between the lines in reading order
+        page.insert_text((wrap_x, 412), "Brackets", fontsize=10)
+        doc.save(tmp_path / f"code{wrap_x}.pdf")
+        pages = read_text_layer(tmp_path / f"code{wrap_x}.pdf")
+        description = [w for w in pages[0].words if w.text != "90,00"]
+        assert len({w.block for w in description}) == 1  # one block of the file, as printed
+        return _by_path(locate_fields(_invoice(line_items=[item]), pages))[
+            "line_items[0].description"].box  # fmt: skip
+
+    box = description_box(90)  # under the code, 86 points left of "Standard"
+    assert box is not None and 88 < box[0] < 92 and box[3] > 412  # both lines
+    assert description_box(30) is None  # left of where the line starts: not the same cell
+
+
 def test_an_image_has_no_text_layer(tmp_path: Path) -> None:
     image = tmp_path / "scan.png"
     pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 20, 20), False).save(image)

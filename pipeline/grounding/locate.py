@@ -121,24 +121,37 @@ def _chains(parts: list[str], index: PageIndex) -> list[Span]:
 
 def _wrapped(text: str, index: PageIndex) -> list[Span]:
     """A value wrapped over two lines, as a long description in a table cell is: its first
-    words on one line, the rest starting the line below, no further left than the cell."""
+    words on one line, the rest starting the line below, no further left than the cell (or
+    than the line it ends, where both lines are one block of the file: a description after
+    an item's code wraps back under the code)."""
     words = text.split()
     spans = []
     for k in range(1, len(words)):
         tails = index.text_spans(" ".join(words[k:]))
         for head in index.text_spans(" ".join(words[:k])) if tails else ():
             for tail in tails:
-                if _continues(head.box, tail.box):
+                if _continues(head.box, tail.box, _block_left(head, tail)):
                     box = union([head.box, tail.box])
                     spans.append(Span(index.page, head.first, tail.last, box, MatchQuality.fuzzy))
     return spans
 
 
-def _continues(above: Box, below: Box) -> bool:
-    """Whether `below` may be the next line of a cell whose line ends with `above`."""
+def _continues(above: Box, below: Box, left: float | None = None) -> bool:
+    """Whether `below` may be the next line of a cell whose line ends with `above`; `left`,
+    where given, is where that line starts."""
     height = above[3] - above[1]
     next_line = 0.5 * height < below[1] - above[1] < 2.5 * height
-    return next_line and above[0] - 4 * height <= below[0] <= above[2]
+    start = above[0] - 4 * height if left is None else min(left, above[0] - 4 * height)
+    return next_line and start <= below[0] <= above[2]
+
+
+def _block_left(head: Span, tail: Span) -> float | None:
+    """Where the head's line of its block starts, if the tail begins in that same block."""
+    first = head.words[0]
+    if tail.words[0].block != first.block:
+        return None
+    line = [w.x0 for w in head.page.words if (w.block, w.line) == (first.block, first.line)]
+    return min(line) - 1
 
 
 def _distance(a: Box, b: Box) -> float:
