@@ -256,7 +256,6 @@ class PageIndex:
                 spans.append(Span(self.page, i, j, self._box(i, j), quality))
         return _outermost(spans)
 
-
     def time_spans(self, value: time) -> list[Span]:
         """The runs that read as the time of day `value` ("14:05", "2:05 pm", "14.05"), read
         by the schema's own time parser; exact where printed as `value` is, to the minute when
