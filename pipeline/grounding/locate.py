@@ -130,7 +130,7 @@ def _wrapped(text: str, index: PageIndex) -> list[Span]:
         tails = index.text_spans(" ".join(words[k:]))
         for head in index.text_spans(" ".join(words[:k])) if tails else ():
             for tail in tails:
-                if _continues(head.box, tail.box, _block_left(head, tail)):
+                if _continues(head.box, tail.box, _block_left(head, tail, index)):
                     box = union([head.box, tail.box])
                     spans.append(Span(index.page, head.first, tail.last, box, MatchQuality.fuzzy))
     return spans
@@ -145,13 +145,12 @@ def _continues(above: Box, below: Box, left: float | None = None) -> bool:
     return next_line and start <= below[0] <= above[2]
 
 
-def _block_left(head: Span, tail: Span) -> float | None:
+def _block_left(head: Span, tail: Span, index: PageIndex) -> float | None:
     """Where the head's line of its block starts, if the tail begins in that same block."""
     first = head.words[0]
     if tail.words[0].block != first.block:
         return None
-    line = [w.x0 for w in head.page.words if (w.block, w.line) == (first.block, first.line)]
-    return min(line) - 1
+    return index.line_starts[(first.block, first.line)] - 1
 
 
 def _distance(a: Box, b: Box) -> float:

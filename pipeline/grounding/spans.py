@@ -91,6 +91,15 @@ class PageIndex:
         return self._labels[labels]
 
     @cached_property
+    def line_starts(self) -> dict[tuple[int, int], float]:
+        """Where each (block, line) of the file starts: its leftmost word's x0."""
+        starts: dict[tuple[int, int], float] = {}
+        for w in self.page.words:
+            key = (w.block, w.line)
+            starts[key] = min(w.x0, starts.get(key, w.x0))
+        return starts
+
+    @cached_property
     def runs(self) -> list[tuple[int, int, str]]:
         """(first, last, text) of each window of up to _MAX_WINDOW words, each word close to
         the one before."""
