@@ -26,12 +26,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY_MEM_FRACTION = 0.5
-"""sglang's share of the GPU for the tiny model, as in the GPU suite (`--sglang` overrides it).
-sglang's own default, by its formula about 0.83 of an H100 for a model with so small a vision
-encoder, left too little beside it: the tiny bench over 400 documents ran out of GPU memory on
-an H100 (the scheduler at 76.4 GiB and docextract's process at 2.7 GiB, of 79.2). The tiny
-model's KV cache needs little of the share."""
 
 
 def build_model(kind: str, folder: Path, tokenizer: str = "qwen") -> Path:
@@ -97,8 +91,10 @@ def bench_command(args: argparse.Namespace, model: Path, answer: int) -> list[st
         "--sglang", "load_format=dummy",
         "--sglang", f"context_length={args.context_length}",
     ]  # fmt: skip
-    if args.model == "tiny":
-        command += ["--sglang", f"mem_fraction_static={TINY_MEM_FRACTION}"]
+    if args.model == "tiny":  # the GPU suite's share, not sglang's default (see MEM_FRACTION)
+        from tests.gpu.conftest import MEM_FRACTION
+
+        command += ["--sglang", f"mem_fraction_static={MEM_FRACTION}"]
     for pair in args.sglang:
         command += ["--sglang", pair]
     if args.config:

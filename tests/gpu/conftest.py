@@ -67,6 +67,11 @@ KV_POOL_TOKENS = 131072
 """The tiny model's KV pool (`max_total_tokens`, about 256 MB). sglang sizes a pool from the memory
 free when it profiles, less (1 - mem_fraction_static) of what was free when it started, so of
 engines started together without a cap the first would take half the GPU and the next none."""
+MEM_FRACTION = 0.5
+"""sglang's share of the GPU for the tiny model (`mem_fraction_static`). sglang's own default
+scales with the vision encoder's size, and for one this small it leaves too little beside it:
+the tiny bench over 400 documents ran out of GPU memory on an H100 with it (the scheduler at
+76.4 GiB and docextract's process at 2.7 GiB, of 79.2). The tiny model's KV cache needs little."""
 EXAMPLES = sorted(p for p in (ROOT / "examples" / "documents").rglob("*") if p.is_file())
 
 
@@ -125,7 +130,7 @@ def write_config(path: Path, **sglang: object) -> Path:
     settings = {
         "load_format": "dummy",
         "context_length": CONTEXT_LENGTH,
-        "mem_fraction_static": 0.5,
+        "mem_fraction_static": MEM_FRACTION,
         **sglang,
     }
     lines = ["flush_s = 0.5", "part_rows = 16", "", "[engine.sglang]"]

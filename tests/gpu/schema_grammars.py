@@ -23,7 +23,7 @@ from pipeline.extract.engine_schema import engine_json_schema
 from pipeline.extract.prompt import build_prompt, build_request
 from schemas import BUILTIN_SCHEMAS
 from tests.fixtures_model import make_pages
-from tests.gpu.conftest import KV_POOL_TOKENS
+from tests.gpu.conftest import KV_POOL_TOKENS, MEM_FRACTION
 
 ANSWER_TOKENS = 16
 """Enough for the grammar to be compiled and followed; random weights would run to any cap."""
@@ -44,7 +44,7 @@ def engine_config(model: str) -> EngineConfig:
         model=model,
         max_new_tokens=ANSWER_TOKENS,
         sglang=SGLangConfig(
-            load_format="dummy", context_length=8192, mem_fraction_static=0.5,
+            load_format="dummy", context_length=8192, mem_fraction_static=MEM_FRACTION,
             extra_args={"disable_cuda_graph": True, "max_total_tokens": KV_POOL_TOKENS},
         ),  # fmt: skip
     )
