@@ -207,6 +207,22 @@ def test_rich_progress_shows_bar_errors_and_summary(tmp_path: Path) -> None:
     assert "extracted" in result.output and "failed" in result.output
 
 
+def test_rich_output_never_cuts_a_long_path(tmp_path: Path) -> None:
+    """Paths longer than the console is wide stay on one line (the terminal folds them), so a
+    path copied from an error line or the summary holds no newline."""
+    inbox = tmp_path / ("an-inbox-folder-with-a-long-name-" * 4) / "in"
+    inbox.mkdir(parents=True)
+    (inbox / "broken-scan-from-the-night-batch.pdf").write_text("[not] a pdf")
+    out = tmp_path / ("an-output-folder-with-a-long-name-" * 4)
+    result = _run(str(inbox), "--schema", "invoice", "--out", str(out), "--log-format", "rich")
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    bad = inbox / "broken-scan-from-the-night-batch.pdf"
+    assert any(line.startswith("error not_a_document") and str(bad) in line for line in lines)
+    assert any(line.endswith(f" → {out}") for line in lines), result.output
+    assert any(line.endswith(f"in {out / 'invoice' / 'errors'}/") for line in lines)
+
+
 class _EngineDown(NullEngine):
     """The null engine during an outage: every request times out."""
 

@@ -270,7 +270,8 @@ def _print_summary(report: RunReport, log_format: str) -> None:
     print_table(_counts_table(report), console, rich)
     if report.attempted == 0:
         console.print("nothing new to extract")
-    console.print(f"{report.elapsed_s:.1f}s, {report.pages_per_s:.2f} pages/s → {report.out}")
+    speed = f"{report.elapsed_s:.1f}s, {report.pages_per_s:.2f} pages/s"
+    console.print(f"{speed} → {report.out}", soft_wrap=True)  # a path is never cut
     _print_listed(console, "copy, not extracted again: {}",
                   [f"{c['path']} = {c['copy_of']}" for c in report.copies],
                   f"more copies (see .docextract/runs/{report.run_id}.json)")  # fmt: skip
@@ -278,9 +279,11 @@ def _print_summary(report: RunReport, log_format: str) -> None:
                   f"more (see OUT/.docextract/runs/{report.run_id}.json)")  # fmt: skip
     errors = Path(report.out) / report.schema / "errors"
     if report.failed:
-        console.print(f"{report.failed} failed: their rows, codes and messages are in {errors}/")
+        failed = f"{report.failed} failed: their rows, codes and messages are in {errors}/"
+        console.print(failed, soft_wrap=True)
     if report.still_failed:
-        console.print(f"{still_failed_text(report.still_failed)}; their rows are in {errors}/")
+        still = f"{still_failed_text(report.still_failed)}; their rows are in {errors}/"
+        console.print(still, soft_wrap=True)
     if other := report.other_served_models:
         console.print(
             f"the server said {', '.join(other)} answered, but the rows are recorded as model "

@@ -166,8 +166,10 @@ class RichReporter:
             self._errors += 1
             from rich.text import Text
 
-            # Text, not markup: messages may hold brackets, e.g. "[Errno 2]".
-            self.console.print(Text.assemble(("error ", "red"), (code, "bold"), " ", message))
+            # Text, not markup: messages may hold brackets, e.g. "[Errno 2]". Soft wrap: the
+            # terminal folds a long path, so a copied path holds no newline.
+            line = Text.assemble(("error ", "red"), (code, "bold"), " ", message)
+            self.console.print(line, soft_wrap=True)
         elapsed = max(time.monotonic() - self._t0, 1e-9)
         stats = (
             f"{self._pages} pages · {self._pages / elapsed:.1f} pages/s · "
@@ -177,7 +179,7 @@ class RichReporter:
             self._progress.update(self._task, advance=1, stats=stats)
 
     def note(self, message: str, **fields: Any) -> None:
-        self.console.print(message, *(f"{k}={v}" for k, v in fields.items()))
+        self.console.print(message, *(f"{k}={v}" for k, v in fields.items()), soft_wrap=True)
 
     def finish(self, report: RunReport) -> None:
         if self._progress is not None:
