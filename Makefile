@@ -26,9 +26,9 @@ $(DEV_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet $(PIP_INDEX) -e '.[local,dev]'
 	touch $@
 
-# Tests never reach the Hugging Face hub; `make run` may download the default model.
+# Tests never reach the Hugging Face hub. TEST_WORKERS pytest processes share them (0: one).
 test: $(DEV_STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -n $(or $(TEST_WORKERS),2)
 
 SCHEMAS := invoice receipt cn_vat_invoice id_card bank_statement medical_invoice property_certificate page_text
 

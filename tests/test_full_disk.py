@@ -6,8 +6,11 @@ Mounting a tmpfs needs root (CAP_SYS_ADMIN); the test skips where it cannot."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
+import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +33,23 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
     try:
         yield mount
     finally:
-        subprocess.run(["umount", str(mount)], check=True)
+        _unmount(mount)
+
+
+def _unmount(mount: Path, tries: int = 20) -> None:
+    """Unmount, trying again for five seconds while the disk is busy (seen once with the suite
+    run by two pytest workers); then fail, naming what still holds it."""
+    for _ in range(tries):
+        gc.collect()
+        done = subprocess.run(["umount", str(mount)], capture_output=True, text=True)
+        if done.returncode == 0:
+            return
+        time.sleep(0.25)
+    holders = ""
+    if shutil.which("fuser"):
+        found = subprocess.run(["fuser", "-vm", str(mount)], capture_output=True, text=True)
+        holders = found.stderr.strip()
+    raise AssertionError(f"{mount} still busy: {done.stderr.strip()} {holders}")
 
 
 @pytest.mark.slow
