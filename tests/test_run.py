@@ -223,6 +223,31 @@ def test_rich_output_never_cuts_a_long_path(tmp_path: Path) -> None:
     assert any(line.endswith(f"in {out / 'invoice' / 'errors'}/") for line in lines)
 
 
+@pytest.mark.parametrize("log_format", ["plain", "rich"])
+def test_brackets_in_paths_are_printed_as_they_are(tmp_path: Path, log_format: str) -> None:
+    """A folder named like console markup keeps its name in every line, and one that reads as
+    a stray closing tag does not fail the run at its summary."""
+    inbox = tmp_path / "[ACME]" / "in[/x]"
+    inbox.mkdir(parents=True)
+    make_unique_pdf(inbox / "a.pdf", 1, "BRACKETS")
+    (inbox / "[bold]broken.pdf").write_text("not a pdf")
+    out = tmp_path / "out[bold]" / "o[/x]"
+    result = _run(str(inbox), "--schema", "invoice", "--out", str(out), "--log-format", log_format)
+    assert result.exit_code == 1, result.output  # the broken file, and only it, failed
+    lines = result.output.splitlines()
+    assert any(line.endswith(f" → {out}") for line in lines), result.output
+    assert any(line.endswith(f"in {out / 'invoice' / 'errors'}/") for line in lines)
+    if log_format == "rich":
+        assert any(str(inbox / "[bold]broken.pdf") in line for line in lines), result.output
+
+
+def test_eval_prints_a_bracketed_out_as_it_is(tmp_path: Path) -> None:
+    out = tmp_path / "[red]runs" / "n[/x]"
+    out.mkdir(parents=True)
+    result = runner.invoke(app, ["eval", str(out), "--truth", "embedded"])
+    assert result.exit_code == 2, result.output
+    assert f"No documents table under {out}" in result.output
+
 class _EngineDown(NullEngine):
     """The null engine during an outage: every request times out."""
 

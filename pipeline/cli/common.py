@@ -90,15 +90,17 @@ def wants_rich(log_format: str = "auto", stream: IO[str] | None = None) -> bool:
 
 def make_console(rich: bool, stream: IO[str] | None = None) -> Console:
     """A Rich console for stdout (or `stream`); without `rich`: no colour, no wrapping and no
-    width limit, so a path or a field name is never cut in a log."""
+    width limit, so a path or a field name is never cut in a log. Markup is off in both: what
+    is printed is printed as it is, so a folder named `[ACME]` keeps its name (as markup it
+    would be a style, and `[/x]` an error); colour goes in as a style, not as markup."""
     from rich.console import Console
 
     stream = stream or sys.stdout
     if rich:
-        return Console(file=stream)
+        return Console(file=stream, markup=False)
     return Console(
         file=stream, width=_UNWRAPPED, soft_wrap=True, no_color=True, highlight=False,
-        emoji=False,
+        emoji=False, markup=False,
     )  # fmt: skip
 
 

@@ -101,10 +101,10 @@ def _only_schema(out: Path, console: Console) -> str:
     if len(schemas) == 1:
         return schemas[0]
     if not schemas:
-        console.print(f"[red]No documents table under {out}[/red]")
+        console.print(f"No documents table under {out}", style="red", soft_wrap=True)
     else:
-        console.print(f"[red]{out} holds several schemas ({', '.join(schemas)}): choose one "
-                      "with --schema[/red]")  # fmt: skip
+        console.print(f"{out} holds several schemas ({', '.join(schemas)}): choose one "
+                      "with --schema", style="red", soft_wrap=True)  # fmt: skip
     raise typer.Exit(int(ExitCode.USAGE))
 
 
@@ -142,17 +142,20 @@ def eval_command(
     schema = schema or _only_schema(out, console)
     rows = load_prediction_rows(out, schema)
     if not rows:
-        console.print(f"[red]No documents table under {out / schema / 'documents'}[/red]")
+        documents = out / schema / "documents"
+        console.print(f"No documents table under {documents}", style="red", soft_wrap=True)
         raise typer.Exit(int(ExitCode.USAGE))
     if truth == "embedded":
         truths = load_embedded_truths(rows)
     elif Path(truth).is_dir():
         truths = load_truths(truth, schema)
     else:
-        console.print(f"[red]--truth: {truth} is neither a folder nor 'embedded'[/red]")
+        console.print(
+            f"--truth: {truth} is neither a folder nor 'embedded'", style="red", soft_wrap=True
+        )
         raise typer.Exit(int(ExitCode.USAGE))
     if not truths:
-        console.print("[red]No truth found for any document.[/red]")
+        console.print("No truth found for any document.", style="red")
         raise typer.Exit(int(ExitCode.USAGE))
     report = evaluate(predictions_from_rows(rows), truths, BUILTIN_SCHEMAS.get(schema))
     sources = {Path(row.source_path).stem: row.source_path for row in rows}
@@ -160,7 +163,7 @@ def eval_command(
     source = "embedded e-invoice XML" if truth == "embedded" else truth
     if not as_json:
         console.print(f"schema {schema}: truth from {source} for {len(truths)} of {len(rows)} "
-                      "extracted documents")  # fmt: skip
+                      "extracted documents", soft_wrap=True)  # fmt: skip
     if as_json:
         measured = (
             {"measured": False, "reason": grounding}
@@ -175,5 +178,5 @@ def eval_command(
         print_grounding(grounding, console, rich)
     if min_f1 is not None and report.total.f1 < min_f1:
         if not as_json:
-            console.print(f"[red]F1 {report.total.f1:.3f} is below {min_f1}[/red]")
+            console.print(f"F1 {report.total.f1:.3f} is below {min_f1}", style="red")
         raise typer.Exit(int(ExitCode.FAILURES))

@@ -129,7 +129,7 @@ class RichReporter:
     def __init__(self, stream: IO[str]) -> None:
         from rich.console import Console
 
-        self.console = Console(file=stream)
+        self.console = Console(file=stream, markup=False)  # paths may hold brackets
         self._progress: Any = None
         self._task: Any = None
         self._pages = self._tokens = self._errors = 0
