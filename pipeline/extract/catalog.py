@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass
@@ -152,11 +153,21 @@ _ARRAY_BOUNDS = {"minItems": "min_length", "maxItems": "max_length"}
 
 
 def _casefold_choice(choices: tuple[Any, ...]) -> Any:
+    """Map an answer onto the choice it means: text whatever its case and spaces, and a number
+    (answers are parsed as Decimal, exactly) onto the number choice of the same value, which a
+    Literal would otherwise refuse (Decimal('0.07') != 0.07)."""
     folded = {str(c).casefold(): c for c in choices if isinstance(c, str)}
+    numbers = {
+        Decimal(str(c)): c
+        for c in choices
+        if isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c)
+    }
 
     def pick(value: Any) -> Any:
         if isinstance(value, str):
             return folded.get(value.strip().casefold(), value)
+        if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+            return numbers.get(Decimal(str(value)), value)
         return value
 
     return BeforeValidator(pick)
@@ -201,7 +212,7 @@ class _JsonSchemaBuilder:
         if "$ref" in node:
             return self.resolve_ref(node["$ref"])
         if "const" in node:
-            return Literal[node["const"]]
+            return Annotated[Literal[node["const"]], _casefold_choice((node["const"],))]
         if "enum" in node:
             choices = tuple(node["enum"])
             literal = Literal[choices]  # type: ignore[valid-type]

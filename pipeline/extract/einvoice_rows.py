@@ -24,7 +24,7 @@ from pipeline.errors import ErrorCode, Stage
 from pipeline.extract.settle import Extracted, Failed
 from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError, InvoiceXmlProblem
 from pipeline.inputs.render_result import MOVED, REPLACED, ReplacedFile
-from pipeline.output.arrow import ValueOutOfRange, rounded_decimals, to_arrow_value
+from pipeline.output.arrow import ValueOutOfRange, checked_arrow_value, rounded_decimals
 from pipeline.records import ErrorRecord, FileKind, SourceFile, WarningRecord
 
 INVOICE_SCHEMA = "invoice"
@@ -56,7 +56,7 @@ def within_columns(einvoice: EInvoice) -> EInvoice:
     """`einvoice`, once every value of its invoice fits its table column; else InvoiceXmlError
     (OUT_OF_RANGE), so an amount wider than decimal128(18, 4) costs its document a row."""
     try:
-        to_arrow_value(einvoice.invoice)
+        checked_arrow_value(einvoice.invoice)
     except ValueOutOfRange as exc:
         message = f"an amount is out of range: {exc}"
         raise InvoiceXmlError(InvoiceXmlProblem.OUT_OF_RANGE, message) from None
@@ -104,7 +104,7 @@ def xml_findings(einvoice: EInvoice) -> list[WarningRecord]:
     found = [WarningRecord(f.code, f.message) for f in einvoice.invoice.check_rules()]
     return found + [
         WarningRecord(ROUNDED, f"{path}: {value} in the XML is stored as {stored}")
-        for path, value, stored in rounded_decimals(einvoice.invoice.model_dump())
+        for path, value, stored in rounded_decimals(einvoice.invoice)
         if not _computed(value)
     ]
 

@@ -4,8 +4,8 @@ Checks run in this order, and the first that fails decides the code:
 1. `finish_reason == "length"`: the answer was cut off -> TRUNCATED_OUTPUT.
 2. Not JSON (after removing a ```json fence) -> INVALID_JSON.
 3. Pydantic rejects it, or a value does not fit its output column (a Decimal beyond
-   decimal128(18, 4), an integer beyond int64) -> SCHEMA_VIOLATION, the message lists each
-   failing field.
+   decimal128(18, 4), an integer beyond int64, no value where the column needs one) ->
+   SCHEMA_VIOLATION, the message lists each failing field.
 4. A business rule of severity "error" fails -> RULE_VIOLATION, the message lists rule codes.
 Rule warnings are kept on a successful result, with one `rounded` warning per number that its
 decimal128(18, 4) column stores rounded (a unit price of 0.28734 is kept as 0.2873).
@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pipeline.errors import ErrorCode
-from pipeline.output.arrow import ValueOutOfRange, rounded_decimals, to_arrow_value
+from pipeline.output.arrow import ValueOutOfRange, checked_arrow_value, rounded_decimals
 from schemas.dates import validate_with_dates
 from schemas.rules import RuleFinding
 
@@ -96,11 +96,11 @@ def validate_answer(text: str, model: type[BaseModel], finish_reason: str = "sto
     except ValidationError as exc:
         return Validation(None, None, (), ErrorCode.SCHEMA_VIOLATION, format_validation_error(exc))
     try:
-        to_arrow_value(instance)
+        checked_arrow_value(instance)
     except ValueOutOfRange as exc:
         return Validation(None, None, (), ErrorCode.SCHEMA_VIOLATION, f"cannot be stored: {exc}")
     data = instance.model_dump(mode="python")
-    findings = date_findings + _run_rules(instance) + _rounded(data)
+    findings = date_findings + _run_rules(instance) + _rounded(instance)
     errors = [f for f in findings if f.severity == "error"]
     warnings = tuple(f for f in findings if f.severity != "error")
     if errors:
@@ -109,10 +109,10 @@ def validate_answer(text: str, model: type[BaseModel], finish_reason: str = "sto
     return Validation(instance, data, warnings)
 
 
-def _rounded(data: dict[str, Any]) -> list[RuleFinding]:
+def _rounded(instance: BaseModel) -> list[RuleFinding]:
     return [
         RuleFinding(ROUNDED, "warning", f"{path}: {value} is stored as {stored}")
-        for path, value, stored in rounded_decimals(data)
+        for path, value, stored in rounded_decimals(instance)
     ]
 
 

@@ -19,6 +19,7 @@ description) anchor the rest (its quantity "1"). A value not printed on any page
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,10 +57,16 @@ def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def value_text(value: Any) -> str | None:
+    """The value as the fields table shows it: dates in ISO 8601, numbers in plain notation
+    (0.00000025 and 1500, never 2.5E-7 or 1.5E+3)."""
     if value is None:
         return None
     if isinstance(value, Enum):
-        return str(value.value)
+        value = value.value
+    if isinstance(value, float) and math.isfinite(value):
+        value = Decimal(repr(value))
+    if isinstance(value, Decimal) and value.is_finite():
+        return format(value, "f")
     if isinstance(value, date | datetime):
         return value.isoformat()
     return str(value)

@@ -8,15 +8,17 @@ Type mapping (works for built-in, custom and JSON-Schema-built models alike):
 | list / tuple[X, ...] / set | list |
 | Decimal | decimal128(18, 4) |
 | date / time / datetime | date32 / time64("us") / timestamp("us") |
-| enum, Literal of strings, str, UUID, Path | string (enum value) |
+| enum, Literal: ints, numbers, bools (Literal), else | int64 / float64 / bool / string |
+| str, UUID, Path, URL, IP address, any other type | string (its text) |
 | int / float / bool / bytes | int64 / float64 / bool / binary |
-| dict, Any, unions of several types | string holding JSON |
-| `X | None` | nullable X |
+| dict, Any, unions of several types | string holding JSON (numbers as written) |
+| `X | None`, a Literal that holds None | nullable X |
 
 Decimal(18, 4): 14 integer digits (amounts up to 99,999,999,999,999.9999) and 4 decimals, enough
 for money, unit prices and tax rates. Values are rounded half-up to 4 places (`rounded_decimals`
 finds those that change, so that a row can say so); a value that does not fit raises
-DecimalOutOfRange. Timezone-aware datetimes are stored as UTC without a zone.
+DecimalOutOfRange. Timezone-aware datetimes and times are stored as UTC without a zone.
+Decimals inside JSON text are kept as the model wrote them (no rounding, no limit).
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ from enum import Enum
 from typing import Any, Literal, get_args, get_origin
 
 import pyarrow as pa
-from pydantic import BaseModel
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    FutureDate,
+    FutureDatetime,
+    NaiveDatetime,
+    PastDate,
+    PastDatetime,
+)
 from pydantic_core import to_jsonable_python
 
 from pipeline.annotations import NoneType, is_union, unwrap_optional
@@ -42,6 +52,15 @@ DECIMAL_SCALE = 4
 _QUANTUM = Decimal(1).scaleb(-DECIMAL_SCALE)
 _DECIMAL_LIMIT = Decimal(10) ** (DECIMAL_PRECISION - DECIMAL_SCALE)
 _JSON = "json"
+_PYDANTIC_SCALARS: dict[Any, type] = {
+    AwareDatetime: datetime,
+    NaiveDatetime: datetime,
+    PastDatetime: datetime,
+    FutureDatetime: datetime,
+    PastDate: date,
+    FutureDate: date,
+}
+"""pydantic's constrained dates and datetimes: classes of their own, not subclasses."""
 
 
 class ValueOutOfRange(DocextractError, ValueError):
@@ -59,8 +78,13 @@ def _unwrap(tp: Any) -> tuple[Any, bool]:
     if is_union(inner):
         return _JSON, nullable
     if inner is NoneType:
-        return NoneType, nullable
-    return (_JSON if _is_json(inner) else inner), nullable
+        return NoneType, True
+    if get_origin(inner) is Literal and None in get_args(inner):
+        values = tuple(v for v in get_args(inner) if v is not None)
+        return (Literal[values] if values else NoneType), True  # type: ignore[return-value]
+    if _is_json(inner):
+        return _JSON, nullable
+    return _PYDANTIC_SCALARS.get(inner, inner), nullable
 
 
 def _is_json(tp: Any) -> bool:
@@ -78,10 +102,19 @@ def _is_model(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
-def _enum_arrow(tp: type[Enum]) -> pa.DataType:
-    values = [m.value for m in tp]
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _choices_arrow(values: Sequence[Any], bools: bool) -> pa.DataType:
+    """The column of a set of choices (an enum's values, a Literal's): int64 for ints, float64
+    for numbers, bool for bools (`bools`: Literals; an enum of bools stays text), else text."""
     if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         return pa.int64()
+    if values and all(_is_number(v) for v in values):
+        return pa.float64()
+    if bools and values and all(isinstance(v, bool) for v in values):
+        return pa.bool_()
     return pa.string()
 
 
@@ -116,14 +149,9 @@ def _arrow_for(tp: Any) -> pa.DataType:
     if _is_model(tp):
         return arrow_type_for(tp)
     if isinstance(tp, type) and issubclass(tp, Enum):
-        return _enum_arrow(tp)
+        return _choices_arrow([m.value for m in tp], bools=False)
     if get_origin(tp) is Literal:
-        values = get_args(tp)
-        if all(isinstance(v, bool) for v in values):
-            return pa.bool_()
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            return pa.int64()
-        return pa.string()
+        return _choices_arrow(get_args(tp), bools=True)
     item = _list_item(tp)
     if item is not None:
         inner, nullable = _unwrap(item)
@@ -135,6 +163,7 @@ def _arrow_for(tp: Any) -> pa.DataType:
     return pa.string()
 
 
+@functools.cache
 def arrow_type_for(model: type[BaseModel]) -> pa.StructType:
     """The Arrow struct type of `model`: one child per field, nullable where Optional."""
     fields = []
@@ -162,35 +191,92 @@ def _decimal(value: Decimal) -> Decimal:
     return quantised
 
 
-def rounded_decimals(value: Any, path: str = "") -> Iterator[tuple[str, Decimal, Decimal]]:
-    """(path, value, stored value) of each Decimal under `value` (the dump of an instance
-    `to_arrow_value` accepts: dicts, lists) that its decimal128 column stores rounded, stored as
-    `to_arrow_value` stores it; paths read `line_items[0].unit_price`."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from rounded_decimals(item, f"{path}.{key}" if path else key)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from rounded_decimals(item, f"{path}[{index}]")
-    elif isinstance(value, Decimal) and value.is_finite():
+def rounded_decimals(instance: BaseModel, path: str = "") -> Iterator[tuple[str, Decimal, Decimal]]:
+    """(path, value, stored value) of each Decimal of `instance` that its decimal128 column
+    stores rounded; paths read `line_items[0].unit_price`. Decimals inside JSON text are
+    stored as written, so they are not listed."""
+    for name, tp in _stored_fields(type(instance)):
+        yield from _rounded_in(tp, getattr(instance, name), f"{path}.{name}" if path else name)
+
+
+def _rounded_in(tp: Any, value: Any, path: str) -> Iterator[tuple[str, Decimal, Decimal]]:
+    if value is None or tp is _JSON:
+        return
+    if isinstance(value, BaseModel):
+        yield from rounded_decimals(value, path)
+    elif (item := _list_item(tp)) is not None:
+        inner, _ = _unwrap(item)
+        for index, member in enumerate(value):
+            yield from _rounded_in(inner, member, f"{path}[{index}]")
+    elif isinstance(value, Decimal) and value.is_finite() and pa.types.is_decimal(_column(tp)):
         stored = _decimal(value)
         if stored != value:
             yield path, value, stored
+
+
+def json_text(value: Any) -> str:
+    """`value` as the JSON text of a JSON column: keys sorted, `, ` and `: ` between items, a
+    Decimal as the number it is (as written, not as a string), a model as its fields."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="python")
+    if isinstance(value, Decimal):
+        return str(value) if value.is_finite() else json.dumps(str(value))
+    if isinstance(value, Mapping):
+        pairs = sorted(((_key_text(k), v) for k, v in value.items()), key=lambda kv: kv[0])
+        inner = ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {json_text(v)}" for k, v in pairs)
+        return "{" + inner + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(json_text(v) for v in value) + "]"
+    if isinstance(value, set | frozenset):
+        return "[" + ", ".join(sorted(json_text(v) for v in value)) + "]"
+    return json.dumps(to_jsonable_python(value), ensure_ascii=False, sort_keys=True)
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    plain = to_jsonable_python(key)
+    return plain if isinstance(plain, str) else json.dumps(plain)
+
+
+def _text(value: Any) -> str:
+    """A value stored in a text column: bools as JSON writes them, everything else as str()."""
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def _column(tp: Any) -> pa.DataType:
+    try:
+        return _cached_column(tp)
+    except TypeError:  # an annotation that cannot be hashed
+        return _arrow_for(tp)
+
+
+@functools.cache
+def _cached_column(tp: Any) -> pa.DataType:
+    return _arrow_for(tp)
+
+
+def _utc_time(value: time) -> time:
+    """A time of day with an offset as the UTC time it is, as aware datetimes are stored."""
+    offset = value.utcoffset() or timedelta(0)
+    return (datetime.combine(date(2000, 1, 2), value.replace(tzinfo=None)) - offset).time()
 
 
 def _value_for(tp: Any, value: Any) -> Any:
     if value is None:
         return None
     if tp is _JSON or tp is Any or tp is object:
-        return json.dumps(to_jsonable_python(value), ensure_ascii=False, sort_keys=True)
+        return json_text(value)
     if _is_model(tp):
         return to_arrow_value(value)
-    if isinstance(value, Enum):
-        return value.value
     item = _list_item(tp)
     if item is not None:
         inner, _ = _unwrap(item)
         return [_value_for(inner, v) for v in value]
+    if isinstance(value, Enum):
+        value = value.value
+    if pa.types.is_string(_column(tp)) and not isinstance(value, str):
+        return _text(value)
     if isinstance(value, Decimal):
         return _decimal(value)
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
@@ -198,10 +284,52 @@ def _value_for(tp: Any, value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
     if isinstance(value, time) and value.tzinfo is not None:
-        return value.replace(tzinfo=None)
-    if isinstance(tp, type) and not isinstance(value, tp) and pa.types.is_string(_arrow_for(tp)):
-        return str(value)
+        return _utc_time(value)
     return value
+
+
+def checked_arrow_value(instance: BaseModel) -> dict[str, Any]:
+    """`to_arrow_value(instance)`, checked against its columns as the Parquet writer checks
+    them: raises ValueOutOfRange, naming the field, where a value does not fit its column or a
+    column that needs a value has none, so that the answer fails alone rather than the part
+    of the table it would be written in."""
+    value = to_arrow_value(instance)
+    struct = arrow_type_for(type(instance))
+    try:
+        pa.array([value], type=struct)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+        raise ValueOutOfRange(_unfit_field(struct, value) or str(exc)) from exc
+    if (path := _null_where_required(struct, value, "")) is not None:
+        raise ValueOutOfRange(f"{path}: no value, and its column needs one")
+    return value
+
+
+def _unfit_field(struct: pa.StructType, value: dict[str, Any]) -> str | None:
+    for index in range(struct.num_fields):
+        field = struct.field(index)
+        try:
+            pa.array([value.get(field.name)], type=field.type)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            return f"{field.name}: {exc}"
+    return None
+
+
+def _null_where_required(dtype: pa.DataType, value: Any, path: str) -> str | None:
+    """The path of the first null under `value` whose field is declared non-nullable."""
+    if pa.types.is_struct(dtype) and isinstance(value, dict):
+        children = [(dtype.field(i), f"{path}.{dtype.field(i).name}".lstrip("."))
+                    for i in range(dtype.num_fields)]  # fmt: skip
+        members = [(field, value.get(field.name), where) for field, where in children]
+    elif pa.types.is_list(dtype) and isinstance(value, list):
+        members = [(dtype.value_field, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    else:
+        return None
+    for field, member, where in members:
+        if member is None and not field.nullable:
+            return where
+        if member is not None and (found := _null_where_required(field.type, member, where)):
+            return found
+    return None
 
 
 def to_arrow_value(instance: BaseModel) -> dict[str, Any]:
@@ -222,7 +350,7 @@ def _value_from(tp: Any, value: Any) -> Any:
     if value is None:
         return None
     if tp is _JSON or tp is Any or tp is object:
-        return json.loads(value)
+        return json.loads(value, parse_float=Decimal)
     if _is_model(tp):
         return from_arrow_value(tp, value)
     item = _list_item(tp)

@@ -16,7 +16,7 @@ import csv
 import json
 import os
 from collections.abc import Collection, Iterator, Sequence
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -158,9 +158,23 @@ def _json_value(value: Any) -> Any:
         return str(value)
     if isinstance(value, datetime | date | time):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return iso_duration(value)
     if isinstance(value, bytes):
         return value.hex()
     raise TypeError(f"cannot export a {type(value).__name__}")
+
+
+def iso_duration(value: timedelta) -> str:
+    """ISO 8601 duration text, days and clock time: `PT1H30M`, `P2DT0.5S`, `-PT5M`."""
+    sign, value = ("-", -value) if value < timedelta(0) else ("", value)
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    exact = f"{seconds}.{value.microseconds:06d}".rstrip("0") if value.microseconds else seconds
+    clock = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M")) if n)
+    clock += f"{exact}S" if seconds or value.microseconds else ""
+    days = f"{value.days}D" if value.days else ""
+    return f"{sign}P{days}T{clock}" if clock else f"{sign}P{days or '0D'}"
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -176,6 +190,6 @@ def _csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False, default=_json_value)
-    if isinstance(value, Decimal | datetime | date | time | bytes):
+    if isinstance(value, Decimal | datetime | date | time | timedelta | bytes):
         return _json_value(value)
     return value
