@@ -197,3 +197,24 @@ def test_the_rounded_warning_reaches_the_row_and_the_summary(tmp_path) -> None:
     assert row["data"]["line_items"][1]["unit_price"] == Decimal("24.9000")
     assert [w["code"] for w in row["warnings"]] == ["rounded"]
     assert report.warnings_by_code == {"rounded": 1} and report.with_warnings == 1
+
+
+def test_a_choice_of_floats_takes_the_number_it_holds() -> None:
+    """Answers are parsed as Decimal; a Literal or enum of floats still takes 0.07, and only a
+    number whose float writes the same digits."""
+    from enum import Enum
+    from typing import Literal
+
+    class Rate(float, Enum):
+        reduced = 0.07
+
+    class Taxed(BaseModel):
+        rate: Literal[0.07, 0.19]
+        rates: list[Literal[1.5, 2.5]]
+        kind: Rate
+
+    ok = validate_answer('{"rate": 0.19, "rates": [2.5, 1.5], "kind": 0.07}', Taxed)
+    assert ok.error_code is None, ok.message
+    assert ok.instance == Taxed(rate=0.19, rates=[2.5, 1.5], kind=Rate.reduced)
+    near = validate_answer('{"rate": 0.0700000001, "rates": [], "kind": 0.07}', Taxed)
+    assert near.error_code is ErrorCode.SCHEMA_VIOLATION and "rate" in (near.message or "")

@@ -92,7 +92,7 @@ def validate_answer(text: str, model: type[BaseModel], finish_reason: str = "sto
             None, None, (), ErrorCode.INVALID_JSON, "not JSON text: a lone \\u surrogate escape"
         )
     try:
-        instance, date_findings = validate_with_dates(model, parsed)
+        instance, date_findings = _validate(model, parsed)
     except ValidationError as exc:
         return Validation(None, None, (), ErrorCode.SCHEMA_VIOLATION, format_validation_error(exc))
     try:
@@ -107,6 +107,51 @@ def validate_answer(text: str, model: type[BaseModel], finish_reason: str = "sto
         listed = "; ".join(f"{f.code}: {f.message}" for f in errors)
         return Validation(instance, None, warnings, ErrorCode.RULE_VIOLATION, listed)
     return Validation(instance, data, warnings)
+
+
+def _validate(model: type[BaseModel], parsed: Any) -> tuple[BaseModel, list[RuleFinding]]:
+    """`validate_with_dates`, once more where a choice of numbers (a Literal or enum of floats)
+    refused a number only because it was parsed as a Decimal: Decimal('0.07') is not the float
+    0.07 a `Literal[0.07, 0.19]` holds. The number is given as that float only where the float
+    writes the same digits, so no value changes."""
+    try:
+        return validate_with_dates(model, parsed)
+    except ValidationError as exc:
+        if not _choices_as_floats(parsed, exc):
+            raise
+    return validate_with_dates(model, parsed)
+
+
+def _choices_as_floats(parsed: Any, exc: ValidationError) -> bool:
+    changed = False
+    for error in exc.errors():
+        value = error.get("input")
+        if error["type"] not in ("literal_error", "enum") or not isinstance(value, Decimal):
+            continue
+        if value.is_finite() and Decimal(repr(float(value))) == value:
+            changed = _replace_at(parsed, error["loc"], float(value)) or changed
+    return changed
+
+
+def _replace_at(node: Any, loc: tuple[int | str, ...], value: Any) -> bool:
+    """Set the item at the path `loc` of the parsed JSON `node`; False where it is not there
+    (a path through a union names the union's member, not a key)."""
+    if not loc:
+        return False
+    for part in loc[:-1]:
+        if not _holds(node, part):
+            return False
+        node = node[part]
+    if not _holds(node, loc[-1]):
+        return False
+    node[loc[-1]] = value
+    return True
+
+
+def _holds(node: Any, key: int | str) -> bool:
+    if isinstance(node, dict):
+        return key in node
+    return isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
 
 
 def _rounded(instance: BaseModel) -> list[RuleFinding]:
