@@ -20,6 +20,7 @@ from schemas.rules import (
 from schemas.types import (
     CurrencyCode,
     DocDate,
+    Identifier,
     Money,
     OptCode,
     OptDate,
@@ -79,7 +80,7 @@ class Invoice(BaseModel):
         "Copy VAT ids and IBANs exactly, without spaces.",
     )
 
-    invoice_number: Text = Field(
+    invoice_number: Identifier = Field(
         description="Invoice number as printed (the key accounting matches on: kept exactly, "
         "only surrounding whitespace trimmed)."
     )

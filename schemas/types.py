@@ -265,6 +265,19 @@ Text = Annotated[str, BeforeValidator(clean_text), Field(min_length=1)]
 OptText = Annotated[
     Annotated[str, BeforeValidator(clean_text)] | None, BeforeValidator(blank_to_none)
 ]
+
+
+def trim_text(value: Any) -> Any:
+    """Strings with their ends trimmed and the inside kept; numbers read as text become strings."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    return value.strip() if isinstance(value, str) else value
+
+
+Identifier = Annotated[str, BeforeValidator(trim_text), Field(min_length=1)]
+"""Non-empty text kept as it is but for its ends: a key matched character by character."""
 CurrencyCode = Annotated[Currency, BeforeValidator(parse_currency)]
 OptCurrency = Annotated[CurrencyCode | None, BeforeValidator(blank_to_none)]
 

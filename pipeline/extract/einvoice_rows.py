@@ -105,14 +105,15 @@ def xml_findings(einvoice: EInvoice) -> list[WarningRecord]:
     return found + [
         WarningRecord(ROUNDED, f"{path}: {value} in the XML is stored as {stored}")
         for path, value, stored in rounded_decimals(einvoice.invoice)
-        if not _computed(value)
+        if not _computed(path, value)
     ]
 
 
-def _computed(value: Decimal) -> bool:
-    """A quotient that does not terminate (a unit price worked out as price ÷ basis quantity),
-    which fills the whole precision of the decimal context; no XML states such an amount."""
-    return len(value.as_tuple().digits) >= getcontext().prec
+def _computed(path: str, value: Decimal) -> bool:
+    """A unit price worked out as price ÷ basis quantity whose quotient does not terminate: it
+    fills the whole precision of the decimal context. A stated amount is never one, however
+    many digits it has: its rounding is reported."""
+    return path.endswith(".unit_price") and len(value.as_tuple().digits) >= getcontext().prec
 
 
 def verified(

@@ -64,6 +64,7 @@ from pipeline.inputs.einvoice_xml import (
     local,
     namespace,
     parse_xml,
+    unread_values,
 )
 from pipeline.inputs.render_result import regular_file
 from schemas.invoice import Invoice
@@ -261,6 +262,8 @@ def _fields(root: ET.Element, syntax: Syntax) -> dict[str, Any]:
 
 def _validate(fields: dict[str, Any]) -> Invoice:
     """The fields as an Invoice; what is missing or invalid named by its path."""
+    if unread := unread_values(fields):
+        raise InvoiceXmlError(InvoiceXmlProblem.INCOMPLETE, "; ".join(unread))
     try:
         return Invoice.model_validate(_without_none(fields))
     except ValidationError as exc:
@@ -287,18 +290,22 @@ def parse_invoice_xml(data: bytes | str) -> dict[str, Any] | None:
     unvalidated; None for XML that is malformed, hostile or not an invoice. Never raises."""
     try:
         root = parse_xml(data)
-        syntax = _syntax(root)
-    except InvoiceXmlError:
+        fields = _fields(root, _syntax(root))
+        return None if unread_values(fields) else _plain(fields)
+    except (InvoiceXmlError, ArithmeticError):  # hostile, not an invoice, or values unread
         return None
-    return _plain(_fields(root, syntax))
 
 
 def read_embedded_invoice(pdf_path: str | Path) -> dict[str, Any] | None:
-    """`parse_invoice_xml` of the first invoice attached to `pdf_path`, or None. Never raises."""
-    for _name, data in iter_embedded_xml(pdf_path):
-        parsed = parse_invoice_xml(data)
-        if parsed is not None:
-            return parsed
+    """`parse_invoice_xml` of the first invoice attached to `pdf_path`, or None (also where an
+    attachment is too large or cannot be inflated, or the file cannot be read). Never raises."""
+    try:
+        for _name, data in iter_embedded_xml(pdf_path):
+            parsed = parse_invoice_xml(data)
+            if parsed is not None:
+                return parsed
+    except (InvoiceXmlError, OSError):
+        return None
     return None
 
 

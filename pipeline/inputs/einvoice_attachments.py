@@ -73,25 +73,69 @@ def iter_embedded_xml(
 
 
 def _embedded_files(doc: Any, pymupdf: Any, max_bytes: int) -> list[tuple[str, bytes]]:
+    mupdf = pymupdf.mupdf
     found: list[tuple[str, bytes]] = []
     try:
-        names = pymupdf.mupdf.pdf_dict_getp(
-            pymupdf.mupdf.pdf_trailer(_pdf_document(doc, pymupdf)),
-            "Root/Names/EmbeddedFiles/Names",
+        tree = mupdf.pdf_dict_getp(
+            mupdf.pdf_trailer(_pdf_document(doc, pymupdf)), "Root/Names/EmbeddedFiles"
         )
-        for index, key in enumerate(doc.embfile_names()):
-            info = doc.embfile_info(key)
-            name = str(info.get("ufilename") or info.get("filename") or key)
+        for key, spec in _name_tree(mupdf, tree):
+            name = _spec_name(mupdf, spec) or key
             if not (name.lower().endswith(".xml") or key.lower().endswith(".xml")):
                 continue
-            _check_stated(name, info, max_bytes)
-            entry = pymupdf.mupdf.pdf_array_get(names, 2 * index + 1)
-            _append(found, name, pymupdf, pymupdf.mupdf.pdf_dict_getp(entry, "EF/F"), max_bytes)
+            stream = mupdf.pdf_dict_getp(spec, "EF/F")
+            _check_stated(name, _stated_sizes(mupdf, stream), max_bytes)
+            _append(found, name, pymupdf, stream, max_bytes)
     except InvoiceXmlError:
         raise
     except Exception:  # a damaged name tree: what was read so far stands
         pass
     return found
+
+
+_MAX_TREE_DEPTH = 32
+
+
+def _name_tree(mupdf: Any, node: Any, depth: int = 0, seen: set[int] | None = None) -> list[
+        tuple[str, Any]]:  # fmt: skip
+    """(key, value) of every entry of the PDF name tree at `node`, in order: its own /Names
+    pairs and those of its /Kids (ISO 32000-1 7.9.6: the root may hold either). A node met
+    twice, or deeper than 32 levels, is not read again."""
+    seen = set() if seen is None else seen
+    if not mupdf.pdf_is_dict(node) or depth > _MAX_TREE_DEPTH:
+        return []
+    if mupdf.pdf_is_indirect(node):
+        if mupdf.pdf_to_num(node) in seen:
+            return []
+        seen.add(mupdf.pdf_to_num(node))
+    entries = []
+    names = mupdf.pdf_dict_gets(node, "Names")
+    if mupdf.pdf_is_array(names):
+        for index in range(0, mupdf.pdf_array_len(names) - 1, 2):
+            key = mupdf.pdf_to_text_string(mupdf.pdf_array_get(names, index))
+            entries.append((key, mupdf.pdf_array_get(names, index + 1)))
+    kids = mupdf.pdf_dict_gets(node, "Kids")
+    if mupdf.pdf_is_array(kids):
+        for index in range(mupdf.pdf_array_len(kids)):
+            entries += _name_tree(mupdf, mupdf.pdf_array_get(kids, index), depth + 1, seen)
+    return entries
+
+
+def _spec_name(mupdf: Any, spec: Any) -> str:
+    """The file name a file specification gives: /UF (Unicode), else /F."""
+    for key in ("UF", "F"):
+        value = mupdf.pdf_dict_gets(spec, key)
+        if mupdf.pdf_is_string(value) and (text := mupdf.pdf_to_text_string(value)):
+            return str(text)
+    return ""
+
+
+def _stated_sizes(mupdf: Any, stream: Any) -> dict[str, int]:
+    """What an embedded file's stream states of its size (/Params /Size, /DL) and stores
+    (/Length), as `_check_stated` reads them."""
+    stated = (mupdf.pdf_dict_getp(stream, path) for path in ("Params/Size", "DL"))
+    size = max(mupdf.pdf_to_int(value) for value in stated)
+    return {"size": size, "length": mupdf.pdf_to_int(mupdf.pdf_dict_gets(stream, "Length"))}
 
 
 def _annotation_files(doc: Any, pymupdf: Any, max_bytes: int) -> list[tuple[str, bytes]]:

@@ -24,11 +24,14 @@ from decimal import Decimal
 from typing import Any
 
 from pipeline.inputs.einvoice_xml import (
+    NotXmlValue,
     amount,
     calendar_date,
+    currency_code,
     find,
     findall,
     first,
+    identifier,
     invoice_kind,
     joined,
     text,
@@ -90,12 +93,12 @@ def read_cii(root: ET.Element, layout: CiiLayout = CII_LAYOUT) -> dict[str, Any]
     sums = find(settlement, layout.sums)
     means = findall(settlement, "SpecifiedTradeSettlementPaymentMeans")
     terms = findall(settlement, "SpecifiedTradePaymentTerms")
-    currency = text(settlement, "InvoiceCurrencyCode")
+    currency = currency_code(find(settlement, "InvoiceCurrencyCode"))
     payee = first(text(m, "PayeePartyCreditorFinancialAccount/IBANID") for m in means)
     payer = first(text(m, "PayerPartyDebtorFinancialAccount/IBANID") for m in means)
     net = amount(sums, "LineTotalAmount")
     return {
-        "invoice_number": text(document, "ID"),
+        "invoice_number": identifier(find(document, "ID")),
         "kind": invoice_kind(text(document, "TypeCode")),
         "issue_date": _date(find(document, "IssueDateTime")),
         "due_date": next((d for t in terms if (d := _date(find(t, "DueDateDateTime")))), None),
@@ -118,7 +121,7 @@ def _date(holder: ET.Element | None) -> Any:
     node = find(holder, "DateTimeString")
     if node is None:
         return None
-    return calendar_date(text(node), node.get("format"))
+    return calendar_date(node, node.get("format"))
 
 
 def _party(party: ET.Element | None, iban: str | None) -> dict[str, Any] | None:
@@ -173,7 +176,9 @@ def _line(item: ET.Element, layout: CiiLayout) -> dict[str, Any]:
     }
 
 
-def _tax_total(sums: ET.Element | None, currency: str | None) -> Decimal | str | None:
+def _tax_total(
+    sums: ET.Element | None, currency: str | NotXmlValue | None
+) -> Decimal | NotXmlValue | None:
     for node in findall(sums, "TaxTotalAmount"):
         if node.get("currencyID") in (None, currency):
             return amount(node)

@@ -21,11 +21,14 @@ from decimal import Decimal
 from typing import Any
 
 from pipeline.inputs.einvoice_xml import (
+    NotXmlValue,
     amount,
     calendar_date,
+    currency_code,
     find,
     findall,
     first,
+    identifier,
     invoice_kind,
     joined,
     local,
@@ -49,17 +52,18 @@ def read_ubl(root: ET.Element) -> dict[str, Any]:
     """The invoice schema's fields from a UBL Invoice or CreditNote root, amounts as Decimal."""
     credit = local(root.tag) == "CreditNote"
     prefix = "CreditNote" if credit else "Invoice"
-    currency = text(root, "DocumentCurrencyCode")
+    currency = currency_code(find(root, "DocumentCurrencyCode"))
     means = findall(root, "PaymentMeans")
     money = find(root, "LegalMonetaryTotal")
     net = amount(money, "LineExtensionAmount")
     payer = first(text(m, "PaymentMandate/PayerFinancialAccount/ID") for m in means)
-    due = text(root, "DueDate") or first(text(m, "PaymentDueDate") for m in means)
+    dues = [find(root, "DueDate"), *(find(m, "PaymentDueDate") for m in means)]
+    due = next((node for node in dues if text(node)), None)
     kind = invoice_kind(text(root, f"{prefix}TypeCode"))
     return {
-        "invoice_number": text(root, "ID"),
+        "invoice_number": identifier(find(root, "ID")),
         "kind": "credit_note" if credit else kind,
-        "issue_date": calendar_date(text(root, "IssueDate")),
+        "issue_date": calendar_date(find(root, "IssueDate")),
         "due_date": calendar_date(due),
         "seller": _party(find(root, "AccountingSupplierParty/Party"), _payee_iban(means)),
         "buyer": _party(find(root, "AccountingCustomerParty/Party"), _compact(payer)),
@@ -123,8 +127,8 @@ def _line(line: ET.Element) -> dict[str, Any]:
 
 
 def _tax_total(
-    root: ET.Element, money: ET.Element | None, currency: str | None
-) -> Decimal | str | None:
+    root: ET.Element, money: ET.Element | None, currency: str | NotXmlValue | None
+) -> Decimal | NotXmlValue | None:
     for total in findall(root, "TaxTotal"):
         tax = find(total, "TaxAmount")
         if tax is not None and tax.get("currencyID") in (None, currency):

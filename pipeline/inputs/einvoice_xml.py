@@ -9,11 +9,14 @@ by local name, so the readers do not depend on namespace prefixes or the CII D16
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import Any
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException, EntitiesForbidden, ExternalReferenceForbidden
@@ -120,30 +123,94 @@ def joined(values: Iterable[str | None], separator: str = " ") -> str | None:
     return separator.join(v for v in values if v) or None
 
 
-def amount(el: ET.Element | None, path: str | None = None) -> Decimal | str | None:
-    """The number at `path` as an exact Decimal; text that is no finite number is returned as it
-    is, for the schema to reject with its own message."""
-    raw = text(el, path)
+_XML_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_XML_DATE = re.compile(r"([0-9]{4})-?([0-9]{2})-?([0-9]{2})(?:Z|[+-][0-9]{2}:[0-9]{2})?")
+_FORMAT_102 = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+@dataclass(frozen=True, slots=True)
+class NotXmlValue:
+    """Text where the XML must hold a number, a date or a code, kept to be reported under the
+    field it was read for (`unread_values`): it is never read as a printed value would be."""
+
+    element: str
+    raw: str
+    wanted: str
+
+    def __str__(self) -> str:
+        return f"{self.element} is {self.raw!r}, not {self.wanted}"
+
+
+def amount(el: ET.Element | None, path: str | None = None) -> Decimal | NotXmlValue | None:
+    """The number at `path` (or of `el`) as an exact Decimal, None where there is none.
+
+    XML writes a number as xs:decimal (a sign, ASCII digits, a point); an exponent is read too.
+    Any other text (`1,500`, `1 000`, `(100.00)`, `100.00-`, other digits) is a NotXmlValue:
+    it is not a number the XML states, and reading it as a printed amount would guess (is
+    `1,500` fifteen hundred or one and a half?).
+    """
+    node = find(el, path) if path else el
+    raw = text(node)
     if raw is None:
         return None
     try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        return raw
-    return value if value.is_finite() else raw
+        value = Decimal(raw) if _XML_NUMBER.fullmatch(raw) else None
+    except (InvalidOperation, ValueError, OverflowError):  # an exponent no Decimal can hold
+        value = None
+    if value is None or not value.is_finite():
+        return NotXmlValue(_named(node), raw, "a number as XML writes one (digits and a point)")
+    return value
 
 
-def calendar_date(raw: str | None, fmt: str | None = None) -> date | str | None:
-    """A date from CII format 102 (YYYYMMDD) or ISO text; anything else is returned as it is."""
+def calendar_date(node: ET.Element | None, fmt: str | None = None) -> date | NotXmlValue | None:
+    """The date of `node`: CII's format 102 (YYYYMMDD), or without a format xs:date
+    (YYYY-MM-DD, a zone after it is left out); None where there is none. Any other text, or a
+    day the calendar does not have, is a NotXmlValue."""
+    raw = text(node)
     if raw is None:
         return None
-    digits = raw.replace("-", "") if fmt is None else raw
+    found = {None: _XML_DATE, "102": _FORMAT_102}.get(fmt, re.compile("$^")).fullmatch(raw)
     try:
-        if len(digits) == 8 and digits.isdigit() and fmt in (None, "102"):
-            return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+        if found is not None:
+            return date(*(int(part) for part in found.groups()))
     except ValueError:
+        pass
+    wanted = "a date in YYYY-MM-DD" if fmt is None else "a date in format 102 (YYYYMMDD)"
+    return NotXmlValue(_named(node), raw if fmt in (None, "102") else f"{raw} (format {fmt})",
+                       wanted)  # fmt: skip
+
+
+def currency_code(node: ET.Element | None) -> str | NotXmlValue | None:
+    """The ISO 4217 code of `node` (three capital letters), None where there is none; any
+    other text (`$`, `Euro`) is a NotXmlValue."""
+    raw = text(node)
+    if raw is None or _CURRENCY.fullmatch(raw):
         return raw
-    return raw
+    return NotXmlValue(_named(node), raw, "an ISO 4217 currency code")
+
+
+def unread_values(value: Any, path: str = "") -> list[str]:
+    """`path: why` of each NotXmlValue in the fields read from XML (dicts and lists)."""
+    if isinstance(value, NotXmlValue):
+        return [f"{path}: {value}"]
+    if isinstance(value, dict):
+        return [m for k, v in value.items() for m in unread_values(v, f"{path}.{k}".lstrip("."))]
+    if isinstance(value, list):
+        return [m for i, v in enumerate(value) for m in unread_values(v, f"{path}.{i}")]
+    return []
+
+
+def identifier(node: ET.Element | None) -> str | None:
+    """The text of `node` as it is, only trimmed at its ends: an identifier (the invoice
+    number) is matched character for character, inner spaces included."""
+    if node is None or node.text is None:
+        return None
+    return node.text.strip() or None
+
+
+def _named(node: ET.Element | None) -> str:
+    return local(node.tag) if node is not None else "a value"
 
 
 def invoice_kind(type_code: str | None) -> str:
@@ -151,8 +218,12 @@ def invoice_kind(type_code: str | None) -> str:
     return "credit_note" if type_code in CREDIT_NOTE_CODES else "invoice"
 
 
-def unit_price(price: Decimal | str | None, basis: Decimal | str | None) -> Decimal | str | None:
+def unit_price(
+    price: Decimal | NotXmlValue | None, basis: Decimal | NotXmlValue | None
+) -> Decimal | NotXmlValue | None:
     """The price of one unit, where the document prices a basis quantity (per 100 pieces)."""
+    if isinstance(basis, NotXmlValue):
+        return basis
     if isinstance(price, Decimal) and isinstance(basis, Decimal) and basis not in (0, 1):
         return price / basis
     return price
