@@ -65,7 +65,10 @@ app.add_typer(schemas_app, name="schemas")
 
 def main() -> None:
     """Console-script entry point. A defect surfaces as a traceback and exit code 5, never as
-    the 1 that means "some documents failed"."""
+    the 1 that means "some documents failed"; nor does output nobody reads (streams.py)."""
+    from pipeline.cli.streams import guard_standard_streams
+
+    guard_standard_streams()
     try:
         app()
     except KeyboardInterrupt:
