@@ -46,6 +46,12 @@ def test_file_named_by_environment_and_bad_files_name_the_problem(tmp_path: Path
         load_config({}, broken, {})
     with pytest.raises(ConfigError, match="config file not found"):
         load_config({}, tmp_path / "missing.toml", {})
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b'out = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match="latin.toml: not valid TOML: not UTF-8 text"):
+        load_config({}, latin, {})
+    with pytest.raises(ConfigError, match="cannot read the config file: Is a directory"):
+        load_config({}, tmp_path, {})
 
 
 @pytest.mark.parametrize(

@@ -333,3 +333,23 @@ def test_a_pdf_whose_name_is_not_utf8_renders(tmp_path: Path) -> None:
     made.rename(path)
     rendered = render_document(source_of(path), RenderConfig())
     assert rendered.error is None and len(rendered.pages) == 2
+
+
+def test_a_latin_1_password_given_as_bytes_opens_and_never_fails_the_others(
+    tmp_path: Path,
+) -> None:
+    """A password that came as bytes that are not UTF-8 (Latin-1 `caf\\xe9` on a command line or
+    in a passwords file, held as a surrogate escape) opens an RC4 file made with it, and in an
+    AES-256 file's list of passwords it is one more wrong try, not a failure of every file."""
+    from tests.fixtures_documents import make_encrypted_pdf
+
+    as_bytes = b"caf\xe9".decode("utf-8", "surrogateescape")
+    doc = pymupdf.open()
+    doc.new_page()
+    doc.save(tmp_path / "rc4.pdf", encryption=pymupdf.PDF_ENCRYPT_RC4_128, user_pw="café",
+             owner_pw="owner")  # fmt: skip
+    opened = render(tmp_path / "rc4.pdf", RenderConfig(passwords=(as_bytes,)))
+    assert opened.error is None and opened.page_count == 1
+    aes = make_encrypted_pdf(tmp_path / "aes.pdf", user_password="pässwört")
+    others = render(aes, RenderConfig(passwords=(as_bytes, "pässwört")))
+    assert others.error is None and others.page_count == 1

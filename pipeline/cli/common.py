@@ -71,11 +71,13 @@ def tell(event: str, message: str, as_json: bool, **fields: Any) -> None:
 
 
 def read_passwords(path: Path | None) -> list[str]:
-    """Passwords from a file, one a line (blank lines ignored)."""
+    """Passwords from a file, one a line (blank lines ignored); bytes that are not UTF-8 are
+    kept as surrogate escapes, for the renderer to try as the bytes they are."""
     if path is None:
         return []
     try:
-        return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        return [line for line in text.splitlines() if line]
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read passwords file: {exc.strerror}") from exc
 

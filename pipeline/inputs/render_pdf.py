@@ -157,8 +157,18 @@ def page_too_large(rect: Any, index: int, config: RenderConfig) -> str | None:
 
 
 def _unlock(doc: Any, passwords: tuple[str, ...]) -> bool:
-    candidates = dict.fromkeys(form for pw in ("", *passwords) for form in (pw, saslprep(pw)))
+    candidates = dict.fromkeys(form for pw in ("", *passwords) for form in _forms(pw))
     return any(doc.authenticate(password) for password in candidates)
+
+
+def _forms(password: str) -> tuple[str, str]:
+    """The forms `password` is tried in: as given and as SASLprep gives it. A password that
+    came as bytes no text decoding fits (Latin-1 on the command line or in a passwords file,
+    held as surrogate escapes) is taken as those bytes read as Latin-1, which MuPDF turns back
+    into the same bytes for the encryptions that use them (revisions 2 to 4)."""
+    if any("\udc80" <= char <= "\udcff" for char in password):
+        password = password.encode("utf-8", "surrogateescape").decode("latin-1")
+    return password, saslprep(password)
 
 
 def saslprep(password: str) -> str:
