@@ -49,6 +49,21 @@ def test_output_folder_inside_the_inbox_is_not_read_as_input(tmp_path: Path) -> 
     ]
 
 
+def test_an_output_folder_that_is_the_inbox_never_reads_its_own_tables(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "a.pdf", 1, "A")
+    first = _run(str(inbox), "--out", str(inbox))
+    assert first.exit_code == 0, first.output
+    make_unique_pdf(inbox / "b.pdf", 1, "B")
+    again = _run(str(inbox), "--out", str(inbox))
+    assert again.exit_code == 0, again.output  # its parts are no input, night after night
+    assert (_summary(again)["files"], _summary(again)["skipped"]) == (2, 1)
+    assert read_table(inbox, "invoice", "errors") == []
+    assert sorted(r["source_path"] for r in read_table(inbox, "invoice", "documents")) == [
+        str(inbox / "a.pdf"), str(inbox / "b.pdf")]  # fmt: skip
+
+
 def test_an_empty_inbox_is_a_quiet_night_not_an_error(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()

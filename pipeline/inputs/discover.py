@@ -88,7 +88,8 @@ def discover_sources(
     content was already seen goes to `duplicates` as (this path, first path).
 
     Files under `exclude` (the output folder, when it sits inside an input folder) are not
-    inputs, unless the input named is itself inside `exclude`. With `absolute`, the paths
+    inputs, unless the input named is itself inside `exclude` (or is it); the parts of the
+    tables a run wrote there never are. With `absolute`, the paths
     found are absolute (links kept as they are named), so they name the same files from any
     folder; an input that matches nothing is still named as given.
     """
@@ -105,7 +106,9 @@ def discover_sources(
         inside = skipped is not None and _identity(Path(item)).is_relative_to(skipped)
         for path in paths:
             identity = _identity(path)
-            if skipped is not None and not inside and identity.is_relative_to(skipped):
+            if skipped is not None and identity.is_relative_to(skipped) and (
+                not inside or _written_by_a_run(identity, skipped)
+            ):
                 continue
             candidates.setdefault(identity, path)
     first_by_hash: dict[str, Path] = {}
@@ -120,6 +123,13 @@ def discover_sources(
         first_by_hash[source.sha256] = path
         found.sources.append(source)
     return found
+
+
+def _written_by_a_run(path: Path, out: Path) -> bool:
+    """Whether `path` is a part of a table a run wrote in `out` (`<schema>/<table>/part-*`):
+    never an input, even where the input named is `out` itself."""
+    parts = path.relative_to(out).parts
+    return len(parts) == 3 and parts[2].startswith("part-") and parts[2].endswith(".parquet")
 
 
 def _expand(item: str | Path, errors: list[ErrorRecord]) -> Iterator[Path]:
