@@ -72,7 +72,7 @@ class RenderConfig(_Frozen):
     text_layer: bool = Field(False, description=HELP["render.text_layer"])
     text_lines: bool = Field(False, description=HELP["render.text_lines"])
     model_boxes: bool = Field(False, description=HELP["render.model_boxes"])
-    workers: int = Field(0, ge=0, description=HELP["render.workers"])
+    workers: int = Field(0, ge=0, le=256, description=HELP["render.workers"])
     passwords: tuple[str, ...] = Field((), description=HELP["render.passwords"])
 
     @model_validator(mode="before")

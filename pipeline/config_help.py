@@ -15,7 +15,8 @@ HELP: dict[str, str] = {
     "render.max_pixels": "Pixel cap per page image.",
     "render.min_pixels": "Pixel floor per page image.",
     "render.passwords": "Passwords tried on encrypted PDFs (repeatable).",
-    "render.workers": "Render processes; 0 means one per CPU core.",
+    "render.workers": "Render processes (at most 256, each started up front); 0 means one "
+    "per CPU core.",
     "render.timeout_s": "Per-file render time limit, seconds.",
     "render.text_layer": "Read each PDF page's words with their boxes while rendering, and "
     "locate every answer field on its page: the fields table.",

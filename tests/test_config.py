@@ -159,3 +159,10 @@ def test_run_help_shows_the_defaults_of_runconfig():
     assert len([d for d in defaults.values() if isinstance(d, str)]) == len(DEFAULTS)
     helped = " ".join(CliRunner().invoke(app, ["run", "--help"]).output.split())
     assert "[default: (150)]" in helped and "[default: (invoice)]" in helped
+
+
+def test_render_workers_are_bounded() -> None:
+    """Each render process starts up front: 100000 of them took the machine's memory."""
+    assert load_config({"render": {"workers": 256}}, None, {}).render.workers == 256
+    with pytest.raises(ConfigError, match="render.workers"):
+        load_config({"render": {"workers": 100000}}, None, {})

@@ -189,3 +189,14 @@ def test_pages_json_is_one_json_object_with_counts_by_code(tmp_path: Path) -> No
     summary = json.loads(result.stdout)
     assert (summary["files"], summary["pages"]) == (3, 2)
     assert summary["errors"]["empty_file"] == 1 and sum(summary["errors"].values()) == 2
+
+
+def test_a_file_name_near_the_limit_gets_a_page_folder(tmp_path: Path) -> None:
+    from tests.run_helpers import make_unique_pdf
+
+    long_name = tmp_path / ("a" * 250 + ".pdf")
+    make_unique_pdf(long_name, 1, "LONG")
+    result = CliRunner().invoke(app, ["pages", str(long_name), "--out", str(tmp_path / "pg")])
+    assert result.exit_code == 0, result.output
+    (folder,) = [p for p in (tmp_path / "pg").iterdir() if p.is_dir()]
+    assert len(folder.name.encode()) <= 255 and (folder / "page-0001.png").is_file()

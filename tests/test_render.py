@@ -353,3 +353,19 @@ def test_a_latin_1_password_given_as_bytes_opens_and_never_fails_the_others(
     aes = make_encrypted_pdf(tmp_path / "aes.pdf", user_password="pässwört")
     others = render(aes, RenderConfig(passwords=(as_bytes, "pässwört")))
     assert others.error is None and others.page_count == 1
+
+
+def test_an_image_a_decoder_refuses_is_corrupt_and_its_message_is_stable(tmp_path: Path) -> None:
+    """A decoder's OSError is not the file system's: a WebP with a valid header and no image
+    data is `corrupt`, not `unreadable`; an image Pillow cannot identify is named without the
+    memory address of Pillow's own message, so the message is the same run after run."""
+    webp = tmp_path / "junk.webp"
+    webp.write_bytes(b"RIFF" + (30).to_bytes(4, "little") + b"WEBPVP8 " + bytes(22))
+    junk = render(webp)
+    assert junk.error is not None and junk.error.code is ErrorCode.CORRUPT
+    assert "cannot decode the image" in junk.error.message
+    header_only = tmp_path / "header.png"
+    header_only.write_bytes(b"\x89PNG\r\n\x1a\n")
+    unknown = render(header_only)
+    assert unknown.error is not None and unknown.error.code is ErrorCode.CORRUPT
+    assert " at 0x" not in unknown.error.message and "cannot identify" in unknown.error.message

@@ -115,7 +115,9 @@ def export_pages(
 
 
 def _folder_name(result: RenderedDocument) -> str:
-    return f"{storable(result.source.path.stem)}-{result.source.sha256[:8]}"
+    """The stem (its first 200 bytes: a folder name holds 255) and the content hash."""
+    stem = storable(result.source.path.stem).encode("utf-8", "backslashreplace")[:200]
+    return f"{stem.decode('utf-8', 'ignore')}-{result.source.sha256[:8]}"
 
 
 def _write_page(page: Page, folder: Path, result: RenderedDocument) -> dict[str, Any]:

@@ -51,6 +51,10 @@ def render_document(
             return no_pages(source)
         return render_image(source, content, config, first_page, window_pages)
     except OSError as exc:
+        if exc.errno is None:  # raised by a decoder (Pillow's OSError), not by the file system
+            return failed_render(
+                source, ErrorCode.CORRUPT, f"cannot decode the image ({describe_exception(exc)})"
+            )
         return unreadable(source, exc)
     except MemoryError:
         return failed_render(source, ErrorCode.RENDER_OOM, out_of_memory("rendering", config))

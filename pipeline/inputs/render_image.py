@@ -103,9 +103,9 @@ def open_image(source: SourceFile, content: bytes) -> Any:
 
     try:
         return Image.open(io.BytesIO(content))
-    except UnidentifiedImageError as exc:
+    except UnidentifiedImageError:  # its message names a memory address, not the file
         return failed_render(
-            source, ErrorCode.CORRUPT, f"not a readable image ({describe_exception(exc)})"
+            source, ErrorCode.CORRUPT, "not a readable image (Pillow cannot identify its format)"
         )
 
 
