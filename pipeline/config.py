@@ -222,6 +222,20 @@ class RunConfig(_Frozen):
         "can cost); otherwise parts are written when full and at the end of the run.",
     )
 
+    @field_validator("out")
+    @classmethod
+    def _out_is_text(cls, value: Path) -> Path:
+        """Parquet readers (pyarrow, DuckDB) open paths as UTF-8 text: a folder whose name has
+        bytes that are not would take rows no reader can find."""
+        try:
+            str(value).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"{os.fsdecode(value)!r}: the output folder's name is not UTF-8 text, and "
+                "Parquet readers cannot open it; choose another"
+            ) from None
+        return value
+
     @field_validator("shard", mode="before")
     @classmethod
     def _shard_from_text(cls, value: Any) -> Any:
@@ -326,6 +340,9 @@ def _problem(err: Any) -> str:
     """One validation error as `path: message`; a name that is no setting gets the setting
     it most likely means (`schema: no such setting; name it schema_ref`)."""
     where = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "value_error":  # one of the checks here: its own words, not pydantic's
+        message = str(err["ctx"]["error"]) if "error" in err.get("ctx", {}) else err["msg"]
+        return f"{where}: {message}" if where else message
     if err["type"] != "extra_forbidden":
         return f"{where}: {err['msg']}"
     close = difflib.get_close_matches(str(err["loc"][-1]), _settings_at(err["loc"][:-1]), n=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,12 @@ def test_render_workers_are_bounded() -> None:
     assert load_config({"render": {"workers": 256}}, None, {}).render.workers == 256
     with pytest.raises(ConfigError, match="render.workers"):
         load_config({"render": {"workers": 100000}}, None, {})
+
+
+def test_config_problems_read_in_their_own_words() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({"shard": "2/2"}, None, {})
+    assert str(caught.value) == "invalid configuration: shard must be I/N with 0 <= I < N, got 2/2"
+    latin = Path(os.fsdecode(b"out-\xff"))
+    with pytest.raises(ConfigError, match="out: .*the output folder's name is not UTF-8 text"):
+        load_config({"out": latin}, None, {})
