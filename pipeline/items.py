@@ -1,7 +1,8 @@
 """A work item, one request's worth of work, and the one rule for item ids.
 
 A document's item id is its content hash (`doc_id`); with --per-page, page N's (from 1) is
-`<doc_id>:pN`. The ledger reads ids back with `document_of` and `is_page_item`.
+`<doc_id>:pN`; a file with no content to read is `path:<its path>`. The ledger reads ids back
+with `document_of`, `is_page_item` and `is_path_item`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,19 @@ def page_item_id(doc_id: str, page: int) -> str:
 
 def is_page_item(item_id: str) -> bool:
     return _PAGE_MARK in item_id
+
+
+PATH_ITEM = "path:"
+"""The start of the item id of a file that had no content to read (not found, empty,
+unreadable): it is known by its path, since it has no content hash."""
+
+
+def path_item_id(path: str) -> str:
+    return f"{PATH_ITEM}{path}"
+
+
+def is_path_item(item_id: str) -> bool:
+    return item_id.startswith(PATH_ITEM)
 
 
 def document_of(item_id: str) -> str:

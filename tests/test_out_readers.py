@@ -204,3 +204,28 @@ def test_an_out_written_with_relative_paths_keeps_working(
     assert sorted(e["source_path"] for e in errors) == sorted([
         "inbox/empty.pdf", str(project / "inbox" / "notes.pdf")
     ])  # the empty file under the identity it had, once; the other under its content's
+
+
+def test_a_file_fixed_after_it_had_nothing_to_read_stands_only_as_its_document(
+    tmp_path: Path,
+) -> None:
+    """An empty file is an error known by its path (it has no content hash); once the file has
+    content and is extracted, that row no longer stands, in the ledger, in current_table and
+    in the DuckDB views alike, so the file is in exactly one table."""
+    from pipeline.output.current import current_row_dicts
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    (inbox / "late.pdf").write_bytes(b"")
+    first = _run(str(inbox), "--out", str(out))
+    assert first["failed"] == 1 and first["errors_by_code"] == {"empty_file": 1}
+    make_unique_pdf(inbox / "late.pdf", 1, "LATE")
+    again = _run(str(inbox), "--out", str(out))
+    assert (again["extracted"], again["failed"], again["still_failed"]) == (1, 0, 0)
+    assert current_row_dicts(out, "invoice", "errors") == []
+    assert _views(out).execute("SELECT count(*) FROM errors").fetchone() == (0,)
+    with sqlite3.connect(ledger_path(out)) as ledger:
+        assert ledger.execute("SELECT count(*) FROM items WHERE status != 'ok'").fetchone() == (0,)
+    assert [r["source_path"] for r in current_row_dicts(out, "invoice", "documents")] == [
+        str(inbox / "late.pdf")
+    ]

@@ -13,7 +13,7 @@ from pipeline.extract.xml_reader import XmlReader, XmlRow
 from pipeline.faults import fault_point
 from pipeline.inputs.discover import discover_sources, shard_of
 from pipeline.inputs.einvoice import EInvoice
-from pipeline.items import EINVOICE_MODEL
+from pipeline.items import EINVOICE_MODEL, path_item_id
 from pipeline.output.ledger import ItemKey, Ledger
 from pipeline.output.report import RunReport
 from pipeline.policy import ERROR, is_done
@@ -106,7 +106,7 @@ class WorkPlan:
 
 def error_item_id(record: ErrorRecord) -> str:
     """Files without a content hash (unreadable) are identified by path."""
-    return record.doc_id or f"path:{storable(record.path)}"
+    return record.doc_id or path_item_id(storable(record.path))
 
 
 def plan_work(

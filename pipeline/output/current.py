@@ -10,9 +10,10 @@ both tables of one schema (documents and errors):
    row of one of its pages (`page` set) with the same prompt and model is newer (--per-page
    after `too_many_pages`).
 3. An errors row with a transient code (engine_error, engine_timeout, engine_unavailable,
-   changed) no longer stands once a documents row, or an errors row with a code that is not
-   transient, of the same `source_path`, prompt and model but another `item_id` is newer (the
-   file's new content was extracted, or failed for good).
+   changed), or of a file that had no content to read (`item_id` `path:...`: not found, empty,
+   unreadable), no longer stands once a documents row, or an errors row with a code that is
+   not transient, of the same `source_path`, prompt and model but another `item_id` is newer
+   (the file's new content was extracted, or failed for good).
 
 These are the ledger's own rules (`pipeline.policy`), read from the rows alone: the ledger is
 not needed to read the tables. A fields or lines row stands with its documents row (the same
@@ -31,7 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.items import is_page_item
+from pipeline.items import PATH_ITEM, is_page_item, is_path_item
 from pipeline.output.sink import TABLES
 from pipeline.policy import TRANSIENT_CODES
 
@@ -215,10 +216,10 @@ SELECT e.* FROM all_errors e SEMI JOIN newest USING (item_id, prompt_hash, model
 ANTI JOIN all_documents d
   ON d.prompt_hash = e.prompt_hash AND d.model = e.model AND d.created_at > e.created_at
  AND ((e.item_id = e.doc_id AND d.doc_id = e.doc_id AND d.page IS NOT NULL)  -- rule 2
-   OR (e.code IN ({transient})
+   OR ((e.code IN ({transient}) OR starts_with(e.item_id, '{PATH_ITEM}'))
        AND d.source_path = e.source_path AND d.item_id <> e.item_id))  -- rule 3
 ANTI JOIN all_errors f  -- rule 3: the file's new content failed for good
-  ON e.code IN ({transient})
+  ON (e.code IN ({transient}) OR starts_with(e.item_id, '{PATH_ITEM}'))
  AND f.code NOT IN ({transient})
  AND f.prompt_hash = e.prompt_hash AND f.model = e.model AND f.created_at > e.created_at
  AND f.source_path = e.source_path AND f.item_id <> e.item_id;
@@ -251,7 +252,7 @@ class _Retirements:
             page = self.pages.get((error["doc_id"], error["prompt_hash"], error["model"]))
             if page is not None and page > when:
                 return True
-        if error.get("code") in TRANSIENT_CODES:
+        if error.get("code") in TRANSIENT_CODES or is_path_item(error["item_id"]):
             others = self.paths.get((error["source_path"], error["prompt_hash"], error["model"]))
             return any(
                 item != error["item_id"] and at > when for item, at in (others or {}).items()

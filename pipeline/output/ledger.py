@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.items import DRY_RUN_ENGINE, DRY_RUN_MODEL, document_of
+from pipeline.items import DRY_RUN_ENGINE, DRY_RUN_MODEL, PATH_ITEM, document_of
 from pipeline.output.layout import LEDGER_NAME, ledger_path
 from pipeline.policy import (
     repeated_status,
@@ -257,12 +257,15 @@ class Ledger:
 
     def _retire_transient_failures(self, key: ItemKey, source_path: str) -> None:
         """The file at `source_path` was extracted: a transient failure recorded for it under
-        another item id (its content changed while an earlier run read it) no longer stands;
-        its row leaves the errors table."""
+        another item id (its content changed while an earlier run read it), or a failure of
+        the file before it had content to read (a `path:` item), no longer stands; its row
+        leaves the errors table."""
         self._db.execute(
-            "DELETE FROM items WHERE source_path=? AND schema=? AND status='transient'"
+            "DELETE FROM items WHERE source_path=? AND schema=?"
+            " AND (status='transient' OR substr(item_id, 1, ?) = ?)"
             " AND prompt_hash=? AND model=? AND item_id != ?",
-            (source_path, key.schema, key.prompt_hash, key.model, key.item_id),
+            (source_path, key.schema, len(PATH_ITEM), PATH_ITEM, key.prompt_hash, key.model,
+             key.item_id),  # fmt: skip
         )
 
     @_serialised
