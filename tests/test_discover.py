@@ -66,6 +66,16 @@ def test_duplicates_are_reported_once_and_kept_once(tmp_path: Path) -> None:
     assert found.duplicates == [(tmp_path / "z_copy.pdf", first)]
 
 
+def test_a_link_to_a_file_is_a_path_of_its_own(tmp_path: Path) -> None:
+    """A link in the inbox to a file is found as a duplicate of its target, as a copy or a hard
+    link is (the row's also_at names it); it is not dropped for resolving to the target."""
+    first = make_pdf(tmp_path / "a.pdf")
+    (tmp_path / "b.pdf").symlink_to("a.pdf")
+    found = discover_sources([tmp_path], absolute=True)
+    assert [s.path.name for s in found.sources] == ["a.pdf"]
+    assert found.duplicates == [(tmp_path / "b.pdf", first)]
+
+
 def test_globs_with_double_star(tmp_path: Path) -> None:
     (tmp_path / "x" / "y").mkdir(parents=True)
     make_pdf(tmp_path / "x" / "y" / "deep.pdf")

@@ -110,7 +110,9 @@ def discover_sources(
                 not inside or _written_by_a_run(identity, skipped)
             ):
                 continue
-            candidates.setdefault(identity, path)
+            # Keyed by the path as named, links kept: a file named twice is read once, and a
+            # link to a file is a path of its own, found as a duplicate of its target.
+            candidates.setdefault(Path(os.path.abspath(path)), path)
     first_by_hash: dict[str, Path] = {}
     for path in sorted(candidates.values(), key=str):
         source = _inspect(path, found.errors)
