@@ -319,3 +319,18 @@ def test_a_copy_arriving_on_a_later_night_is_named_in_the_summary(tmp_path: Path
     ]
     plain = _run(*args)
     assert f"copy, not extracted again: {tmp_path / 'in' / 'b-copy.pdf'}" in plain.output
+
+
+def test_quiet_json_lines_are_the_failed_documents_only(tmp_path: Path) -> None:
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "good.pdf", 1, "QUIET")
+    (inbox / "bad.pdf").write_text("not a pdf")
+    result = runner.invoke(app, ["-q", "run", "--engine", "null", "--dpi", "40", "--workers", "1",
+                                 "--log-format", "json", str(inbox), "--out",
+                                 str(tmp_path / "out")])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    events = [json.loads(line) for line in result.output.splitlines()]
+    assert [(e["event"], e["status"], e["path"]) for e in events] == [
+        ("item", "error", str(inbox / "bad.pdf"))
+    ]

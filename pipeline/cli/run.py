@@ -24,7 +24,7 @@ from pipeline.cli.common import (
 )
 from pipeline.cli.run_plan import print_plan
 from pipeline.errors import DocextractError, EngineDied, ModelNeeded, RunStopped
-from pipeline.output.progress import PlainReporter, Reporter, make_reporter
+from pipeline.output.progress import JsonReporter, PlainReporter, Reporter, make_reporter
 from pipeline.output.report import RunReport, still_failed_text
 
 if TYPE_CHECKING:
@@ -152,9 +152,27 @@ class _QuietReporter(PlainReporter):
         return None
 
 
+class _QuietJsonReporter(JsonReporter):
+    """-q with --log-format json: only the documents that failed, one JSON line each."""
+
+    def start(self, report: RunReport, planned: int) -> None:
+        return None
+
+    def item_done(self, path: str, pages: int, tokens: int, code: str | None, message: str) -> None:
+        if code:
+            super().item_done(path, pages, tokens, code, message)
+
+    def note(self, message: str, **fields: object) -> None:
+        return None
+
+    def finish(self, report: RunReport) -> None:
+        return None
+
+
 def _reporter(config: RunConfig, quiet: bool) -> Reporter:
-    if quiet and config.log_format != "json":
-        return _QuietReporter(sys.stderr)
+    if quiet:
+        json_lines = config.log_format == "json"
+        return _QuietJsonReporter(sys.stderr) if json_lines else _QuietReporter(sys.stderr)
     return make_reporter(config.log_format)
 
 
