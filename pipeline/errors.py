@@ -50,6 +50,7 @@ class ErrorCode(StrEnum):
     RENDER_OOM = "render_oom"  # the render process ran out of memory: a re-run tries it once more
     RENDER_FAILED = "render_failed"
     REPAIRED = "repaired"
+    DECODER_WARNING = "decoder_warning"  # a warning the image decoder gave (a warning row)
     TOO_MANY_PAGES = "too_many_pages"
     EINVOICE_INVALID = "einvoice_invalid"  # the e-invoice XML an input carries cannot be read
     NOTHING_TO_RENDER = "nothing_to_render"  # an XML invoice asked of the model: no pages

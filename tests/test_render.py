@@ -369,3 +369,18 @@ def test_an_image_a_decoder_refuses_is_corrupt_and_its_message_is_stable(tmp_pat
     unknown = render(header_only)
     assert unknown.error is not None and unknown.error.code is ErrorCode.CORRUPT
     assert " at 0x" not in unknown.error.message and "cannot identify" in unknown.error.message
+
+
+def test_what_the_image_decoder_warns_of_is_a_warning_on_its_document(tmp_path: Path) -> None:
+    """Pillow warns of a JPEG's corrupt EXIF on stderr, where a JSON log cannot parse it: the
+    renderer keeps it as a `decoder_warning` on the document instead, once."""
+    from PIL import Image
+
+    path = tmp_path / "bad-exif.jpg"
+    five_entries_none_there = b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x05\x00"
+    Image.new("RGB", (64, 64), "white").save(path, exif=five_entries_none_there)
+    rendered = render(path)
+    assert rendered.error is None and len(rendered.pages) == 1
+    (note,) = rendered.warnings
+    assert note.code == "decoder_warning" and "Corrupt EXIF data" in note.message
+    assert str(path) in note.message

@@ -7,8 +7,10 @@ and max_decoded_bytes (so a decompression bomb is refused before it is decoded),
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from pipeline.config import RenderConfig
@@ -36,9 +38,18 @@ def render_image(
     first_page: int,
     window_pages: int | None,
 ) -> RenderedDocument:
-    """Render frames [first_page, first_page + window_pages) of the image file `content`."""
-    with pillow_guard_off():
-        return _decode_image(source, content, config, first_page, window_pages)
+    """Render frames [first_page, first_page + window_pages) of the image file `content`.
+
+    What the decoder warns of (Pillow's "Corrupt EXIF data", say) becomes a `decoder_warning`
+    on the document, not a line on stderr that a JSON log could not parse."""
+    with pillow_guard_off(), warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        rendered = _decode_image(source, content, config, first_page, window_pages)
+    notes = dict.fromkeys(f"{source.path}: {w.category.__name__}: {w.message}" for w in said)
+    if not notes or rendered.error is not None:
+        return rendered
+    told = tuple(WarningRecord(ErrorCode.DECODER_WARNING.value, note) for note in notes)
+    return replace(rendered, warnings=rendered.warnings + told)
 
 
 @contextmanager
