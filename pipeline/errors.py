@@ -80,7 +80,7 @@ class ExitCode(IntEnum):
     LOCKED = 4  # another run holds the output folder
     INTERNAL = 5  # a defect in docextract itself: the traceback says where
     ENGINE_DIED = 6  # the engine's processes died during the run; finished work is committed
-    OUTPUT = 7  # the output folder cannot be written (permissions, full disk); committed work kept
+    OUTPUT = 7  # the output folder cannot be written or is damaged; committed work kept
     INTERRUPTED = 130  # SIGINT (Ctrl-C); finished work is committed
     TERMINATED = 143  # SIGTERM (cron, systemd, kill); finished work is committed
 

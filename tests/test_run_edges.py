@@ -418,3 +418,28 @@ def test_a_file_emptied_mid_run_keeps_one_row_its_new_failure(tmp_path: Path, mo
     statuses = sorted(status for (status,) in ledger.execute("SELECT status FROM items"))
     ledger.close()
     assert statuses == ["error", "ok"]  # no transient row of the old content is left
+
+
+@pytest.mark.parametrize("damage", ["ledger", "part", "lock"])
+def test_a_damaged_output_folder_is_named_not_a_traceback(tmp_path: Path, damage: str) -> None:
+    """A ledger that is no SQLite file, a file in a table folder that is no Parquet part, and a
+    folder where the lock file goes: each is exit 7 with one line naming what to move."""
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    make_unique_pdf(inbox / "a.pdf", 1, "DAMAGE")
+    assert _run(str(inbox), "--out", str(out)).exit_code == 0
+    named = {
+        "ledger": out / ".docextract" / "ledger.sqlite",
+        "part": out / "invoice" / "documents" / "part-zzz.parquet",
+        "lock": out / ".docextract" / "lock",
+    }[damage]
+    for stale in named.parent.glob(named.name + "*"):
+        stale.unlink() if stale.is_file() else stale.rmdir()
+    if damage == "lock":
+        named.mkdir()
+    else:
+        named.write_bytes(b"junk, no header a reader knows" * 100)
+    again = _run(str(inbox), "--out", str(out), "--force")
+    assert again.exit_code == 7, again.output
+    assert "Traceback" not in again.output
+    assert (".docextract/ledger.sqlite" if damage == "ledger" else str(named)) in again.output

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import __version__
+from pipeline.errors import OutputNotWritable
 from pipeline.faults import fault_point
 from pipeline.output.layout import fsync_dir, temporary_dir, temporary_path
 from pipeline.output.ledger import CommittedItem, ItemKey, Ledger
@@ -306,7 +307,13 @@ def _adopt(out: Path, relative: str, table_name: str, schema_name: str, ledger: 
     the parts its run renamed last, newer than anything committed before (runs on one OUT and
     shard take turns, and this runs before the adopting run commits anything), so its rows are
     the items' newest, as the current-rows rule reads them."""
-    rows = pq.read_table(out / relative).to_pylist()
+    try:
+        rows = pq.read_table(out / relative).to_pylist()
+    except (pa.ArrowException, OSError) as exc:  # not a part a run wrote: left to its owner
+        raise OutputNotWritable(
+            f"{out / relative}: a file in a table folder that is no Parquet part docextract "
+            f"can read ({exc}); move it out of {out / relative.rsplit('/', 1)[0]}"
+        ) from exc
     ledger.commit_part(relative, _items(rows, schema_name, table_name), run_of(out / relative))
     return len(rows)
 

@@ -12,8 +12,9 @@ from pipeline.errors import OutputNotWritable
 
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 _DENIED = frozenset(
-    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.ENOENT}
-)
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.ENOENT,
+     errno.EISDIR}
+)  # fmt: skip
 
 
 def output_problem(exc: BaseException, out: Path) -> OutputNotWritable | None:
@@ -31,6 +32,13 @@ def output_problem(exc: BaseException, out: Path) -> OutputNotWritable | None:
         or "disk I/O error" in str(exc)
     ):
         return OutputNotWritable(f"{out}: the ledger cannot be written ({exc})")
+    if isinstance(exc, sqlite3.DatabaseError) and (
+        sqlite_name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or "not a database" in str(exc)
+    ):
+        return OutputNotWritable(
+            f"{out}: the ledger (.docextract/ledger.sqlite) is damaged ({exc}); move it aside "
+            "and run again: the next run rebuilds it from the parts"
+        )
     name = getattr(exc, "filename", None)
     if code in _DENIED and name is not None and _is_within(Path(name), out):
         reason = getattr(exc, "strerror", None) or exc
@@ -43,7 +51,7 @@ def writing_to(out: Path) -> Iterator[None]:
     """Raise what `output_problem` makes of an OSError or SQLite error inside, from it."""
     try:
         yield
-    except (OSError, sqlite3.OperationalError) as exc:
+    except (OSError, sqlite3.DatabaseError) as exc:
         problem = output_problem(exc, out)
         if problem is None:
             raise
