@@ -258,3 +258,31 @@ def test_shell_completion_of_schema_for_export_and_review_lists_what_out_holds(t
     ]  # fmt: skip
     assert _complete(tmp_path, "docextract review out --schema i") == ["id_card", "invoice"]
     assert _complete(tmp_path, "docextract export missing --schema ") == []
+
+
+def test_a_json_log_holds_only_json_lines(capsys) -> None:  # type: ignore[no-untyped-def]
+    """Python's warnings and asyncio's records (an exception while a stopped run's event loop
+    shuts down) reach stderr as JSON events in a JSON log, not as text among them."""
+    import logging
+    import types
+    import warnings
+
+    from pipeline.cli.common import log_as_json, set_verbosity
+    from pipeline.errors import RunInterrupted
+
+    set_verbosity(types.SimpleNamespace(meta={}), 0)  # type: ignore[arg-type]
+    log_as_json(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("Corrupt EXIF data", UserWarning, stacklevel=1)
+        stopped = RunInterrupted(15)
+        logging.getLogger("asyncio").error("unhandled exception during shutdown",
+                                           exc_info=(type(stopped), stopped, None))  # fmt: skip
+    finally:
+        log_as_json(False)
+    lines = capsys.readouterr().err.splitlines()
+    events = [json.loads(line) for line in lines]  # every line parses
+    assert [e["logger"] for e in events] == ["py.warnings", "asyncio"]
+    assert "Corrupt EXIF data" in events[0]["message"]
+    assert events[1]["exception"].startswith("RunInterrupted")

@@ -147,19 +147,37 @@ class _JsonLines(logging.Formatter):
     """A log record as one JSON event, like the rest of a JSON log."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({
+        event = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
             "event": "log", "level": record.levelname.lower(), "logger": record.name,
             "message": record.getMessage(),
-        }, ensure_ascii=False)  # fmt: skip
+        }  # fmt: skip
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            event["exception"] = f"{type(error).__name__}: {error}"
+        return json.dumps(event, ensure_ascii=False)
+
+
+_OTHERS_IN_A_JSON_LOG = ("asyncio", "py.warnings")
+"""Loggers whose lines would otherwise reach stderr as text: asyncio's (an exception while a
+stopped run's event loop shuts down) and Python's warnings (`logging.captureWarnings`)."""
 
 
 def log_as_json(json_lines: bool) -> None:
     """From now on docextract's log lines on stderr are JSON events (`--log-format json`), or
-    plain `docextract: message` lines."""
+    plain `docextract: message` lines. In a JSON log, asyncio's records and Python's warnings
+    are JSON events too, so every line of the log parses."""
     for handler in logging.getLogger("pipeline").handlers:
         if isinstance(handler, _StderrHandler):
             handler.setFormatter(_JsonLines() if json_lines else _PLAIN)
+            for name in _OTHERS_IN_A_JSON_LOG:
+                other = logging.getLogger(name)
+                if json_lines and handler not in other.handlers:
+                    other.addHandler(handler)
+                elif not json_lines and handler in other.handlers:
+                    other.removeHandler(handler)
+                other.propagate = not json_lines
+            logging.captureWarnings(json_lines)
 
 
 class _StderrHandler(logging.Handler):
