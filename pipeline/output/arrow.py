@@ -289,45 +289,53 @@ def _value_for(tp: Any, value: Any) -> Any:
 
 
 def checked_arrow_value(instance: BaseModel) -> dict[str, Any]:
-    """`to_arrow_value(instance)`, checked against its columns as the Parquet writer checks
-    them: raises ValueOutOfRange, naming the field, where a value does not fit its column or a
-    column that needs a value has none, so that the answer fails alone rather than the part
-    of the table it would be written in."""
+    """`to_arrow_value(instance)`, checked against its columns as pyarrow and the Parquet
+    writer check them: raises ValueOutOfRange, naming the field, where a value is not of its
+    column's kind or a column that needs a value has none, so that the answer fails alone
+    rather than the part of the table it would be written in. The check is Python's alone:
+    building an Arrow array per answer would cost the process tens of MiB of arenas."""
     value = to_arrow_value(instance)
-    struct = arrow_type_for(type(instance))
-    try:
-        pa.array([value], type=struct)
-    except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
-        raise ValueOutOfRange(_unfit_field(struct, value) or str(exc)) from exc
-    if (path := _null_where_required(struct, value, "")) is not None:
-        raise ValueOutOfRange(f"{path}: no value, and its column needs one")
+    if (problem := _unfit(arrow_type_for(type(instance)), value, "")) is not None:
+        raise ValueOutOfRange(problem)
     return value
 
 
-def _unfit_field(struct: pa.StructType, value: dict[str, Any]) -> str | None:
-    for index in range(struct.num_fields):
-        field = struct.field(index)
-        try:
-            pa.array([value.get(field.name)], type=field.type)
-        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
-            return f"{field.name}: {exc}"
-    return None
+_KINDS: tuple[tuple[Any, type | tuple[type, ...]], ...] = (
+    (pa.types.is_string, str),
+    (pa.types.is_boolean, bool),
+    (pa.types.is_int64, int),
+    (pa.types.is_float64, (int, float)),
+    (pa.types.is_decimal, Decimal),
+    (pa.types.is_timestamp, datetime),
+    (pa.types.is_date32, date),
+    (pa.types.is_time64, time),
+    (pa.types.is_duration, timedelta),
+    (pa.types.is_binary, bytes),
+)
 
 
-def _null_where_required(dtype: pa.DataType, value: Any, path: str) -> str | None:
-    """The path of the first null under `value` whose field is declared non-nullable."""
-    if pa.types.is_struct(dtype) and isinstance(value, dict):
-        children = [(dtype.field(i), f"{path}.{dtype.field(i).name}".lstrip("."))
-                    for i in range(dtype.num_fields)]  # fmt: skip
-        members = [(field, value.get(field.name), where) for field, where in children]
-    elif pa.types.is_list(dtype) and isinstance(value, list):
+def _unfit(dtype: pa.DataType, value: Any, path: str) -> str | None:
+    """Why `value` cannot go in a column of `dtype` (the first problem, with its path)."""
+    if pa.types.is_struct(dtype):
+        if not isinstance(value, dict):
+            return f"{path or 'the answer'}: {type(value).__name__} where fields are stored"
+        children = (dtype.field(i) for i in range(dtype.num_fields))
+        members = [(f, value.get(f.name), f"{path}.{f.name}".lstrip(".")) for f in children]
+    elif pa.types.is_list(dtype):
+        if not isinstance(value, list):
+            return f"{path}: {type(value).__name__} where a list is stored"
         members = [(dtype.value_field, v, f"{path}[{i}]") for i, v in enumerate(value)]
     else:
-        return None
+        kind = next((python for test, python in _KINDS if test(dtype)), object)
+        bad = not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+        if isinstance(value, datetime) and kind is date:  # a datetime is a date to isinstance
+            bad = True
+        return f"{path}: {type(value).__name__} where {dtype} is stored" if bad else None
     for field, member, where in members:
-        if member is None and not field.nullable:
-            return where
-        if member is not None and (found := _null_where_required(field.type, member, where)):
+        if member is None:
+            if not field.nullable:
+                return f"{where}: no value, and its column needs one"
+        elif (found := _unfit(field.type, member, where)) is not None:
             return found
     return None
 
