@@ -84,7 +84,10 @@ def _unwrap(tp: Any) -> tuple[Any, bool]:
         return (Literal[values] if values else NoneType), True  # type: ignore[return-value]
     if _is_json(inner):
         return _JSON, nullable
-    return _PYDANTIC_SCALARS.get(inner, inner), nullable
+    try:
+        return _PYDANTIC_SCALARS.get(inner, inner), nullable
+    except TypeError:  # an annotation that cannot be hashed is none of them
+        return inner, nullable
 
 
 def _is_json(tp: Any) -> bool:
@@ -204,8 +207,7 @@ def _rounded_in(tp: Any, value: Any, path: str) -> Iterator[tuple[str, Decimal, 
         return
     if isinstance(value, BaseModel):
         yield from rounded_decimals(value, path)
-    elif (item := _list_item(tp)) is not None:
-        inner, _ = _unwrap(item)
+    elif (inner := _stored_item(tp)) is not None:
         for index, member in enumerate(value):
             yield from _rounded_in(inner, member, f"{path}[{index}]")
     elif isinstance(value, Decimal) and value.is_finite() and pa.types.is_decimal(_column(tp)):
@@ -256,6 +258,22 @@ def _cached_column(tp: Any) -> pa.DataType:
     return _arrow_for(tp)
 
 
+def _stored_item(tp: Any) -> Any | None:
+    """The stored type of the items of a sequence type `tp` (None: not a sequence), worked
+    out once per type: it is asked for every value of every row."""
+    try:
+        return _cached_item(tp)
+    except TypeError:  # an annotation that cannot be hashed
+        item = _list_item(tp)
+        return None if item is None else _unwrap(item)[0]
+
+
+@functools.cache
+def _cached_item(tp: Any) -> Any | None:
+    item = _list_item(tp)
+    return None if item is None else _unwrap(item)[0]
+
+
 def _utc_time(value: time) -> time:
     """A time of day with an offset as the UTC time it is, as aware datetimes are stored."""
     offset = value.utcoffset() or timedelta(0)
@@ -269,22 +287,25 @@ def _value_for(tp: Any, value: Any) -> Any:
         return json_text(value)
     if _is_model(tp):
         return to_arrow_value(value)
-    item = _list_item(tp)
-    if item is not None:
-        inner, _ = _unwrap(item)
+    inner = _stored_item(tp)
+    if inner is not None:
         return [_value_for(inner, v) for v in value]
     if isinstance(value, Enum):
         value = value.value
-    if pa.types.is_string(_column(tp)) and not isinstance(value, str):
-        return _text(value)
+    if isinstance(value, str):  # the common kinds first: their columns are theirs
+        return value
     if isinstance(value, Decimal):
         return _decimal(value)
-    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        raise ValueOutOfRange(f"{value} does not fit int64")
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
     if isinstance(value, time) and value.tzinfo is not None:
         return _utc_time(value)
+    if isinstance(value, date | time):
+        return value
+    if pa.types.is_string(_column(tp)):  # a number of a mixed Literal, a UUID, a URL, ...
+        return _text(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise ValueOutOfRange(f"{value} does not fit int64")
     return value
 
 
@@ -319,25 +340,36 @@ def _unfit(dtype: pa.DataType, value: Any, path: str) -> str | None:
     if pa.types.is_struct(dtype):
         if not isinstance(value, dict):
             return f"{path or 'the answer'}: {type(value).__name__} where fields are stored"
-        children = (dtype.field(i) for i in range(dtype.num_fields))
-        members = [(f, value.get(f.name), f"{path}.{f.name}".lstrip(".")) for f in children]
+        members = [(f, value.get(f.name), f.name) for f in _children(dtype)]
     elif pa.types.is_list(dtype):
         if not isinstance(value, list):
             return f"{path}: {type(value).__name__} where a list is stored"
-        members = [(dtype.value_field, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        members = [(dtype.value_field, v, i) for i, v in enumerate(value)]
     else:
-        kind = next((python for test, python in _KINDS if test(dtype)), object)
+        kind = _kind(dtype)
         bad = not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
         if isinstance(value, datetime) and kind is date:  # a datetime is a date to isinstance
             bad = True
         return f"{path}: {type(value).__name__} where {dtype} is stored" if bad else None
-    for field, member, where in members:
+    for field, member, key in members:
+        if member is None and field.nullable:
+            continue
+        where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip(".")
         if member is None:
-            if not field.nullable:
-                return f"{where}: no value, and its column needs one"
-        elif (found := _unfit(field.type, member, where)) is not None:
+            return f"{where}: no value, and its column needs one"
+        if (found := _unfit(field.type, member, where)) is not None:
             return found
     return None
+
+
+@functools.cache
+def _children(struct: pa.StructType) -> tuple[pa.Field, ...]:
+    return tuple(struct.field(i) for i in range(struct.num_fields))
+
+
+@functools.cache
+def _kind(dtype: pa.DataType) -> type | tuple[type, ...]:
+    return next((python for test, python in _KINDS if test(dtype)), object)
 
 
 def to_arrow_value(instance: BaseModel) -> dict[str, Any]:
