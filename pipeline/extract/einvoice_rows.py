@@ -24,7 +24,8 @@ from pipeline.errors import ErrorCode, Stage
 from pipeline.extract.settle import Extracted, Failed
 from pipeline.inputs.einvoice import EInvoice, InvoiceXmlError, InvoiceXmlProblem
 from pipeline.inputs.render_result import MOVED, REPLACED, ReplacedFile
-from pipeline.output.arrow import ValueOutOfRange, checked_arrow_value, rounded_decimals
+from pipeline.output.arrow import ValueOutOfRange, rounded_decimals
+from pipeline.output.arrow_check import checked_arrow_value
 from pipeline.records import ErrorRecord, FileKind, SourceFile, WarningRecord
 
 INVOICE_SCHEMA = "invoice"

@@ -22,7 +22,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from pipeline.errors import ErrorCode
-from pipeline.output.arrow import ValueOutOfRange, checked_arrow_value, rounded_decimals
+from pipeline.output.arrow import ValueOutOfRange, rounded_decimals
+from pipeline.output.arrow_check import checked_arrow_value
 from schemas.dates import validate_with_dates
 from schemas.rules import RuleFinding
 
