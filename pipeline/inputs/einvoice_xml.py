@@ -127,6 +127,7 @@ _XML_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9
 _XML_DATE = re.compile(r"([0-9]{4})-?([0-9]{2})-?([0-9]{2})(?:Z|[+-][0-9]{2}:[0-9]{2})?")
 _FORMAT_102 = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_NO_DATE = re.compile(r"(?!)")  # the date formats other than 102 name no calendar day
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +171,7 @@ def calendar_date(node: ET.Element | None, fmt: str | None = None) -> date | Not
     raw = text(node)
     if raw is None:
         return None
-    found = {None: _XML_DATE, "102": _FORMAT_102}.get(fmt, re.compile("$^")).fullmatch(raw)
+    found = {None: _XML_DATE, "102": _FORMAT_102}.get(fmt, _NO_DATE).fullmatch(raw)
     try:
         if found is not None:
             return date(*(int(part) for part in found.groups()))
