@@ -76,10 +76,14 @@ def _embedded_files(doc: Any, pymupdf: Any, max_bytes: int) -> list[tuple[str, b
     mupdf = pymupdf.mupdf
     found: list[tuple[str, bytes]] = []
     try:
-        tree = mupdf.pdf_dict_getp(
-            mupdf.pdf_trailer(_pdf_document(doc, pymupdf)), "Root/Names/EmbeddedFiles"
+        # MuPDF's own reading of the name tree: its root's /Names and those of its /Kids
+        # (ISO 32000-1 7.9.6), loops read once. PyMuPDF's embfile_names reads the root only.
+        files = mupdf.pdf_load_name_tree(
+            _pdf_document(doc, pymupdf), mupdf.pdf_new_name("EmbeddedFiles")
         )
-        for key, spec in _name_tree(mupdf, tree):
+        for index in range(mupdf.pdf_dict_len(files)):
+            key = mupdf.pdf_to_name(mupdf.pdf_dict_get_key(files, index))
+            spec = mupdf.pdf_dict_get_val(files, index)
             name = _spec_name(mupdf, spec) or key
             if not (name.lower().endswith(".xml") or key.lower().endswith(".xml")):
                 continue
@@ -91,34 +95,6 @@ def _embedded_files(doc: Any, pymupdf: Any, max_bytes: int) -> list[tuple[str, b
     except Exception:  # a damaged name tree: what was read so far stands
         pass
     return found
-
-
-_MAX_TREE_DEPTH = 32
-
-
-def _name_tree(mupdf: Any, node: Any, depth: int = 0, seen: set[int] | None = None) -> list[
-        tuple[str, Any]]:  # fmt: skip
-    """(key, value) of every entry of the PDF name tree at `node`, in order: its own /Names
-    pairs and those of its /Kids (ISO 32000-1 7.9.6: the root may hold either). A node met
-    twice, or deeper than 32 levels, is not read again."""
-    seen = set() if seen is None else seen
-    if not mupdf.pdf_is_dict(node) or depth > _MAX_TREE_DEPTH:
-        return []
-    if mupdf.pdf_is_indirect(node):
-        if mupdf.pdf_to_num(node) in seen:
-            return []
-        seen.add(mupdf.pdf_to_num(node))
-    entries = []
-    names = mupdf.pdf_dict_gets(node, "Names")
-    if mupdf.pdf_is_array(names):
-        for index in range(0, mupdf.pdf_array_len(names) - 1, 2):
-            key = mupdf.pdf_to_text_string(mupdf.pdf_array_get(names, index))
-            entries.append((key, mupdf.pdf_array_get(names, index + 1)))
-    kids = mupdf.pdf_dict_gets(node, "Kids")
-    if mupdf.pdf_is_array(kids):
-        for index in range(mupdf.pdf_array_len(kids)):
-            entries += _name_tree(mupdf, mupdf.pdf_array_get(kids, index), depth + 1, seen)
-    return entries
 
 
 def _spec_name(mupdf: Any, spec: Any) -> str:
