@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import subprocess
@@ -11,6 +12,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pymupdf
 
+from pipeline.engines.base import EngineResult
+from pipeline.engines.null import NullEngine
 from pipeline.output.current import current_row_dicts
 from pipeline.output.layout import ledger_path
 from tests.fixtures_documents import (
@@ -135,3 +138,21 @@ def exported_rows(out: Path, *extra: str) -> list[dict]:
     done = CliRunner().invoke(app, ["export", str(out), *extra])
     assert done.exit_code == 0, done.output
     return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+class AnswersByDocument(NullEngine):
+    """The null engine answering each request with the text given for its document, found by
+    the document id (the file's sha256) of the pages it is asked about."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        super().__init__()
+        self.answers = answers
+
+    async def generate(self, requests):  # type: ignore[no-untyped-def]
+        outcomes = await super().generate(requests)
+        return [
+            dataclasses.replace(o, text=self.answers[r.images[0].doc_id])
+            if isinstance(o, EngineResult)
+            else o
+            for r, o in zip(requests, outcomes, strict=True)
+        ]

@@ -4,7 +4,6 @@ and read back; an answer that no column can hold fails alone, and the rest of it
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import textwrap
@@ -21,14 +20,12 @@ import pyarrow.parquet as pq
 from pydantic import AwareDatetime, BaseModel, HttpUrl
 
 from pipeline.config import load_config
-from pipeline.engines.base import EngineResult
-from pipeline.engines.null import NullEngine
 from pipeline.errors import ErrorCode
 from pipeline.extract.catalog import resolve_schema
 from pipeline.extract.validate import validate_answer
 from pipeline.output.arrow import arrow_schema_for, json_text, rounded_decimals, to_arrow_value
 from pipeline.run import run_extraction
-from tests.run_helpers import make_unique_pdf, read_table
+from tests.run_helpers import AnswersByDocument, make_unique_pdf, read_table
 
 
 class Rate(float, Enum):
@@ -130,21 +127,6 @@ class Reading(BaseModel):
 '''
 
 
-class _ByDocument(NullEngine):
-    def __init__(self, answers: dict[str, str]) -> None:
-        super().__init__()
-        self.answers = answers
-
-    async def generate(self, requests):  # type: ignore[no-untyped-def]
-        outcomes = await super().generate(requests)
-        return [
-            dataclasses.replace(o, text=self.answers[r.images[0].doc_id])
-            if isinstance(o, EngineResult)
-            else o
-            for r, o in zip(requests, outcomes, strict=True)
-        ]
-
-
 def test_an_answer_no_column_can_hold_fails_alone(tmp_path: Path) -> None:
     (tmp_path / "reading.py").write_text(textwrap.dedent(_SCHEMA))
     inbox = tmp_path / "in"
@@ -159,7 +141,7 @@ def test_an_answer_no_column_can_hold_fails_alone(tmp_path: Path) -> None:
     flags = {"inputs": [str(inbox)], "out": str(tmp_path / "out"), "retries": 0,
              "schema_ref": f"{tmp_path / 'reading.py'}:Reading", "log_format": "plain",
              "render": {"workers": 1}}  # fmt: skip
-    report = run_extraction(load_config(flags, env={}), engine=_ByDocument(answers))
+    report = run_extraction(load_config(flags, env={}), engine=AnswersByDocument(answers))
     assert (report.extracted, report.failed) == (2, 1)
     rows = read_table(tmp_path / "out", "reading", "documents")
     assert sorted(r["data"]["meter"] for r in rows) == ["a", "c"]

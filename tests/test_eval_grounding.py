@@ -4,7 +4,6 @@ generator's true boxes."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -16,28 +15,14 @@ from typer.testing import CliRunner
 from pipeline.bench.docgen import generate_examples
 from pipeline.cli.app import app
 from pipeline.config import load_config
-from pipeline.engines.base import EngineResult
-from pipeline.engines.null import NullEngine
 from pipeline.output.progress import PlainReporter
 from pipeline.run import run_extraction
+from tests.run_helpers import AnswersByDocument
 
 
-class TruthByFile(NullEngine):
-    """The null engine answering each document with its truth, found by the document id (the
-    sha256 of the file) of the pages it is asked about."""
-
-    def __init__(self, answers: dict[str, dict]) -> None:
-        super().__init__()
-        self.answers = {doc_id: json.dumps(truth) for doc_id, truth in answers.items()}
-
-    async def generate(self, requests):  # type: ignore[no-untyped-def]
-        outcomes = await super().generate(requests)
-        return [
-            dataclasses.replace(o, text=self.answers[r.images[0].doc_id])
-            if isinstance(o, EngineResult)
-            else o
-            for r, o in zip(requests, outcomes, strict=True)
-        ]
+def truth_by_file(answers: dict[str, dict]) -> AnswersByDocument:
+    """The null engine answering each document with its truth, by the document id."""
+    return AnswersByDocument({doc_id: json.dumps(truth) for doc_id, truth in answers.items()})
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +44,7 @@ def _run(examples: Path, schema: str, out: Path, grounding: bool) -> None:
     flags = {"inputs": [str(folder)], "out": str(out), "retries": 0, "schema_ref": schema,
              "log_format": "plain", "render": render}  # fmt: skip
     config = load_config(flags, None, {})
-    run_extraction(config, engine=TruthByFile(answers), reporter=PlainReporter(io.StringIO()))
+    run_extraction(config, engine=truth_by_file(answers), reporter=PlainReporter(io.StringIO()))
 
 
 def _eval(out: Path, examples: Path, *extra: str) -> dict:  # type: ignore[type-arg]
@@ -113,7 +98,7 @@ def test_a_wrong_answer_is_found_elsewhere_or_not_at_all(examples: Path, tmp_pat
     render = {"dpi": 40, "workers": 1, "text_layer": True}
     flags = {"inputs": [str(pdf.parent)], "out": str(out), "retries": 0, "schema_ref": schema,
              "log_format": "plain", "render": render}  # fmt: skip
-    run_extraction(load_config(flags, None, {}), engine=TruthByFile(answers),
+    run_extraction(load_config(flags, None, {}), engine=truth_by_file(answers),
                    reporter=PlainReporter(io.StringIO()))  # fmt: skip
     grounding = _eval(out, examples)["grounding"]
     assert grounding["fields"]["account_number"]["found"] == 0
