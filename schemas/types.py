@@ -59,13 +59,17 @@ def blank_to_none(value: Any) -> Any:
 
 def clean_text(value: Any) -> Any:
     """Trim and collapse whitespace in strings; numbers read as text become strings."""
+    value = trim_text(value)
+    return " ".join(value.split()) if isinstance(value, str) else value
+
+
+def trim_text(value: Any) -> Any:
+    """Strings with their ends trimmed and the inside kept; numbers read as text become strings."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float | Decimal):
         return str(value)
-    if isinstance(value, str):
-        return " ".join(value.split())
-    return value
+    return value.strip() if isinstance(value, str) else value
 
 
 def parse_money(value: Any) -> Any:
@@ -265,16 +269,6 @@ Text = Annotated[str, BeforeValidator(clean_text), Field(min_length=1)]
 OptText = Annotated[
     Annotated[str, BeforeValidator(clean_text)] | None, BeforeValidator(blank_to_none)
 ]
-
-
-def trim_text(value: Any) -> Any:
-    """Strings with their ends trimmed and the inside kept; numbers read as text become strings."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float | Decimal):
-        return str(value)
-    return value.strip() if isinstance(value, str) else value
-
 
 Identifier = Annotated[str, BeforeValidator(trim_text), Field(min_length=1)]
 """Non-empty text kept as it is but for its ends: a key matched character by character."""
