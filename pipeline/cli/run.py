@@ -135,15 +135,19 @@ def _print_first_line(config: RunConfig) -> None:
     )
 
 
-class _QuietReporter(PlainReporter):
-    """-q: only the documents that failed, one line each."""
+class _FailuresOnly:
+    """-q: no start, notes or summary from the reporter it is mixed into, and of the finished
+    items only those that failed."""
 
     def start(self, report: RunReport, planned: int) -> None:
         return None
 
     def item_done(self, path: str, pages: int, tokens: int, code: str | None, message: str) -> None:
         if code:
-            self._line(f"error {code}: {message}")
+            self._failed(path, pages, tokens, code, message)
+
+    def _failed(self, path: str, pages: int, tokens: int, code: str, message: str) -> None:
+        raise NotImplementedError
 
     def note(self, message: str, **fields: object) -> None:
         return None
@@ -152,21 +156,18 @@ class _QuietReporter(PlainReporter):
         return None
 
 
-class _QuietJsonReporter(JsonReporter):
-    """-q with --log-format json: only the documents that failed, one JSON line each."""
+class _QuietReporter(_FailuresOnly, PlainReporter):
+    """-q: one line for each document that failed."""
 
-    def start(self, report: RunReport, planned: int) -> None:
-        return None
+    def _failed(self, path: str, pages: int, tokens: int, code: str, message: str) -> None:
+        self._line(f"error {code}: {message}")
 
-    def item_done(self, path: str, pages: int, tokens: int, code: str | None, message: str) -> None:
-        if code:
-            super().item_done(path, pages, tokens, code, message)
 
-    def note(self, message: str, **fields: object) -> None:
-        return None
+class _QuietJsonReporter(_FailuresOnly, JsonReporter):
+    """-q with --log-format json: one JSON line for each document that failed."""
 
-    def finish(self, report: RunReport) -> None:
-        return None
+    def _failed(self, path: str, pages: int, tokens: int, code: str, message: str) -> None:
+        JsonReporter.item_done(self, path, pages, tokens, code, message)
 
 
 def _reporter(config: RunConfig, quiet: bool) -> Reporter:
