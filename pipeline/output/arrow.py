@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
@@ -246,30 +246,29 @@ def _text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
+def _per_type(work: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`work` on an annotation, done once per annotation (it is asked for every value of every
+    row); an annotation that cannot be hashed is worked out each time."""
+    once = functools.cache(work)
+
+    @functools.wraps(work)
+    def lookup(tp: Any) -> Any:
+        try:
+            return once(tp)
+        except TypeError:
+            return work(tp)
+
+    return lookup
+
+
+@_per_type
 def _column(tp: Any) -> pa.DataType:
-    try:
-        return _cached_column(tp)
-    except TypeError:  # an annotation that cannot be hashed
-        return _arrow_for(tp)
-
-
-@functools.cache
-def _cached_column(tp: Any) -> pa.DataType:
     return _arrow_for(tp)
 
 
+@_per_type
 def _stored_item(tp: Any) -> Any | None:
-    """The stored type of the items of a sequence type `tp` (None: not a sequence), worked
-    out once per type: it is asked for every value of every row."""
-    try:
-        return _cached_item(tp)
-    except TypeError:  # an annotation that cannot be hashed
-        item = _list_item(tp)
-        return None if item is None else _unwrap(item)[0]
-
-
-@functools.cache
-def _cached_item(tp: Any) -> Any | None:
+    """The stored type of the items of a sequence type `tp`; None: not a sequence."""
     item = _list_item(tp)
     return None if item is None else _unwrap(item)[0]
 
@@ -330,9 +329,8 @@ def _value_from(tp: Any, value: Any) -> Any:
         return json.loads(value, parse_float=Decimal)
     if _is_model(tp):
         return from_arrow_value(tp, value)
-    item = _list_item(tp)
-    if item is not None:
-        inner, _ = _unwrap(item)
+    inner = _stored_item(tp)
+    if inner is not None:
         return [_value_from(inner, v) for v in value]
     return value
 
